@@ -1,0 +1,299 @@
+//! Builds the application: state, router and the one middleware stack; and runs the server with
+//! graceful shutdown.
+//!
+//! A request's way through (outermost first): error-envelope guard → panic catcher → request id →
+//! trace span and access log → security headers → timeout → client IP → body limit → routing →
+//! (on `/api/`) rate limit → (on PAT routes) audit recorder → extractors (JWT or PAT + scope) →
+//! handler → store.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::accounts::jwt::JwtKeys;
+use crate::accounts::password::PasswordHasher;
+use crate::config::Config;
+use crate::http::client_ip::{resolve_client_ip, TrustedProxies};
+use crate::http::error::envelope;
+use crate::http::rate_limit::{limit_by_client_ip, IpRateLimit, LimiterClock};
+use crate::http::{fallback, openapi, ApiError};
+use crate::store::Store;
+use crate::tokens::audit::{record_pat_requests, AuditLog, AuditWriter};
+
+/// Everything a handler may need; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+/// The shared parts of [`AppState`].
+pub struct AppInner {
+    /// The database.
+    pub store: Store,
+    /// Password hashing with bounded concurrency.
+    pub passwords: PasswordHasher,
+    /// Access-JWT keys.
+    pub jwt: JwtKeys,
+    /// The PAT audit writer.
+    pub audit: AuditLog,
+    /// The per-IP rate limiter.
+    pub rate_limit: IpRateLimit,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The configuration the app was built with.
+    pub config: Config,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for AuditLog {
+    fn from_ref(state: &AppState) -> Self {
+        state.audit.clone()
+    }
+}
+
+impl FromRef<AppState> for IpRateLimit {
+    fn from_ref(state: &AppState) -> Self {
+        state.rate_limit.clone()
+    }
+}
+
+impl FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        state.trusted_proxies.clone()
+    }
+}
+
+/// A built application: its state, router and the background work to stop on shutdown.
+pub struct App {
+    /// Shared state (also handed to tests, e.g. to move the rate limiter's clock).
+    pub state: AppState,
+    /// The limiter's clock; tests advance it to show recovery after the window.
+    pub limiter_clock: LimiterClock,
+    router: Router,
+    audit_writer: AuditWriter,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// Connects to the database, runs migrations and builds the router.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let store = Store::connect(&config.database_url(), config.database_max_connections).await?;
+        store.migrate().await.context("running migrations")?;
+        let secret = config.resolve_secret_key()?;
+        let concurrency = config.password_hash_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+        let limiter_clock = LimiterClock::default();
+        let per_minute = NonZeroU32::new(config.rate_limit_per_minute)
+            .context("RATE_LIMIT_PER_MINUTE must be at least 1")?;
+        let rate_limit = IpRateLimit::new(per_minute, limiter_clock.clone());
+        let (audit, audit_writer) = AuditLog::start(store.clone());
+        let state = AppState(Arc::new(AppInner {
+            passwords: PasswordHasher::new(concurrency)?,
+            jwt: JwtKeys::new(&secret, config.jwt_ttl_seconds),
+            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            store,
+            audit,
+            rate_limit: rate_limit.clone(),
+            config,
+        }));
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                rate_limit.forget_idle();
+            }
+        });
+        Ok(App {
+            router: router(state.clone()),
+            state,
+            limiter_clock,
+            audit_writer,
+            housekeeping,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests, commits
+    /// queued audit entries and closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.housekeeping.abort();
+        self.audit_writer.shutdown().await;
+        self.state.store.close().await;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+/// Liveness: answers without touching the database.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Always `{\"status\":\"ok\"}`")))]
+pub async fn health() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\":\"ready\"}`"),
+        (status = 503, description = "The database does not answer", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.store.ping().await.map_err(|error| {
+        tracing::warn!(%error, "readiness check failed");
+        ApiError::Unavailable("The database is not available".to_owned())
+    })?;
+    Ok(axum::Json(json!({"status": "ready"})).into_response())
+}
+
+async fn openapi_json() -> Response {
+    axum::Json(openapi::document()).into_response()
+}
+
+fn api_routes(state: &AppState) -> Router<AppState> {
+    let pat_routes = crate::resources::stubs::routes()
+        .nest("/fcs", crate::resources::fcs::routes())
+        .route_layer(from_fn_with_state(state.audit.clone(), record_pat_requests));
+    let v1 = Router::new()
+        .nest("/auth", crate::accounts::api::routes())
+        .nest("/tokens", crate::tokens::api::routes())
+        .merge(pat_routes);
+    Router::new()
+        .nest("/v1", v1)
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.rate_limit.clone(),
+            limit_by_client_ip,
+        ))
+}
+
+fn docs_routes() -> Router {
+    swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some("Tessera API"),
+    })
+    // The page boots Swagger UI with an inline script; allow that here and nowhere else.
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        ),
+    ))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    envelope(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Some("Internal server error".to_owned()),
+        None,
+    )
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    // The path only: query strings may carry things that do not belong in logs.
+    tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path())
+}
+
+/// The whole router with the middleware stack, in one place.
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi_json))
+        .nest("/api", api_routes(&state))
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.trusted_proxies.clone(),
+            resolve_client_ip,
+        ))
+        .with_state(state)
+        .merge(docs_routes());
+    let security = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    app.layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(security(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .layer(security(header::CACHE_CONTROL, "no-store"))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn(fallback::ensure_error_envelope))
+}

@@ -1,0 +1,220 @@
+//! The `tessera` command line: `serve` (the default), `migrate`, and operator commands that work
+//! on the database directly (`users create`, `tokens create|list|revoke`). Operator commands reuse
+//! the API's validation, so a token made here obeys the same rules as one made over HTTP.
+
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::accounts::api::{create_account, RegisterRequest};
+use crate::accounts::password::PasswordHasher;
+use crate::app::{shutdown_signal, App};
+use crate::config::{Config, LogFormat};
+use crate::store::{Store, Timestamp};
+use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
+
+/// Tessera: accounts, personal access tokens and the resources they guard.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create an account. The password is read from TESSERA_PASSWORD or prompted on stdin.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Mint a token for a user; prints it once.
+    Create {
+        /// Username or email of the owner.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes, e.g. `workspaces:read,fcs:analyze`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: i64,
+        /// Optional comma-separated CIDRs the token may be used from.
+        #[arg(long, value_delimiter = ',')]
+        allowed_ips: Option<Vec<String>>,
+    },
+    /// List a user's tokens (never the secrets).
+    List {
+        /// Username or email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Username or email of the owner.
+        #[arg(long)]
+        user: String,
+        /// Token id.
+        id: Uuid,
+    },
+}
+
+/// Parses the command line and runs it.
+pub async fn run() -> anyhow::Result<()> {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    init_tracing(&cli.config);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => {
+            let store = connect(&cli.config).await?;
+            println!("migrations applied to {}", describe(&store));
+            Ok(())
+        }
+        Command::Users(command) => users(cli.config, command).await,
+        Command::Tokens(command) => tokens(cli.config, command).await,
+    }
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let default = if config.debug {
+        "tessera=debug,tower_http=debug,info"
+    } else {
+        "info"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.addr;
+    let app = App::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, backend = ?app.state.store.kind(), "listening; API docs at /docs");
+    app.serve(listener, shutdown_signal()).await
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url(), 2).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn describe(store: &Store) -> &'static str {
+    match store.kind() {
+        crate::store::BackendKind::Sqlite => "SQLite",
+        crate::store::BackendKind::Postgres => "PostgreSQL",
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("TESSERA_PASSWORD") {
+        return Ok(password);
+    }
+    eprint!("password: ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
+    let store = connect(&config).await?;
+    match command {
+        UsersCommand::Create { username, email } => {
+            let password = read_password()?;
+            let hasher = PasswordHasher::new(1)?;
+            let user = create_account(
+                &store,
+                &hasher,
+                RegisterRequest {
+                    username,
+                    email,
+                    password,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&user)?);
+        }
+    }
+    Ok(())
+}
+
+async fn user_id(store: &Store, login: &str) -> anyhow::Result<Uuid> {
+    Ok(store
+        .find_user_by_login(login)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user `{login}`"))?
+        .id)
+}
+
+async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
+    let store = connect(&config).await?;
+    match command {
+        TokensCommand::Create {
+            user,
+            name,
+            scopes,
+            expires_in_days,
+            allowed_ips,
+        } => {
+            let owner = user_id(&store, &user).await?;
+            let request = CreateTokenRequest {
+                name,
+                scopes,
+                expires_in_days: Some(expires_in_days),
+                expires_at: None,
+                allowed_ips,
+            };
+            let created = issue_token(&store, owner, &request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&created)?);
+            eprintln!("The token is shown once; store it now.");
+        }
+        TokensCommand::List { user } => {
+            let owner = user_id(&store, &user).await?;
+            let list = token_list(&store, owner)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        TokensCommand::Revoke { user, id } => {
+            let owner = user_id(&store, &user).await?;
+            match store.revoke_token(owner, id, Timestamp::now()).await? {
+                Some(at) => println!("revoked {id} at {}", at.to_rfc3339()),
+                None => anyhow::bail!("`{user}` has no token {id}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Every setting of the service, read from flags, the environment and an optional `.env` file.
+//!
+//! Flags mirror the environment variables one to one (`--rate-limit-per-minute` ↔
+//! `RATE_LIMIT_PER_MINUTE`), so an operator can use whichever their platform prefers. Defaults are
+//! chosen so that `cargo run` on a laptop works with nothing installed: SQLite in `./data`, a
+//! generated secret key, loopback only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::Context;
+use ipnet::IpNet;
+
+/// How log lines are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when attached to a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers in production.
+    Json,
+}
+
+/// The service's configuration. See the README for a table of every setting.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "TESSERA_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+
+    /// `postgres://…` for PostgreSQL, or `sqlite://…`; unset means a SQLite file in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory for the SQLite file, the generated secret key and uploaded files.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Secret that JWT signing keys are derived from. Generated once into the data dir when unset.
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Verbose logs. Never changes security behaviour.
+    #[arg(long, env = "DEBUG", default_value_t = false, action = clap::ArgAction::Set)]
+    pub debug: bool,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+
+    /// Requests per minute per client IP on every `/api/` route.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_minute: u32,
+
+    /// Comma-separated CIDRs whose `X-Forwarded-For` header is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Largest accepted JSON request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Lifetime of an access JWT, in seconds.
+    #[arg(long, env = "JWT_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    pub jwt_ttl_seconds: u64,
+
+    /// How many password hashes may run at once (each takes 19 MiB and one core for tens of ms).
+    /// Defaults to the number of cores.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// A request that takes longer than this many seconds is answered 503 and dropped.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+
+    /// Largest number of connections in the database pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+}
+
+fn parse_cidr(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    IpNet::from_str(raw)
+        .or_else(|_| std::net::IpAddr::from_str(raw).map(IpNet::from))
+        .map_err(|_| format!("`{raw}` is not an IP address or CIDR block"))
+}
+
+impl Config {
+    /// A configuration with every default, for tests and tools that build one in code.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parse from an empty argument list so that the defaults live in one place: the attributes
+        // above. Environment variables still apply, which is what a test run wants.
+        let mut config = Wrapper::parse_from(["tessera"]).config;
+        config.data_dir = data_dir.to_path_buf();
+        config
+    }
+
+    /// The database URL to connect to: the configured one, or a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
+        }
+    }
+
+    /// The secret key: the configured one, else the one kept in the data dir, else a new one
+    /// written there with mode 0600.
+    pub fn resolve_secret_key(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(key) = &self.secret_key {
+            anyhow::ensure!(
+                key.len() >= 32,
+                "SECRET_KEY must be at least 32 characters long"
+            );
+            return Ok(key.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("secret_key");
+        if path.exists() {
+            let key = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return Ok(key.trim().as_bytes().to_vec());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let key = crate::tokens::format::random_base62(64);
+        write_private_file(&path, &key)?;
+        tracing::warn!(
+            path = %path.display(),
+            "SECRET_KEY is not set: generated one and stored it in the data directory; set SECRET_KEY in production"
+        );
+        Ok(key.into_bytes())
+    }
+}
+
+#[cfg(unix)]
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("creating {}", path.display()))
+}

@@ -1,0 +1,79 @@
+//! The HTTP layer shared by every capability: the envelope, the one error type, extractors,
+//! client-IP resolution, the rate limit, fallbacks and the OpenAPI document.
+//!
+//! Capabilities (`accounts`, `tokens`, `resources`) own their handlers; this module owns what
+//! every handler relies on, so the contract's conventions are written down once.
+
+pub mod client_ip;
+pub mod error;
+pub mod extract;
+pub mod fallback;
+pub mod openapi;
+pub mod rate_limit;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub use error::{ApiError, ApiResult, AuthFailure};
+
+/// The success envelope: `{"success": true, "data": …}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+/// A success response: status plus enveloped data.
+pub struct Success<T>(pub StatusCode, pub T);
+
+/// `200 {"success": true, "data": data}`.
+pub fn ok<T: Serialize>(data: T) -> Success<T> {
+    Success(StatusCode::OK, data)
+}
+
+/// `201 {"success": true, "data": data}`.
+pub fn created<T: Serialize>(data: T) -> Success<T> {
+    Success(StatusCode::CREATED, data)
+}
+
+impl<T: Serialize> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            axum::Json(Envelope {
+                success: true,
+                data: self.1,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// What the `Authorization` header holds, for both JWT and PAT authentication.
+pub enum Bearer<'a> {
+    /// No `Authorization` header.
+    Missing,
+    /// A header that is not `Bearer <token>` (or not text).
+    Malformed,
+    /// The token after `Bearer `.
+    Token(&'a str),
+}
+
+/// Reads `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 7235).
+pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Bearer::Missing;
+    };
+    let Ok(value) = value.to_str() else {
+        return Bearer::Malformed;
+    };
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Bearer::Token(token.trim())
+        }
+        _ => Bearer::Malformed,
+    }
+}

@@ -1,0 +1,147 @@
+//! Per-client-IP rate limiting on every `/api/` route (GCRA, from the `governor` crate).
+//!
+//! `RATE_LIMIT_PER_MINUTE` requests per minute, as a burst of that size refilled evenly over the
+//! minute. Over the limit the answer is `429` with `Retry-After` and `data.retry_after` in whole
+//! seconds; every answer carries the limit state in the IETF draft headers (`RateLimit-Policy`,
+//! `RateLimit`) and the older `X-RateLimit-*` triple, so clients of either convention can pace
+//! themselves.
+//!
+//! The limiter lives in process memory. With several instances each enforces the limit on the
+//! requests it sees; sharing counters in Redis is planned (see the README).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, QuantaClock, QuantaInstant};
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
+use governor::nanos::Nanos;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use super::client_ip::ClientIp;
+use super::error::ApiError;
+
+/// The limiter's clock: the monotonic clock plus an offset that only tests move forward, so a
+/// test can show recovery after the window without waiting for it.
+#[derive(Debug, Clone, Default)]
+pub struct LimiterClock {
+    inner: QuantaClock,
+    offset_nanos: Arc<AtomicU64>,
+}
+
+impl LimiterClock {
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, by: Duration) {
+        self.offset_nanos
+            .fetch_add(by.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Clock for LimiterClock {
+    type Instant = QuantaInstant;
+    fn now(&self) -> QuantaInstant {
+        self.inner.now() + Nanos::from(self.offset_nanos.load(Ordering::Relaxed))
+    }
+}
+
+type KeyedLimiter =
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, LimiterClock, StateInformationMiddleware>;
+
+/// The shared limiter; cheap to clone.
+#[derive(Clone)]
+pub struct IpRateLimit {
+    limiter: Arc<KeyedLimiter>,
+    clock: LimiterClock,
+    per_minute: u32,
+}
+
+impl IpRateLimit {
+    /// A limiter allowing `per_minute` requests per minute per IP.
+    pub fn new(per_minute: NonZeroU32, clock: LimiterClock) -> Self {
+        let limiter =
+            RateLimiter::<IpAddr, _, _, governor::middleware::NoOpMiddleware<QuantaInstant>>::new(
+                Quota::per_minute(per_minute),
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            )
+            .with_middleware::<StateInformationMiddleware>();
+        IpRateLimit {
+            limiter: Arc::new(limiter),
+            clock,
+            per_minute: per_minute.get(),
+        }
+    }
+
+    /// Forgets IPs whose buckets are full again, so memory follows the active clients only.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    fn check(&self, ip: IpAddr) -> Result<StateSnapshot, u64> {
+        self.limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            // Whole seconds, rounded up: retrying after `Retry-After` must succeed.
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+
+    fn seconds_per_request(&self) -> f64 {
+        60.0 / f64::from(self.per_minute)
+    }
+
+    fn write_headers(&self, headers: &mut HeaderMap, remaining: u32, reset_seconds: u64) {
+        let limit = self.per_minute;
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        set("ratelimit-policy", format!("{limit};w=60"));
+        set(
+            "ratelimit",
+            format!("limit={limit}, remaining={remaining}, reset={reset_seconds}"),
+        );
+        set("x-ratelimit-limit", limit.to_string());
+        set("x-ratelimit-remaining", remaining.to_string());
+        set("x-ratelimit-reset", reset_seconds.to_string());
+    }
+}
+
+/// Middleware for `/api/`: refuses over-limit clients with 429, annotates every other answer.
+pub async fn limit_by_client_ip(
+    State(limit): State<IpRateLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    match limit.check(ip) {
+        Ok(snapshot) => {
+            let remaining = snapshot.remaining_burst_capacity();
+            // Seconds until the bucket is full again.
+            let reset = (f64::from(limit.per_minute - remaining.min(limit.per_minute))
+                * limit.seconds_per_request())
+            .ceil() as u64;
+            let mut response = next.run(request).await;
+            limit.write_headers(response.headers_mut(), remaining, reset);
+            response
+        }
+        Err(retry_after) => {
+            let retry_after = retry_after.max(1);
+            let mut response = ApiError::TooManyRequests { retry_after }.into_response();
+            limit.write_headers(response.headers_mut(), 0, retry_after);
+            response
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! [`Timestamp`]: a UTC instant that reads and writes the same way on both backends.
+//!
+//! PostgreSQL stores it as `TIMESTAMPTZ`. SQLite has no time type, and sqlx's default text form
+//! varies in the number of fractional digits, which breaks `ORDER BY` and `<` on the text; here
+//! SQLite gets a fixed-width `YYYY-MM-DDTHH:MM:SS.ffffffZ`, so text order is time order.
+//! On the wire (JSON) it is RFC 3339 in UTC with a `Z` and whole seconds, as the contract shows.
+
+use serde::{Serialize, Serializer};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
+use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+const STORAGE_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+const WIRE_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// A UTC instant with microsecond precision (what PostgreSQL keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    /// The current instant, truncated to microseconds so that a stored and re-read value compares
+    /// equal to the original.
+    pub fn now() -> Self {
+        Self::from_datetime(OffsetDateTime::now_utc())
+    }
+
+    /// Converts any instant to UTC, truncated to microseconds.
+    pub fn from_datetime(at: OffsetDateTime) -> Self {
+        let at = at.to_offset(UtcOffset::UTC);
+        let micros = at.microsecond();
+        Timestamp(
+            at.replace_nanosecond(micros * 1_000)
+                .expect("micros*1000 < 1e9"),
+        )
+    }
+
+    /// The underlying instant.
+    pub fn datetime(self) -> OffsetDateTime {
+        self.0
+    }
+
+    /// RFC 3339 with whole seconds and `Z`, e.g. `2024-01-15T10:30:00Z`.
+    pub fn to_rfc3339(self) -> String {
+        self.0
+            .format(WIRE_FORMAT)
+            .expect("UTC timestamps always format")
+    }
+
+    fn to_storage(self) -> String {
+        self.0
+            .format(STORAGE_FORMAT)
+            .expect("UTC timestamps always format")
+    }
+
+    fn from_storage(text: &str) -> Result<Self, time::error::Parse> {
+        let trimmed = text.strip_suffix('Z').unwrap_or(text);
+        let parsed = PrimitiveDateTime::parse(
+            trimmed,
+            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
+        )?;
+        Ok(Timestamp(parsed.assume_utc()))
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, rhs: Duration) -> Timestamp {
+        Timestamp(self.0 + rhs)
+    }
+}
+
+impl std::ops::Sub<Timestamp> for Timestamp {
+    type Output = Duration;
+    fn sub(self, rhs: Timestamp) -> Duration {
+        self.0 - rhs.0
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl Type<Sqlite> for Timestamp {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Sqlite> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as Encode<'q, Sqlite>>::encode(self.to_storage(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for Timestamp {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+        Ok(Timestamp::from_storage(text)?)
+    }
+}
+
+impl Type<Postgres> for Timestamp {
+    fn type_info() -> PgTypeInfo {
+        <OffsetDateTime as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for Timestamp {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <OffsetDateTime as Encode<'_, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for Timestamp {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Timestamp::from_datetime(<OffsetDateTime as Decode<
+            'r,
+            Postgres,
+        >>::decode(value)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_text_round_trips_and_sorts_as_time() {
+        let a = Timestamp::from_datetime(time::macros::datetime!(2024-01-15 10:30:00.5 UTC));
+        let b = a + Duration::microseconds(1);
+        assert_eq!(Timestamp::from_storage(&a.to_storage()).unwrap(), a);
+        assert!(a.to_storage() < b.to_storage());
+        assert_eq!(a.to_storage().len(), b.to_storage().len());
+    }
+
+    #[test]
+    fn wire_form_is_whole_seconds_with_z() {
+        let a = Timestamp::from_datetime(time::macros::datetime!(2024-01-15 12:30:00.123 +02:00));
+        assert_eq!(a.to_rfc3339(), "2024-01-15T10:30:00Z");
+    }
+}

@@ -1,0 +1,165 @@
+//! Queries on `personal_access_tokens`.
+
+use uuid::Uuid;
+
+use super::{on_pool, Store, Timestamp};
+
+/// One stored token, exactly as the row holds it. `tokens::Token` turns it into domain types.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRecord {
+    /// Token id (UUIDv7).
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Human label.
+    pub name: String,
+    /// First 12 characters of the token.
+    pub token_prefix: String,
+    /// SHA-256 of the whole token.
+    pub token_hash: Vec<u8>,
+    /// JSON array of canonical scope strings, in grant order.
+    pub scopes: String,
+    /// JSON array of CIDRs, or NULL for "any address".
+    pub allowed_ips: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// End of validity.
+    pub expires_at: Timestamp,
+    /// Last authorized use, kept current within a minute (see `tokens::audit`).
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A token to insert.
+pub struct NewToken<'a> {
+    /// New id.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Validated name.
+    pub name: &'a str,
+    /// Display prefix.
+    pub token_prefix: &'a str,
+    /// SHA-256 of the token.
+    pub token_hash: &'a [u8],
+    /// JSON array of canonical scopes.
+    pub scopes: &'a str,
+    /// JSON array of CIDRs, if restricted.
+    pub allowed_ips: Option<&'a str>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, revoked_at";
+
+impl Store {
+    /// Inserts a new token.
+    pub async fn insert_token(&self, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO personal_access_tokens (id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(token.id)
+        .bind(token.user_id)
+        .bind(token.name)
+        .bind(token.token_prefix)
+        .bind(token.token_hash)
+        .bind(token.scopes)
+        .bind(token.allowed_ips)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(pool)
+        .await
+        .map(drop))
+    }
+
+    /// The user's tokens, newest first. UUIDv7 ids are time-ordered, which breaks creation-time ties.
+    pub async fn list_tokens(&self, user_id: Uuid) -> Result<Vec<TokenRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM personal_access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql).bind(user_id).fetch_all(pool).await)
+    }
+
+    /// One of the user's tokens; another user's id gives `None`, exactly like a missing one.
+    pub async fn find_token(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<TokenRecord>, sqlx::Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM personal_access_tokens WHERE id = $1 AND user_id = $2");
+        on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
+    }
+
+    /// Candidates for a presented token: every token with its display prefix. The caller compares
+    /// the hash in constant time. Prefixes carry 47 bits, so there is almost always one row or none.
+    pub async fn tokens_with_prefix(&self, prefix: &str) -> Result<Vec<TokenRecord>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM personal_access_tokens WHERE token_prefix = $1");
+        on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql).bind(prefix).fetch_all(pool).await)
+    }
+
+    /// Revokes a token of the user's, keeping the first `revoked_at` if it was already revoked.
+    /// Returns the effective `revoked_at`, or `None` if the user has no such token.
+    pub async fn revoke_token(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Timestamp>(
+            "UPDATE personal_access_tokens SET revoked_at = COALESCE(revoked_at, $3) \
+             WHERE id = $1 AND user_id = $2 RETURNING revoked_at",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)
+    }
+
+    /// Gives a token a new secret (and expiry), unless it is revoked. Returns the updated row;
+    /// `None` if the user has no such token or it is revoked (the caller tells which).
+    pub async fn replace_token_secret(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        token_prefix: &str,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<Option<TokenRecord>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE personal_access_tokens SET token_prefix = $3, token_hash = $4, expires_at = $5 \
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql)
+            .bind(id)
+            .bind(user_id)
+            .bind(token_prefix)
+            .bind(token_hash)
+            .bind(expires_at)
+            .fetch_optional(pool)
+            .await)
+    }
+
+    /// Moves `last_used_at` forward (never back: several instances may write it) for each token.
+    pub async fn touch_tokens(&self, uses: &[(Uuid, Timestamp)]) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (id, at) in uses {
+                sqlx::query(
+                    "UPDATE personal_access_tokens SET last_used_at = $2 \
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! The PAT audit log: every request that presented an attributable PAT leaves one entry, durable
+//! before the client sees the answer.
+//!
+//! # Group commit
+//! A transaction per request would cost one fsync per request. Instead, the middleware hands the
+//! finished request's entry to a single writer task and waits; the writer takes everything that
+//! has queued up meanwhile and commits it in one transaction, then releases all the waiters. Under
+//! load, batches grow by themselves (entries pile up while the previous commit is in flight), so
+//! the fsync cost is shared; at low load a batch is one entry and adds one commit of latency.
+//! Because the response is held until the commit, an answered request's entry survives `kill -9`.
+//!
+//! # `last_used_at` without a write per request
+//! The writer remembers each token's latest authorized use and writes them all every
+//! [`LAST_USED_FLUSH`] (and at shutdown), so the column is at most that stale and costs one write
+//! per active token per interval rather than one per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{OriginalUri, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::http::client_ip::ClientIp;
+use crate::http::ApiError;
+use crate::store::{AuditEntry, Store, Timestamp};
+
+/// How often pending `last_used_at` values are written.
+pub const LAST_USED_FLUSH: Duration = Duration::from_secs(20);
+/// Entries waiting for the writer before senders are made to wait (back-pressure).
+const QUEUE_CAPACITY: usize = 16_384;
+/// Largest batch committed at once.
+const MAX_BATCH: usize = 2_048;
+/// Longest stored endpoint; longer paths are cut (a path is not worth unbounded storage).
+const MAX_ENDPOINT_LEN: usize = 2_048;
+
+struct Pending {
+    entry: AuditEntry,
+    committed: oneshot::Sender<bool>,
+}
+
+/// Handle to the audit writer; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// Owns the writer task; [`AuditWriter::shutdown`] drains and flushes it.
+pub struct AuditWriter {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl AuditLog {
+    /// Starts the writer task on `store`.
+    pub fn start(store: Store) -> (AuditLog, AuditWriter) {
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run_writer(store, receiver, stopped));
+        (AuditLog { queue }, AuditWriter { stop, task })
+    }
+
+    /// Queues an entry and waits until it is committed.
+    pub async fn record(&self, entry: AuditEntry) -> Result<(), ApiError> {
+        let (committed, done) = oneshot::channel();
+        let unavailable = || {
+            ApiError::Unavailable(
+                "The audit log is unavailable; the request was not recorded".to_owned(),
+            )
+        };
+        self.queue
+            .send(Pending { entry, committed })
+            .await
+            .map_err(|_| unavailable())?;
+        match done.await {
+            Ok(true) => Ok(()),
+            _ => Err(unavailable()),
+        }
+    }
+}
+
+impl AuditWriter {
+    /// Stops taking entries, commits every queued one and the pending `last_used_at` values.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "audit writer ended abnormally");
+        }
+    }
+}
+
+async fn run_writer(
+    store: Store,
+    mut queue: mpsc::Receiver<Pending>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut last_used: HashMap<Uuid, Timestamp> = HashMap::new();
+    let mut flush = tokio::time::interval(LAST_USED_FLUSH);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = queue.recv() => match received {
+                Some(first) => commit_batch(&store, &mut queue, first, &mut last_used).await,
+                None => break,
+            },
+            _ = flush.tick() => flush_last_used(&store, &mut last_used).await,
+            _ = &mut stop => {
+                // Refuse new entries, then drain what is queued: `recv` yields the rest, then None.
+                queue.close();
+                while let Some(first) = queue.recv().await {
+                    commit_batch(&store, &mut queue, first, &mut last_used).await;
+                }
+                break;
+            }
+        }
+    }
+    flush_last_used(&store, &mut last_used).await;
+}
+
+async fn commit_batch(
+    store: &Store,
+    queue: &mut mpsc::Receiver<Pending>,
+    first: Pending,
+    last_used: &mut HashMap<Uuid, Timestamp>,
+) {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    let entries: Vec<AuditEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+    let committed = match store.insert_audit_entries(&entries).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, entries = entries.len(), "could not write audit entries");
+            false
+        }
+    };
+    if committed {
+        for entry in entries.iter().filter(|e| e.authorized) {
+            let seen = last_used.entry(entry.token_id).or_insert(entry.occurred_at);
+            *seen = (*seen).max(entry.occurred_at);
+        }
+    }
+    for pending in batch {
+        let _ = pending.committed.send(committed);
+    }
+}
+
+async fn flush_last_used(store: &Store, last_used: &mut HashMap<Uuid, Timestamp>) {
+    if last_used.is_empty() {
+        return;
+    }
+    let uses: Vec<(Uuid, Timestamp)> = last_used.iter().map(|(id, at)| (*id, *at)).collect();
+    match store.touch_tokens(&uses).await {
+        Ok(()) => last_used.clear(),
+        // Kept for the next tick: a later write carries the newest value anyway.
+        Err(error) => tracing::warn!(%error, "could not update last_used_at"),
+    }
+}
+
+/// Who a PAT request is attributed to, filled in by the [`crate::tokens::Pat`] extractor.
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    /// The token presented.
+    pub token_id: Uuid,
+    /// Whether it was let through.
+    pub authorized: bool,
+    /// Why not, if not.
+    pub reason: Option<&'static str>,
+}
+
+/// A slot in the request's extensions that the extractor fills and this middleware reads after
+/// the handler ran, when the final status is known.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSlot(Arc<Mutex<Option<Attribution>>>);
+
+impl AuditSlot {
+    /// Records who the request is attributed to.
+    pub fn attribute(&self, attribution: Attribution) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(attribution);
+        }
+    }
+
+    fn take(&self) -> Option<Attribution> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Middleware for PAT-protected routes: records an entry for every attributable request, with the
+/// status the client receives, and holds the response until the entry is durable.
+pub async fn record_pat_requests(
+    State(audit): State<AuditLog>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let slot = AuditSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let occurred_at = Timestamp::now();
+    let method = request.method().as_str().to_owned();
+    // Inside nested routers `uri()` lost its prefix; the contract wants the path the client sent.
+    let mut endpoint = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |original| original.0.path())
+        .to_owned();
+    if endpoint.len() > MAX_ENDPOINT_LEN {
+        let mut cut = MAX_ENDPOINT_LEN;
+        while !endpoint.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        endpoint.truncate(cut);
+    }
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+
+    let response = next.run(request).await;
+
+    let Some(attribution) = slot.take() else {
+        return response;
+    };
+    let entry = AuditEntry {
+        token_id: attribution.token_id,
+        occurred_at,
+        ip,
+        method,
+        endpoint,
+        status_code: i32::from(response.status().as_u16()),
+        authorized: attribution.authorized,
+        reason: attribution.reason.map(str::to_owned),
+    };
+    match audit.record(entry).await {
+        Ok(()) => response,
+        // The answer cannot be given without its audit entry; say so instead.
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,338 @@
+//! `TestApp`: the real application, spawned per test on a fresh database and a random port.
+//!
+//! The backend comes from `TEST_DATABASE_URL`: unset means a temporary SQLite file; a
+//! `postgres://…` URL means a fresh schema in that database per test, so tests run in parallel
+//! without seeing each other's rows.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tessera::app::App;
+use tessera::config::Config;
+use tessera::http::rate_limit::LimiterClock;
+use tokio::sync::oneshot;
+
+/// Settings a test may change before the app starts.
+pub struct TestOptions {
+    pub rate_limit_per_minute: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_body_bytes: Option<usize>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        // High enough that only the rate-limit tests meet the limit.
+        TestOptions {
+            rate_limit_per_minute: 100_000,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+/// A fresh database for one test: its URL, and the directory that holds its files.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if base.starts_with("postgres") => {
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let pool = sqlx::PgPool::connect(&base)
+                    .await
+                    .expect("TEST_DATABASE_URL must be reachable");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                let separator = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{separator}options=-c%20search_path%3D{schema}")
+            }
+            _ => format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        };
+        TestDb { url, dir }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    /// Runs a statement with literal values on a connection of its own.
+    pub async fn exec(&self, sql: &str) {
+        if self.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
+    /// Runs a query returning one text column per row.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        if self.is_postgres() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub clock: LimiterClock,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(TestOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestOptions) -> TestApp {
+        let db = TestDb::new().await;
+        Self::start(db, &options).await
+    }
+
+    pub fn config(db: &TestDb, options: &TestOptions) -> Config {
+        let mut config = Config::for_data_dir(db.dir.path());
+        config.database_url = Some(db.url.clone());
+        config.secret_key = Some("test-secret-key-test-secret-key-0123456789".to_owned());
+        config.rate_limit_per_minute = options.rate_limit_per_minute;
+        config.trusted_proxies = options.trusted_proxies.clone();
+        config.database_max_connections = 8;
+        config.password_hash_concurrency = Some(2);
+        if let Some(limit) = options.max_body_bytes {
+            config.max_body_bytes = limit;
+        }
+        config
+    }
+
+    /// Starts an app on an existing database (e.g. a second instance, or a restart).
+    pub async fn start(db: TestDb, options: &TestOptions) -> TestApp {
+        let app = App::build(Self::config(&db, options))
+            .await
+            .expect("app builds");
+        let clock = app.limiter_clock.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestApp {
+            addr,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap(),
+            clock,
+            db,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Graceful shutdown (in-flight requests finish, audit writer flushes); returns the database.
+    pub async fn shutdown(mut self) -> TestDb {
+        self.stop.take().unwrap().send(()).ok();
+        self.server.take().unwrap().await.unwrap();
+        std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                dir: tempfile::tempdir().unwrap(),
+            },
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.request(Method::GET, path, bearer, None).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
+        self.request(Method::POST, path, bearer, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.request(Method::DELETE, path, bearer, None).await
+    }
+
+    /// Registers `username` and logs in; returns the JWT.
+    pub async fn user(&self, username: &str) -> String {
+        let registered = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"username": username, "email": format!("{username}@example.com"), "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{:?}",
+            registered.body
+        );
+        let login = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": username, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
+        login.data()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a PAT; returns (id, secret).
+    pub async fn pat(&self, jwt: &str, scopes: &[&str]) -> (String, String) {
+        self.pat_with(jwt, json!({"name": "test token", "scopes": scopes}))
+            .await
+    }
+
+    pub async fn pat_with(&self, jwt: &str, body: Value) -> (String, String) {
+        let created = self.post("/api/v1/tokens", Some(jwt), body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        (
+            created.data()["id"].as_str().unwrap().to_owned(),
+            created.data()["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn logs(&self, jwt: &str, token_id: &str, query: &str) -> Reply {
+        self.get(&format!("/api/v1/tokens/{token_id}/logs{query}"), Some(jwt))
+            .await
+    }
+}
+
+/// Every PAT-protected route: method, path, required scope.
+pub const PROTECTED: &[(&str, &str, &str)] = &[
+    ("GET", "/api/v1/workspaces", "workspaces:read"),
+    ("POST", "/api/v1/workspaces", "workspaces:write"),
+    ("DELETE", "/api/v1/workspaces/5", "workspaces:delete"),
+    ("PUT", "/api/v1/workspaces/5/settings", "workspaces:admin"),
+    ("GET", "/api/v1/workspacess", "workspaces:read"),
+    ("POST", "/api/v1/workspacess", "workspaces:write"),
+    ("DELETE", "/api/v1/workspacess/5", "workspaces:delete"),
+    ("PUT", "/api/v1/workspacess/5/settings", "workspaces:admin"),
+    ("GET", "/api/v1/users/me", "users:read"),
+    ("PUT", "/api/v1/users/me", "users:write"),
+    ("GET", "/api/v1/fcs/parameters", "fcs:read"),
+    ("GET", "/api/v1/fcs/events", "fcs:read"),
+    ("POST", "/api/v1/fcs/upload", "fcs:write"),
+    ("GET", "/api/v1/fcs/statistics", "fcs:analyze"),
+];
+
+pub const ALL_SCOPES: &[&str] = &[
+    "workspaces:admin",
+    "workspaces:delete",
+    "workspaces:write",
+    "workspaces:read",
+    "users:write",
+    "users:read",
+    "fcs:analyze",
+    "fcs:write",
+    "fcs:read",
+];
+
+/// Whether `held` satisfies `required`, by the contract's table (written out independently of
+/// the service's own implementation).
+pub fn satisfies(held: &str, required: &str) -> bool {
+    let order: &[&[&str]] = &[
+        &[
+            "workspaces:read",
+            "workspaces:write",
+            "workspaces:delete",
+            "workspaces:admin",
+        ],
+        &["users:read", "users:write"],
+        &["fcs:read", "fcs:write", "fcs:analyze"],
+    ];
+    order.iter().any(|levels| {
+        let h = levels.iter().position(|l| *l == held);
+        let r = levels.iter().position(|l| *l == required);
+        matches!((h, r), (Some(h), Some(r)) if h >= r)
+    })
+}
+
+pub fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap()
+}
