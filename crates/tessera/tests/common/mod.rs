@@ -61,6 +61,14 @@ impl TestDb {
         TestDb { url, dir }
     }
 
+    /// Another handle on the same database (for a second instance); keep `self` alive meanwhile.
+    pub fn share(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
     }

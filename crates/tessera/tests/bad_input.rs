@@ -1,0 +1,331 @@
+//! Bad input gets the envelope with the right status and a message a person can act on; nothing
+//! answers 500 and nothing stored changes.
+
+mod common;
+
+use common::{TestApp, TestOptions};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn raw(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    jwt: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> common::Reply {
+    let mut request = app
+        .client
+        .request(common::method(method), app.url(path))
+        .body(body.to_owned());
+    if let Some(jwt) = jwt {
+        request = request.bearer_auth(jwt);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    TestApp::reply(request.send().await.unwrap()).await
+}
+
+fn assert_envelope(reply: &common::Reply, status: StatusCode, message_part: &str) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(reply.body["success"], false);
+    assert_eq!(reply.body["error"], status.canonical_reason().unwrap());
+    assert!(
+        reply
+            .message()
+            .to_lowercase()
+            .contains(&message_part.to_lowercase()),
+        "message {:?} should mention {message_part:?}",
+        reply.message()
+    );
+}
+
+#[tokio::test]
+async fn token_creation_rejects_bad_bodies_and_stores_nothing() {
+    let app = TestApp::spawn_with(TestOptions {
+        max_body_bytes: Some(4096),
+        ..Default::default()
+    })
+    .await;
+    let jwt = app.user("alice").await;
+    let json = Some("application/json");
+    let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
+        (json, "{\"name\": ".into(), StatusCode::BAD_REQUEST, "json"),
+        (json, "{\"name\" 1}".into(), StatusCode::BAD_REQUEST, "json"),
+        (json, "{\"name\": 5, \"scopes\": [\"fcs:read\"]}".into(), StatusCode::UNPROCESSABLE_ENTITY, "name"),
+        (json, "{\"scopes\": [\"fcs:read\"]}".into(), StatusCode::UNPROCESSABLE_ENTITY, "name"),
+        (json, "{\"name\": \"x\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "scopes"),
+        (json, "{\"name\": \"x\", \"scopes\": \"fcs:read\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "scopes"),
+        (json, "{\"name\": \"x\", \"scopes\": []}".into(), StatusCode::UNPROCESSABLE_ENTITY, "at least one scope"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:fly\", \"admin\"]}".into(), StatusCode::UNPROCESSABLE_ENTITY, "unknown scope(s): fcs:fly, admin"),
+        (json, "{\"name\": \"   \", \"scopes\": [\"fcs:read\"]}".into(), StatusCode::UNPROCESSABLE_ENTITY, "name must not be empty"),
+        (json, format!("{{\"name\": \"{}\", \"scopes\": [\"fcs:read\"]}}", "n".repeat(101)), StatusCode::UNPROCESSABLE_ENTITY, "at most 100"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_days\": 0}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_in_days"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_days\": 366}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_in_days"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_days\": -5}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_in_days"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_days\": 99999999999999999999}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_in_days"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"tomorrow\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_at"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"2001-01-01T00:00:00Z\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "future"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"2999-01-01T00:00:00Z\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "within 365"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_days\": 5, \"expires_at\": \"2999-01-01T00:00:00Z\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "not both"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_dayz\": 5}".into(), StatusCode::UNPROCESSABLE_ENTITY, "unknown field"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"allowed_ips\": []}".into(), StatusCode::UNPROCESSABLE_ENTITY, "allowed_ips"),
+        (json, format!("{{\"name\": \"{}\", \"scopes\": [\"fcs:read\"]}}", "n".repeat(10_000)), StatusCode::PAYLOAD_TOO_LARGE, "larger"),
+        (Some("text/plain"), "{\"name\": \"x\", \"scopes\": [\"fcs:read\"]}".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type"),
+        (None, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"]}".into(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type"),
+    ];
+    for (content_type, body, status, part) in cases {
+        let reply = raw(
+            &app,
+            "POST",
+            "/api/v1/tokens",
+            Some(&jwt),
+            content_type,
+            &body,
+        )
+        .await;
+        assert_envelope(&reply, status, part);
+    }
+    let list = app.get("/api/v1/tokens", Some(&jwt)).await;
+    assert_eq!(list.data()["total"], 0, "no bad request stored anything");
+}
+
+#[tokio::test]
+async fn ids_limits_and_offsets_are_checked() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    let (id, _) = app.pat(&jwt, &["fcs:read"]).await;
+    for path in [
+        "/api/v1/tokens/not-a-uuid",
+        "/api/v1/tokens/123/logs",
+        "/api/v1/tokens/%00",
+    ] {
+        assert_envelope(
+            &app.get(path, Some(&jwt)).await,
+            StatusCode::BAD_REQUEST,
+            "uuid",
+        );
+    }
+    assert_envelope(
+        &app.delete("/api/v1/tokens/nope", Some(&jwt)).await,
+        StatusCode::BAD_REQUEST,
+        "uuid",
+    );
+    let missing = uuid::Uuid::now_v7();
+    assert_envelope(
+        &app.get(&format!("/api/v1/tokens/{missing}"), Some(&jwt))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not found",
+    );
+    for query in [
+        "?limit=0",
+        "?limit=1001",
+        "?limit=-1",
+        "?offset=-1",
+        "?limit=99999999999999",
+    ] {
+        let reply = app.logs(&jwt, &id, query).await;
+        assert_envelope(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            if query.contains("offset") {
+                "offset"
+            } else {
+                "limit"
+            },
+        );
+    }
+    for query in [
+        "?limit=abc",
+        "?offset=1.5",
+        "?limit=99999999999999999999999",
+    ] {
+        assert_envelope(
+            &app.logs(&jwt, &id, query).await,
+            StatusCode::BAD_REQUEST,
+            "query",
+        );
+    }
+    assert_eq!(
+        app.logs(&jwt, &id, "?limit=1000&offset=0").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bearer_garbage_and_wrong_kinds_of_token_are_invalid_tokens() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    let (_, pat) = app.pat(&jwt, &["workspaces:read"]).await;
+    let bad_headers: Vec<String> = vec![
+        "Bearer".into(),
+        "Bearer ".into(),
+        "Bearer a.b.c".into(),
+        format!("Bearer {}", "x".repeat(5000)),
+        format!("Token {jwt}"),
+        format!("Bearer {pat}"),
+    ];
+    for header in &bad_headers {
+        let reply = app
+            .client
+            .get(app.url("/api/v1/tokens"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        let reply = TestApp::reply(reply).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(reply.message(), "Invalid token");
+    }
+    let non_ascii = app
+        .client
+        .get(app.url("/api/v1/workspaces"))
+        .header("authorization", b"Bearer \xff\xfe".as_slice())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(TestApp::reply(non_ascii).await.message(), "Invalid token");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    assert_envelope(
+        &app.get("/nope", None).await,
+        StatusCode::NOT_FOUND,
+        "no route",
+    );
+    assert_envelope(
+        &app.get("/api/v1/nope", None).await,
+        StatusCode::NOT_FOUND,
+        "/api/v1/nope",
+    );
+    assert_envelope(
+        &app.request(common::method("PATCH"), "/api/v1/workspaces", None, None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method",
+    );
+    assert_envelope(
+        &app.request(common::method("PUT"), "/api/v1/tokens", Some(&jwt), None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method",
+    );
+    assert_envelope(
+        &app.request(common::method("DELETE"), "/health", None, None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method",
+    );
+}
+
+#[tokio::test]
+async fn registration_and_login_validate_every_field() {
+    let app = TestApp::spawn().await;
+    let good =
+        json!({"username": "alice", "email": "alice@example.com", "password": "correct horse"});
+    let with = |key: &str, value: Value| {
+        let mut body = good.clone();
+        body[key] = value;
+        body
+    };
+    let cases = vec![
+        (with("username", json!("al")), "username"),
+        (with("username", json!("a".repeat(51))), "username"),
+        (with("username", json!("al ice")), "username"),
+        (with("username", json!("ålice")), "username"),
+        (with("email", json!("not-an-email")), "email"),
+        (
+            with("email", json!(format!("{}@example.com", "a".repeat(250)))),
+            "email",
+        ),
+        (with("password", json!("short")), "password"),
+        (with("password", json!("p".repeat(257))), "password"),
+        (with("password", json!(12345678)), "password"),
+        (
+            json!({"username": "alice", "password": "correct horse"}),
+            "email",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = app.post("/api/v1/auth/register", None, body.clone()).await;
+        assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, field);
+    }
+    assert_eq!(
+        app.post("/api/v1/auth/register", None, good.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let taken = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            with("username", json!("ALICE")).clone(),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    let same_name = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "Alice", "email": "other@example.com", "password": "correct horse"}),
+        )
+        .await;
+    assert_envelope(&same_name, StatusCode::CONFLICT, "username already taken");
+    let same_email = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "other", "email": "ALICE@example.com", "password": "correct horse"}),
+        )
+        .await;
+    assert_envelope(
+        &same_email,
+        StatusCode::CONFLICT,
+        "email already registered",
+    );
+
+    let wrong_password = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "alice", "password": "wrong horse"}),
+        )
+        .await;
+    let unknown_user = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "nobody", "password": "correct horse"}),
+        )
+        .await;
+    for reply in [&wrong_password, &unknown_user] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            reply.body,
+            json!({"success": false, "error": "Unauthorized", "message": "Invalid credentials"})
+        );
+    }
+    let by_email = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "alice@example.com", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(by_email.status, StatusCode::OK);
+    assert_eq!(by_email.data()["token_type"], "bearer");
+    assert_eq!(by_email.data()["expires_in"], 900);
+    assert_envelope(
+        &app.post("/api/v1/auth/login", None, json!({"username": "alice"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "password",
+    );
+}

@@ -1,0 +1,140 @@
+//! Health, readiness, headers, the rate limit and the API documents.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, TestOptions};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_and_ready_answer_exactly() {
+    let app = TestApp::spawn().await;
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+    let ready = app.get("/ready", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body, json!({"status": "ready"}));
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_a_request_id() {
+    let app = TestApp::spawn().await;
+    for path in ["/health", "/api/v1/workspaces", "/nope"] {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.header("x-content-type-options"), "nosniff");
+        assert_eq!(reply.header("x-frame-options"), "DENY");
+        assert_eq!(reply.header("referrer-policy"), "no-referrer");
+        assert!(reply
+            .header("content-security-policy")
+            .contains("default-src 'none'"));
+        assert_eq!(reply.header("x-request-id").len(), 36, "{path}");
+    }
+    let echoed = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn rate_limit_refuses_with_retry_after_and_recovers() {
+    let app = TestApp::spawn_with(TestOptions {
+        rate_limit_per_minute: 3,
+        ..Default::default()
+    })
+    .await;
+    for remaining in [2, 1, 0] {
+        let reply = app.get("/api/v1/workspaces", None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.header("x-ratelimit-limit"), "3");
+        assert_eq!(reply.header("x-ratelimit-remaining"), remaining.to_string());
+        assert_eq!(reply.header("ratelimit-policy"), "3;w=60");
+    }
+    let limited = app.get("/api/v1/workspaces", None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.header("retry-after").parse().unwrap();
+    assert!(
+        (19..=20).contains(&retry_after),
+        "one request per 20 s refills: {retry_after}"
+    );
+    assert_eq!(
+        limited.body,
+        json!({"success": false, "error": "Too Many Requests", "data": {"retry_after": retry_after}})
+    );
+    // Health is not rate limited.
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+
+    app.clock.advance(Duration::from_secs(retry_after - 1));
+    assert_eq!(
+        app.get("/api/v1/workspaces", None).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "not before Retry-After"
+    );
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        app.get("/api/v1/workspaces", None).await.status,
+        StatusCode::UNAUTHORIZED,
+        "allowed again after Retry-After"
+    );
+    app.clock.advance(Duration::from_secs(60));
+    for _ in 0..3 {
+        assert_ne!(
+            app.get("/api/v1/auth/login", None).await.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "a full window later, a full burst"
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/auth/login", None).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_and_docs_page_are_served() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (method, path) in [
+        ("post", "/api/v1/auth/register"),
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/tokens"),
+        ("get", "/api/v1/tokens"),
+        ("get", "/api/v1/tokens/{id}"),
+        ("delete", "/api/v1/tokens/{id}"),
+        ("post", "/api/v1/tokens/{id}/regenerate"),
+        ("get", "/api/v1/tokens/{id}/logs"),
+        ("get", "/api/v1/workspaces"),
+        ("put", "/api/v1/workspacess/{id}/settings"),
+        ("put", "/api/v1/users/me"),
+        ("get", "/health"),
+        ("get", "/ready"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from the document"
+        );
+    }
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger-ui-bundle.js"));
+    let bundle = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+}

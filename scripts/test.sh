@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The test command: lint, then every test on SQLite, then the integration tests on PostgreSQL.
+# Starts PostgreSQL and Redis when they are installed but not running (as on a fresh CI machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL_BASE="${TEST_PG_URL_BASE:-postgres://postgres@127.0.0.1:5432}"
+PG_DB="${TEST_PG_DB:-tessera_test}"
+
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && return 0; sleep 1; done
+  fi
+  echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2
+  return 1
+}
+
+ensure_redis() {
+  if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return 0; fi
+  if command -v redis-server >/dev/null; then
+    echo "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  fi
+}
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== tests on SQLite"
+cargo test --workspace
+
+echo "== integration tests on PostgreSQL"
+ensure_postgres
+ensure_redis || true
+psql "$PG_URL_BASE/postgres" -q -v ON_ERROR_STOP=1 \
+  -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB" >/dev/null
+TEST_DATABASE_URL="$PG_URL_BASE/$PG_DB" cargo test --workspace --tests
