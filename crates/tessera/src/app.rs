@@ -34,8 +34,9 @@ use crate::http::client_ip::{resolve_client_ip, TrustedProxies};
 use crate::http::error::envelope;
 use crate::http::rate_limit::{limit_by_client_ip, IpRateLimit, LimiterClock};
 use crate::http::{fallback, openapi, ApiError};
-use crate::store::Store;
+use crate::store::{BackendKind, Store};
 use crate::tokens::audit::{record_pat_requests, AuditLog, AuditWriter};
+use crate::tokens::cache::TokenCache;
 
 /// Everything a handler may need; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -51,6 +52,8 @@ pub struct AppInner {
     pub jwt: JwtKeys,
     /// The PAT audit writer.
     pub audit: AuditLog,
+    /// Authenticated tokens, emptied by any revocation.
+    pub token_cache: TokenCache,
     /// The per-IP rate limiter.
     pub rate_limit: IpRateLimit,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -92,7 +95,7 @@ pub struct App {
     pub limiter_clock: LimiterClock,
     router: Router,
     audit_writer: AuditWriter,
-    housekeeping: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -111,16 +114,20 @@ impl App {
             .context("RATE_LIMIT_PER_MINUTE must be at least 1")?;
         let rate_limit = IpRateLimit::new(per_minute, limiter_clock.clone());
         let (audit, audit_writer) = AuditLog::start(store.clone());
+        // On PostgreSQL other instances may revoke tokens: trust the cache only once the listener runs.
+        let token_cache = TokenCache::new(store.kind() == BackendKind::Sqlite);
+        let invalidator = token_cache.spawn_invalidator(store.clone());
         let state = AppState(Arc::new(AppInner {
             passwords: PasswordHasher::new(concurrency)?,
             jwt: JwtKeys::new(&secret, config.jwt_ttl_seconds),
             trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             store,
             audit,
+            token_cache,
             rate_limit: rate_limit.clone(),
             config,
         }));
-        let housekeeping = tokio::spawn(async move {
+        let forget_idle_clients = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
@@ -132,7 +139,7 @@ impl App {
             state,
             limiter_clock,
             audit_writer,
-            housekeeping,
+            background: vec![forget_idle_clients, invalidator],
         })
     }
 
@@ -149,7 +156,9 @@ impl App {
         axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
-        self.housekeeping.abort();
+        for task in &self.background {
+            task.abort();
+        }
         self.audit_writer.shutdown().await;
         self.state.store.close().await;
         tracing::info!("shut down cleanly");

@@ -23,7 +23,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
 pub use timestamp::Timestamp;
-pub use tokens::{NewToken, TokenRecord};
+pub use tokens::{NewToken, TokenRecord, TOKEN_CHANGE_CHANNEL};
 pub use users::{NewUser, UserCredentials, UserRecord};
 
 /// The database, on whichever backend the URL chose. Cheap to clone (pools are shared handles).

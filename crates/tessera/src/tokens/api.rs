@@ -439,6 +439,8 @@ pub async fn revoke_token(
         .revoke_token(user.user_id, id, Timestamp::now())
         .await?
         .ok_or_else(not_found)?;
+    // Before answering: once the client sees 200, this instance must refuse the token.
+    state.token_cache.invalidate();
     tracing::info!(token_id = %id, user_id = %user.user_id, "token revoked");
     Ok(ok(Revoked { id, revoked_at }))
 }
@@ -479,6 +481,8 @@ pub async fn regenerate_token(
         .ok_or_else(|| {
             ApiError::Conflict("Token is revoked; create a new token instead".to_owned())
         })?;
+    // The old secret is cached under its hash: it must stop working before we answer.
+    state.token_cache.invalidate();
     tracing::info!(token_id = %id, user_id = %user.user_id, prefix = %minted.prefix, "token regenerated");
     Ok(ok(CreatedToken::new(Token::try_from(row)?, minted.secret)))
 }

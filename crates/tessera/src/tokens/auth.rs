@@ -13,6 +13,7 @@
 //! 6. scope too low → 403 with `required_scope` and `your_scopes`
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -25,7 +26,7 @@ use super::{Token, TokenStatus};
 use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
-use crate::store::{Store, Timestamp};
+use crate::store::Timestamp;
 
 /// An authenticated PAT holding at least scope `R`.
 #[derive(Debug)]
@@ -52,7 +53,7 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
         };
         let well_formed =
             format::parse(presented).ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
-        let token = find_token(&state.store, &well_formed)
+        let token = find_token(state, &well_formed)
             .await?
             .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
 
@@ -108,24 +109,33 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
         Ok(Pat {
             token_id: token.id,
             user_id: token.user_id,
-            scopes: token.scopes,
+            scopes: token.scopes.clone(),
             granted_by,
             _required: PhantomData,
         })
     }
 }
 
-/// One indexed lookup by display prefix, then a constant-time hash comparison per candidate.
+/// The cache, else one indexed lookup by display prefix and a constant-time hash comparison per
+/// candidate. (A cache hit needs no comparison: the key is the full SHA-256 of the token.)
 async fn find_token(
-    store: &Store,
+    state: &AppState,
     presented: &WellFormedPat<'_>,
-) -> Result<Option<Token>, ApiError> {
-    let candidates = store.tokens_with_prefix(presented.prefix).await?;
-    match candidates
+) -> Result<Option<Arc<Token>>, ApiError> {
+    if let Some(token) = state.token_cache.get(&presented.hash) {
+        return Ok(Some(token));
+    }
+    let ticket = state.token_cache.ticket();
+    let candidates = state.store.tokens_with_prefix(presented.prefix).await?;
+    let Some(row) = candidates
         .into_iter()
         .find(|row| presented.hash.matches(&row.token_hash))
-    {
-        Some(row) => Ok(Some(Token::try_from(row)?)),
-        None => Ok(None),
-    }
+    else {
+        return Ok(None);
+    };
+    let token = Arc::new(Token::try_from(row)?);
+    state
+        .token_cache
+        .fill(ticket, presented.hash, token.clone());
+    Ok(Some(token))
 }

@@ -4,12 +4,14 @@
 //! * [`format`] — what a token looks like and how it is hashed.
 //! * [`scopes`] — the scope hierarchy and the per-route requirement types.
 //! * [`auth`] — the [`Pat`] extractor: authentication, IP allowlist and scope check.
+//! * [`cache`] — authenticated tokens kept in memory, emptied at once by any revocation.
 //! * [`audit`] — the group-commit audit writer and the middleware that records every PAT request.
 //! * [`api`] — `/api/v1/tokens`: create, list, get, revoke, regenerate, logs.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod format;
 pub mod scopes;
 

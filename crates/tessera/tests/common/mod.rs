@@ -106,6 +106,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub clock: LimiterClock,
+    pub state: tessera::app::AppState,
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -162,6 +163,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let clock = app.limiter_clock.clone();
+        let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -179,6 +181,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             clock,
+            state,
             db,
             stop: Some(stop),
             server: Some(server),
