@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
 
+    /// Audit batches committing at once. Default: 2 on PostgreSQL (which merges concurrent
+    /// commits into one WAL flush), 1 on SQLite (one writer at a time).
+    #[arg(long, env = "AUDIT_COMMITS_IN_FLIGHT", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub audit_commits_in_flight: Option<u16>,
+
     /// Largest number of connections in the database pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,

@@ -14,11 +14,11 @@ use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::store::{NewUser, Store, Timestamp, UserRecord};
 
-/// Routes under `/api/v1/auth`.
+/// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/register", post(register))
-        .route("/login", post(login))
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
 }
 
 /// Registration body.

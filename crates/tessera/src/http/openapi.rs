@@ -102,8 +102,8 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 impl Modify for StubPaths {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for route in STUB_ROUTES {
-            let mut paths = vec![format!("/api/v1{}", route.path)];
-            if let Some(rest) = route.path.strip_prefix("/workspaces") {
+            let mut paths = vec![route.path.to_owned()];
+            if let Some(rest) = route.path.strip_prefix("/api/v1/workspaces") {
                 paths.push(format!("/api/v1/workspacess{rest}"));
             }
             for (i, path) in paths.iter().enumerate() {

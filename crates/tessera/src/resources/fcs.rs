@@ -12,13 +12,13 @@ use crate::http::ApiError;
 use crate::tokens::scopes::{FcsAnalyze, FcsRead, FcsWrite, RequiredScope};
 use crate::tokens::Pat;
 
-/// Routes under `/api/v1/fcs`.
+/// The `/api/v1/fcs` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/parameters", get(pending::<FcsRead>))
-        .route("/events", get(pending::<FcsRead>))
-        .route("/upload", post(pending::<FcsWrite>))
-        .route("/statistics", get(pending::<FcsAnalyze>))
+        .route("/api/v1/fcs/parameters", get(pending::<FcsRead>))
+        .route("/api/v1/fcs/events", get(pending::<FcsRead>))
+        .route("/api/v1/fcs/upload", post(pending::<FcsWrite>))
+        .route("/api/v1/fcs/statistics", get(pending::<FcsAnalyze>))
 }
 
 async fn pending<R: RequiredScope>(_pat: Pat<R>) -> ApiError {

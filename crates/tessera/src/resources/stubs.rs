@@ -49,7 +49,7 @@ async fn stub<R: RequiredScope>(
 pub struct StubRoute {
     /// Lower-case method name.
     pub method: &'static str,
-    /// Path under `/api/v1`.
+    /// Full path.
     pub path: &'static str,
     /// Scope it requires.
     pub scope: Scope,
@@ -57,19 +57,19 @@ pub struct StubRoute {
 
 macro_rules! stub_routes {
     ($($method:ident $path:literal => $scope:ident;)*) => {
-        /// Every stub route: method, path under `/api/v1`, required scope.
+        /// Every stub route: method, path, required scope.
         pub const STUB_ROUTES: &[StubRoute] = &[
             $(StubRoute { method: stringify!($method), path: $path, scope: <scopes::$scope as RequiredScope>::SCOPE },)*
         ];
 
-        /// The stub routes, to be nested under `/api/v1`; `workspaces` routes are also served
-        /// under `workspacess`, a spelling some clients use.
+        /// The stub routes; `workspaces` routes are also served under `workspacess`, a spelling
+        /// some clients use.
         pub fn routes() -> Router<AppState> {
             let mut router = Router::new();
             $(
                 router = router.route($path, $method(stub::<scopes::$scope>));
-                if let Some(rest) = $path.strip_prefix("/workspaces") {
-                    router = router.route(&format!("/workspacess{rest}"), $method(stub::<scopes::$scope>));
+                if let Some(rest) = $path.strip_prefix("/api/v1/workspaces") {
+                    router = router.route(&format!("/api/v1/workspacess{rest}"), $method(stub::<scopes::$scope>));
                 }
             )*
             router
@@ -78,10 +78,10 @@ macro_rules! stub_routes {
 }
 
 stub_routes! {
-    get "/workspaces" => WorkspacesRead;
-    post "/workspaces" => WorkspacesWrite;
-    delete "/workspaces/{id}" => WorkspacesDelete;
-    put "/workspaces/{id}/settings" => WorkspacesAdmin;
-    get "/users/me" => UsersRead;
-    put "/users/me" => UsersWrite;
+    get "/api/v1/workspaces" => WorkspacesRead;
+    post "/api/v1/workspaces" => WorkspacesWrite;
+    delete "/api/v1/workspaces/{id}" => WorkspacesDelete;
+    put "/api/v1/workspaces/{id}/settings" => WorkspacesAdmin;
+    get "/api/v1/users/me" => UsersRead;
+    put "/api/v1/users/me" => UsersWrite;
 }

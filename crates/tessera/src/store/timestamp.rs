@@ -53,7 +53,8 @@ impl Timestamp {
             .expect("UTC timestamps always format")
     }
 
-    fn to_storage(self) -> String {
+    /// The fixed-width SQLite form, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (PostgreSQL reads it too).
+    pub(crate) fn to_storage(self) -> String {
         self.0
             .format(STORAGE_FORMAT)
             .expect("UTC timestamps always format")
@@ -117,6 +118,12 @@ impl Type<Postgres> for Timestamp {
 impl Encode<'_, Postgres> for Timestamp {
     fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
         <OffsetDateTime as Encode<'_, Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl sqlx::postgres::PgHasArrayType for Timestamp {
+    fn array_type_info() -> PgTypeInfo {
+        <OffsetDateTime as sqlx::postgres::PgHasArrayType>::array_type_info()
     }
 }
 

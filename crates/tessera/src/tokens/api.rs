@@ -22,13 +22,13 @@ use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::store::{AuditEntry, NewToken, Store, Timestamp};
 
-/// Routes under `/api/v1/tokens`.
+/// The `/api/v1/tokens` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", post(create_token).get(list_tokens))
-        .route("/{id}", get(get_token).delete(revoke_token))
-        .route("/{id}/regenerate", post(regenerate_token))
-        .route("/{id}/logs", get(token_logs))
+        .route("/api/v1/tokens", post(create_token).get(list_tokens))
+        .route("/api/v1/tokens/{id}", get(get_token).delete(revoke_token))
+        .route("/api/v1/tokens/{id}/regenerate", post(regenerate_token))
+        .route("/api/v1/tokens/{id}/logs", get(token_logs))
 }
 
 const MAX_NAME_CHARS: usize = 100;

@@ -21,13 +21,13 @@ use std::time::Duration;
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::http::client_ip::ClientIp;
 use crate::http::ApiError;
-use crate::store::{AuditEntry, Store, Timestamp};
+use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
 
 /// How often pending `last_used_at` values are written.
 pub const LAST_USED_FLUSH: Duration = Duration::from_secs(20);
@@ -56,11 +56,14 @@ pub struct AuditWriter {
 }
 
 impl AuditLog {
-    /// Starts the writer task on `store`.
-    pub fn start(store: Store) -> (AuditLog, AuditWriter) {
+    /// Starts the writer task on `store`, committing up to `commits_in_flight` batches at once
+    /// (default: see [`default_commits_in_flight`]).
+    pub fn start(store: Store, commits_in_flight: Option<usize>) -> (AuditLog, AuditWriter) {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run_writer(store, receiver, stopped));
+        let concurrency =
+            commits_in_flight.unwrap_or_else(|| default_commits_in_flight(store.kind()));
+        let task = tokio::spawn(run_writer(store, receiver, stopped, concurrency));
         (AuditLog { queue }, AuditWriter { stop, task })
     }
 
@@ -93,40 +96,63 @@ impl AuditWriter {
     }
 }
 
+/// Latest authorized use per token, not yet written to `last_used_at`.
+type LastUsed = Arc<Mutex<HashMap<Uuid, Timestamp>>>;
+
+/// PostgreSQL commits concurrent transactions with one WAL flush (its own group commit), so a
+/// second batch in flight raises throughput; more splits the queue into batches so small that
+/// per-transaction CPU dominates (measured: see BENCHMARKS.md). SQLite has one writer.
+pub fn default_commits_in_flight(backend: BackendKind) -> usize {
+    match backend {
+        BackendKind::Postgres => 2,
+        BackendKind::Sqlite => 1,
+    }
+}
+
 async fn run_writer(
     store: Store,
     mut queue: mpsc::Receiver<Pending>,
     mut stop: oneshot::Receiver<()>,
+    concurrency: usize,
 ) {
-    let mut last_used: HashMap<Uuid, Timestamp> = HashMap::new();
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let last_used = LastUsed::default();
     let mut flush = tokio::time::interval(LAST_USED_FLUSH);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             received = queue.recv() => match received {
-                Some(first) => commit_batch(&store, &mut queue, first, &mut last_used).await,
+                Some(first) => start_batch(&store, &permits, &mut queue, first, &last_used).await,
                 None => break,
             },
-            _ = flush.tick() => flush_last_used(&store, &mut last_used).await,
+            _ = flush.tick() => flush_last_used(&store, &last_used).await,
             _ = &mut stop => {
                 // Refuse new entries, then drain what is queued: `recv` yields the rest, then None.
                 queue.close();
                 while let Some(first) = queue.recv().await {
-                    commit_batch(&store, &mut queue, first, &mut last_used).await;
+                    start_batch(&store, &permits, &mut queue, first, &last_used).await;
                 }
                 break;
             }
         }
     }
-    flush_last_used(&store, &mut last_used).await;
+    // Every batch still in flight holds a permit: taking them all waits for the last commit.
+    let _all = permits.acquire_many(concurrency as u32).await;
+    flush_last_used(&store, &last_used).await;
 }
 
-async fn commit_batch(
+/// Waits for a commit slot, takes everything queued meanwhile (up to [`MAX_BATCH`]) and commits
+/// it in the background, releasing the waiters when it is durable.
+async fn start_batch(
     store: &Store,
+    permits: &Arc<Semaphore>,
     queue: &mut mpsc::Receiver<Pending>,
     first: Pending,
-    last_used: &mut HashMap<Uuid, Timestamp>,
+    last_used: &LastUsed,
 ) {
+    let Ok(permit) = permits.clone().acquire_owned().await else {
+        return;
+    };
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
         match queue.try_recv() {
@@ -134,8 +160,23 @@ async fn commit_batch(
             Err(_) => break,
         }
     }
+    let (store, last_used) = (store.clone(), last_used.clone());
+    tokio::spawn(async move {
+        commit_batch(&store, batch, &last_used).await;
+        drop(permit);
+    });
+}
+
+async fn commit_batch(store: &Store, batch: Vec<Pending>, last_used: &LastUsed) {
     let entries: Vec<AuditEntry> = batch.iter().map(|p| p.entry.clone()).collect();
-    let committed = match store.insert_audit_entries(&entries).await {
+    let started = std::time::Instant::now();
+    let result = store.insert_audit_entries(&entries).await;
+    tracing::debug!(
+        entries = entries.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "audit batch committed"
+    );
+    let committed = match result {
         Ok(()) => true,
         Err(error) => {
             tracing::error!(%error, entries = entries.len(), "could not write audit entries");
@@ -143,9 +184,11 @@ async fn commit_batch(
         }
     };
     if committed {
-        for entry in entries.iter().filter(|e| e.authorized) {
-            let seen = last_used.entry(entry.token_id).or_insert(entry.occurred_at);
-            *seen = (*seen).max(entry.occurred_at);
+        if let Ok(mut last_used) = last_used.lock() {
+            for entry in entries.iter().filter(|e| e.authorized) {
+                let seen = last_used.entry(entry.token_id).or_insert(entry.occurred_at);
+                *seen = (*seen).max(entry.occurred_at);
+            }
         }
     }
     for pending in batch {
@@ -153,15 +196,23 @@ async fn commit_batch(
     }
 }
 
-async fn flush_last_used(store: &Store, last_used: &mut HashMap<Uuid, Timestamp>) {
-    if last_used.is_empty() {
+async fn flush_last_used(store: &Store, last_used: &LastUsed) {
+    let uses: Vec<(Uuid, Timestamp)> = match last_used.lock() {
+        Ok(mut pending) => pending.drain().collect(),
+        Err(_) => return,
+    };
+    if uses.is_empty() {
         return;
     }
-    let uses: Vec<(Uuid, Timestamp)> = last_used.iter().map(|(id, at)| (*id, *at)).collect();
-    match store.touch_tokens(&uses).await {
-        Ok(()) => last_used.clear(),
-        // Kept for the next tick: a later write carries the newest value anyway.
-        Err(error) => tracing::warn!(%error, "could not update last_used_at"),
+    if let Err(error) = store.touch_tokens(&uses).await {
+        tracing::warn!(%error, "could not update last_used_at");
+        // Put them back unless a newer use arrived meanwhile.
+        if let Ok(mut pending) = last_used.lock() {
+            for (id, at) in uses {
+                let seen = pending.entry(id).or_insert(at);
+                *seen = (*seen).max(at);
+            }
+        }
     }
 }
 
