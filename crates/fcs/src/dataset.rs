@@ -652,6 +652,9 @@ fn merge_supplemental_text(b: &[u8], base: usize, kw: &mut Keywords, repairs: &m
         for (k, v) in extra.iter() {
             kw.push_if_absent(k.to_owned(), v.to_owned());
         }
+        if kw.len() == before {
+            return;
+        }
         repairs.push(format!(
             "merged {} keywords from supplemental TEXT",
             kw.len() - before
@@ -675,7 +678,7 @@ fn parse_parameter(
             return Err(FcsError::MissingKeyword { keyword: key("N") });
         }
     };
-    let pns = kw.get(&key("S")).map(str::to_owned);
+    let pns = kw.get(&key("S")).map(|s| s.trim().to_owned());
     let data_type = match kw.get(&key("DATATYPE")) {
         Some(v) => DataType::parse(v)
             .filter(|t| *t != DataType::Ascii)
@@ -908,7 +911,17 @@ fn locate_data(
                 _ => false,
             };
             if ok {
-                if c.source != "TEXT $BEGINDATA/$ENDDATA" && text_b.is_some() {
+                let header_pair = (hb_u, he_u);
+                if c.source == "TEXT $BEGINDATA/$ENDDATA"
+                    && header_pair.0.is_some()
+                    && header_pair != (Some(c.begin), c.end)
+                {
+                    repairs.push(format!(
+                        "DATA offsets: HEADER {} disagrees with TEXT {}; used TEXT",
+                        fmt_pair(hb, he),
+                        fmt_pair(text_b, text_e)
+                    ));
+                } else if c.source != "TEXT $BEGINDATA/$ENDDATA" && text_b.is_some() {
                     repairs.push(format!(
                         "DATA offsets: HEADER {} and TEXT {} disagree; used {} ({}..={})",
                         fmt_pair(hb, he),

@@ -103,7 +103,8 @@ pub struct Parameter {
     pub index: usize,
     /// Short name (`$PnN`), e.g. `FSC-A`.
     pub pnn: String,
-    /// Long name / stain (`$PnS`), `None` when the file has no `$PnS` for this parameter.
+    /// Long name / stain (`$PnS`, surrounding blanks trimmed), `None` when the file has no
+    /// `$PnS` for this parameter.
     pub pns: Option<String>,
     /// Range (`$PnR`): the largest value the instrument can produce plus one, as written.
     pub range: f64,
