@@ -971,6 +971,22 @@ fn locate_data(
             });
         }
     }
+    // $TOT needs more bytes than the file has after the DATA start: report it as truncation.
+    if let Some(c) = cands.iter().find(|c| base64.saturating_add(c.begin) < len) {
+        let ab = base64 + c.begin;
+        if ab.saturating_add(need) > len {
+            let mut avail = len - ab;
+            if let Some(e) = c.end.filter(|&e| e >= c.begin) {
+                avail = avail.min(e - c.begin + 1);
+            }
+            return Err(FcsError::TruncatedData {
+                end: Num(ab.saturating_add(need) - 1),
+                file_len: Num(len),
+                present: Num((avail / bpe64).min(tot)),
+                declared: Num(tot),
+            });
+        }
+    }
     let tried: Vec<String> = cands
         .iter()
         .filter(|c| c.end.is_some())
