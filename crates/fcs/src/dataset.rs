@@ -848,7 +848,20 @@ fn locate_data(
             if let Some(e) = c.end.filter(|&e| e >= c.begin) {
                 let (ab, ae) = (base64 + c.begin, base64 + e);
                 if ae < len {
-                    return Ok((ab as usize, (ae - ab + 1) as usize, tot as usize));
+                    let seg = ae - ab + 1;
+                    // Each value needs at least one digit and one separator.
+                    let max_values = seg.div_ceil(2);
+                    let par = kw_u64(kw, "$PAR").ok().flatten().unwrap_or(1).max(1);
+                    if tot.saturating_mul(par) > max_values {
+                        return Err(FcsError::DataMismatch {
+                            detail: format!(
+                                "$TOT {} events × {par} ASCII values cannot fit in {} DATA bytes",
+                                Num(tot),
+                                Num(seg)
+                            ),
+                        });
+                    }
+                    return Ok((ab as usize, seg as usize, tot as usize));
                 }
             }
         }
