@@ -21,14 +21,22 @@ fn parse_all(path: &Path) -> usize {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     g.sample_size(20);
-    let sample = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/fcs"))
-        .join("dxflex_clearllab_10c_t_tube.fcs");
+    let sample = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/fcs"
+    ))
+    .join("dxflex_clearllab_10c_t_tube.fcs");
     if sample.is_file() {
         let len = std::fs::metadata(&sample).unwrap().len();
         g.throughput(Throughput::Bytes(len));
-        g.bench_function("dxflex_sample", |b| b.iter(|| black_box(parse_all(&sample))));
+        g.bench_function("dxflex_sample", |b| {
+            b.iter(|| black_box(parse_all(&sample)))
+        });
     } else {
-        eprintln!("NOTICE: {} not found; DxFLEX parse bench skipped", sample.display());
+        eprintln!(
+            "NOTICE: {} not found; DxFLEX parse bench skipped",
+            sample.display()
+        );
     }
 
     let dir = std::env::temp_dir().join(format!("tessera-fcs-bench-{}", std::process::id()));

@@ -294,8 +294,7 @@ impl Dataset {
                 decode::decode_ascii_fixed(&bytes[start * bpe..], n, *bpe, fields)?
             }
             Layout::AsciiDelimited => {
-                let mut all =
-                    decode::decode_ascii_delimited(bytes, end, self.parameters.len())?;
+                let mut all = decode::decode_ascii_delimited(bytes, end, self.parameters.len())?;
                 for c in &mut all {
                     c.drain(..start);
                 }
@@ -354,9 +353,10 @@ struct Header {
 }
 
 fn parse_header(b: &[u8], base: usize) -> Result<Header> {
-    let h = b
-        .get(base..base + HEADER_LEN)
-        .ok_or(FcsError::TooShort { len: b.len(), offset: base })?;
+    let h = b.get(base..base + HEADER_LEN).ok_or(FcsError::TooShort {
+        len: b.len(),
+        offset: base,
+    })?;
     if &h[..3] != b"FCS" {
         return Err(FcsError::NotFcs {
             offset: base,
@@ -365,7 +365,10 @@ fn parse_header(b: &[u8], base: usize) -> Result<Header> {
     }
     let version = String::from_utf8_lossy(&h[..6]).into_owned();
     if !matches!(version.as_str(), "FCS2.0" | "FCS3.0" | "FCS3.1" | "FCS3.2") {
-        return Err(FcsError::UnsupportedVersion { offset: base, version });
+        return Err(FcsError::UnsupportedVersion {
+            offset: base,
+            version,
+        });
     }
     const NAMES: [&str; 4] = ["TEXT begin", "TEXT end", "DATA begin", "DATA end"];
     let mut vals = [None; 4];
@@ -481,7 +484,9 @@ fn parse_dataset(
         repairs.push("TEXT does not end with its delimiter".into());
     }
     if let Some(k) = notes.dangling_key {
-        repairs.push(format!("dropped keyword {k:?} without a value at the end of TEXT"));
+        repairs.push(format!(
+            "dropped keyword {k:?} without a value at the end of TEXT"
+        ));
     }
     if notes.duplicates > 0 {
         repairs.push(format!(
@@ -557,7 +562,11 @@ fn parse_dataset(
             DataType::Double => FieldKind::F64,
             DataType::Ascii => FieldKind::Ascii,
         };
-        fields.push(Field { offset: bpe, width, kind });
+        fields.push(Field {
+            offset: bpe,
+            width,
+            kind,
+        });
         bpe += width;
         parameters.push(p);
     }
@@ -639,7 +648,10 @@ fn merge_supplemental_text(b: &[u8], base: usize, kw: &mut Keywords, repairs: &m
     if sb == 0 || se <= sb {
         return;
     }
-    let (abs_b, abs_e) = ((base as u64).saturating_add(sb), (base as u64).saturating_add(se));
+    let (abs_b, abs_e) = (
+        (base as u64).saturating_add(sb),
+        (base as u64).saturating_add(se),
+    );
     let Some(seg) = b.get(abs_b as usize..=abs_e.min(usize::MAX as u64 - 1) as usize) else {
         repairs.push("supplemental TEXT lies outside the file; ignored".into());
         return;
@@ -755,11 +767,14 @@ fn parse_parameter(
         (_, None) => 0,
     };
     let range = match kw.get(&key("R")) {
-        Some(v) => v.trim().parse::<f64>().map_err(|_| FcsError::InvalidKeyword {
-            keyword: key("R"),
-            value: v.to_owned(),
-            reason: "range must be a number".into(),
-        })?,
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| FcsError::InvalidKeyword {
+                keyword: key("R"),
+                value: v.to_owned(),
+                reason: "range must be a number".into(),
+            })?,
         None => {
             let bits = bits.unwrap_or(0).min(64);
             repairs.push(format!("{} missing; assumed 2^{bits}", key("R")));
@@ -767,9 +782,7 @@ fn parse_parameter(
         }
     };
     let pne = kw.get(&key("E")).and_then(parse_pne);
-    let png = kw
-        .get(&key("G"))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let png = kw.get(&key("G")).and_then(|v| v.trim().parse::<f64>().ok());
     let display = Display::infer(kw, n, &pnn);
     Ok((
         Parameter {
@@ -905,11 +918,13 @@ fn locate_data(
         });
     };
 
-    let need = tot.checked_mul(bpe64).ok_or_else(|| FcsError::InvalidKeyword {
-        keyword: "$TOT".into(),
-        value: tot.to_string(),
-        reason: format!("{tot} events × {bpe} bytes overflows"),
-    })?;
+    let need = tot
+        .checked_mul(bpe64)
+        .ok_or_else(|| FcsError::InvalidKeyword {
+            keyword: "$TOT".into(),
+            value: tot.to_string(),
+            reason: format!("{tot} events × {bpe} bytes overflows"),
+        })?;
 
     // Pass 1: exact length, inside the file. Pass 2: one byte too long. Pass 3: begin only.
     for pass in 0..3 {
@@ -954,9 +969,8 @@ fn locate_data(
                     ));
                 }
                 if pass == 1 {
-                    repairs.push(
-                        "DATA end offset is one byte too far; ignored the extra byte".into(),
-                    );
+                    repairs
+                        .push("DATA end offset is one byte too far; ignored the extra byte".into());
                 }
                 if hb.is_none() || he.is_none() {
                     repairs.push("HEADER DATA offsets are blank; used TEXT".into());

@@ -185,12 +185,12 @@ fn fill_field(out: &mut [f64], rows: &[u8], bpe: usize, f: &Field, order: &ByteO
             (4, Resolved::Big) => fill::<4>(out, rows, bpe, off, |b| {
                 (u32::from_be_bytes(b) as u64 & mask) as f64
             }),
-            (8, Resolved::Little) => {
-                fill::<8>(out, rows, bpe, off, |b| (u64::from_le_bytes(b) & mask) as f64)
-            }
-            (8, Resolved::Big) => {
-                fill::<8>(out, rows, bpe, off, |b| (u64::from_be_bytes(b) & mask) as f64)
-            }
+            (8, Resolved::Little) => fill::<8>(out, rows, bpe, off, |b| {
+                (u64::from_le_bytes(b) & mask) as f64
+            }),
+            (8, Resolved::Big) => fill::<8>(out, rows, bpe, off, |b| {
+                (u64::from_be_bytes(b) & mask) as f64
+            }),
             (_, ord) => fill_generic_int(out, rows, bpe, f, ord, mask),
         },
         // ASCII never reaches the binary decoder.
@@ -199,7 +199,13 @@ fn fill_field(out: &mut [f64], rows: &[u8], bpe: usize, f: &Field, order: &ByteO
 }
 
 /// Decodes whole events in `rows` into `outs` (one slice per field, each `events` long).
-fn decode_rows(rows: &[u8], bpe: usize, fields: &[Field], order: &ByteOrder, outs: &mut [&mut [f64]]) {
+fn decode_rows(
+    rows: &[u8],
+    bpe: usize,
+    fields: &[Field],
+    order: &ByteOrder,
+    outs: &mut [&mut [f64]],
+) {
     for (b, block) in rows.chunks(BLOCK_EVENTS * bpe).enumerate() {
         let start = b * BLOCK_EVENTS;
         let n = block.len() / bpe;
@@ -222,11 +228,10 @@ pub(crate) fn decode_binary(
     order: &ByteOrder,
 ) -> Vec<Vec<f64>> {
     let p = fields.len();
-    let n_events = if bpe == 0 {
-        0
-    } else {
-        n_events.min(data.len() / bpe)
-    };
+    let n_events = data
+        .len()
+        .checked_div(bpe)
+        .map_or(0, |max| n_events.min(max));
     let data = &data[..n_events * bpe];
     let mut cols: Vec<Vec<f64>> = (0..p).map(|_| vec![0.0f64; n_events]).collect();
     let threads = rayon::current_num_threads();
@@ -239,7 +244,8 @@ pub(crate) fn decode_binary(
     let target = n_events.div_ceil(threads * 4);
     let chunk = target.div_ceil(BLOCK_EVENTS).max(1) * BLOCK_EVENTS;
     let n_chunks = n_events.div_ceil(chunk);
-    let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..n_chunks).map(|_| Vec::with_capacity(p)).collect();
+    let mut per_chunk: Vec<Vec<&mut [f64]>> =
+        (0..n_chunks).map(|_| Vec::with_capacity(p)).collect();
     for col in cols.iter_mut() {
         for (ci, s) in col.chunks_mut(chunk).enumerate() {
             per_chunk[ci].push(s);
@@ -259,12 +265,13 @@ pub(crate) fn decode_ascii_fixed(
     bpe: usize,
     fields: &[Field],
 ) -> Result<Vec<Vec<f64>>> {
-    let n_events = if bpe == 0 {
-        0
-    } else {
-        n_events.min(data.len() / bpe)
-    };
-    let mut cols: Vec<Vec<f64>> = (0..fields.len()).map(|_| Vec::with_capacity(n_events)).collect();
+    let n_events = data
+        .len()
+        .checked_div(bpe)
+        .map_or(0, |max| n_events.min(max));
+    let mut cols: Vec<Vec<f64>> = (0..fields.len())
+        .map(|_| Vec::with_capacity(n_events))
+        .collect();
     for (e, row) in data.chunks_exact(bpe.max(1)).take(n_events).enumerate() {
         for (j, f) in fields.iter().enumerate() {
             let raw = row.get(f.offset..f.offset + f.width).unwrap_or(&[]);
@@ -275,7 +282,11 @@ pub(crate) fn decode_ascii_fixed(
 }
 
 /// Decodes delimited ASCII (`$PnB` = `*`): values separated by spaces, tabs, commas or line breaks.
-pub(crate) fn decode_ascii_delimited(data: &[u8], n_events: usize, p: usize) -> Result<Vec<Vec<f64>>> {
+pub(crate) fn decode_ascii_delimited(
+    data: &[u8],
+    n_events: usize,
+    p: usize,
+) -> Result<Vec<Vec<f64>>> {
     let is_sep = |b: &u8| matches!(b, b' ' | b'\t' | b',' | b'\r' | b'\n' | 0);
     let mut tokens = data.split(is_sep).filter(|t| !t.is_empty());
     // Never reserve more than the bytes can hold (each value needs at least 2 bytes).
@@ -335,9 +346,21 @@ mod tests {
         let mut row = vec![0x02, 0x01, 0x01, 0x02, 0x03];
         row.extend_from_slice(&1.5f32.to_be_bytes());
         let fields = [
-            Field { offset: 0, width: 2, kind: FieldKind::Int { mask: 0xffff } },
-            Field { offset: 2, width: 3, kind: FieldKind::Int { mask: 0xff_ffff } },
-            Field { offset: 5, width: 4, kind: FieldKind::F32 },
+            Field {
+                offset: 0,
+                width: 2,
+                kind: FieldKind::Int { mask: 0xffff },
+            },
+            Field {
+                offset: 2,
+                width: 3,
+                kind: FieldKind::Int { mask: 0xff_ffff },
+            },
+            Field {
+                offset: 5,
+                width: 4,
+                kind: FieldKind::F32,
+            },
         ];
         let le = decode_binary(&row, 1, 9, &fields[..1], &ByteOrder::Little);
         assert_eq!(le[0], vec![258.0]);
@@ -349,7 +372,11 @@ mod tests {
         let v: u32 = 0x1122_3344;
         let b = v.to_le_bytes(); // [44,33,22,11] significance 0..3
         let stored = [b[2], b[3], b[0], b[1]];
-        let f = [Field { offset: 0, width: 4, kind: FieldKind::Int { mask: u64::MAX } }];
+        let f = [Field {
+            offset: 0,
+            width: 4,
+            kind: FieldKind::Int { mask: u64::MAX },
+        }];
         let c = decode_binary(&stored, 1, 4, &f, &ByteOrder::parse("3,4,1,2").unwrap());
         assert_eq!(c[0], vec![v as f64]);
     }
@@ -363,7 +390,11 @@ mod tests {
             data.extend_from_slice(&(i as f32).to_le_bytes());
         }
         let fields: Vec<Field> = (0..p)
-            .map(|j| Field { offset: 4 * j, width: 4, kind: FieldKind::F32 })
+            .map(|j| Field {
+                offset: 4 * j,
+                width: 4,
+                kind: FieldKind::F32,
+            })
             .collect();
         let cols = decode_binary(&data, n, 4 * p, &fields, &ByteOrder::Little);
         for (j, col) in cols.iter().enumerate() {
@@ -377,8 +408,16 @@ mod tests {
     #[test]
     fn ascii() {
         let f = [
-            Field { offset: 0, width: 3, kind: FieldKind::Ascii },
-            Field { offset: 3, width: 2, kind: FieldKind::Ascii },
+            Field {
+                offset: 0,
+                width: 3,
+                kind: FieldKind::Ascii,
+            },
+            Field {
+                offset: 3,
+                width: 2,
+                kind: FieldKind::Ascii,
+            },
         ];
         let c = decode_ascii_fixed(b"12 34  7 8", 2, 5, &f).unwrap();
         assert_eq!(c, vec![vec![12.0, 7.0], vec![34.0, 8.0]]);

@@ -38,7 +38,9 @@ pub enum FcsError {
     },
 
     /// The bytes where a HEADER should start do not begin with `FCS`.
-    #[error("not an FCS file: the HEADER at byte {offset} starts with {found:?} instead of \"FCS\"")]
+    #[error(
+        "not an FCS file: the HEADER at byte {offset} starts with {found:?} instead of \"FCS\""
+    )]
     NotFcs {
         /// Where the HEADER was expected.
         offset: usize,

@@ -116,7 +116,11 @@ pub fn channel_stats(values: &[f64], percentiles: &[f64]) -> ChannelStats {
     let mean = sum_lanes(&buf, |v| v) / n as f64;
     let var = sum_lanes(&buf, |v| (v - mean) * (v - mean)) / n as f64;
     let std = var.sqrt();
-    let cv = if mean == 0.0 { f64::NAN } else { std / mean.abs() };
+    let cv = if mean == 0.0 {
+        f64::NAN
+    } else {
+        std / mean.abs()
+    };
 
     // Every rank we need: the one or two median ranks plus two per percentile.
     let mut wanted: Vec<usize> = vec![(n - 1) / 2, n / 2];
@@ -165,7 +169,10 @@ pub fn all_channel_stats(columns: &Columns, percentiles: &[f64]) -> Vec<ChannelS
 }
 
 /// Like [`all_channel_stats`] for any set of columns.
-pub fn columns_stats<C: AsRef<[f64]> + Sync>(columns: &[C], percentiles: &[f64]) -> Vec<ChannelStats> {
+pub fn columns_stats<C: AsRef<[f64]> + Sync>(
+    columns: &[C],
+    percentiles: &[f64],
+) -> Vec<ChannelStats> {
     columns
         .par_iter()
         .map(|c| channel_stats(c.as_ref(), percentiles))
@@ -201,7 +208,9 @@ mod tests {
         let mut x = 12345u64;
         let v: Vec<f64> = (0..10_001)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (x >> 11) as f64 / (1u64 << 53) as f64 * 1000.0 - 300.0
             })
             .collect();

@@ -23,7 +23,7 @@ use crate::write::{write_fcs31, write_fcs31_file, WriteParameter};
 /// Events in the DxFLEX sample.
 pub const DXFLEX_EVENTS: usize = 34_297;
 /// Seed used for the built-in sample.
-pub const DXFLEX_SEED: u64 = 0x7E55_E2A;
+pub const DXFLEX_SEED: u64 = 0x07E5_5E2A;
 
 /// (`$PnN`, `$PnS`, `$PnR`, display) of the 26 DxFLEX parameters.
 const DXFLEX_PARAMS: [(&str, &str, f64, Display); 26] = {
@@ -103,7 +103,9 @@ pub fn dxflex_columns(events: usize, seed: u64) -> Vec<Vec<f64>> {
         let (_, fsc, ssc, cd45) = POPS[pop];
         let fsc_a = (fsc * (1.0 + 0.15 * normal(&mut rng))).clamp(0.0, 16_777_215.0);
         let ssc_a = (ssc * (1.0 + 0.25 * normal(&mut rng))).clamp(0.0, 16_777_215.0);
-        let h = |a: f64, rng: &mut ChaCha8Rng| (a * (0.82 + 0.03 * normal(rng))).clamp(0.0, 16_777_215.0);
+        let h = |a: f64, rng: &mut ChaCha8Rng| {
+            (a * (0.82 + 0.03 * normal(rng))).clamp(0.0, 16_777_215.0)
+        };
         let fsc_h = h(fsc_a, &mut rng);
         let ssc_h = h(ssc_a, &mut rng);
         cols[0].push(fsc_h);
@@ -167,7 +169,11 @@ pub fn write_dxflex_like_sample(path: impl AsRef<Path>) -> Result<()> {
 
 /// Columns for an `events × params` float32 benchmark file: parameter `j` is named `P{j}`,
 /// values are log-normal-ish in 0..262,144, drawn from `seed`.
-pub fn float32_columns(events: usize, params: usize, seed: u64) -> (Vec<WriteParameter>, Vec<Vec<f64>>) {
+pub fn float32_columns(
+    events: usize,
+    params: usize,
+    seed: u64,
+) -> (Vec<WriteParameter>, Vec<Vec<f64>>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let ps = (1..=params)
         .map(|j| WriteParameter {
@@ -190,13 +196,21 @@ pub fn float32_columns(events: usize, params: usize, seed: u64) -> (Vec<WritePar
 
 /// Writes an `events × params` float32 FCS 3.1 file to `path` (see [`float32_columns`]).
 /// Files over 99,999,999 bytes get `0` HEADER DATA offsets, as the standard requires.
-pub fn write_float32_file(path: impl AsRef<Path>, events: usize, params: usize, seed: u64) -> Result<()> {
+pub fn write_float32_file(
+    path: impl AsRef<Path>,
+    events: usize,
+    params: usize,
+    seed: u64,
+) -> Result<()> {
     let (ps, cols) = float32_columns(events, params, seed);
     write_fcs31_file(
         path,
         &ps,
         &cols,
-        &[("$CYT", "Tessera synthetic benchmark"), ("TESSERA_SYNTHETIC", "true")],
+        &[
+            ("$CYT", "Tessera synthetic benchmark"),
+            ("TESSERA_SYNTHETIC", "true"),
+        ],
     )
 }
 
@@ -216,7 +230,10 @@ mod tests {
         assert_eq!(d.keyword("TESSERA_SYNTHETIC"), Some("true"));
         assert_eq!(d.keyword("$CYT"), Some("Tessera synthetic sample"));
         for (p, &(n, s, r, disp)) in d.parameters().iter().zip(DXFLEX_PARAMS.iter()) {
-            assert_eq!((p.pnn.as_str(), p.pns.as_deref(), p.range, p.display), (n, Some(s), r, disp));
+            assert_eq!(
+                (p.pnn.as_str(), p.pns.as_deref(), p.range, p.display),
+                (n, Some(s), r, disp)
+            );
         }
         let cols = d.columns_raw().unwrap();
         for (c, &(_, _, r, _)) in cols.data.iter().zip(DXFLEX_PARAMS.iter()) {

@@ -46,7 +46,8 @@ impl Keywords {
 
     /// Appends a pair; a later pair with the same (case-insensitive) keyword shadows earlier ones.
     pub fn push(&mut self, key: String, value: String) {
-        self.index.insert(key.to_ascii_uppercase(), self.pairs.len());
+        self.index
+            .insert(key.to_ascii_uppercase(), self.pairs.len());
         self.pairs.push((key, value));
     }
 

@@ -76,7 +76,10 @@ fn is_reserved(key: &str) -> bool {
     if let Some(rest) = u.strip_prefix("$P") {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
-            return matches!(&rest[digits..], "N" | "S" | "B" | "E" | "R" | "D" | "DATATYPE");
+            return matches!(
+                &rest[digits..],
+                "N" | "S" | "B" | "E" | "R" | "D" | "DATATYPE"
+            );
         }
     }
     false
@@ -94,7 +97,11 @@ fn display_value(d: Display, range: f64) -> String {
     match d {
         Display::Lin => format!("Linear,0,{}", fmt_number(range)),
         Display::Log => {
-            let decades = if range > 1.0 { range.log10().ceil().max(1.0) } else { 4.0 };
+            let decades = if range > 1.0 {
+                range.log10().ceil().max(1.0)
+            } else {
+                4.0
+            };
             format!("Logarithmic,{},1", fmt_number(decades))
         }
     }
@@ -123,7 +130,9 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
     extra: &[(K, V)],
 ) -> Result<()> {
     if params.is_empty() {
-        return Err(FcsError::InvalidInput("at least one parameter is required".into()));
+        return Err(FcsError::InvalidInput(
+            "at least one parameter is required".into(),
+        ));
     }
     if params.len() != columns.len() {
         return Err(FcsError::InvalidInput(format!(
@@ -145,7 +154,9 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
         )));
     }
     if let Some(p) = params.iter().find(|p| p.name.trim().is_empty()) {
-        return Err(FcsError::InvalidInput(format!("parameter {p:?} has an empty name")));
+        return Err(FcsError::InvalidInput(format!(
+            "parameter {p:?} has an empty name"
+        )));
     }
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (k, v) in extra {
@@ -218,7 +229,11 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
     let text_begin = 58u64;
     let text_end = text_begin + text_len - 1;
     let data_begin = text_end + 1;
-    let data_end = if data_len == 0 { data_begin } else { data_begin + data_len - 1 };
+    let data_end = if data_len == 0 {
+        data_begin
+    } else {
+        data_begin + data_len - 1
+    };
     text_pairs[4].1 = format!("{data_begin:0W$}");
     text_pairs[5].1 = format!("{:0W$}", if data_len == 0 { 0 } else { data_end });
     let text = render(&text_pairs);
@@ -269,13 +284,22 @@ pub fn write_fcs31_file<C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
         path: path.to_path_buf(),
         source,
     })?;
-    write_fcs31(std::io::BufWriter::with_capacity(1 << 20, f), params, columns, extra)
+    write_fcs31(
+        std::io::BufWriter::with_capacity(1 << 20, f),
+        params,
+        columns,
+        extra,
+    )
 }
 
 /// `/` unless some keyword or value starts with `/`; then the first candidate that occurs
 /// nowhere in the TEXT (so nothing needs escaping).
 fn choose_delimiter(pairs: &[(String, String)]) -> u8 {
-    let starts = |c: char| pairs.iter().any(|(k, v)| k.starts_with(c) || v.starts_with(c));
+    let starts = |c: char| {
+        pairs
+            .iter()
+            .any(|(k, v)| k.starts_with(c) || v.starts_with(c))
+    };
     if !starts('/') {
         return b'/';
     }
@@ -351,6 +375,9 @@ mod tests {
         write_fcs31(&mut buf, &p, &[Vec::<f64>::new()], &none).unwrap();
         let f = FcsFile::from_bytes(&buf).unwrap();
         assert_eq!(f.first().event_count(), 0);
-        assert_eq!(f.first().columns_raw().unwrap().data, vec![Vec::<f64>::new()]);
+        assert_eq!(
+            f.first().columns_raw().unwrap().data,
+            vec![Vec::<f64>::new()]
+        );
     }
 }

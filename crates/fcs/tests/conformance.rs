@@ -12,7 +12,10 @@ use serde_json::Value;
 use tessera_fcs::{stats, FcsFile};
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/fcs"));
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/fcs"
+    ));
     if dir.join("REFERENCE.json").is_file() {
         Some(dir.to_path_buf())
     } else {
@@ -58,14 +61,22 @@ fn same_value(got: f64, exp: f64) -> bool {
 /// * `beckman_coulter_2_datasets.lmd` dataset 1: its TEXT has no `$PnS` keywords at all;
 ///   the reference shows dataset 0's `$PnS`. The engine reports the file as written (no
 ///   `$PnS`, i.e. an empty name here).
-fn reference_for<'a>(all: &'a [Value], file: &str, index: usize, ds: &'a Value) -> (&'a Value, Option<&'static str>) {
+fn reference_for<'a>(
+    all: &'a [Value],
+    file: &str,
+    index: usize,
+    ds: &'a Value,
+) -> (&'a Value, Option<&'static str>) {
     if file == "offset_discrepancy_start.fcs" {
         let twin = all
             .iter()
             .find(|e| e["file"] == "variable_int_widths.fcs")
             .map(|e| &e["datasets"][0]);
         if let Some(t) = twin {
-            return (t, Some("values from variable_int_widths.fcs (TEXT offsets chosen)"));
+            return (
+                t,
+                Some("values from variable_int_widths.fcs (TEXT offsets chosen)"),
+            );
         }
     }
     if file == "beckman_coulter_2_datasets.lmd" && index == 1 {
@@ -108,7 +119,9 @@ fn check_file(dir: &Path, entry: &Value, all: &[Value]) -> Result<Vec<String>, S
         let bytes = std::fs::read(&path).unwrap();
         let err2 = FcsFile::from_bytes(&bytes).err().map(|e| e.to_string());
         if err2.as_deref() != Some(err.as_str()) {
-            return Err(format!("{name}: from_bytes gave {err2:?}, open gave {err:?}"));
+            return Err(format!(
+                "{name}: from_bytes gave {err2:?}, open gave {err:?}"
+            ));
         }
         notes.push(format!("rejected: {err}"));
         return Ok(notes);
@@ -137,16 +150,41 @@ fn check_file(dir: &Path, entry: &Value, all: &[Value]) -> Result<Vec<String>, S
                 Err(format!("{ctx}: {what} = {got}, expected {exp}"))
             }
         };
-        eq("version", ds.version().to_string(), w["version"].as_str().unwrap().to_string())?;
+        eq(
+            "version",
+            ds.version().to_string(),
+            w["version"].as_str().unwrap().to_string(),
+        )?;
         let tot: u64 = ds.keyword("$TOT").unwrap().trim().parse().unwrap();
         eq("$TOT", tot.to_string(), w["tot_keyword"].to_string())?;
-        eq("events", ds.event_count().to_string(), w["events_decoded"].to_string())?;
-        eq("$PAR", ds.parameters().len().to_string(), w["par"].to_string())?;
+        eq(
+            "events",
+            ds.event_count().to_string(),
+            w["events_decoded"].to_string(),
+        )?;
+        eq(
+            "$PAR",
+            ds.parameters().len().to_string(),
+            w["par"].to_string(),
+        )?;
         let pnn: Vec<&str> = ds.parameters().iter().map(|p| p.pnn.as_str()).collect();
-        let pns: Vec<&str> = ds.parameters().iter().map(|p| p.pns.as_deref().unwrap_or("")).collect();
-        let wpnn: Vec<&str> = w_names["pnn"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        let mut wpns: Vec<&str> =
-            w_names["pns"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let pns: Vec<&str> = ds
+            .parameters()
+            .iter()
+            .map(|p| p.pns.as_deref().unwrap_or(""))
+            .collect();
+        let wpnn: Vec<&str> = w_names["pnn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut wpns: Vec<&str> = w_names["pns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         if name == "beckman_coulter_2_datasets.lmd" && i == 1 {
             wpns = vec![""; wpns.len()];
         }
@@ -154,26 +192,42 @@ fn check_file(dir: &Path, entry: &Value, all: &[Value]) -> Result<Vec<String>, S
         eq("pns", format!("{pns:?}"), format!("{wpns:?}"))?;
         for (p, idx) in ds.parameters().iter().zip(1..) {
             if p.index != idx {
-                return Err(format!("{ctx}: parameter index {} at position {idx}", p.index));
+                return Err(format!(
+                    "{ctx}: parameter index {} at position {idx}",
+                    p.index
+                ));
             }
         }
 
         let cols = ds.columns_raw().map_err(|e| format!("{ctx}: {e}"))?;
         for (e, row) in w["first_events"].as_array().unwrap().iter().enumerate() {
             let got = cols.row(e).ok_or_else(|| format!("{ctx}: no event {e}"))?;
-            let exp: Vec<f64> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let exp: Vec<f64> = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             if got.len() != exp.len() || got.iter().zip(&exp).any(|(g, x)| !same_value(*g, *x)) {
                 return Err(format!("{ctx}: event {e} = {got:?}, expected {exp:?}"));
             }
         }
         // The range API must agree with the full decode.
-        let head = ds.columns_raw_range(1..3).map_err(|e| format!("{ctx}: {e}"))?;
+        let head = ds
+            .columns_raw_range(1..3)
+            .map_err(|e| format!("{ctx}: {e}"))?;
         if head.row(0) != cols.row(1) {
-            return Err(format!("{ctx}: columns_raw_range(1..3) disagrees with columns_raw"));
+            return Err(format!(
+                "{ctx}: columns_raw_range(1..3) disagrees with columns_raw"
+            ));
         }
 
         let st = stats::all_channel_stats(&cols, &[]);
-        for ((s, wst), p) in st.iter().zip(w["stats"].as_array().unwrap()).zip(ds.parameters()) {
+        for ((s, wst), p) in st
+            .iter()
+            .zip(w["stats"].as_array().unwrap())
+            .zip(ds.parameters())
+        {
             for (field, got) in [
                 ("min", s.min),
                 ("max", s.max),
@@ -225,7 +279,12 @@ fn corpus_matches_reference() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} file(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} file(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -250,7 +309,10 @@ fn dxflex_sample_metadata() {
     let d = f.first();
     assert_eq!((d.event_count(), d.parameters().len()), (34_297, 26));
     let p1 = &d.parameters()[0];
-    assert_eq!((p1.index, p1.pnn.as_str(), p1.pns.as_deref()), (1, "FSC-H", Some("FSC-H")));
+    assert_eq!(
+        (p1.index, p1.pnn.as_str(), p1.pns.as_deref()),
+        (1, "FSC-H", Some("FSC-H"))
+    );
     assert_eq!(p1.range, 16_777_215.0);
     assert_eq!(p1.display.as_str(), "LIN");
     assert_eq!(d.parameters()[4].display.as_str(), "LOG");
@@ -263,6 +325,9 @@ fn dxflex_sample_metadata() {
     let s = synth.first();
     assert_eq!(s.event_count(), d.event_count());
     for (a, b) in s.parameters().iter().zip(d.parameters()) {
-        assert_eq!((&a.pnn, &a.pns, a.range, a.display), (&b.pnn, &b.pns, b.range, b.display));
+        assert_eq!(
+            (&a.pnn, &a.pns, a.range, a.display),
+            (&b.pnn, &b.pns, b.range, b.display)
+        );
     }
 }

@@ -146,7 +146,10 @@ fn integer_widths_masks_and_byte_orders() {
     // 24-bit big endian, range 1000 → mask 1023
     let pairs = std_pairs("I", "4,3,2,1", "2", 1, "24", "1000");
     let f = FcsFile::from_bytes(&craft(pairs, vec![0xFF, 0x01, 0x02, 0, 0, 9]).build()).unwrap();
-    assert_eq!(f.first().columns_raw().unwrap().data, vec![vec![0x102 as f64, 9.0]]);
+    assert_eq!(
+        f.first().columns_raw().unwrap().data,
+        vec![vec![0x102 as f64, 9.0]]
+    );
     // 64-bit little endian, huge range: no masking beyond width
     let pairs = std_pairs("I", "1,2,3,4,5,6,7,8", "1", 1, "64", "1e30");
     let v: u64 = (1 << 52) + 3;
@@ -178,7 +181,14 @@ fn mixed_widths_in_one_event() {
     }
     let f = FcsFile::from_bytes(&craft(pairs, data).build()).unwrap();
     let c = f.first().columns_raw().unwrap();
-    assert_eq!(c.data, vec![vec![1.0, 65535.0], vec![70000.0 % 65536.0, 5.0], vec![3.0, 255.0]]);
+    assert_eq!(
+        c.data,
+        vec![
+            vec![1.0, 65535.0],
+            vec![70000.0 % 65536.0, 5.0],
+            vec![3.0, 255.0]
+        ]
+    );
 }
 
 #[test]
@@ -197,17 +207,26 @@ fn fcs32_per_parameter_types_and_double() {
     let d = f.first();
     let types: Vec<DataType> = d.parameters().iter().map(|p| p.data_type).collect();
     assert_eq!(types, [DataType::Int, DataType::Float, DataType::Double]);
-    assert_eq!(d.columns_raw().unwrap().data, vec![vec![5.0], vec![2.5], vec![-1e300]]);
+    assert_eq!(
+        d.columns_raw().unwrap().data,
+        vec![vec![5.0], vec![2.5], vec![-1e300]]
+    );
 }
 
 #[test]
 fn ascii_fixed_and_delimited() {
     let pairs = std_pairs("A", "1,2,3,4", "2", 2, "4", "10000");
     let f = FcsFile::from_bytes(&craft(pairs, b"  12 345   7  88".to_vec()).build()).unwrap();
-    assert_eq!(f.first().columns_raw().unwrap().data, vec![vec![12.0, 7.0], vec![345.0, 88.0]]);
+    assert_eq!(
+        f.first().columns_raw().unwrap().data,
+        vec![vec![12.0, 7.0], vec![345.0, 88.0]]
+    );
     let pairs = std_pairs("A", "1,2,3,4", "2", 2, "*", "10000");
     let f = FcsFile::from_bytes(&craft(pairs, b"1,2\r\n3.5,4\r\n".to_vec()).build()).unwrap();
-    assert_eq!(f.first().columns_raw().unwrap().data, vec![vec![1.0, 3.5], vec![2.0, 4.0]]);
+    assert_eq!(
+        f.first().columns_raw().unwrap().data,
+        vec![vec![1.0, 3.5], vec![2.0, 4.0]]
+    );
     let pairs = std_pairs("A", "1,2,3,4", "2", 2, "4", "10000");
     let f = FcsFile::from_bytes(&craft(pairs, b"  12 x45   7  88".to_vec()).build()).unwrap();
     let e = f.first().columns_raw().unwrap_err().to_string();
@@ -295,13 +314,18 @@ fn stats_on_decoded_columns() {
     let f = FcsFile::from_bytes(&craft(pairs, data).build()).unwrap();
     let cols = f.first().columns_raw().unwrap();
     let s = &stats::all_channel_stats(&cols, &[50.0])[0];
-    assert_eq!((s.count, s.min, s.max, s.mean, s.median), (4, 1.0, 4.0, 2.5, 2.5));
+    assert_eq!(
+        (s.count, s.min, s.max, s.mean, s.median),
+        (4, 1.0, 4.0, 2.5, 2.5)
+    );
     assert!((s.std - 1.25f64.sqrt()).abs() < 1e-15);
     assert!((s.cv - 1.25f64.sqrt() / 2.5).abs() < 1e-15);
 }
 
 #[test]
 fn open_reports_path_errors() {
-    let e = FcsFile::open("/definitely/not/here.fcs").unwrap_err().to_string();
+    let e = FcsFile::open("/definitely/not/here.fcs")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/definitely/not/here.fcs"), "{e}");
 }

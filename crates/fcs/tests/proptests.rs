@@ -27,7 +27,9 @@ fn name() -> impl Strategy<Value = String> {
 
 fn value() -> impl Strategy<Value = f64> {
     prop_oneof![
-        any::<f32>().prop_filter("finite", |x| x.is_finite()).prop_map(f64::from),
+        any::<f32>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(f64::from),
         (-1e6f64..1e6).prop_map(|x| x as f32 as f64),
         Just(0.0),
         Just(-0.0),
@@ -37,8 +39,9 @@ fn value() -> impl Strategy<Value = f64> {
 fn valid_file() -> impl Strategy<Value = Vec<u8>> {
     (1usize..5, 0usize..20).prop_flat_map(|(p, n)| {
         prop::collection::vec(prop::collection::vec(value(), n), p).prop_map(move |cols| {
-            let params: Vec<WriteParameter> =
-                (0..p).map(|i| WriteParameter::new(format!("P{i}"), 1024.0)).collect();
+            let params: Vec<WriteParameter> = (0..p)
+                .map(|i| WriteParameter::new(format!("P{i}"), 1024.0))
+                .collect();
             let mut buf = Vec::new();
             write_fcs31(&mut buf, &params, &cols, &[("K", "v")]).unwrap();
             buf

@@ -16,7 +16,10 @@ impl Craft {
     pub fn new(pairs: &[(&str, &str)], data: Vec<u8>) -> Self {
         Craft {
             version: "FCS3.1",
-            pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             data,
             header_data: None,
             text_offsets: true,
@@ -36,7 +39,11 @@ impl Craft {
         };
         let tlen = render(0, 0).len();
         let bd = 58 + tlen;
-        let ed = if self.data.is_empty() { bd } else { bd + self.data.len() - 1 };
+        let ed = if self.data.is_empty() {
+            bd
+        } else {
+            bd + self.data.len() - 1
+        };
         let text = render(bd, ed);
         let (hb, he) = self
             .header_data
@@ -61,7 +68,14 @@ impl Craft {
 }
 
 /// Standard keywords for `par` parameters of `bits` bits with `$DATATYPE dt`.
-pub fn std_pairs(dt: &str, byteord: &str, tot: &str, par: usize, bits: &str, range: &str) -> Vec<(String, String)> {
+pub fn std_pairs(
+    dt: &str,
+    byteord: &str,
+    tot: &str,
+    par: usize,
+    bits: &str,
+    range: &str,
+) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = vec![
         ("$DATATYPE".into(), dt.into()),
         ("$BYTEORD".into(), byteord.into()),
