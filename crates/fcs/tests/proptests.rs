@@ -1,0 +1,160 @@
+//! Property tests: write → read round trips, and arbitrary or mutated bytes never panic.
+
+use proptest::prelude::*;
+use tessera_fcs::{stats, write_fcs31, Display, FcsFile, WriteParameter};
+
+/// Exercises everything a caller might do with a parsed file; must never panic.
+fn poke(bytes: &[u8]) {
+    if let Ok(file) = FcsFile::from_bytes(bytes) {
+        for ds in file.datasets() {
+            let _ = ds.spillover();
+            let _ = ds.keywords().iter().count();
+            assert!(ds.data_range().end <= bytes.len());
+            if let Ok(cols) = ds.columns_raw() {
+                assert_eq!(cols.len(), ds.parameters().len());
+                let _ = stats::all_channel_stats(&cols, &[1.0, 50.0, 99.0]);
+            }
+            let _ = ds.columns_scaled();
+            let _ = ds.columns_raw_range(1..3);
+        }
+    }
+}
+
+fn name() -> impl Strategy<Value = String> {
+    // Includes the delimiter and other awkward characters.
+    "[A-Za-z0-9 /|\\\\_:.,-]{1,12}".prop_filter("not blank", |s| !s.trim().is_empty())
+}
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f32>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(f64::from),
+        (-1e6f64..1e6).prop_map(|x| x as f32 as f64),
+        Just(0.0),
+        Just(-0.0),
+    ]
+}
+
+fn valid_file() -> impl Strategy<Value = Vec<u8>> {
+    (1usize..5, 0usize..20).prop_flat_map(|(p, n)| {
+        prop::collection::vec(prop::collection::vec(value(), n), p).prop_map(move |cols| {
+            let params: Vec<WriteParameter> = (0..p)
+                .map(|i| WriteParameter::new(format!("P{i}"), 1024.0))
+                .collect();
+            let mut buf = Vec::new();
+            write_fcs31(&mut buf, &params, &cols, &[("K", "v")]).unwrap();
+            buf
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn write_read_round_trip(
+        p in 1usize..7,
+        n in 0usize..300,
+        names in prop::collection::vec(name(), 7),
+        labels in prop::collection::vec(prop::option::of(name()), 7),
+        seed_vals in prop::collection::vec(value(), 1..64),
+        extra_val in "[ -~]{0,20}",
+        log in any::<bool>(),
+    ) {
+        let params: Vec<WriteParameter> = (0..p)
+            .map(|i| WriteParameter {
+                name: names[i].clone(),
+                label: labels[i].clone(),
+                range: 262144.0,
+                display: Some(if log && i % 2 == 1 { Display::Log } else { Display::Lin }),
+            })
+            .collect();
+        let cols: Vec<Vec<f64>> = (0..p)
+            .map(|j| (0..n).map(|e| seed_vals[(e * 7 + j * 3) % seed_vals.len()]).collect())
+            .collect();
+        let mut buf = Vec::new();
+        write_fcs31(&mut buf, &params, &cols, &[("TESSERA_NOTE", extra_val.as_str())]).unwrap();
+        let file = FcsFile::from_bytes(&buf).unwrap();
+        prop_assert_eq!(file.datasets().len(), 1);
+        let ds = file.first();
+        prop_assert_eq!(ds.version(), "FCS3.1");
+        prop_assert_eq!(ds.event_count(), n);
+        prop_assert!(ds.repairs().is_empty(), "{:?}", ds.repairs());
+        for (got, want) in ds.parameters().iter().zip(&params) {
+            prop_assert_eq!(&got.pnn, want.name.trim());
+            prop_assert_eq!(got.pns.as_deref(), want.label.as_deref().map(str::trim));
+            prop_assert_eq!(got.range, 262144.0);
+            prop_assert_eq!(Some(got.display), want.display);
+        }
+        let expected_note = if extra_val.is_empty() { " " } else { extra_val.as_str() };
+        prop_assert_eq!(ds.keyword("tessera_note"), Some(expected_note));
+        let back = ds.columns_raw().unwrap();
+        for (g, w) in back.data.iter().zip(&cols) {
+            prop_assert_eq!(g.len(), w.len());
+            for (a, b) in g.iter().zip(w) {
+                prop_assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        poke(&bytes);
+    }
+
+    #[test]
+    fn fcs_like_garbage_never_panics(
+        header in "FCS[23]\\.[0-2]    [ 0-9]{48}",
+        body in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let mut bytes = header.into_bytes();
+        bytes.extend_from_slice(&body);
+        poke(&bytes);
+    }
+
+    #[test]
+    fn mutated_files_never_panic(
+        file in valid_file(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = file;
+        for (i, b) in edits {
+            let i = i.index(bytes.len());
+            bytes[i] = b;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(bytes.len() + 1));
+        }
+        poke(&bytes);
+    }
+
+    #[test]
+    fn mutated_text_numbers_never_panic(
+        file in valid_file(),
+        key in prop::sample::select(vec!["$TOT", "$PAR", "$P1B", "$P1R", "$BEGINDATA", "$ENDDATA", "$NEXTDATA", "$BYTEORD", "$DATATYPE"]),
+        val in prop_oneof![
+            Just("0".to_string()), Just("-1".to_string()), Just("99999999999999999999".to_string()),
+            Just("18446744073709551615".to_string()), Just("1e308".to_string()), Just("NaN".to_string()),
+            Just("*".to_string()), Just("I".to_string()), Just("D".to_string()), Just("A".to_string()),
+            Just("4,3,2,1".to_string()), "[0-9]{1,12}",
+        ],
+    ) {
+        // Rewrite one keyword's value inside TEXT (lengths may change: offsets then disagree).
+        let text_end = std::str::from_utf8(&file[18..26]).unwrap().trim().parse::<usize>().unwrap();
+        let text = String::from_utf8_lossy(&file[58..=text_end]).into_owned();
+        let needle = format!("/{key}/");
+        if let Some(pos) = text.find(&needle) {
+            let vstart = pos + needle.len();
+            let vend = vstart + text[vstart..].find('/').unwrap();
+            let mut new_text = text[..vstart].to_string();
+            new_text.push_str(&val);
+            new_text.push_str(&text[vend..]);
+            let mut bytes = file[..58].to_vec();
+            bytes.extend_from_slice(new_text.as_bytes());
+            bytes.extend_from_slice(&file[text_end + 1..]);
+            poke(&bytes);
+        }
+    }
+}
