@@ -1,0 +1,128 @@
+//! The operator CLI against the same database as the server: `migrate`, `users create`,
+//! `tokens create|list|revoke` — and a CLI revocation reaches a running server.
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::{TestApp, TestDb, TestOptions};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn tessera(db: &TestDb, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("TESSERA_DATA_DIR", db.dir.path())
+        .env("SECRET_KEY", "cli-test-secret-0123456789abcdef0123456789")
+        .env("TESSERA_PASSWORD", "correct horse battery")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn json_stdout(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn operators_manage_users_and_tokens_from_the_command_line() {
+    let db = TestDb::new().await;
+    assert!(tessera(&db, &["migrate"]).status.success());
+    let user = json_stdout(&tessera(
+        &db,
+        &[
+            "users",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ],
+    ));
+    assert_eq!(user["username"], "ops");
+    let duplicate = tessera(
+        &db,
+        &[
+            "users",
+            "create",
+            "--username",
+            "OPS",
+            "--email",
+            "x@example.com",
+        ],
+    );
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("Username already taken"));
+
+    let created = json_stdout(&tessera(
+        &db,
+        &[
+            "tokens",
+            "create",
+            "--user",
+            "ops",
+            "--name",
+            "backup",
+            "--scopes",
+            "workspaces:read,fcs:read",
+        ],
+    ));
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["scopes"],
+        serde_json::json!(["workspaces:read", "fcs:read"])
+    );
+    let bad_scope = tessera(
+        &db,
+        &[
+            "tokens",
+            "create",
+            "--user",
+            "ops",
+            "--name",
+            "x",
+            "--scopes",
+            "nope:read",
+        ],
+    );
+    assert!(!bad_scope.status.success());
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope"));
+
+    let listed = json_stdout(&tessera(&db, &["tokens", "list", "--user", "ops"]));
+    assert_eq!(listed["total"], 1);
+    assert!(
+        !String::from_utf8_lossy(&tessera(&db, &["tokens", "list", "--user", "ops"]).stdout)
+            .contains(&token)
+    );
+
+    // A running server honours the token, then the CLI's revocation.
+    let app = TestApp::start(db.share(), &TestOptions::default()).await;
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    let mut emptied = app.state.token_cache.subscribe();
+    emptied.borrow_and_update();
+    let revoked = tessera(&db, &["tokens", "revoke", "--user", "ops", &id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    tokio::time::timeout(Duration::from_secs(5), emptied.changed())
+        .await
+        .expect("the server hears of the revocation")
+        .unwrap();
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(&token)).await.message(),
+        "Token revoked"
+    );
+}
