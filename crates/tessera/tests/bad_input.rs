@@ -329,3 +329,32 @@ async fn registration_and_login_validate_every_field() {
         "password",
     );
 }
+
+#[tokio::test]
+async fn echoed_values_are_cut_to_a_readable_length() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    let long = "x".repeat(5000);
+    let reply = app
+        .post(
+            "/api/v1/tokens",
+            Some(&jwt),
+            json!({"name": "x", "scopes": [long]}),
+        )
+        .await;
+    assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, "unknown scope");
+    assert!(
+        reply.message().len() < 600,
+        "{} bytes",
+        reply.message().len()
+    );
+    let reply = app
+        .post(
+            "/api/v1/tokens",
+            Some(&jwt),
+            json!({"name": "x", "scopes": ["fcs:read"], "allowed_ips": [long]}),
+        )
+        .await;
+    assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, "allowed_ips");
+    assert!(reply.message().len() < 200);
+}

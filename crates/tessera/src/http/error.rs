@@ -123,6 +123,16 @@ impl ApiError {
     }
 }
 
+/// A client-supplied value, cut to a readable length, for echoing in an error message: the person
+/// needs to see which value was wrong, not 60 KB of it.
+pub fn echo(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
 /// The error half of the envelope. `data` replaces `message` where the contract says so.
 #[derive(Serialize)]
 struct ErrorBody<'a> {

@@ -17,6 +17,7 @@ use super::scopes::{Scope, ScopeSet};
 use super::{format, Token, TokenStatus};
 use crate::accounts::AuthUser;
 use crate::app::AppState;
+use crate::http::error::echo;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
@@ -226,7 +227,11 @@ fn validate_scopes(raw: &[String]) -> ApiResult<ScopeSet> {
         let valid: Vec<String> = Scope::all().map(|s| s.to_string()).collect();
         ApiError::invalid(format!(
             "unknown scope(s): {}; valid scopes are: {}",
-            unknown.join(", "),
+            unknown
+                .iter()
+                .map(|s| echo(s))
+                .collect::<Vec<_>>()
+                .join(", "),
             valid.join(", ")
         ))
     })
@@ -287,7 +292,8 @@ fn validate_allowed_ips(raw: Option<&[String]>) -> ApiResult<Option<Vec<IpNet>>>
                 .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
                 .map_err(|_| {
                     ApiError::invalid(format!(
-                        "allowed_ips: `{entry}` is not an IP address or CIDR block"
+                        "allowed_ips: `{}` is not an IP address or CIDR block",
+                        echo(entry)
                     ))
                 })
         })
