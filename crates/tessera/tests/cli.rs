@@ -10,9 +10,10 @@ use common::{TestApp, TestDb, TestOptions};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-fn tessera(db: &TestDb, args: &[&str]) -> Output {
+/// Runs `tessera` with whitespace-separated `args` on the test database.
+fn tessera(db: &TestDb, args: &str) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
+        .args(args.split_whitespace())
         .env("DATABASE_URL", &db.url)
         .env("TESSERA_DATA_DIR", db.dir.path())
         .env("SECRET_KEY", "cli-test-secret-0123456789abcdef0123456789")
@@ -34,45 +35,19 @@ fn json_stdout(output: &Output) -> Value {
 #[tokio::test]
 async fn operators_manage_users_and_tokens_from_the_command_line() {
     let db = TestDb::new().await;
-    assert!(tessera(&db, &["migrate"]).status.success());
+    assert!(tessera(&db, "migrate").status.success());
     let user = json_stdout(&tessera(
         &db,
-        &[
-            "users",
-            "create",
-            "--username",
-            "ops",
-            "--email",
-            "ops@example.com",
-        ],
+        "users create --username ops --email ops@example.com",
     ));
     assert_eq!(user["username"], "ops");
-    let duplicate = tessera(
-        &db,
-        &[
-            "users",
-            "create",
-            "--username",
-            "OPS",
-            "--email",
-            "x@example.com",
-        ],
-    );
+    let duplicate = tessera(&db, "users create --username OPS --email x@example.com");
     assert!(!duplicate.status.success());
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("Username already taken"));
 
     let created = json_stdout(&tessera(
         &db,
-        &[
-            "tokens",
-            "create",
-            "--user",
-            "ops",
-            "--name",
-            "backup",
-            "--scopes",
-            "workspaces:read,fcs:read",
-        ],
+        "tokens create --user ops --name backup --scopes workspaces:read,fcs:read",
     ));
     let token = created["token"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
@@ -80,27 +55,14 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
         created["scopes"],
         serde_json::json!(["workspaces:read", "fcs:read"])
     );
-    let bad_scope = tessera(
-        &db,
-        &[
-            "tokens",
-            "create",
-            "--user",
-            "ops",
-            "--name",
-            "x",
-            "--scopes",
-            "nope:read",
-        ],
-    );
+    let bad_scope = tessera(&db, "tokens create --user ops --name x --scopes nope:read");
     assert!(!bad_scope.status.success());
     assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope"));
 
-    let listed = json_stdout(&tessera(&db, &["tokens", "list", "--user", "ops"]));
+    let listed = json_stdout(&tessera(&db, "tokens list --user ops"));
     assert_eq!(listed["total"], 1);
     assert!(
-        !String::from_utf8_lossy(&tessera(&db, &["tokens", "list", "--user", "ops"]).stdout)
-            .contains(&token)
+        !String::from_utf8_lossy(&tessera(&db, "tokens list --user ops").stdout).contains(&token)
     );
 
     // A running server honours the token, then the CLI's revocation.
@@ -111,7 +73,7 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
     );
     let mut emptied = app.state.token_cache.subscribe();
     emptied.borrow_and_update();
-    let revoked = tessera(&db, &["tokens", "revoke", "--user", "ops", &id]);
+    let revoked = tessera(&db, "tokens revoke --user ops");
     assert!(
         revoked.status.success(),
         "{}",

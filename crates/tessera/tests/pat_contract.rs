@@ -633,14 +633,13 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let jwt = app.user("alice").await;
     let (id, token) = app.pat_with(&jwt, json!({"name": "lab", "scopes": ["workspaces:read"], "allowed_ips": ["203.0.113.0/24"]})).await;
     let via_proxy = app
-        .client
-        .get(app.url("/api/v1/workspaces"))
-        .bearer_auth(&token)
-        .header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(via_proxy.status(), StatusCode::OK);
+        .get_with_header(
+            "/api/v1/workspaces",
+            &token,
+            ("x-forwarded-for", "6.6.6.6, 203.0.113.7"),
+        )
+        .await;
+    assert_eq!(via_proxy.status, StatusCode::OK);
     let logs = app.logs(&jwt, &id, "").await;
     assert_eq!(logs.data()["logs"][0]["ip"], "203.0.113.7");
 
@@ -649,12 +648,11 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let jwt = untrusting.user("bob").await;
     let (_, token) = untrusting.pat_with(&jwt, json!({"name": "lab", "scopes": ["workspaces:read"], "allowed_ips": ["203.0.113.0/24"]})).await;
     let spoofed = untrusting
-        .client
-        .get(untrusting.url("/api/v1/workspaces"))
-        .bearer_auth(&token)
-        .header("x-forwarded-for", "203.0.113.7")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(spoofed.status(), StatusCode::FORBIDDEN);
+        .get_with_header(
+            "/api/v1/workspaces",
+            &token,
+            ("x-forwarded-for", "203.0.113.7"),
+        )
+        .await;
+    assert_eq!(spoofed.status, StatusCode::FORBIDDEN);
 }

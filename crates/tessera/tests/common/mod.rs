@@ -239,6 +239,16 @@ impl TestApp {
         self.request(Method::GET, path, bearer, None).await
     }
 
+    /// GET with one extra request header.
+    pub async fn get_with_header(&self, path: &str, bearer: &str, header: (&str, &str)) -> Reply {
+        let request = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .header(header.0, header.1);
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
     pub async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
         self.request(Method::POST, path, bearer, Some(body)).await
     }
