@@ -73,7 +73,7 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
     );
     let mut emptied = app.state.token_cache.subscribe();
     emptied.borrow_and_update();
-    let revoked = tessera(&db, "tokens revoke --user ops");
+    let revoked = tessera(&db, &format!("tokens revoke --user ops {id}"));
     assert!(
         revoked.status.success(),
         "{}",
