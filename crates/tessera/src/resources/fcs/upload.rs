@@ -62,7 +62,8 @@ pub async fn receive(
     key: &str,
     limit: u64,
 ) -> ApiResult<Received> {
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    let next = |error| multipart_error(error, limit);
+    while let Some(mut field) = multipart.next_field().await.map_err(next)? {
         if field.name() != Some(FILE_FIELD) {
             continue;
         }
@@ -95,7 +96,11 @@ async fn copy(
     limit: u64,
 ) -> ApiResult<u64> {
     let mut size: u64 = 0;
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|error| multipart_error(error, limit))?
+    {
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large(limit));
@@ -114,9 +119,11 @@ fn too_large(limit: u64) -> ApiError {
     ))
 }
 
-fn multipart_error(error: MultipartError) -> ApiError {
+/// A body over the whole-body cap is refused like a file over the limit: same status, same
+/// message (which of the two trips first depends on how the body was chunked).
+fn multipart_error(error: MultipartError, limit: u64) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge("The upload is larger than the server accepts".to_owned())
+        too_large(limit)
     } else {
         ApiError::BadRequest(format!("Malformed multipart body: {}", error.body_text()))
     }
