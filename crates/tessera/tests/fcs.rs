@@ -182,7 +182,11 @@ async fn real_sample_parameters_statistics_and_events_match_the_reference() {
         assert_eq!(row["parameter"], want["name"]);
         for field in ["min", "max", "mean", "median", "std"] {
             let (got, want) = (row[field].as_f64().unwrap(), want[field].as_f64().unwrap());
-            assert!(close(got, want), "{} {field}: {got} vs {want}", row["parameter"]);
+            assert!(
+                close(got, want),
+                "{} {field}: {got} vs {want}",
+                row["parameter"]
+            );
         }
         assert_eq!(row["count"], 34_297);
     }
@@ -192,11 +196,17 @@ async fn real_sample_parameters_statistics_and_events_match_the_reference() {
     let (status, text) = get_text(&app, "/api/v1/fcs/events?limit=2", &pat).await;
     assert_eq!(status, StatusCode::OK);
     // Float32 values print as the shortest text that reads back to the same float32.
-    assert!(text.contains(r#""FL1-H":370.1,"FL1-A":265.0,"#), "{text:.400}");
+    assert!(
+        text.contains(r#""FL1-H":370.1,"FL1-A":265.0,"#),
+        "{text:.400}"
+    );
     let body: Value = serde_json::from_str(&text).unwrap();
     let events = body["data"]["events"].as_array().unwrap();
     assert_eq!(events.len(), 2);
-    for (event, want) in events.iter().zip(reference["first_events"].as_array().unwrap()) {
+    for (event, want) in events
+        .iter()
+        .zip(reference["first_events"].as_array().unwrap())
+    {
         for ((pnn, _, _, _), want) in dxflex_parameters().iter().zip(want.as_array().unwrap()) {
             let got = event[*pnn].as_f64().unwrap() as f32;
             assert_eq!(got, want.as_f64().unwrap() as f32, "{pnn}");
@@ -226,7 +236,13 @@ async fn events_page_and_select_channels() {
     assert_eq!(default.data()["limit"], 100);
     assert_eq!(default.data()["offset"], 0);
     assert_eq!(default.data()["events"].as_array().unwrap().len(), 100);
-    assert_eq!(events("?limit=10000").await.data()["events"].as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        events("?limit=10000").await.data()["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10_000
+    );
     let tail = events("?offset=34290&limit=100").await;
     assert_eq!(tail.data()["events"].as_array().unwrap().len(), 7);
     for past in ["?offset=34297", "?offset=99999999"] {
@@ -245,14 +261,26 @@ async fn events_page_and_select_channels() {
     ] {
         let reply = events(query).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
-        assert!(reply.message().contains(named), "{query}: {}", reply.message());
+        assert!(
+            reply.message().contains(named),
+            "{query}: {}",
+            reply.message()
+        );
     }
     assert_eq!(events("?limit=abc").await.status, StatusCode::BAD_REQUEST);
 
     // Selected channels come back in parameter order, whatever order they were asked in.
-    let (status, text) = get_text(&app, "/api/v1/fcs/events?limit=1&channels=SSC-A,FSC-A", &pat).await;
+    let (status, text) = get_text(
+        &app,
+        "/api/v1/fcs/events?limit=1&channels=SSC-A,FSC-A",
+        &pat,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(text.contains(r#""events":[{"FSC-A":59898.4,"SSC-A":61658.9}]"#), "{text}");
+    assert!(
+        text.contains(r#""events":[{"FSC-A":59898.4,"SSC-A":61658.9}]"#),
+        "{text}"
+    );
 
     let stats = app
         .get("/api/v1/fcs/statistics?channels=Time,FSC-H", Some(&pat))
@@ -290,8 +318,25 @@ async fn without_a_sample_path_the_synthetic_sample_is_served() {
     let stats = app.get("/api/v1/fcs/statistics", Some(&pat)).await;
     assert_eq!(stats.status, StatusCode::OK);
     assert_eq!(stats.data()["statistics"].as_array().unwrap().len(), 26);
-    let events = app.get("/api/v1/fcs/events?file_id=sample&limit=3", Some(&pat)).await;
+    let events = app
+        .get("/api/v1/fcs/events?file_id=sample&limit=3", Some(&pat))
+        .await;
     assert_eq!(events.data()["events"].as_array().unwrap().len(), 3);
+
+    let document = app.get("/openapi.json", None).await;
+    for path in [
+        "/api/v1/fcs/parameters",
+        "/api/v1/fcs/events",
+        "/api/v1/fcs/statistics",
+        "/api/v1/fcs/upload",
+        "/api/v1/fcs/files",
+        "/api/v1/fcs/files/{id}",
+    ] {
+        assert!(
+            document.body["paths"][path].is_object(),
+            "{path} documented"
+        );
+    }
 }
 
 #[tokio::test]
@@ -306,7 +351,10 @@ async fn an_upload_is_readable_listed_private_and_deletable() {
     assert_eq!(stored_objects(&app).len(), 1);
 
     let parameters = app
-        .get(&format!("/api/v1/fcs/parameters?file_id={file_id}"), Some(&pat))
+        .get(
+            &format!("/api/v1/fcs/parameters?file_id={file_id}"),
+            Some(&pat),
+        )
         .await;
     assert_eq!(parameters.status, StatusCode::OK);
     assert_eq!(parameters.data()["file_id"], file_id.as_str());
@@ -332,14 +380,22 @@ async fn an_upload_is_readable_listed_private_and_deletable() {
         .delete(&format!("/api/v1/fcs/files/{file_id}"), Some(&bob))
         .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/v1/fcs/files", Some(&bob)).await.data()["total"], 1);
+    assert_eq!(
+        app.get("/api/v1/fcs/files", Some(&bob)).await.data()["total"],
+        1
+    );
 
     let bad = app.get("/api/v1/fcs/events?file_id=12", Some(&pat)).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.message().contains("file_id"));
     let sample = app.delete("/api/v1/fcs/files/sample", Some(&pat)).await;
     assert_eq!(sample.status, StatusCode::CONFLICT);
-    assert_eq!(app.delete("/api/v1/fcs/files/nope", Some(&pat)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.delete("/api/v1/fcs/files/nope", Some(&pat))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
 
     let deleted = app
         .delete(&format!("/api/v1/fcs/files/{file_id}"), Some(&pat))
@@ -347,9 +403,15 @@ async fn an_upload_is_readable_listed_private_and_deletable() {
     assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
     assert_eq!(deleted.data()["file_id"], file_id.as_str());
     assert!(stored_objects(&app).is_empty());
-    assert_eq!(app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"], 1);
+    assert_eq!(
+        app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"],
+        1
+    );
     let gone = app
-        .get(&format!("/api/v1/fcs/parameters?file_id={file_id}"), Some(&pat))
+        .get(
+            &format!("/api/v1/fcs/parameters?file_id={file_id}"),
+            Some(&pat),
+        )
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     let again = app
@@ -365,7 +427,13 @@ async fn a_real_integer_file_uploads_and_reads_back_exactly() {
     };
     let (app, pat) = app_with(TestOptions::default(), &["fcs:analyze"]).await;
     let reference = reference("cytek_xp5_int24.fcs");
-    let uploaded = upload(&app, &pat, "cytek_xp5_int24.fcs", std::fs::read(path).unwrap()).await;
+    let uploaded = upload(
+        &app,
+        &pat,
+        "cytek_xp5_int24.fcs",
+        std::fs::read(path).unwrap(),
+    )
+    .await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     assert_eq!(uploaded.data()["total_events"], reference["events_decoded"]);
     let file_id = uploaded.data()["file_id"].as_str().unwrap();
@@ -383,13 +451,20 @@ async fn a_real_integer_file_uploads_and_reads_back_exactly() {
         "{text}"
     );
     let stats = app
-        .get(&format!("/api/v1/fcs/statistics?file_id={file_id}"), Some(&pat))
+        .get(
+            &format!("/api/v1/fcs/statistics?file_id={file_id}"),
+            Some(&pat),
+        )
         .await;
     let rows = stats.data()["statistics"].as_array().unwrap();
     for (row, want) in rows.iter().zip(reference["stats"].as_array().unwrap()) {
         for field in ["min", "max", "mean", "median", "std"] {
             let (got, want) = (row[field].as_f64().unwrap(), want[field].as_f64().unwrap());
-            assert!(close(got, want), "{} {field}: {got} vs {want}", row["parameter"]);
+            assert!(
+                close(got, want),
+                "{} {field}: {got} vs {want}",
+                row["parameter"]
+            );
         }
     }
 }
@@ -407,14 +482,32 @@ async fn a_file_the_engine_rejects_leaves_nothing_behind() {
         ("empty.fcs", Vec::new(), "file"),
     ] {
         let reply = upload(&app, &pat, name, bytes).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {:?}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: {:?}",
+            reply.body
+        );
         assert!(reply.message().starts_with("file: "), "{}", reply.message());
-        assert!(reply.message().contains(says), "{name}: {}", reply.message());
+        assert!(
+            reply.message().contains(says),
+            "{name}: {}",
+            reply.message()
+        );
     }
-    assert!(stored_objects(&app).is_empty(), "{:?}", stored_objects(&app));
-    assert_eq!(app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"], 1);
+    assert!(
+        stored_objects(&app).is_empty(),
+        "{:?}",
+        stored_objects(&app)
+    );
     assert_eq!(
-        app.db.strings("SELECT CAST(COUNT(*) AS TEXT) FROM fcs_files").await,
+        app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"],
+        1
+    );
+    assert_eq!(
+        app.db
+            .strings("SELECT CAST(COUNT(*) AS TEXT) FROM fcs_files")
+            .await,
         vec!["0".to_owned()]
     );
 }
@@ -429,12 +522,26 @@ async fn uploads_over_the_limit_or_not_multipart_are_refused() {
     let bytes = synthetic_bytes();
     assert!(bytes.len() > 3 << 20);
     let reply = upload(&app, &pat, "big.fcs", bytes).await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", reply.body);
-    assert!(reply.message().contains("FCS_MAX_UPLOAD_MB"), "{}", reply.message());
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:?}",
+        reply.body
+    );
+    assert!(
+        reply.message().contains("FCS_MAX_UPLOAD_MB"),
+        "{}",
+        reply.message()
+    );
     assert!(stored_objects(&app).is_empty());
-    assert_eq!(app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"], 1);
+    assert_eq!(
+        app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"],
+        1
+    );
 
-    let json = app.post("/api/v1/fcs/upload", Some(&pat), json!({"file": "x"})).await;
+    let json = app
+        .post("/api/v1/fcs/upload", Some(&pat), json!({"file": "x"}))
+        .await;
     assert_eq!(json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(json.message().contains("multipart"));
     let form = Form::new().text("other", "value");
@@ -448,7 +555,11 @@ async fn uploads_over_the_limit_or_not_multipart_are_refused() {
         .unwrap();
     let missing = TestApp::reply(response).await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(missing.message().starts_with("file:"), "{}", missing.message());
+    assert!(
+        missing.message().starts_with("file:"),
+        "{}",
+        missing.message()
+    );
 }
 
 #[tokio::test]
@@ -465,7 +576,38 @@ async fn scopes_guard_upload_and_statistics() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(refused.data()["required_scope"], "fcs:analyze");
     // fcs:write includes fcs:read.
-    assert_eq!(app.get("/api/v1/fcs/files", Some(&write)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/fcs/files", Some(&write)).await.status,
+        StatusCode::OK
+    );
     let delete = app.delete("/api/v1/fcs/files/sample", Some(&read)).await;
     assert_eq!(delete.status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn the_cli_writes_the_synthetic_sample_and_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synth.fcs");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let path = out.to_str().unwrap();
+    let written = run(&["fcs", "synth", path]);
+    assert_eq!(written["synthetic"], true);
+    assert_eq!(written["total_events"], 34_297);
+    assert_dxflex_parameters(&run(&["fcs", "info", path]));
+    let events = run(&["fcs", "events", path, "--limit", "2", "--offset", "34296"]);
+    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+    let stats = run(&["fcs", "stats", path, "--channels", "Time"]);
+    assert_eq!(stats["statistics"][0]["parameter"], "Time");
+    assert_eq!(stats["statistics"][0]["count"], 34_297);
 }

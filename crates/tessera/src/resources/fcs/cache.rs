@@ -123,8 +123,7 @@ mod tests {
         let params = [tessera_fcs::WriteParameter::new("A", 1024.0)];
         let no_keywords: [(&str, &str); 0] = [];
         let mut bytes = Vec::new();
-        tessera_fcs::write_fcs31(&mut bytes, &params, &[vec![1.0; events]], &no_keywords)
-            .unwrap();
+        tessera_fcs::write_fcs31(&mut bytes, &params, &[vec![1.0; events]], &no_keywords).unwrap();
         Arc::new(FcsData::decode(&FcsFile::from_vec(bytes).unwrap()).unwrap())
     }
 

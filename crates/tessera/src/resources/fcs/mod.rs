@@ -381,5 +381,8 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
     if offset < 0 {
         return Err(ApiError::invalid("offset must be 0 or more"));
     }
-    Ok((limit as usize, usize::try_from(offset).unwrap_or(usize::MAX)))
+    Ok((
+        limit as usize,
+        usize::try_from(offset).unwrap_or(usize::MAX),
+    ))
 }

@@ -98,7 +98,9 @@ impl FcsService {
             data_dir: config.data_dir.clone(),
             sample_path: config.fcs_sample_path.clone(),
             max_upload_bytes: config.fcs_max_upload_mb.saturating_mul(MIB),
-            cache: FcsCache::new(usize::try_from(config.fcs_cache_mb.saturating_mul(MIB)).unwrap_or(usize::MAX)),
+            cache: FcsCache::new(
+                usize::try_from(config.fcs_cache_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
+            ),
             storage: OnceCell::new(),
             sample: OnceCell::new(),
             loading: tokio::sync::Mutex::new(()),
@@ -131,7 +133,10 @@ impl FcsService {
             })
             .await
             .map_err(|error| {
-                tracing::error!(error = format!("{error:#}"), "FCS upload storage unavailable");
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "FCS upload storage unavailable"
+                );
                 ApiError::Unavailable("FCS file storage is not available".to_owned())
             })
     }
@@ -238,9 +243,10 @@ fn prepare_sample(configured: Option<PathBuf>, data_dir: &Path) -> anyhow::Resul
     let file = FcsFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let dataset = file.first();
     Ok(Sample {
-        filename: path
-            .file_name()
-            .map_or_else(|| "sample.fcs".to_owned(), |n| n.to_string_lossy().into_owned()),
+        filename: path.file_name().map_or_else(
+            || "sample.fcs".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
         size_bytes: std::fs::metadata(&path)?.len(),
         total_events: dataset.event_count(),
         total_parameters: dataset.parameters().len(),

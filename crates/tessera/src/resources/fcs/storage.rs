@@ -51,7 +51,9 @@ impl Storage {
 
     /// Moves an object (after validation, from its temporary key to its final one).
     pub async fn rename(&self, from: &str, to: &str) -> object_store::Result<()> {
-        self.objects.rename(&Path::from(from), &Path::from(to)).await
+        self.objects
+            .rename(&Path::from(from), &Path::from(to))
+            .await
     }
 
     /// Deletes an object; a missing one is not an error (deleting twice is harmless).

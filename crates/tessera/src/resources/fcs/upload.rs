@@ -41,7 +41,11 @@ pub async fn multipart(request: Request, limit: u64) -> ApiResult<Multipart> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     if !is_multipart {
         return Err(ApiError::UnsupportedMediaType(format!(
             "Expected a `multipart/form-data` body with the FCS file in the field `{FILE_FIELD}`"
@@ -167,7 +171,10 @@ mod tests {
         assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
         assert_eq!(sanitize_filename("C:\\data\\run 1.fcs"), "run 1.fcs");
         assert_eq!(sanitize_filename("..hidden"), "hidden");
-        assert_eq!(sanitize_filename("tab\tnew\nline;rm.fcs"), "tab_new_line_rm.fcs");
+        assert_eq!(
+            sanitize_filename("tab\tnew\nline;rm.fcs"),
+            "tab_new_line_rm.fcs"
+        );
         assert_eq!(sanitize_filename("Zellen-ä.fcs"), "Zellen-_.fcs");
         assert_eq!(sanitize_filename(""), "upload.fcs");
         assert_eq!(sanitize_filename("dir/"), "upload.fcs");

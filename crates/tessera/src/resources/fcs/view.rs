@@ -243,7 +243,11 @@ impl<'a> EventsView<'a> {
             .iter()
             .map(|&i| {
                 let p = &data.parameters[i];
-                (p.pnn.as_str(), Print::of(p), &data.columns.data[i][start..end])
+                (
+                    p.pnn.as_str(),
+                    Print::of(p),
+                    &data.columns.data[i][start..end],
+                )
             })
             .collect();
         EventsView {
@@ -337,7 +341,7 @@ mod tests {
         assert_eq!(text(16_777_215.0), "16777215");
         assert_eq!(text(-3.0), "-3");
         assert_eq!(text(1.5), "1.5");
-        assert_eq!(text(1e300), "1e300");
+        assert_eq!(text(1e300), "1e+300");
     }
 
     #[test]
