@@ -495,6 +495,17 @@ async fn a_file_the_engine_rejects_leaves_nothing_behind() {
             reply.message()
         );
     }
+    // A real instrument's truncated file from the corpus, which the reference parsers reject too.
+    if let Some(path) = corpus_file("aurora_header_only_truncated.fcs") {
+        let bytes = std::fs::read(path).unwrap();
+        let reply = upload(&app, &pat, "aurora.fcs", bytes).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            reply.body
+        );
+    }
     assert!(
         stored_objects(&app).is_empty(),
         "{:?}",
