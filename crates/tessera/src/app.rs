@@ -223,7 +223,7 @@ async fn openapi_json() -> Response {
 /// rewrites the URI on every request, which profiling showed on the PAT hot path.
 fn api_routes(state: &AppState) -> Router<AppState> {
     let pat_routes = crate::resources::stubs::routes()
-        .merge(crate::resources::fcs::routes())
+        .merge(crate::resources::fcs::routes(&state.config))
         .route_layer(from_fn_with_state(state.audit.clone(), record_pat_requests));
     Router::new()
         .merge(crate::accounts::api::routes())

@@ -1,14 +1,24 @@
 //! The `tessera` command line: `serve` (the default), `migrate`, and operator commands that work
 //! on the database directly (`users create`, `tokens create|list|revoke`). Operator commands reuse
 //! the API's validation, so a token made here obeys the same rules as one made over HTTP.
+//!
+//! `tessera fcs info|stats|events FILE` read a local FCS file with the engine and print the same
+//! JSON the HTTP endpoints answer (without the envelope; `file_id` is the path), so a file can be
+//! checked before it is uploaded; `tessera fcs synth OUT` writes the synthetic sample.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde::Serialize;
+use tessera_fcs::FcsFile;
 use uuid::Uuid;
 
 use crate::accounts::api::{create_account, RegisterRequest};
 use crate::accounts::password::PasswordHasher;
 use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
+use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::store::{Store, Timestamp};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
 
@@ -34,6 +44,35 @@ enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Inspect FCS files with the engine (no database needed).
+    #[command(subcommand)]
+    Fcs(FcsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FcsCommand {
+    /// Print the parameters and counts of FILE's first dataset.
+    Info { file: PathBuf },
+    /// Print per-channel statistics of FILE.
+    Stats {
+        file: PathBuf,
+        /// Comma-separated `$PnN`s (default: all).
+        #[arg(long)]
+        channels: Option<String>,
+    },
+    /// Print a page of FILE's events (raw values).
+    Events {
+        file: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Comma-separated `$PnN`s (default: all).
+        #[arg(long)]
+        channels: Option<String>,
+    },
+    /// Write the synthetic DxFLEX-like sample (34,297 events × 26 parameters) to OUT.
+    Synth { out: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +134,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Users(command) => users(cli.config, command).await,
         Command::Tokens(command) => tokens(cli.config, command).await,
+        Command::Fcs(command) => fcs(command),
     }
 }
 
@@ -163,7 +203,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string_pretty(&user)?);
+            print_json(&user)?;
         }
     }
     Ok(())
@@ -198,7 +238,7 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             let created = issue_token(&store, owner, &request)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string_pretty(&created)?);
+            print_json(&created)?;
             eprintln!("The token is shown once; store it now.");
         }
         TokensCommand::List { user } => {
@@ -206,7 +246,7 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             let list = token_list(&store, owner)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::to_string_pretty(&list)?);
+            print_json(&list)?;
         }
         TokensCommand::Revoke { user, id } => {
             let owner = user_id(&store, &user).await?;
@@ -216,5 +256,59 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn fcs(command: FcsCommand) -> anyhow::Result<()> {
+    match command {
+        FcsCommand::Info { file } => {
+            let data = decode_fcs(&file)?;
+            print_json(&ParametersView::new(file.display().to_string(), &data))
+        }
+        FcsCommand::Stats { file, channels } => {
+            let data = decode_fcs(&file)?;
+            let selected = data
+                .select(channels.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            print_json(&StatisticsView::new(
+                file.display().to_string(),
+                &data,
+                &selected,
+            ))
+        }
+        FcsCommand::Events {
+            file,
+            limit,
+            offset,
+            channels,
+        } => {
+            let data = decode_fcs(&file)?;
+            let selected = data
+                .select(channels.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let id = file.display().to_string();
+            print_json(&EventsView::new(id, &data, &selected, limit, offset))
+        }
+        FcsCommand::Synth { out } => {
+            tessera_fcs::synth::write_dxflex_like_sample(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let data = decode_fcs(&out)?;
+            print_json(&serde_json::json!({
+                "path": out.display().to_string(),
+                "synthetic": true,
+                "total_events": data.event_count(),
+                "total_parameters": data.parameters.len(),
+            }))
+        }
+    }
+}
+
+fn decode_fcs(path: &Path) -> anyhow::Result<FcsData> {
+    let file = FcsFile::open(path)?;
+    Ok(FcsData::decode(&file)?)
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -81,6 +81,20 @@ pub struct Config {
     /// Largest number of connections in the database pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
+
+    /// The FCS file served when a request names no `file_id`. Unset: a synthetic DxFLEX-like
+    /// sample, generated once into `<data dir>/sample/`.
+    #[arg(long, env = "FCS_SAMPLE_PATH")]
+    pub fcs_sample_path: Option<PathBuf>,
+
+    /// Largest accepted FCS upload, in MiB.
+    #[arg(long, env = "FCS_MAX_UPLOAD_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub fcs_max_upload_mb: u64,
+
+    /// Memory budget, in MiB, for decoded FCS columns kept between requests (least recently
+    /// used files are dropped first).
+    #[arg(long, env = "FCS_CACHE_MB", default_value_t = 512)]
+    pub fcs_cache_mb: u64,
 }
 
 fn parse_cidr(raw: &str) -> Result<IpNet, String> {

@@ -48,6 +48,12 @@ pub struct ErrorEnvelope {
         crate::tokens::api::revoke_token,
         crate::tokens::api::regenerate_token,
         crate::tokens::api::token_logs,
+        crate::resources::fcs::parameters,
+        crate::resources::fcs::events,
+        crate::resources::fcs::statistics,
+        crate::resources::fcs::upload,
+        crate::resources::fcs::list_files,
+        crate::resources::fcs::delete_file,
     ),
     components(schemas(ErrorEnvelope, StubAnswer)),
     modifiers(&SecuritySchemes, &StubPaths),
@@ -55,6 +61,7 @@ pub struct ErrorEnvelope {
         (name = "accounts", description = "Register and log in"),
         (name = "tokens", description = "Personal access tokens (JWT required)"),
         (name = "resources", description = "PAT-protected resources; each names its scope"),
+        (name = "fcs", description = "Flow-cytometry files: the built-in sample and the caller's uploads (PAT)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -1,6 +1,6 @@
 //! Resources guarded by PATs. Each handler names its scope in its `Pat<…>` argument.
 //!
-//! For now: the workspaces and users stubs of the PAT contract. FCS and case records follow.
+//! The workspaces and users stubs of the PAT contract, and the FCS endpoints. Case records follow.
 
 pub mod fcs;
 pub mod stubs;

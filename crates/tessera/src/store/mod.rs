@@ -9,6 +9,7 @@
 //! Nothing outside this module writes SQL.
 
 mod audit;
+mod fcs_files;
 mod timestamp;
 mod tokens;
 mod users;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
+pub use fcs_files::FcsFileRecord;
 pub use timestamp::Timestamp;
 pub use tokens::{NewToken, TokenRecord, TOKEN_CHANGE_CHANNEL};
 pub use users::{NewUser, UserCredentials, UserRecord};

@@ -20,6 +20,10 @@ pub struct TestOptions {
     pub rate_limit_per_minute: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub max_body_bytes: Option<usize>,
+    /// `FCS_SAMPLE_PATH`; `None` means the synthetic sample (whatever the environment says).
+    pub fcs_sample_path: Option<std::path::PathBuf>,
+    /// `FCS_MAX_UPLOAD_MB`, when a test needs a small limit.
+    pub fcs_max_upload_mb: Option<u64>,
 }
 
 impl Default for TestOptions {
@@ -29,6 +33,8 @@ impl Default for TestOptions {
             rate_limit_per_minute: 100_000,
             trusted_proxies: Vec::new(),
             max_body_bytes: None,
+            fcs_sample_path: None,
+            fcs_max_upload_mb: None,
         }
     }
 }
@@ -153,6 +159,10 @@ impl TestApp {
         config.password_hash_concurrency = Some(2);
         if let Some(limit) = options.max_body_bytes {
             config.max_body_bytes = limit;
+        }
+        config.fcs_sample_path = options.fcs_sample_path.clone();
+        if let Some(limit) = options.fcs_max_upload_mb {
+            config.fcs_max_upload_mb = limit;
         }
         config
     }

@@ -1,0 +1,388 @@
+//! The FCS endpoints (`fcs.md`): parameters, events and statistics of the built-in sample or of
+//! the caller's uploads, and the uploads themselves.
+//!
+//! Each handler names its scope in its first argument (`Pat<FcsRead>`, …). Reading resolves
+//! `file_id` to a file the caller may see ([`service`]), takes its decoded columns from the
+//! cache ([`cache`]) or decodes them on the blocking pool, and renders them ([`view`]). Uploads
+//! stream into object storage ([`upload`], [`storage`]), are validated by the engine, and only
+//! then get their database row: a file the engine rejects leaves nothing behind.
+
+pub mod cache;
+pub mod service;
+pub mod storage;
+pub mod upload;
+pub mod view;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+use tessera_fcs::FcsError;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use self::service::{decode, not_found, parse_file_id, FcsService, Sample, SAMPLE_ID};
+use self::storage::Storage;
+use self::upload::Received;
+use self::view::{EventsView, FcsData, ParametersView, StatisticsView};
+use crate::app::AppState;
+use crate::config::Config;
+use crate::http::extract::{Path, Query};
+use crate::http::openapi::{Enveloped, ErrorEnvelope};
+use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::store::{FcsFileRecord, Timestamp};
+use crate::tokens::scopes::{FcsAnalyze, FcsRead, FcsWrite};
+use crate::tokens::Pat;
+
+/// Events per page when `limit` is not given.
+const DEFAULT_LIMIT: i64 = 100;
+/// Largest `limit` accepted.
+const MAX_LIMIT: i64 = 10_000;
+
+/// The `/api/v1/fcs` routes, with the FCS service they share.
+pub fn routes(config: &Config) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/fcs/parameters", get(parameters))
+        .route("/api/v1/fcs/events", get(events))
+        .route("/api/v1/fcs/statistics", get(statistics))
+        // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself.
+        .route(
+            "/api/v1/fcs/upload",
+            post(upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/fcs/files", get(list_files))
+        .route("/api/v1/fcs/files/{id}", delete(delete_file))
+        .layer(Extension(FcsService::start(config)))
+}
+
+/// `?file_id=`: which file to read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FileQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+}
+
+/// Query of `GET /api/v1/fcs/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// Events per page, 1–10000 (default 100).
+    limit: Option<i64>,
+    /// Events to skip (default 0); past the end gives an empty page.
+    offset: Option<i64>,
+    /// Comma-separated `$PnN`s, e.g. `FSC-A,SSC-A` (default: all).
+    channels: Option<String>,
+}
+
+/// Query of `GET /api/v1/fcs/statistics`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatisticsQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// Comma-separated `$PnN`s (default: all).
+    channels: Option<String>,
+}
+
+/// The parameters (channels) of a file.
+#[utoipa::path(get, path = "/api/v1/fcs/parameters", tag = "fcs", params(FileQuery),
+    security(("pat" = ["fcs:read"])),
+    responses(
+        (status = 200, description = "Parameters in event order", body = inline(Enveloped<ParametersView>)),
+        (status = 400, description = "file_id is not a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+    ))]
+pub async fn parameters(
+    pat: Pat<FcsRead>,
+    State(state): State<AppState>,
+    Extension(fcs): Extension<FcsService>,
+    Query(query): Query<FileQuery>,
+) -> ApiResult<Success<ParametersView>> {
+    let (file_id, data) = read(&state, &fcs, &pat, query.file_id.as_deref()).await?;
+    Ok(ok(ParametersView::new(file_id, &data)))
+}
+
+/// A page of events (raw values), keyed by `$PnN` in parameter order.
+#[utoipa::path(get, path = "/api/v1/fcs/events", tag = "fcs", params(EventsQuery),
+    security(("pat" = ["fcs:read"])),
+    responses(
+        (status = 200, description = "A page of events", body = inline(Enveloped<EventsView>)),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "limit, offset or channels invalid", body = ErrorEnvelope),
+    ))]
+pub async fn events(
+    pat: Pat<FcsRead>,
+    State(state): State<AppState>,
+    Extension(fcs): Extension<FcsService>,
+    Query(query): Query<EventsQuery>,
+) -> ApiResult<Response> {
+    let (limit, offset) = page(query.limit, query.offset)?;
+    let (file_id, data) = read(&state, &fcs, &pat, query.file_id.as_deref()).await?;
+    let selected = data
+        .select(query.channels.as_deref())
+        .map_err(ApiError::Validation)?;
+    // Rendered here, while `data` is borrowed: the rows are serialised straight from the columns.
+    Ok(ok(EventsView::new(file_id, &data, &selected, limit, offset)).into_response())
+}
+
+/// Per-channel statistics: min, max, mean, median, std (population), then count, cv, p5, p95.
+#[utoipa::path(get, path = "/api/v1/fcs/statistics", tag = "fcs", params(StatisticsQuery),
+    security(("pat" = ["fcs:analyze"])),
+    responses(
+        (status = 200, description = "Statistics of every (or each selected) channel", body = inline(Enveloped<StatisticsView>)),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel", body = ErrorEnvelope),
+    ))]
+pub async fn statistics(
+    pat: Pat<FcsAnalyze>,
+    State(state): State<AppState>,
+    Extension(fcs): Extension<FcsService>,
+    Query(query): Query<StatisticsQuery>,
+) -> ApiResult<Success<StatisticsView>> {
+    let (file_id, data) = read(&state, &fcs, &pat, query.file_id.as_deref()).await?;
+    let selected = data
+        .select(query.channels.as_deref())
+        .map_err(ApiError::Validation)?;
+    if data.has_statistics() {
+        return Ok(ok(StatisticsView::new(file_id, &data, &selected)));
+    }
+    // The first computation reads every value: keep it off the async workers.
+    let view = tokio::task::spawn_blocking(move || StatisticsView::new(file_id, &data, &selected))
+        .await
+        .context("computing FCS statistics")?;
+    Ok(ok(view))
+}
+
+/// A stored file, as listed and as answered by an upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileView {
+    /// `sample`, or the upload's id.
+    file_id: String,
+    filename: String,
+    size_bytes: u64,
+    total_events: u64,
+    total_parameters: u64,
+    /// True for the built-in sample (which cannot be deleted).
+    sample: bool,
+    /// True when the sample was generated by the engine rather than read from FCS_SAMPLE_PATH.
+    synthetic: bool,
+    /// Upload time; null for the sample.
+    #[schema(value_type = Option<String>)]
+    created_at: Option<Timestamp>,
+}
+
+impl FileView {
+    fn sample(sample: &Sample) -> Self {
+        FileView {
+            file_id: SAMPLE_ID.to_owned(),
+            filename: sample.filename.clone(),
+            size_bytes: sample.size_bytes,
+            total_events: sample.total_events as u64,
+            total_parameters: sample.total_parameters as u64,
+            sample: true,
+            synthetic: sample.synthetic,
+            created_at: None,
+        }
+    }
+
+    fn upload(record: &FcsFileRecord) -> Self {
+        // Counts are stored from `usize`s and never negative.
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        FileView {
+            file_id: record.id.to_string(),
+            filename: record.filename.clone(),
+            size_bytes: count(record.size_bytes),
+            total_events: count(record.total_events),
+            total_parameters: count(record.total_parameters),
+            sample: false,
+            synthetic: false,
+            created_at: Some(record.created_at),
+        }
+    }
+}
+
+/// `GET /api/v1/fcs/files`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileList {
+    /// The sample first, then the caller's uploads, newest first.
+    files: Vec<FileView>,
+    total: usize,
+}
+
+/// The caller's uploads, after the built-in sample.
+#[utoipa::path(get, path = "/api/v1/fcs/files", tag = "fcs", security(("pat" = ["fcs:read"])),
+    responses((status = 200, description = "The sample and the caller's uploads", body = inline(Enveloped<FileList>))))]
+pub async fn list_files(
+    pat: Pat<FcsRead>,
+    State(state): State<AppState>,
+    Extension(fcs): Extension<FcsService>,
+) -> ApiResult<Success<FileList>> {
+    let uploads = state.store.list_fcs_files(pat.user_id).await?;
+    // An unavailable sample (logged by the service) must not hide the caller's own files.
+    let sample = fcs.sample().await.ok();
+    let files: Vec<FileView> = sample
+        .iter()
+        .map(|s| FileView::sample(s))
+        .chain(uploads.iter().map(FileView::upload))
+        .collect();
+    Ok(ok(FileList {
+        total: files.len(),
+        files,
+    }))
+}
+
+/// Answer of a delete.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    file_id: Uuid,
+    deleted: bool,
+}
+
+/// Deletes one of the caller's uploads (object and record).
+#[utoipa::path(delete, path = "/api/v1/fcs/files/{id}", tag = "fcs", security(("pat" = ["fcs:write"])),
+    params(("id" = String, Path, description = "File id of one of the caller's uploads")),
+    responses(
+        (status = 200, description = "Deleted", body = inline(Enveloped<Deleted>)),
+        (status = 400, description = "The id is not a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 409, description = "The built-in sample cannot be deleted", body = ErrorEnvelope),
+    ))]
+pub async fn delete_file(
+    pat: Pat<FcsWrite>,
+    State(state): State<AppState>,
+    Extension(fcs): Extension<FcsService>,
+    Path(id): Path<String>,
+) -> ApiResult<Success<Deleted>> {
+    if id == SAMPLE_ID {
+        return Err(ApiError::Conflict(
+            "The built-in sample cannot be deleted".to_owned(),
+        ));
+    }
+    let id = parse_file_id(&id)?;
+    let record = state
+        .store
+        .delete_fcs_file(pat.user_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    fcs.forget(id);
+    // The row is gone, so the file is unreachable even if removing the object fails (logged).
+    fcs.storage().await?.discard(&record.object_key).await;
+    Ok(ok(Deleted {
+        file_id: id,
+        deleted: true,
+    }))
+}
+
+/// Uploads an FCS file: multipart field `file`, at most `FCS_MAX_UPLOAD_MB`.
+#[utoipa::path(post, path = "/api/v1/fcs/upload", tag = "fcs", security(("pat" = ["fcs:write"])),
+    request_body(content_type = "multipart/form-data", description = "Field `file`: the FCS file"),
+    responses(
+        (status = 201, description = "Stored and readable via `file_id`", body = inline(Enveloped<FileView>)),
+        (status = 413, description = "Larger than FCS_MAX_UPLOAD_MB", body = ErrorEnvelope),
+        (status = 415, description = "Not multipart/form-data", body = ErrorEnvelope),
+        (status = 422, description = "No `file` field, or the engine rejected the file (its message)", body = ErrorEnvelope),
+    ))]
+pub async fn upload(
+    pat: Pat<FcsWrite>,
+    State(state): State<AppState>,
+    Extension(fcs): Extension<FcsService>,
+    request: Request,
+) -> ApiResult<Success<FileView>> {
+    let limit = fcs.max_upload_bytes();
+    let mut multipart = upload::multipart(request, limit).await?;
+    let storage = fcs.storage().await?;
+    let id = Uuid::now_v7();
+    // Received under a staging key and moved to its final key only once the engine accepts it.
+    let staging = format!("staging/{id}.fcs");
+    let received = upload::receive(&mut multipart, storage, &staging, limit).await?;
+    let data = match validate(storage, &staging).await {
+        Ok(data) => data,
+        Err(error) => {
+            storage.discard(&staging).await;
+            return Err(error);
+        }
+    };
+    let record = new_record(id, pat.user_id, received, &data);
+    keep(&state, storage, &staging, &record).await?;
+    fcs.remember(id, Arc::new(data));
+    Ok(created(FileView::upload(&record)))
+}
+
+/// Opens and fully decodes the staged file: the engine's verdict on it.
+async fn validate(storage: &Storage, key: &str) -> ApiResult<FcsData> {
+    let decoded = async { decode(storage.open(key).await?).await }.await;
+    decoded.map_err(|error| match error {
+        FcsError::Io { .. } => ApiError::Internal(anyhow::Error::new(error)),
+        rejected => ApiError::invalid(format!("file: {rejected}")),
+    })
+}
+
+fn new_record(id: Uuid, user_id: Uuid, received: Received, data: &FcsData) -> FcsFileRecord {
+    FcsFileRecord {
+        id,
+        user_id,
+        filename: received.filename,
+        object_key: format!("users/{user_id}/{id}.fcs"),
+        size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
+        total_events: data.event_count() as i64,
+        total_parameters: data.parameters.len() as i64,
+        created_at: Timestamp::now(),
+    }
+}
+
+/// Moves the staged object to its final key and records it; on failure removes the object.
+async fn keep(
+    state: &AppState,
+    storage: &Storage,
+    staging: &str,
+    record: &FcsFileRecord,
+) -> ApiResult<()> {
+    if let Err(error) = storage.rename(staging, &record.object_key).await {
+        storage.discard(staging).await;
+        return Err(ApiError::Internal(
+            anyhow::Error::new(error).context("storing an FCS upload"),
+        ));
+    }
+    if let Err(error) = state.store.insert_fcs_file(record).await {
+        storage.discard(&record.object_key).await;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// Resolves `file_id` for the caller and returns the file's id and decoded data.
+async fn read<R: crate::tokens::scopes::RequiredScope>(
+    state: &AppState,
+    fcs: &FcsService,
+    pat: &Pat<R>,
+    file_id: Option<&str>,
+) -> ApiResult<(String, Arc<FcsData>)> {
+    let source = fcs.resolve(&state.store, pat.user_id, file_id).await?;
+    let data = fcs.data(&source).await?;
+    Ok((source.file_id(), data))
+}
+
+/// Validates `limit` (1–10000, default 100) and `offset` (≥ 0, default 0).
+fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid("offset must be 0 or more"));
+    }
+    Ok((
+        limit as usize,
+        usize::try_from(offset).unwrap_or(usize::MAX),
+    ))
+}

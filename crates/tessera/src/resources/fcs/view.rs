@@ -1,0 +1,354 @@
+//! A decoded FCS file ([`FcsData`]) and the JSON shapes the endpoints and `tessera fcs` print.
+//!
+//! Numbers are printed as the file stores them, so a client sees the values an instrument wrote
+//! and nothing invented by a conversion: float32 data goes out as `f32`, for which serde_json
+//! prints the shortest text that reads back to the same float32 (`370.1`, not
+//! `370.1000061035156`); integer data and integral ranges go out as integers.
+//!
+//! Event rows are serialised straight from the decoded columns, keyed by `$PnN` in parameter
+//! order. Building a `serde_json::Map` per event would both allocate per value and sort the keys
+//! alphabetically, losing the parameter order the contract asks for.
+
+use std::sync::OnceLock;
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use tessera_fcs::{stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Parameter};
+use utoipa::ToSchema;
+
+/// Percentiles reported beside the contract's statistics.
+const PERCENTILES: [f64; 2] = [5.0, 95.0];
+
+/// The first dataset of an FCS file, decoded: what the endpoints serve, kept in the cache.
+#[derive(Debug)]
+pub struct FcsData {
+    /// The parameters, in event order.
+    pub parameters: Vec<Parameter>,
+    /// Raw values, one `f64` column per parameter.
+    pub columns: Columns,
+    /// Per-channel statistics, computed on first use and then reused.
+    stats: OnceLock<Vec<ChannelStats>>,
+}
+
+impl FcsData {
+    /// Decodes the first dataset (most files hold one). Blocking: call it off the async workers.
+    pub fn decode(file: &FcsFile) -> Result<FcsData, FcsError> {
+        let dataset = file.first();
+        Ok(FcsData {
+            parameters: dataset.parameters().to_vec(),
+            columns: dataset.columns_raw()?,
+            stats: OnceLock::new(),
+        })
+    }
+
+    /// Events decoded.
+    pub fn event_count(&self) -> usize {
+        self.columns.event_count()
+    }
+
+    /// Memory the decoded columns take: what the cache budget counts.
+    pub fn size_in_bytes(&self) -> usize {
+        self.event_count() * self.parameters.len() * std::mem::size_of::<f64>()
+    }
+
+    /// Statistics of every channel, computed once. Blocking (it reads every value).
+    pub fn statistics(&self) -> &[ChannelStats] {
+        self.stats
+            .get_or_init(|| stats::all_channel_stats(&self.columns, &PERCENTILES))
+    }
+
+    /// Whether the statistics are already computed (then reading them does not block).
+    pub fn has_statistics(&self) -> bool {
+        self.stats.get().is_some()
+    }
+
+    /// Indices of the channels named in `channels` (comma-separated `$PnN`s), in parameter
+    /// order; every channel when `None`. The error names the first unknown channel.
+    pub fn select(&self, channels: Option<&str>) -> Result<Vec<usize>, String> {
+        let Some(list) = channels else {
+            return Ok((0..self.parameters.len()).collect());
+        };
+        let mut wanted = vec![false; self.parameters.len()];
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let index = self
+                .parameters
+                .iter()
+                .position(|p| p.pnn == name)
+                .ok_or_else(|| format!("channels: unknown channel `{name}`"))?;
+            wanted[index] = true;
+        }
+        if !wanted.contains(&true) {
+            return Err("channels: name at least one channel, e.g. `channels=FSC-A,SSC-A`".into());
+        }
+        Ok((0..wanted.len()).filter(|&i| wanted[i]).collect())
+    }
+}
+
+/// A number printed as an integer when it is integral (and exactly representable), else as a
+/// float: `16777215`, not `16777215.0`.
+#[derive(Debug, Clone, Copy)]
+pub struct Integral(pub f64);
+
+/// Integers beyond 2^53 are not exact in an `f64`; print those as floats.
+const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+impl Serialize for Integral {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.fract() == 0.0 && v.abs() < EXACT_INTEGER_LIMIT {
+            if v < 0.0 {
+                serializer.serialize_i64(v as i64)
+            } else {
+                serializer.serialize_u64(v as u64)
+            }
+        } else {
+            serializer.serialize_f64(v)
+        }
+    }
+}
+
+/// How a parameter's values are printed, from how the file stores them.
+#[derive(Debug, Clone, Copy)]
+enum Print {
+    Float32,
+    Float64,
+    Integer,
+}
+
+impl Print {
+    fn of(parameter: &Parameter) -> Print {
+        match parameter.data_type {
+            DataType::Float => Print::Float32,
+            DataType::Double => Print::Float64,
+            DataType::Int | DataType::Ascii => Print::Integer,
+        }
+    }
+}
+
+/// One value with its printing rule.
+struct Value(Print, f64);
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            // Exact: the column holds a float32 widened to f64.
+            Print::Float32 => serializer.serialize_f32(self.1 as f32),
+            Print::Float64 => serializer.serialize_f64(self.1),
+            Print::Integer => Integral(self.1).serialize(serializer),
+        }
+    }
+}
+
+/// One parameter of `GET /api/v1/fcs/parameters`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParameterView {
+    /// Position, counting from 1.
+    index: usize,
+    /// Short name (`$PnN`).
+    pnn: String,
+    /// Label (`$PnS`); null when the file has none.
+    pns: Option<String>,
+    /// `$PnR`, an integer when integral.
+    #[schema(value_type = f64)]
+    range: Integral,
+    /// `LIN` or `LOG`.
+    display: &'static str,
+}
+
+/// `GET /api/v1/fcs/parameters`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParametersView {
+    /// `sample`, or the id of the caller's upload.
+    file_id: String,
+    total_events: usize,
+    total_parameters: usize,
+    parameters: Vec<ParameterView>,
+}
+
+impl ParametersView {
+    /// The parameters of `data`.
+    pub fn new(file_id: String, data: &FcsData) -> Self {
+        ParametersView {
+            file_id,
+            total_events: data.event_count(),
+            total_parameters: data.parameters.len(),
+            parameters: data
+                .parameters
+                .iter()
+                .map(|p| ParameterView {
+                    index: p.index,
+                    pnn: p.pnn.clone(),
+                    pns: p.pns.clone(),
+                    range: Integral(p.range),
+                    display: p.display.as_str(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Event rows `[offset, offset + limit)` of the selected channels, serialised without copying.
+pub struct EventRows<'a> {
+    columns: Vec<(&'a str, Print, &'a [f64])>,
+    rows: usize,
+}
+
+impl Serialize for EventRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.rows))?;
+        for event in 0..self.rows {
+            seq.serialize_element(&Row(self, event))?;
+        }
+        seq.end()
+    }
+}
+
+struct Row<'r, 'a>(&'r EventRows<'a>, usize);
+
+impl Serialize for Row<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.columns.len()))?;
+        for (name, print, column) in &self.0.columns {
+            map.serialize_entry(name, &Value(*print, column[self.1]))?;
+        }
+        map.end()
+    }
+}
+
+/// `GET /api/v1/fcs/events`.
+#[derive(Serialize, ToSchema)]
+pub struct EventsView<'a> {
+    file_id: String,
+    total_events: usize,
+    limit: usize,
+    offset: usize,
+    /// One object per event, keyed by `$PnN` in parameter order.
+    #[schema(value_type = Vec<Object>)]
+    events: EventRows<'a>,
+}
+
+impl<'a> EventsView<'a> {
+    /// Events `[offset, offset + limit)` (fewer at the end; none past it) of `selected`.
+    pub fn new(
+        file_id: String,
+        data: &'a FcsData,
+        selected: &[usize],
+        limit: usize,
+        offset: usize,
+    ) -> Self {
+        let total = data.event_count();
+        let start = offset.min(total);
+        let end = start.saturating_add(limit).min(total);
+        let columns = selected
+            .iter()
+            .map(|&i| {
+                let p = &data.parameters[i];
+                (
+                    p.pnn.as_str(),
+                    Print::of(p),
+                    &data.columns.data[i][start..end],
+                )
+            })
+            .collect();
+        EventsView {
+            file_id,
+            total_events: total,
+            limit,
+            offset,
+            events: EventRows {
+                columns,
+                rows: end - start,
+            },
+        }
+    }
+}
+
+/// One channel of `GET /api/v1/fcs/statistics`: the contract's fields first, then extras.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelStatsView {
+    /// `$PnN`.
+    parameter: String,
+    /// `$PnS`, null when absent.
+    pns: Option<String>,
+    /// `LIN` or `LOG`.
+    display: &'static str,
+    min: f64,
+    max: f64,
+    mean: f64,
+    /// Mean of the two middle values for an even count.
+    median: f64,
+    /// Population standard deviation (ddof 0).
+    std: f64,
+    /// Values used (NaN excluded).
+    count: usize,
+    /// `std / |mean|`; null when the mean is 0.
+    cv: f64,
+    /// 5th percentile.
+    p5: f64,
+    /// 95th percentile.
+    p95: f64,
+}
+
+/// `GET /api/v1/fcs/statistics`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatisticsView {
+    file_id: String,
+    total_events: usize,
+    statistics: Vec<ChannelStatsView>,
+}
+
+impl StatisticsView {
+    /// Statistics of the `selected` channels. Blocking the first time (see
+    /// [`FcsData::statistics`]).
+    pub fn new(file_id: String, data: &FcsData, selected: &[usize]) -> Self {
+        let all = data.statistics();
+        let statistics = selected
+            .iter()
+            .map(|&i| {
+                let (p, s) = (&data.parameters[i], &all[i]);
+                let percentile = |k: usize| s.percentiles.get(k).map_or(f64::NAN, |&(_, v)| v);
+                ChannelStatsView {
+                    parameter: p.pnn.clone(),
+                    pns: p.pns.clone(),
+                    display: p.display.as_str(),
+                    min: s.min,
+                    max: s.max,
+                    mean: s.mean,
+                    median: s.median,
+                    std: s.std,
+                    count: s.count,
+                    cv: s.cv,
+                    p5: percentile(0),
+                    p95: percentile(1),
+                }
+            })
+            .collect();
+        StatisticsView {
+            file_id,
+            total_events: data.event_count(),
+            statistics,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_numbers_print_as_integers() {
+        let text = |v| serde_json::to_string(&Integral(v)).unwrap();
+        assert_eq!(text(16_777_215.0), "16777215");
+        assert_eq!(text(-3.0), "-3");
+        assert_eq!(text(1.5), "1.5");
+        assert_eq!(text(1e300), "1e+300");
+    }
+
+    #[test]
+    fn float32_values_print_shortest() {
+        let text = |v: f32| serde_json::to_string(&Value(Print::Float32, v as f64)).unwrap();
+        assert_eq!(text(370.1), "370.1");
+        assert_eq!(text(-43.6), "-43.6");
+        assert_eq!(text(0.0), "0.0");
+    }
+}
