@@ -25,6 +25,11 @@ BIG=$(mktemp -d)/float32_1M_x_26.fcs
 trap 'rm -rf "$(dirname "$BIG")"' EXIT
 "$RUST" generate "$BIG" 1000000 26
 
+# The engine's writer: what it writes, fcsparser and FlowIO must read back to identical values.
+cargo build --release -q -p tessera
+target/release/tessera fcs synth "$(dirname "$BIG")/synthetic.fcs" >/dev/null
+"$VENV/bin/python" bench/fcs_interop.py target/release/tessera "$(dirname "$BIG")/synthetic.fcs"
+
 RESULTS="$OUT/fcs-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 {
   "$RUST" time "$RUNS" "$SAMPLE" "$BIG" | sed 's/^{/{"tool":"tessera-fcs",/'
