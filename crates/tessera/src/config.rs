@@ -21,6 +21,37 @@ pub enum LogFormat {
     Json,
 }
 
+/// A secret setting. Its `Debug` prints `<redacted>`, so logging a whole [`Config`] (or an error
+/// that carries one) can never leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(secret: String) -> Self {
+        SecretString(secret)
+    }
+}
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+    fn from_str(secret: &str) -> Result<Self, Self::Err> {
+        Ok(SecretString(secret.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// The service's configuration. See the README for a table of every setting.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -38,7 +69,7 @@ pub struct Config {
 
     /// Secret that JWT signing keys are derived from. Generated once into the data dir when unset.
     #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretString>,
 
     /// Verbose logs. Never changes security behaviour.
     #[arg(long, env = "DEBUG", default_value_t = false, action = clap::ArgAction::Set)]
@@ -131,7 +162,7 @@ impl Config {
     /// The secret key: the configured one, else the one kept in the data dir, else a new one
     /// written there with mode 0600.
     pub fn resolve_secret_key(&self) -> anyhow::Result<Vec<u8>> {
-        if let Some(key) = &self.secret_key {
+        if let Some(key) = self.secret_key.as_ref().map(SecretString::expose) {
             anyhow::ensure!(
                 key.len() >= 32,
                 "SECRET_KEY must be at least 32 characters long"
@@ -174,4 +205,20 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secret_key() {
+        let mut config = Config::for_data_dir(Path::new("/tmp/none"));
+        config.secret_key = Some(SecretString::from(
+            "super-secret-value-0123456789abcdef".to_owned(),
+        ));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("super-secret-value"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
 }

@@ -152,7 +152,11 @@ impl TestApp {
     pub fn config(db: &TestDb, options: &TestOptions) -> Config {
         let mut config = Config::for_data_dir(db.dir.path());
         config.database_url = Some(db.url.clone());
-        config.secret_key = Some("test-secret-key-test-secret-key-0123456789".to_owned());
+        config.secret_key = Some(
+            "test-secret-key-test-secret-key-0123456789"
+                .to_owned()
+                .into(),
+        );
         config.rate_limit_per_minute = options.rate_limit_per_minute;
         config.trusted_proxies = options.trusted_proxies.clone();
         config.database_max_connections = 8;
