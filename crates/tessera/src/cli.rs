@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::accounts::api::{create_account, RegisterRequest};
 use crate::accounts::password::PasswordHasher;
+use crate::accounts::Role;
 use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
@@ -83,7 +84,15 @@ enum UsersCommand {
         username: String,
         #[arg(long)]
         email: String,
+        /// The account's role; `admin` may change other users' roles.
+        #[arg(long, default_value = "data_entry", value_parser = parse_role)]
+        role: Role,
     },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    raw.parse()
+        .map_err(|e: crate::accounts::role::UnknownRole| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +198,11 @@ fn read_password() -> anyhow::Result<String> {
 async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
     let store = connect(&config).await?;
     match command {
-        UsersCommand::Create { username, email } => {
+        UsersCommand::Create {
+            username,
+            email,
+            role,
+        } => {
             let password = read_password()?;
             let hasher = PasswordHasher::new(1)?;
             let user = create_account(
@@ -200,6 +213,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                     email,
                     password,
                 },
+                role,
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod resources;
 pub mod store;

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::password::PasswordHasher;
+use super::Role;
 use crate::app::AppState;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
@@ -116,8 +117,9 @@ pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
 ) -> ApiResult<Success<UserView>> {
+    // Self-registration always gives the least privileged role; admins are made by an operator.
     Ok(created(
-        create_account(&state.store, &state.passwords, body).await?,
+        create_account(&state.store, &state.passwords, body, Role::DataEntry).await?,
     ))
 }
 
@@ -126,6 +128,7 @@ pub async fn create_account(
     store: &Store,
     passwords: &PasswordHasher,
     body: RegisterRequest,
+    role: Role,
 ) -> ApiResult<UserView> {
     validate_registration(&body)?;
     let password_hash = passwords.hash(body.password).await?;
@@ -141,6 +144,7 @@ pub async fn create_account(
             username: &user.username,
             email: &user.email,
             password_hash: &password_hash,
+            role,
             created_at: user.created_at,
         })
         .await

@@ -1,9 +1,12 @@
-//! Accounts: registration, login, password hashing and the access JWTs people use on the tokens
-//! API. (Refresh tokens, key rotation and lockout come with the accounts issue.)
+//! Accounts: registration, login, password hashing, roles and the access JWTs people use on the
+//! tokens API and the case records.
 
 pub mod api;
 pub mod jwt;
 pub mod password;
+pub mod role;
+
+pub use role::Role;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,6 +22,8 @@ use jwt::JwtError;
 pub struct AuthUser {
     /// The user's id.
     pub user_id: Uuid,
+    /// The user's role as stored now (read on every request, so a role change applies at once).
+    pub role: Role,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -30,10 +35,20 @@ impl FromRequestParts<AppState> for AuthUser {
             Bearer::Malformed => return Err(ApiError::Unauthorized(AuthFailure::InvalidToken)),
             Bearer::Token(token) => token,
         };
-        match state.jwt.verify(token) {
-            Ok(user_id) => Ok(AuthUser { user_id }),
-            Err(JwtError::Expired) => Err(ApiError::Unauthorized(AuthFailure::TokenExpired)),
-            Err(JwtError::Invalid) => Err(ApiError::Unauthorized(AuthFailure::InvalidToken)),
-        }
+        let user_id = match state.jwt.verify(token) {
+            Ok(user_id) => user_id,
+            Err(JwtError::Expired) => {
+                return Err(ApiError::Unauthorized(AuthFailure::TokenExpired))
+            }
+            Err(JwtError::Invalid) => {
+                return Err(ApiError::Unauthorized(AuthFailure::InvalidToken))
+            }
+        };
+        let role = state
+            .store
+            .user_role(user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
+        Ok(AuthUser { user_id, role })
     }
 }

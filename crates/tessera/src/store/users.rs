@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::{on_pool, Store, Timestamp};
+use crate::accounts::Role;
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -36,6 +37,8 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     /// argon2id PHC string.
     pub password_hash: &'a str,
+    /// Role.
+    pub role: Role,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -44,12 +47,13 @@ impl Store {
     /// Inserts a user. A taken username or email surfaces as a unique violation.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, username, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(user.id)
         .bind(user.username)
         .bind(user.email)
         .bind(user.password_hash)
+        .bind(user.role)
         .bind(user.created_at)
         .execute(pool)
         .await
@@ -87,5 +91,13 @@ impl Store {
         .bind(login)
         .fetch_optional(pool)
         .await)
+    }
+
+    /// The current role of user `id`, if the user exists.
+    pub async fn user_role(&self, id: Uuid) -> Result<Option<Role>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, Role>("SELECT role FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)
     }
 }

@@ -19,11 +19,18 @@ pub enum Resource {
     Users,
     /// Flow-cytometry files and their analysis.
     Fcs,
+    /// A rehabilitation centre's case records: beneficiaries and their therapy sessions.
+    Beneficiaries,
 }
 
 impl Resource {
     /// Every resource, in the order of the contract's table.
-    pub const ALL: [Resource; 3] = [Resource::Workspaces, Resource::Users, Resource::Fcs];
+    pub const ALL: [Resource; 4] = [
+        Resource::Workspaces,
+        Resource::Users,
+        Resource::Fcs,
+        Resource::Beneficiaries,
+    ];
 
     /// The canonical name, as responses spell it.
     pub fn name(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Resource {
             Resource::Workspaces => "workspaces",
             Resource::Users => "users",
             Resource::Fcs => "fcs",
+            Resource::Beneficiaries => "beneficiaries",
         }
     }
 
@@ -40,6 +48,7 @@ impl Resource {
             Resource::Workspaces => &["admin", "delete", "write", "read"],
             Resource::Users => &["write", "read"],
             Resource::Fcs => &["analyze", "write", "read"],
+            Resource::Beneficiaries => &["delete", "write", "read"],
         }
     }
 
@@ -48,6 +57,7 @@ impl Resource {
             "workspaces" | "workspacess" => Some(Resource::Workspaces),
             "users" => Some(Resource::Users),
             "fcs" => Some(Resource::Fcs),
+            "beneficiaries" => Some(Resource::Beneficiaries),
             _ => None,
         }
     }
@@ -214,6 +224,12 @@ required_scopes! {
     FcsWrite = Fcs: 1;
     /// `fcs:analyze`
     FcsAnalyze = Fcs: 2;
+    /// `beneficiaries:read` (case records, therapy sessions included)
+    BeneficiariesRead = Beneficiaries: 0;
+    /// `beneficiaries:write`
+    BeneficiariesWrite = Beneficiaries: 1;
+    /// `beneficiaries:delete`
+    BeneficiariesDelete = Beneficiaries: 2;
 }
 
 #[cfg(test)]
@@ -280,8 +296,10 @@ mod tests {
     #[test]
     fn all_lists_every_scope_highest_first() {
         let all: Vec<String> = Scope::all().map(|s| s.to_string()).collect();
-        assert_eq!(all.len(), 9);
+        assert_eq!(all.len(), 12);
         assert_eq!(all[0], "workspaces:admin");
         assert_eq!(all[8], "fcs:read");
+        assert_eq!(all[9], "beneficiaries:delete");
+        assert_eq!(all[11], "beneficiaries:read");
     }
 }

@@ -346,6 +346,9 @@ pub const ALL_SCOPES: &[&str] = &[
     "fcs:analyze",
     "fcs:write",
     "fcs:read",
+    "beneficiaries:delete",
+    "beneficiaries:write",
+    "beneficiaries:read",
 ];
 
 /// Whether `held` satisfies `required`, by the contract's table (written out independently of
@@ -360,6 +363,11 @@ pub fn satisfies(held: &str, required: &str) -> bool {
         ],
         &["users:read", "users:write"],
         &["fcs:read", "fcs:write", "fcs:analyze"],
+        &[
+            "beneficiaries:read",
+            "beneficiaries:write",
+            "beneficiaries:delete",
+        ],
     ];
     order.iter().any(|levels| {
         let h = levels.iter().position(|l| *l == held);

@@ -1,0 +1,130 @@
+//! Staff roles. A role is what a person may do on the case records (and, for `admin`, on other
+//! people's accounts); a PAT can never do more than its owner's role allows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A user's role. Self-registration gives [`Role::DataEntry`], the least privileged; admins are
+/// made by an operator (`tessera users create --role admin`) or by another admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including other users' roles.
+    Admin,
+    /// Everything on the case records.
+    Manager,
+    /// Reads beneficiaries; creates and updates therapy sessions.
+    Therapist,
+    /// Reads and updates beneficiaries and sessions.
+    SocialWorker,
+    /// Reads and updates beneficiaries and sessions.
+    Coordinator,
+    /// Creates and updates beneficiaries; deletes nothing.
+    DataEntry,
+}
+
+impl Role {
+    /// Every role, most privileged first.
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Therapist,
+        Role::SocialWorker,
+        Role::Coordinator,
+        Role::DataEntry,
+    ];
+
+    /// The name stored in the database and shown in responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Therapist => "therapist",
+            Role::SocialWorker => "social_worker",
+            Role::Coordinator => "coordinator",
+            Role::DataEntry => "data_entry",
+        }
+    }
+
+    /// Admins and managers may do everything on the case records.
+    pub fn is_admin_or_manager(self) -> bool {
+        matches!(self, Role::Admin | Role::Manager)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of the six roles.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("role must be one of admin, manager, therapist, social_worker, coordinator, data_entry")]
+pub struct UnknownRole;
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(raw: &str) -> Result<Role, UnknownRole> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or(UnknownRole)
+    }
+}
+
+// Stored as TEXT on both backends; the CHECK constraint in the migrations keeps it to the six names.
+impl<DB: sqlx::Database> sqlx::Type<DB> for Role
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Role
+where
+    &'r str: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let raw = <&str as sqlx::Decode<DB>>::decode(value)?;
+        Ok(raw.parse::<Role>()?)
+    }
+}
+
+impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for Role
+where
+    &'q str: sqlx::Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<DB>>::encode_by_ref(&self.as_str(), buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_are_refused() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+            assert_eq!(
+                serde_json::to_string(&role).unwrap(),
+                format!("\"{}\"", role.as_str())
+            );
+        }
+        assert_eq!("root".parse::<Role>(), Err(UnknownRole));
+        assert_eq!("Admin".parse::<Role>(), Err(UnknownRole));
+    }
+}
