@@ -29,7 +29,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-use crate::accounts::jwt::JwtKeys;
+use crate::accounts::jwt::AccessTokens;
+use crate::accounts::keys::SigningKeys;
+use crate::accounts::lockout::LockoutPolicy;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::client_ip::{resolve_client_ip, TrustedProxies};
@@ -50,8 +52,10 @@ pub struct AppInner {
     pub store: Store,
     /// Password hashing with bounded concurrency.
     pub passwords: PasswordHasher,
-    /// Access-JWT keys.
-    pub jwt: JwtKeys,
+    /// Access JWTs: issuing and verifying with the shared Ed25519 keys.
+    pub jwt: AccessTokens,
+    /// Brute-force thresholds for logins.
+    pub lockout: LockoutPolicy,
     /// The PAT audit writer.
     pub audit: AuditLog,
     /// Authenticated tokens, emptied by any revocation.
@@ -122,9 +126,17 @@ impl App {
         // On PostgreSQL other instances may revoke tokens: trust the cache only once the listener runs.
         let token_cache = TokenCache::new(store.kind() == BackendKind::Sqlite);
         let invalidator = token_cache.spawn_invalidator(store.clone());
+        // A retired key verifies until every token it signed has expired, even on an instance
+        // that noticed the rotation only at its next reload.
+        let retired_grace = Duration::from_secs(config.jwt_ttl_seconds + 60)
+            + crate::accounts::keys::RELOAD_INTERVAL;
+        let signing_keys =
+            Arc::new(SigningKeys::load(store.clone(), &secret, retired_grace).await?);
+        let key_reloader = signing_keys.spawn_reloader();
         let state = AppState(Arc::new(AppInner {
             passwords: PasswordHasher::new(concurrency)?,
-            jwt: JwtKeys::new(&secret, config.jwt_ttl_seconds),
+            jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
+            lockout: LockoutPolicy::from_config(&config),
             trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             store,
             audit,
@@ -144,7 +156,7 @@ impl App {
             state,
             limiter_clock,
             audit_writer,
-            background: vec![forget_idle_clients, invalidator],
+            background: vec![forget_idle_clients, invalidator, key_reloader],
         })
     }
 
@@ -215,6 +227,19 @@ pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> 
     Ok(axum::Json(json!({"status": "ready"})).into_response())
 }
 
+/// The public keys access JWTs are verified with (RFC 7517), current and recently retired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "accounts",
+    responses((status = 200, description = "JWK set of Ed25519 (`OKP`) keys")))]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = axum::Json(state.jwt.keys().jwks()).into_response();
+    // Verifiers may cache briefly; they refetch when they meet an unknown `kid`.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
+}
+
 async fn openapi_json() -> Response {
     axum::Json(openapi::document()).into_response()
 }
@@ -227,6 +252,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route_layer(from_fn_with_state(state.audit.clone(), record_pat_requests));
     Router::new()
         .merge(crate::accounts::api::routes())
+        .merge(crate::accounts::profile::routes())
         .merge(crate::tokens::api::routes())
         .merge(pat_routes)
         // Unknown paths under /api/ are rate limited too.
@@ -281,6 +307,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi_json))
+        .route("/.well-known/jwks.json", get(jwks))
         .merge(api_routes(&state))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

@@ -15,6 +15,7 @@ use tessera_fcs::FcsFile;
 use uuid::Uuid;
 
 use crate::accounts::api::{create_account, RegisterRequest};
+use crate::accounts::keys::SigningKeys;
 use crate::accounts::password::PasswordHasher;
 use crate::accounts::Role;
 use crate::app::{shutdown_signal, App};
@@ -45,6 +46,9 @@ enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Manage the Ed25519 keys access JWTs are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Inspect FCS files with the engine (no database needed).
     #[command(subcommand)]
     Fcs(FcsCommand),
@@ -74,6 +78,15 @@ enum FcsCommand {
     },
     /// Write the synthetic DxFLEX-like sample (34,297 events × 26 parameters) to OUT.
     Synth { out: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key and retire the current one. Running instances pick it up within
+    /// 30 s; tokens signed by the old key stay valid until they expire.
+    Rotate,
+    /// List the keys that still verify tokens (never the private halves).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +156,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Users(command) => users(cli.config, command).await,
         Command::Tokens(command) => tokens(cli.config, command).await,
+        Command::Keys(command) => keys(cli.config, command).await,
         Command::Fcs(command) => fcs(command),
     }
 }
@@ -218,6 +232,32 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             print_json(&user)?;
+        }
+    }
+    Ok(())
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let store = connect(&config).await?;
+    match command {
+        KeysCommand::Rotate => {
+            let kid = SigningKeys::rotate(&store, &config.resolve_secret_key()?).await?;
+            println!("new signing key {kid}; the previous key verifies until its tokens expire");
+        }
+        KeysCommand::List => {
+            let grace = time::Duration::seconds(config.jwt_ttl_seconds as i64 + 90);
+            let keys = store.verifying_keys(Timestamp::now() + -grace).await?;
+            let listed: Vec<_> = keys
+                .iter()
+                .map(|key| {
+                    serde_json::json!({
+                        "kid": key.kid,
+                        "created_at": key.created_at.to_rfc3339(),
+                        "retired_at": key.retired_at.map(Timestamp::to_rfc3339),
+                    })
+                })
+                .collect();
+            print_json(&listed)?;
         }
     }
     Ok(())

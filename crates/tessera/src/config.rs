@@ -95,6 +95,26 @@ pub struct Config {
     #[arg(long, env = "JWT_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
     pub jwt_ttl_seconds: u64,
 
+    /// The `iss` claim of access JWTs; other services verifying them should expect this value.
+    #[arg(long, env = "JWT_ISSUER", default_value = "tessera")]
+    pub jwt_issuer: String,
+
+    /// Lifetime of a login session, in seconds: its refresh tokens rotate but never outlive it.
+    #[arg(long, env = "REFRESH_TTL_SECONDS", default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(60..=365 * 86_400))]
+    pub refresh_ttl_seconds: u64,
+
+    /// Failed logins for one account (as typed) before it is locked.
+    #[arg(long, env = "LOGIN_LOCK_THRESHOLD", default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub login_lock_threshold: i32,
+
+    /// Failed logins from one client IP before it is locked.
+    #[arg(long, env = "LOGIN_IP_LOCK_THRESHOLD", default_value_t = 50, value_parser = clap::value_parser!(i32).range(1..=1_000_000))]
+    pub login_ip_lock_threshold: i32,
+
+    /// How long a login lock lasts, in seconds; a quiet period this long also clears the counts.
+    #[arg(long, env = "LOGIN_LOCK_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub login_lock_seconds: u64,
+
     /// How many password hashes may run at once (each takes 19 MiB and one core for tens of ms).
     /// Defaults to the number of cores.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]

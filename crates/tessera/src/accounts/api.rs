@@ -1,4 +1,4 @@
-//! `/api/v1/auth`: register and log in.
+//! `/api/v1/auth`: register, log in (with brute-force defence) and refresh.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -8,18 +8,20 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::password::PasswordHasher;
+use super::sessions::{self, ClientInfo, TokenPair};
 use super::Role;
 use crate::app::AppState;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
-use crate::store::{NewUser, Store, Timestamp, UserRecord};
+use crate::store::{NewUser, SecurityEvent, Store, Timestamp, UserRecord};
 
 /// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
 }
 
 /// Registration body.
@@ -67,17 +69,6 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// Login answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// The access JWT for the tokens API.
-    pub access_token: String,
-    /// Always `bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
 fn validate_registration(body: &RegisterRequest) -> ApiResult<()> {
     let username_len = body.username.chars().count();
     if !(3..=50).contains(&username_len) {
@@ -97,11 +88,15 @@ fn validate_registration(body: &RegisterRequest) -> ApiResult<()> {
     if body.email.len() > 254 || !email_address::EmailAddress::is_valid(&body.email) {
         return Err(ApiError::invalid("email must be a valid email address"));
     }
-    let password_len = body.password.chars().count();
-    if !(8..=256).contains(&password_len) {
-        return Err(ApiError::invalid(
-            "password must be 8 to 256 characters long",
-        ));
+    validate_password("password", &body.password)
+}
+
+/// Passwords are 8–256 characters; `field` names the field in the message.
+pub fn validate_password(field: &str, password: &str) -> ApiResult<()> {
+    if !(8..=256).contains(&password.chars().count()) {
+        return Err(ApiError::invalid(format!(
+            "{field} must be 8 to 256 characters long"
+        )));
     }
     Ok(())
 }
@@ -159,29 +154,139 @@ pub async fn create_account(
     Ok(UserView::from(user))
 }
 
-/// Exchanges username (or email) and password for an access JWT.
+/// Exchanges username (or email) and password for a session: an access JWT and a refresh token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in", body = inline(crate::http::openapi::Enveloped<LoginResponse>)),
-        (status = 401, description = "Invalid credentials (same answer and time for unknown users)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 200, description = "Logged in", body = inline(crate::http::openapi::Enveloped<TokenPair>)),
+        (status = 401, description = "Invalid credentials (same answer and time for unknown users and locked logins)", body = crate::http::openapi::ErrorEnvelope),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientInfo,
     Json(body): Json<LoginRequest>,
-) -> ApiResult<Success<LoginResponse>> {
-    let credentials = state.store.find_credentials(&body.username).await?;
+) -> ApiResult<Success<TokenPair>> {
+    let login = body.username.trim().to_lowercase();
+    let account_subject = format!("account:{login}");
+    let ip = client.ip.to_string();
+    let ip_subject = format!("ip:{ip}");
+    let policy = state.lockout;
+    let now = Timestamp::now();
+    let window_start = policy.failure_policy(0, now).window_start;
+    let (account, from_ip) = state
+        .store
+        .failure_counts(&account_subject, &ip_subject, window_start)
+        .await?;
+    let verdict = policy.verdict(account, from_ip, now);
+    if !verdict.delay.is_zero() {
+        tokio::time::sleep(verdict.delay).await;
+    }
+    // The password is checked even when locked, so a lock costs the same time as a wrong password.
+    let credentials = state.store.find_credentials(&login).await?;
     let user_id = credentials.as_ref().map(|c| c.id);
     let matched = state
         .passwords
         .verify(body.password, credentials.map(|c| c.password_hash))
         .await?;
-    let user_id = match (matched, user_id) {
-        (true, Some(id)) => id,
-        _ => return Err(ApiError::Unauthorized(AuthFailure::InvalidCredentials)),
+    let refused = || ApiError::Unauthorized(AuthFailure::InvalidCredentials);
+    let event = |kind, detail| SecurityEvent {
+        kind,
+        user_id,
+        session_id: None,
+        ip: Some(&ip),
+        detail: Some(detail),
     };
-    Ok(ok(LoginResponse {
-        access_token: state.jwt.issue(user_id)?,
-        token_type: "bearer",
-        expires_in: state.jwt.ttl_seconds(),
-    }))
+    let now = Timestamp::now();
+    if verdict.locked {
+        let detail = "login refused: account or client locked after repeated failures";
+        state
+            .store
+            .record_security_event(event("login_refused_locked", detail), now)
+            .await?;
+        return Err(refused());
+    }
+    match (matched, user_id) {
+        (true, Some(user_id)) => {
+            if account.failures > 0 {
+                state.store.clear_failures(&account_subject).await?;
+            }
+            Ok(ok(sessions::start(&state, user_id, &client).await?))
+        }
+        _ => {
+            count_failure(&state, &account_subject, &ip_subject, now).await?;
+            state
+                .store
+                .record_security_event(
+                    event("login_failed", "wrong password or unknown login"),
+                    now,
+                )
+                .await?;
+            Err(refused())
+        }
+    }
+}
+
+/// Counts a failed login against the account (as typed) and the client IP, recording any new lock.
+async fn count_failure(
+    state: &AppState,
+    account_subject: &str,
+    ip_subject: &str,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let policy = state.lockout;
+    for (subject, threshold) in [
+        (account_subject, policy.account_lock_threshold),
+        (ip_subject, policy.ip_lock_threshold),
+    ] {
+        let count = state
+            .store
+            .count_failure(subject, now, policy.failure_policy(threshold, now))
+            .await?;
+        if count.failures == threshold {
+            tracing::warn!(
+                subject = subject.split(':').next().unwrap_or(""),
+                "login locked after repeated failures"
+            );
+            let detail = format!(
+                "{} locked after {threshold} failed logins",
+                subject.split(':').next().unwrap_or("subject")
+            );
+            state
+                .store
+                .record_security_event(
+                    SecurityEvent {
+                        kind: "login_locked",
+                        user_id: None,
+                        session_id: None,
+                        ip: None,
+                        detail: Some(&detail),
+                    },
+                    now,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Refresh body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from login or the previous refresh; it is spent by this call.
+    pub refresh_token: String,
+}
+
+/// Spends a refresh token for a new pair. A spent token presented again ends its whole session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New token pair", body = inline(crate::http::openapi::Enveloped<TokenPair>)),
+        (status = 401, description = "Invalid refresh token (unknown, spent, expired or session ended)", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<Success<TokenPair>> {
+    Ok(ok(
+        sessions::refresh(&state, &body.refresh_token, &client).await?
+    ))
 }

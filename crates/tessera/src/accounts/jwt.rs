@@ -1,26 +1,47 @@
-//! Access tokens for people: short-lived HS256 JWTs.
+//! Access tokens for people: short-lived JWTs signed with Ed25519 (`EdDSA`).
 //!
-//! The signing key is derived from `SECRET_KEY` with HKDF, so the raw secret is never used
-//! directly as a MAC key and other keys can be derived from it for other purposes. Every instance
-//! given the same `SECRET_KEY` verifies every other instance's tokens.
+//! Each token names its key in the header (`kid`), so verifiers — this service, or any other that
+//! fetched `/.well-known/jwks.json` — pick the right public key without trying them all, and keys
+//! can rotate while older tokens stay valid. Claims: `iss`, `aud`, `sub` (user id), `sid` (the
+//! login session, so logout ends the token's use here at once), `iat`, `exp`, `jti`.
 
-use hkdf::Hkdf;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use uuid::Uuid;
+
+use super::keys::SigningKeys;
+
+/// The audience of every access token: Tessera's own API.
+pub const AUDIENCE: &str = "tessera";
 
 /// The claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
+    /// Issuer (`JWT_ISSUER`).
+    pub iss: String,
+    /// Audience, always [`AUDIENCE`].
+    pub aud: String,
     /// The user's id.
     pub sub: Uuid,
+    /// The login session the token belongs to.
+    pub sid: Uuid,
     /// Issued at (Unix seconds).
     pub iat: i64,
     /// Expires at (Unix seconds).
     pub exp: i64,
-    /// Token kind; always `access`, so a future token kind cannot be replayed as an access token.
-    pub typ: String,
+    /// Unique token id.
+    pub jti: Uuid,
+}
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The user.
+    pub user_id: Uuid,
+    /// Their login session.
+    pub session_id: Uuid,
 }
 
 /// Why a JWT was refused.
@@ -28,35 +49,38 @@ pub struct Claims {
 pub enum JwtError {
     /// Signature and shape fine, lifetime over.
     Expired,
-    /// Anything else.
+    /// Anything else: bad signature, unknown key, wrong algorithm, issuer or audience.
     Invalid,
 }
 
-/// Issues and verifies access tokens.
+/// Issues and verifies access tokens with the shared signing keys.
 #[derive(Clone)]
-pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+pub struct AccessTokens {
+    keys: Arc<SigningKeys>,
+    issuer: Arc<str>,
     ttl_seconds: u64,
+    validation: Validation,
 }
 
-impl JwtKeys {
-    /// Derives the signing key from the service secret.
-    pub fn new(secret: &[u8], ttl_seconds: u64) -> Self {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, secret)
-            .expand(b"tessera access-token signing key v1", &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let mut validation = Validation::new(Algorithm::HS256);
+impl AccessTokens {
+    /// Tokens signed with `keys`, valid for `ttl_seconds`, issued as `issuer`.
+    pub fn new(keys: Arc<SigningKeys>, issuer: &str, ttl_seconds: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
-        JwtKeys {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
-            validation,
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "iat", "iss", "aud"]);
+        AccessTokens {
+            keys,
+            issuer: issuer.into(),
             ttl_seconds,
+            validation,
         }
+    }
+
+    /// The shared key set (for the JWKS route and the reloader).
+    pub fn keys(&self) -> &Arc<SigningKeys> {
+        &self.keys
     }
 
     /// Lifetime of issued tokens, in seconds (the login response's `expires_in`).
@@ -64,47 +88,49 @@ impl JwtKeys {
         self.ttl_seconds
     }
 
-    /// Signs a new access token for `user_id`.
-    pub fn issue(&self, user_id: Uuid) -> anyhow::Result<String> {
+    /// Signs a new access token for `user_id` in session `session_id`.
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
+            iss: self.issuer.to_string(),
+            aud: AUDIENCE.to_owned(),
             sub: user_id,
+            sid: session_id,
             iat: now,
             exp: now + self.ttl_seconds as i64,
-            typ: "access".to_owned(),
+            jti: Uuid::new_v4(),
         };
+        let keys = self.keys.current();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.signing.kid.clone());
         Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
+            &header,
             &claims,
-            &self.encoding,
+            &keys.signing.encoding,
         )?)
     }
 
-    /// Verifies signature, algorithm, expiry and kind; returns the user id.
-    pub fn verify(&self, token: &str) -> Result<Uuid, JwtError> {
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) if data.claims.typ == "access" => Ok(data.claims.sub),
-            Ok(_) => Err(JwtError::Invalid),
+    /// Verifies key, signature, algorithm, issuer, audience and expiry.
+    pub async fn verify(&self, token: &str) -> Result<Verified, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(JwtError::Invalid);
+        }
+        let kid = header.kid.ok_or(JwtError::Invalid)?;
+        let key = self
+            .keys
+            .verifying_key(&kid)
+            .await
+            .ok_or(JwtError::Invalid)?;
+        match jsonwebtoken::decode::<Claims>(token, &key, &self.validation) {
+            Ok(data) => Ok(Verified {
+                user_id: data.claims.sub,
+                session_id: data.claims.sid,
+            }),
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
                 Err(JwtError::Expired)
             }
             Err(_) => Err(JwtError::Invalid),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issued_tokens_verify_and_foreign_ones_do_not() {
-        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", 60);
-        let user = Uuid::now_v7();
-        let token = keys.issue(user).unwrap();
-        assert_eq!(keys.verify(&token), Ok(user));
-        let other = JwtKeys::new(b"another secret another secret 123", 60);
-        assert_eq!(other.verify(&token), Err(JwtError::Invalid));
-        assert_eq!(keys.verify("garbage"), Err(JwtError::Invalid));
     }
 }

@@ -3,8 +3,12 @@
 
 pub mod api;
 pub mod jwt;
+pub mod keys;
+pub mod lockout;
 pub mod password;
+pub mod profile;
 pub mod role;
+pub mod sessions;
 
 pub use role::Role;
 
@@ -16,12 +20,14 @@ use crate::app::AppState;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
 use jwt::JwtError;
 
-/// A person authenticated by an access JWT. PATs are refused here: a script's token must not be
+/// A person authenticated by an access JWT of a running session. PATs are refused here: a script's token must not be
 /// able to mint or revoke tokens.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     /// The user's id.
     pub user_id: Uuid,
+    /// The login session the JWT belongs to.
+    pub session_id: Uuid,
     /// The user's role as stored now (read on every request, so a role change applies at once).
     pub role: Role,
 }
@@ -35,8 +41,8 @@ impl FromRequestParts<AppState> for AuthUser {
             Bearer::Malformed => return Err(ApiError::Unauthorized(AuthFailure::InvalidToken)),
             Bearer::Token(token) => token,
         };
-        let user_id = match state.jwt.verify(token) {
-            Ok(user_id) => user_id,
+        let verified = match state.jwt.verify(token).await {
+            Ok(verified) => verified,
             Err(JwtError::Expired) => {
                 return Err(ApiError::Unauthorized(AuthFailure::TokenExpired))
             }
@@ -44,11 +50,17 @@ impl FromRequestParts<AppState> for AuthUser {
                 return Err(ApiError::Unauthorized(AuthFailure::InvalidToken))
             }
         };
+        // One indexed read: a JWT whose session was ended (logout, password change, a replayed
+        // refresh token) stops working at once, not when it expires.
         let role = state
             .store
-            .user_role(user_id)
+            .session_role(verified.session_id, verified.user_id)
             .await?
-            .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
-        Ok(AuthUser { user_id, role })
+            .ok_or(ApiError::Unauthorized(AuthFailure::TokenRevoked))?;
+        Ok(AuthUser {
+            user_id: verified.user_id,
+            session_id: verified.session_id,
+            role,
+        })
     }
 }

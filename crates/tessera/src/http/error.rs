@@ -24,6 +24,8 @@ pub enum AuthFailure {
     InvalidToken,
     /// Login with a wrong password or an unknown user.
     InvalidCredentials,
+    /// A refresh token that is unknown, spent, expired or from an ended session.
+    InvalidRefreshToken,
 }
 
 impl AuthFailure {
@@ -35,6 +37,7 @@ impl AuthFailure {
             AuthFailure::TokenExpired => "Token expired",
             AuthFailure::InvalidToken => "Invalid token",
             AuthFailure::InvalidCredentials => "Invalid credentials",
+            AuthFailure::InvalidRefreshToken => "Invalid refresh token",
         }
     }
 }

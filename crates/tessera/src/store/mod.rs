@@ -10,6 +10,9 @@
 
 mod audit;
 mod fcs_files;
+mod login_security;
+mod sessions;
+mod signing_keys;
 mod timestamp;
 mod tokens;
 mod users;
@@ -24,9 +27,12 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
 pub use fcs_files::FcsFileRecord;
+pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};
+pub use sessions::{EndReason, NewSession, RefreshOutcome, SessionRecord};
+pub use signing_keys::SigningKeyRecord;
 pub use timestamp::Timestamp;
 pub use tokens::{NewToken, TokenRecord, TOKEN_CHANGE_CHANNEL};
-pub use users::{NewUser, UserCredentials, UserRecord};
+pub use users::{NewUser, ProfileChanges, ProfileRecord, RoleChange, UserCredentials, UserRecord};
 
 /// The database, on whichever backend the URL chose. Cheap to clone (pools are shared handles).
 #[derive(Clone, Debug)]

@@ -101,3 +101,158 @@ impl Store {
             .await)
     }
 }
+
+/// A user's own record as the profile shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProfileRecord {
+    /// User id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Phone number.
+    pub phone_number: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Specialization (e.g. a therapist's discipline).
+    pub specialization: Option<String>,
+    /// Account creation.
+    pub created_at: Timestamp,
+    /// Last successful login.
+    pub last_login: Option<Timestamp>,
+}
+
+/// The editable profile fields; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    /// Given name.
+    pub first_name: Option<Option<String>>,
+    /// Family name.
+    pub last_name: Option<Option<String>>,
+    /// Phone number.
+    pub phone_number: Option<Option<String>>,
+    /// Department.
+    pub department: Option<Option<String>>,
+    /// Specialization.
+    pub specialization: Option<Option<String>>,
+}
+
+const PROFILE_COLUMNS: &str = "id, username, email, role, first_name, last_name, phone_number, department, specialization, created_at, last_login";
+
+impl Store {
+    /// The profile of user `id`.
+    pub async fn profile(&self, id: Uuid) -> Result<Option<ProfileRecord>, sqlx::Error> {
+        let sql = format!("SELECT {PROFILE_COLUMNS} FROM users WHERE id = $1");
+        on_pool!(self, pool => sqlx::query_as::<_, ProfileRecord>(&sql).bind(id).fetch_optional(pool).await)
+    }
+
+    /// Applies `changes` to user `id`'s profile and returns it. A field left `None` keeps its
+    /// value (the `$n_set` flags say which fields were given, so NULL can still clear one).
+    pub async fn update_profile(
+        &self,
+        id: Uuid,
+        changes: &ProfileChanges,
+    ) -> Result<Option<ProfileRecord>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE users SET \
+               first_name = CASE WHEN $2 THEN $3 ELSE first_name END, \
+               last_name = CASE WHEN $4 THEN $5 ELSE last_name END, \
+               phone_number = CASE WHEN $6 THEN $7 ELSE phone_number END, \
+               department = CASE WHEN $8 THEN $9 ELSE department END, \
+               specialization = CASE WHEN $10 THEN $11 ELSE specialization END \
+             WHERE id = $1 RETURNING {PROFILE_COLUMNS}"
+        );
+        let fields = [
+            &changes.first_name,
+            &changes.last_name,
+            &changes.phone_number,
+            &changes.department,
+            &changes.specialization,
+        ];
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_as::<_, ProfileRecord>(&sql).bind(id);
+            for field in fields {
+                query = query.bind(field.is_some()).bind(field.clone().flatten());
+            }
+            query.fetch_optional(pool).await
+        })
+    }
+
+    /// The password hash of user `id`.
+    pub async fn password_hash(&self, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)
+    }
+
+    /// Replaces user `id`'s password hash.
+    pub async fn set_password_hash(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(id)
+            .bind(password_hash)
+            .execute(pool)
+            .await
+            .map(drop))
+    }
+
+    /// Gives user `id` `role`, unless that would leave no admin.
+    pub async fn change_role(&self, id: Uuid, role: Role) -> Result<RoleChange, sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let previous: Option<Role> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(previous) = previous else {
+                return Ok(RoleChange::NoSuchUser);
+            };
+            // Touching every admin row first serialises concurrent role changes (row locks on
+            // PostgreSQL, the write lock on SQLite), so the count below is not stale when two
+            // admins demote each other at once.
+            sqlx::query("UPDATE users SET role = role WHERE role = 'admin'")
+                .execute(&mut *tx)
+                .await?;
+            let changed = sqlx::query(
+                "UPDATE users SET role = $2 WHERE id = $1 AND \
+                 ($2 = 'admin' OR role <> 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
+            )
+            .bind(id)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(if changed == 1 {
+                RoleChange::Changed { previous }
+            } else {
+                RoleChange::LastAdmin
+            })
+        })
+    }
+}
+
+/// What a role change came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Done; the role before.
+    Changed {
+        /// The role before the change.
+        previous: Role,
+    },
+    /// Refused: it would have left no admin.
+    LastAdmin,
+    /// No user with that id.
+    NoSuchUser,
+}

@@ -1,0 +1,203 @@
+//! Login sessions and their refresh tokens.
+//!
+//! A login starts a session and hands out a pair: a short-lived access JWT (carrying the session
+//! id as `sid`) and an opaque refresh token. Each refresh spends the presented refresh token and
+//! returns a new pair, so a refresh token works exactly once. If a spent one comes back, either
+//! the client or a thief holds a copy; which one cannot be known, so the whole session — every
+//! token descended from that login — ends, and the event is recorded.
+//!
+//! There is no grace window for a client that retried a refresh: returning "the same new pair"
+//! would mean keeping the new refresh token readable, and refresh tokens are stored only as
+//! hashes. A client that lost a refresh response logs in again.
+
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::client_ip::ClientIp;
+use crate::http::{ApiError, ApiResult, AuthFailure};
+use crate::store::{NewSession, RefreshOutcome, SecurityEvent, Timestamp};
+use crate::tokens::format::random_base62;
+
+/// Every refresh token starts with this, so secret scanners and people can tell it from a PAT.
+pub const REFRESH_PREFIX: &str = "rt_";
+/// Random base62 characters after the prefix: 43 × log2(62) ≈ 256 bits.
+const RANDOM_LEN: usize = 43;
+/// Longest `User-Agent` kept with a session.
+const MAX_USER_AGENT_LEN: usize = 256;
+
+/// A new token pair, as login and refresh answer it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    /// The access JWT for the API.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Single-use token for `POST /api/v1/auth/refresh`.
+    pub refresh_token: String,
+    /// Seconds until the refresh token (and its session) expires.
+    pub refresh_expires_in: u64,
+}
+
+/// Where a login or refresh came from, kept with the session.
+pub struct ClientInfo {
+    /// The client's IP (after trusted-proxy resolution).
+    pub ip: IpAddr,
+    /// Its `User-Agent`, if it sent one.
+    pub user_agent: Option<String>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ClientIp>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |client| client.0);
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(ClientInfo { ip, user_agent })
+    }
+}
+
+fn new_refresh_token() -> String {
+    format!("{REFRESH_PREFIX}{}", random_base62(RANDOM_LEN))
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether `presented` has a refresh token's shape (no database round trip for garbage).
+fn well_formed(presented: &str) -> bool {
+    let Some(body) = presented.strip_prefix(REFRESH_PREFIX) else {
+        return false;
+    };
+    // Length is not secret; the comparison is written constant-time out of habit.
+    let right_length: bool = (body.len() as u64).ct_eq(&(RANDOM_LEN as u64)).into();
+    right_length && body.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn seconds_until(at: Timestamp, now: Timestamp) -> u64 {
+    (at - now).whole_seconds().max(0) as u64
+}
+
+/// Starts a session for `user_id` and returns its first token pair.
+pub async fn start(state: &AppState, user_id: Uuid, client: &ClientInfo) -> ApiResult<TokenPair> {
+    let now = Timestamp::now();
+    let expires_at = now + time::Duration::seconds(state.config.refresh_ttl_seconds as i64);
+    let session_id = Uuid::now_v7();
+    let refresh_token = new_refresh_token();
+    let ip = client.ip.to_string();
+    let user_agent = client.user_agent.as_deref().map(|ua| {
+        let mut cut = ua.len().min(MAX_USER_AGENT_LEN);
+        while !ua.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        &ua[..cut]
+    });
+    state
+        .store
+        .insert_session(&NewSession {
+            id: session_id,
+            user_id,
+            created_at: now,
+            expires_at,
+            ip: &ip,
+            user_agent,
+            refresh_token_hash: &hash(&refresh_token),
+        })
+        .await?;
+    Ok(TokenPair {
+        access_token: state.jwt.issue(user_id, session_id)?,
+        token_type: "bearer",
+        expires_in: state.jwt.ttl_seconds(),
+        refresh_token,
+        refresh_expires_in: seconds_until(expires_at, now),
+    })
+}
+
+/// Spends `presented` and returns the next pair; a replayed token ends its session.
+pub async fn refresh(
+    state: &AppState,
+    presented: &str,
+    client: &ClientInfo,
+) -> ApiResult<TokenPair> {
+    let refused = ApiError::Unauthorized(AuthFailure::InvalidRefreshToken);
+    if !well_formed(presented) {
+        return Err(refused);
+    }
+    let now = Timestamp::now();
+    let next = new_refresh_token();
+    match state
+        .store
+        .rotate_refresh_token(&hash(presented), &hash(&next), now)
+        .await?
+    {
+        RefreshOutcome::Rotated {
+            session_id,
+            user_id,
+            expires_at,
+        } => Ok(TokenPair {
+            access_token: state.jwt.issue(user_id, session_id)?,
+            token_type: "bearer",
+            expires_in: state.jwt.ttl_seconds(),
+            refresh_token: next,
+            refresh_expires_in: seconds_until(expires_at, now),
+        }),
+        RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
+            tracing::warn!(%user_id, %session_id, "spent refresh token presented again: session ended");
+            state
+                .store
+                .record_security_event(
+                    SecurityEvent {
+                        kind: "refresh_token_reused",
+                        user_id: Some(user_id),
+                        session_id: Some(session_id),
+                        ip: Some(&client.ip.to_string()),
+                        detail: Some(
+                            "a spent refresh token was presented again; the session was ended",
+                        ),
+                    },
+                    now,
+                )
+                .await?;
+            Err(refused)
+        }
+        RefreshOutcome::Invalid => Err(refused),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_tokens_are_well_formed_and_garbage_is_not() {
+        let token = new_refresh_token();
+        assert!(well_formed(&token), "{token}");
+        assert_eq!(token.len(), REFRESH_PREFIX.len() + RANDOM_LEN);
+        assert!(!well_formed(&token[..token.len() - 1]));
+        assert!(!well_formed(&format!("{token}x")));
+        assert!(!well_formed(&token.replace("rt_", "pat_")));
+        assert!(!well_formed(
+            "rt_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        ));
+        assert_ne!(new_refresh_token(), new_refresh_token());
+    }
+}
