@@ -26,6 +26,20 @@ ensure_redis() {
   fi
 }
 
+# PyJWT verifies Tessera's JWTs from the JWKS alone in tests/accounts.rs: an independent
+# implementation, so a mistake shared by our signing and our verifying cannot pass unnoticed.
+ensure_pyjwt() {
+  local venv=.venv-test
+  if ! "$venv/bin/python" -c "import jwt, cryptography" 2>/dev/null; then
+    echo "installing PyJWT into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "PyJWT[crypto]==2.15.1"
+  fi
+  export TESSERA_TEST_PYTHON="$PWD/$venv/bin/python"
+}
+
+ensure_pyjwt
+
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -115,6 +115,11 @@ pub struct Config {
     #[arg(long, env = "LOGIN_LOCK_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub login_lock_seconds: u64,
 
+    /// The longest delay, in milliseconds, put before a login attempt after repeated failures
+    /// (delays start at 200 ms and double per failure); also the delay while locked.
+    #[arg(long, env = "LOGIN_MAX_DELAY_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(0..=30_000))]
+    pub login_max_delay_ms: u64,
+
     /// How many password hashes may run at once (each takes 19 MiB and one core for tens of ms).
     /// Defaults to the number of cores.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]

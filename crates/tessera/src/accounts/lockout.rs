@@ -26,14 +26,14 @@ pub struct LockoutPolicy {
     pub ip_lock_threshold: i32,
     /// How long a lock lasts, and how long a quiet period resets the counters.
     pub window: Duration,
+    /// The longest delay before an attempt (also applied while locked).
+    pub max_delay: Duration,
 }
 
 /// The first delayed attempt comes after this share of the lock threshold's failures.
 const FREE_SHARE: i32 = 3;
-/// The first delay; each further failure doubles it.
+/// The first delay; each further failure doubles it, up to the configured maximum.
 const BASE_DELAY: Duration = Duration::from_millis(200);
-/// The longest delay (also applied while locked).
-const MAX_DELAY: Duration = Duration::from_secs(3);
 
 /// What the counters say about the next attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,7 @@ impl LockoutPolicy {
             account_lock_threshold: config.login_lock_threshold,
             ip_lock_threshold: config.login_ip_lock_threshold,
             window: Duration::from_secs(config.login_lock_seconds),
+            max_delay: Duration::from_millis(config.login_max_delay_ms),
         }
     }
 
@@ -61,12 +62,13 @@ impl LockoutPolicy {
             .any(|count| count.locked_until.is_some_and(|until| until > now));
         if locked {
             return Verdict {
-                delay: MAX_DELAY,
+                delay: self.max_delay,
                 locked,
             };
         }
         let delay = delay_for(account.failures, self.account_lock_threshold)
-            .max(delay_for(ip.failures, self.ip_lock_threshold));
+            .max(delay_for(ip.failures, self.ip_lock_threshold))
+            .min(self.max_delay);
         Verdict { delay, locked }
     }
 
@@ -81,14 +83,14 @@ impl LockoutPolicy {
     }
 }
 
-/// No delay for the first third of the threshold's failures, then 200 ms doubling to 3 s.
+/// No delay for the first third of the threshold's failures, then 200 ms, doubling.
 fn delay_for(failures: i32, lock_threshold: i32) -> Duration {
     let free = (lock_threshold / FREE_SHARE).max(1);
     if failures < free {
         return Duration::ZERO;
     }
     let doublings = (failures - free).min(8) as u32;
-    (BASE_DELAY * 2u32.pow(doublings)).min(MAX_DELAY)
+    BASE_DELAY * 2u32.pow(doublings)
 }
 
 #[cfg(test)]
@@ -107,6 +109,7 @@ mod tests {
             account_lock_threshold: 10,
             ip_lock_threshold: 50,
             window: Duration::from_secs(900),
+            max_delay: Duration::from_secs(3),
         }
     }
 
@@ -119,7 +122,7 @@ mod tests {
         assert_eq!(delay(3), Duration::from_millis(200));
         assert_eq!(delay(4), Duration::from_millis(400));
         assert_eq!(delay(5), Duration::from_millis(800));
-        assert_eq!(delay(9), MAX_DELAY);
+        assert_eq!(delay(9), Duration::from_secs(3));
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct TestOptions {
     pub fcs_sample_path: Option<std::path::PathBuf>,
     /// `FCS_MAX_UPLOAD_MB`, when a test needs a small limit.
     pub fcs_max_upload_mb: Option<u64>,
+    /// `LOGIN_LOCK_THRESHOLD`, `LOGIN_IP_LOCK_THRESHOLD` and `LOGIN_MAX_DELAY_MS`.
+    pub login_lock_threshold: i32,
+    pub login_ip_lock_threshold: i32,
+    pub login_max_delay_ms: u64,
 }
 
 impl Default for TestOptions {
@@ -35,6 +39,10 @@ impl Default for TestOptions {
             max_body_bytes: None,
             fcs_sample_path: None,
             fcs_max_upload_mb: None,
+            // Out of the way unless a test is about brute force: tests log in a lot.
+            login_lock_threshold: 1_000,
+            login_ip_lock_threshold: 100_000,
+            login_max_delay_ms: 50,
         }
     }
 }
@@ -165,6 +173,9 @@ impl TestApp {
             config.max_body_bytes = limit;
         }
         config.fcs_sample_path = options.fcs_sample_path.clone();
+        config.login_lock_threshold = options.login_lock_threshold;
+        config.login_ip_lock_threshold = options.login_ip_lock_threshold;
+        config.login_max_delay_ms = options.login_max_delay_ms;
         if let Some(limit) = options.fcs_max_upload_mb {
             config.fcs_max_upload_mb = limit;
         }
