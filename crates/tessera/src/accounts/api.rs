@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
-use crate::store::{NewUser, SecurityEvent, Store, Timestamp, UserRecord};
+use crate::store::{FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord};
 
 /// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {
@@ -212,58 +212,51 @@ pub async fn login(
             Ok(ok(sessions::start(&state, user_id, &client).await?))
         }
         _ => {
-            count_failure(&state, &account_subject, &ip_subject, now).await?;
-            state
+            let counted = state
                 .store
-                .record_security_event(
+                .record_login_failure(
+                    (
+                        &account_subject,
+                        policy.failure_policy(policy.account_lock_threshold, now),
+                    ),
+                    (
+                        &ip_subject,
+                        policy.failure_policy(policy.ip_lock_threshold, now),
+                    ),
                     event("login_failed", "wrong password or unknown login"),
                     now,
                 )
                 .await?;
+            record_new_locks(&state, counted, now).await?;
             Err(refused())
         }
     }
 }
 
-/// Counts a failed login against the account (as typed) and the client IP, recording any new lock.
-async fn count_failure(
+/// Records a `login_locked` event for each counter that has just reached its threshold.
+async fn record_new_locks(
     state: &AppState,
-    account_subject: &str,
-    ip_subject: &str,
+    (account, from_ip): (FailureCount, FailureCount),
     now: Timestamp,
 ) -> ApiResult<()> {
     let policy = state.lockout;
-    for (subject, threshold) in [
-        (account_subject, policy.account_lock_threshold),
-        (ip_subject, policy.ip_lock_threshold),
+    for (what, count, threshold) in [
+        ("account", account, policy.account_lock_threshold),
+        ("client IP", from_ip, policy.ip_lock_threshold),
     ] {
-        let count = state
-            .store
-            .count_failure(subject, now, policy.failure_policy(threshold, now))
-            .await?;
-        if count.failures == threshold {
-            tracing::warn!(
-                subject = subject.split(':').next().unwrap_or(""),
-                "login locked after repeated failures"
-            );
-            let detail = format!(
-                "{} locked after {threshold} failed logins",
-                subject.split(':').next().unwrap_or("subject")
-            );
-            state
-                .store
-                .record_security_event(
-                    SecurityEvent {
-                        kind: "login_locked",
-                        user_id: None,
-                        session_id: None,
-                        ip: None,
-                        detail: Some(&detail),
-                    },
-                    now,
-                )
-                .await?;
+        if count.failures != threshold {
+            continue;
         }
+        tracing::warn!(what, "login locked after repeated failures");
+        let detail = format!("{what} locked after {threshold} failed logins");
+        let event = SecurityEvent {
+            kind: "login_locked",
+            user_id: None,
+            session_id: None,
+            ip: None,
+            detail: Some(&detail),
+        };
+        state.store.record_security_event(event, now).await?;
     }
     Ok(())
 }

@@ -40,6 +40,23 @@ pub struct SecurityEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// Counts a failure: a failure after the window start continues the count, an older one starts
+/// afresh; reaching the threshold sets the lock.
+const COUNT_FAILURE: &str =
+    "INSERT INTO login_failures AS f (subject, failures, last_failure_at, locked_until) \
+     VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5 END) \
+     ON CONFLICT (subject) DO UPDATE SET \
+       failures = CASE WHEN f.last_failure_at > $3 THEN f.failures + 1 ELSE 1 END, \
+       last_failure_at = $2, \
+       locked_until = CASE \
+         WHEN (CASE WHEN f.last_failure_at > $3 THEN f.failures + 1 ELSE 1 END) >= $4 THEN $5 \
+         ELSE f.locked_until END \
+     RETURNING failures, locked_until";
+
+const INSERT_EVENT: &str =
+    "INSERT INTO security_events (occurred_at, kind, user_id, session_id, ip, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
 impl Store {
     /// The counters of `subjects` that exist (a subject with no failures has no row).
     pub async fn failure_counts(
@@ -72,32 +89,43 @@ impl Store {
         Ok((count(account), count(ip)))
     }
 
-    /// Counts one failure of `subject` at `now`; locks it when the count reaches the threshold.
-    /// Returns the new count.
-    pub async fn count_failure(
+    /// Records a failed login in one transaction (one commit, one fsync): counts it against
+    /// both subjects, locking either that reaches its threshold, and stores `event`. Returns the
+    /// new counts (account, IP).
+    pub async fn record_login_failure(
         &self,
-        subject: &str,
+        account: (&str, FailurePolicy),
+        ip: (&str, FailurePolicy),
+        event: SecurityEvent<'_>,
         now: Timestamp,
-        policy: FailurePolicy,
-    ) -> Result<FailureCount, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query_as::<_, FailureCount>(
-            "INSERT INTO login_failures AS f (subject, failures, last_failure_at, locked_until) \
-             VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5 END) \
-             ON CONFLICT (subject) DO UPDATE SET \
-               failures = CASE WHEN f.last_failure_at > $3 THEN f.failures + 1 ELSE 1 END, \
-               last_failure_at = $2, \
-               locked_until = CASE \
-                 WHEN (CASE WHEN f.last_failure_at > $3 THEN f.failures + 1 ELSE 1 END) >= $4 THEN $5 \
-                 ELSE f.locked_until END \
-             RETURNING failures, locked_until",
-        )
-        .bind(subject)
-        .bind(now)
-        .bind(policy.window_start)
-        .bind(policy.lock_threshold)
-        .bind(policy.locked_until)
-        .fetch_one(pool)
-        .await)
+    ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut counts = Vec::with_capacity(2);
+            for (subject, policy) in [account, ip] {
+                counts.push(
+                    sqlx::query_as::<_, FailureCount>(COUNT_FAILURE)
+                        .bind(subject)
+                        .bind(now)
+                        .bind(policy.window_start)
+                        .bind(policy.lock_threshold)
+                        .bind(policy.locked_until)
+                        .fetch_one(&mut *tx)
+                        .await?,
+                );
+            }
+            sqlx::query(INSERT_EVENT)
+                .bind(now)
+                .bind(event.kind)
+                .bind(event.user_id)
+                .bind(event.session_id)
+                .bind(event.ip)
+                .bind(event.detail)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok((counts[0], counts[1]))
+        })
     }
 
     /// Forgets the failures of `subject` (after a successful login to that account).
@@ -115,9 +143,7 @@ impl Store {
         event: SecurityEvent<'_>,
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO security_events (occurred_at, kind, user_id, session_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+        on_pool!(self, pool => sqlx::query(INSERT_EVENT)
         .bind(now)
         .bind(event.kind)
         .bind(event.user_id)
