@@ -21,7 +21,7 @@ use crate::accounts::Role;
 use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
-use crate::store::{Store, Timestamp};
+use crate::store::{RoleChange, Store, Timestamp};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
 
 /// Tessera: accounts, personal access tokens and the resources they guard.
@@ -99,6 +99,14 @@ enum UsersCommand {
         email: String,
         /// The account's role; `admin` may change other users' roles.
         #[arg(long, default_value = "data_entry", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Give an existing account a role (e.g. the first admin of an existing database).
+    SetRole {
+        /// Username or email.
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = parse_role)]
         role: Role,
     },
 }
@@ -232,6 +240,16 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             print_json(&user)?;
+        }
+        UsersCommand::SetRole { user, role } => {
+            let id = user_id(&store, &user).await?;
+            match store.change_role(id, role).await? {
+                RoleChange::Changed { previous } => {
+                    println!("{user}: {previous} → {role}");
+                }
+                RoleChange::LastAdmin => anyhow::bail!("{user} is the last admin"),
+                RoleChange::NoSuchUser => anyhow::bail!("no user `{user}`"),
+            }
         }
     }
     Ok(())

@@ -88,3 +88,72 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
         "Token revoked"
     );
 }
+
+/// `tessera` with the same secret key as `TestApp`, for commands that touch the signing keys.
+fn tessera_with_app_secret(db: &TestDb, args: &str) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args.split_whitespace())
+        .env("DATABASE_URL", &db.url)
+        .env("TESSERA_DATA_DIR", db.dir.path())
+        .env("SECRET_KEY", "test-secret-key-test-secret-key-0123456789")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn operators_make_admins_assign_roles_and_rotate_signing_keys() {
+    let db = TestDb::new().await;
+    let root = json_stdout(&tessera(
+        &db,
+        "users create --username root --email root@example.com --role admin",
+    ));
+    assert_eq!(root["username"], "root");
+    json_stdout(&tessera(
+        &db,
+        "users create --username bob --email bob@example.com",
+    ));
+    let bad_role = tessera(
+        &db,
+        "users create --username eve --email eve@example.com --role root",
+    );
+    assert!(!bad_role.status.success());
+    assert!(tessera(&db, "users set-role --user bob --role therapist")
+        .status
+        .success());
+    let last_admin = tessera(&db, "users set-role --user root --role manager");
+    assert!(!last_admin.status.success());
+    assert!(String::from_utf8_lossy(&last_admin.stderr).contains("last admin"));
+
+    let app = TestApp::start(db.share(), &TestOptions::default()).await;
+    let jwt = app.user_login("root").await;
+    let profile = app.get("/api/v1/auth/profile", Some(&jwt)).await;
+    assert_eq!(profile.data()["role"], "admin");
+    let bob = app.user_login("bob").await;
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&bob)).await.data()["role"],
+        "therapist"
+    );
+
+    let rotated = tessera_with_app_secret(&db, "keys rotate");
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let keys = json_stdout(&tessera_with_app_secret(&db, "keys list"));
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0]["retired_at"].is_null());
+    assert!(keys[1]["retired_at"].is_string());
+    // The token signed before the rotation still works; new ones use the new key.
+    assert_eq!(
+        app.get("/api/v1/tokens", Some(&jwt)).await.status,
+        StatusCode::OK
+    );
+    app.state.jwt.keys().reload().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/tokens", Some(&jwt)).await.status,
+        StatusCode::OK
+    );
+}

@@ -13,7 +13,7 @@ use super::Role;
 use crate::app::AppState;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
-use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
+use crate::http::{created, ok, truncate, ApiError, ApiResult, AuthFailure, Success};
 use crate::store::{FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord};
 
 /// The `/api/v1/auth` routes.
@@ -166,7 +166,9 @@ pub async fn login(
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Success<TokenPair>> {
     let login = body.username.trim().to_lowercase();
-    let account_subject = format!("account:{login}");
+    // No account name or email is longer than 254 characters; a longer login is still counted
+    // (like any unknown one), under a bounded key.
+    let account_subject = format!("account:{}", truncate(&login, 320));
     let ip = client.ip.to_string();
     let ip_subject = format!("ip:{ip}");
     let policy = state.lockout;

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
-use crate::http::{ApiError, ApiResult, AuthFailure};
+use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
 use crate::store::{NewSession, RefreshOutcome, SecurityEvent, Timestamp};
 use crate::tokens::format::random_base62;
 
@@ -101,13 +101,10 @@ pub async fn start(state: &AppState, user_id: Uuid, client: &ClientInfo) -> ApiR
     let session_id = Uuid::now_v7();
     let refresh_token = new_refresh_token();
     let ip = client.ip.to_string();
-    let user_agent = client.user_agent.as_deref().map(|ua| {
-        let mut cut = ua.len().min(MAX_USER_AGENT_LEN);
-        while !ua.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        &ua[..cut]
-    });
+    let user_agent = client
+        .user_agent
+        .as_deref()
+        .map(|ua| truncate(ua, MAX_USER_AGENT_LEN));
     state
         .store
         .insert_session(&NewSession {

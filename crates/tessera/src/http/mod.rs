@@ -18,6 +18,16 @@ use serde::Serialize;
 
 pub use error::{ApiError, ApiResult, AuthFailure};
 
+/// `text` cut to at most `max` bytes at a character boundary: for client-supplied values that are
+/// stored or echoed (paths, user agents, logins), which must not grow without bound.
+pub fn truncate(text: &str, max: usize) -> &str {
+    let mut cut = text.len().min(max);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
 /// The success envelope: `{"success": true, "data": …}`.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {

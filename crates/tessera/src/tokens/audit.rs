@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::http::client_ip::ClientIp;
+use crate::http::truncate;
 use crate::http::ApiError;
 use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
 
@@ -257,18 +258,11 @@ pub async fn record_pat_requests(
     let occurred_at = Timestamp::now();
     let method = request.method().as_str().to_owned();
     // Inside nested routers `uri()` lost its prefix; the contract wants the path the client sent.
-    let mut endpoint = request
+    let path = request
         .extensions()
         .get::<OriginalUri>()
-        .map_or_else(|| request.uri().path(), |original| original.0.path())
-        .to_owned();
-    if endpoint.len() > MAX_ENDPOINT_LEN {
-        let mut cut = MAX_ENDPOINT_LEN;
-        while !endpoint.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        endpoint.truncate(cut);
-    }
+        .map_or_else(|| request.uri().path(), |original| original.0.path());
+    let endpoint = truncate(path, MAX_ENDPOINT_LEN).to_owned();
     let ip = request
         .extensions()
         .get::<ClientIp>()

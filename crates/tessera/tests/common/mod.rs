@@ -297,6 +297,11 @@ impl TestApp {
             "{:?}",
             registered.body
         );
+        self.user_login(username).await
+    }
+
+    /// Logs an existing user in (password `correct horse battery`); returns the JWT.
+    pub async fn user_login(&self, username: &str) -> String {
         let login = self
             .post(
                 "/api/v1/auth/login",
