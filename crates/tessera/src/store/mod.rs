@@ -9,6 +9,8 @@
 //! Nothing outside this module writes SQL.
 
 mod audit;
+mod calendar;
+mod case_records;
 mod fcs_files;
 mod timestamp;
 mod tokens;
@@ -23,6 +25,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
+pub use calendar::{ClockTime, Day};
+pub use case_records::{
+    AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues,
+    CaseTx, SessionQuery, SessionRecord, SessionValues,
+};
 pub use fcs_files::FcsFileRecord;
 pub use timestamp::Timestamp;
 pub use tokens::{NewToken, TokenRecord, TOKEN_CHANGE_CHANNEL};
