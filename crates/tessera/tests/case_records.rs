@@ -939,9 +939,14 @@ async fn overlapping_bookings_are_refused() {
 async fn concurrent_overlapping_bookings_let_exactly_one_through() {
     let app = TestApp::spawn().await;
     let (therapist, _) = staff(&app, "ther1", "admin").await;
-    let b = new_beneficiary(&app, &therapist, "C-1").await;
-    let replies = futures::future::join_all((0..20).map(|n| {
-        let (app, therapist, b) = (&app, &therapist, &b);
+    // One beneficiary each, so only the therapist's lock (not the beneficiary's) can serialise them.
+    let mut beneficiaries = Vec::new();
+    for n in 0..20 {
+        beneficiaries.push(new_beneficiary(&app, &therapist, &format!("C-{n}")).await);
+    }
+    let b = beneficiaries[0].clone();
+    let replies = futures::future::join_all(beneficiaries.iter().enumerate().map(|(n, b)| {
+        let (app, therapist) = (&app, &therapist);
         async move {
             let start = format!("09:{:02}", n);
             book(app, therapist, b, slot(DAY, &start, "10:30")).await
