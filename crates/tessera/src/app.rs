@@ -249,6 +249,7 @@ async fn openapi_json() -> Response {
 fn api_routes(state: &AppState) -> Router<AppState> {
     let pat_routes = crate::resources::stubs::routes()
         .merge(crate::resources::fcs::routes(&state.config))
+        .merge(crate::resources::case_records::routes())
         .route_layer(from_fn_with_state(state.audit.clone(), record_pat_requests));
     Router::new()
         .merge(crate::accounts::api::routes())

@@ -9,6 +9,8 @@
 //! Nothing outside this module writes SQL.
 
 mod audit;
+mod calendar;
+mod case_records;
 mod fcs_files;
 mod login_security;
 mod sessions;
@@ -26,6 +28,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
+pub use calendar::{ClockTime, Day};
+pub use case_records::{
+    AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues,
+    CaseTx, SessionQuery, SessionRecord, SessionValues,
+};
 pub use fcs_files::FcsFileRecord;
 pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};
 pub use sessions::{EndReason, NewSession, RefreshOutcome, SessionRecord};

@@ -278,6 +278,10 @@ impl TestApp {
         self.request(Method::POST, path, bearer, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
+        self.request(Method::PATCH, path, bearer, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Reply {
         self.request(Method::DELETE, path, bearer, None).await
     }

@@ -1,0 +1,127 @@
+//! Who may do what on the case records: one table, read by every handler.
+//!
+//! Two gates guard each route. The PAT scope is checked by the handler's `Caller<R>` argument
+//! (reads need `beneficiaries:read`; creating, updating, completing and cancelling need
+//! `beneficiaries:write`; deleting a beneficiary needs `beneficiaries:delete`). The role is checked
+//! here, for JWTs and PATs alike: a PAT acts with its owner's *current* role, so a token never does
+//! more than its owner may.
+//!
+//! Where the spec is silent: social workers and coordinators may not book sessions (the spec gives
+//! them "read and update"), data entry may read the beneficiaries it enters but not sessions, and
+//! only admins and managers read the access log.
+
+use crate::accounts::Role;
+use crate::app::AppState;
+use crate::http::caller::{Caller, Credential};
+use crate::http::ApiError;
+use crate::store::Actor;
+use crate::tokens::scopes::RequiredScope;
+
+/// Something a caller may try to do to the case records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// List, search or read a beneficiary.
+    ReadBeneficiary,
+    /// Register a beneficiary.
+    CreateBeneficiary,
+    /// Change a beneficiary.
+    UpdateBeneficiary,
+    /// Delete a beneficiary with their sessions.
+    DeleteBeneficiary,
+    /// List or read sessions (including one's own upcoming ones).
+    ReadSession,
+    /// Book a session.
+    CreateSession,
+    /// Change, complete or cancel a session.
+    UpdateSession,
+    /// Read a beneficiary's access log.
+    ReadAccessLog,
+}
+
+impl Action {
+    /// Every action, for tests and documentation.
+    pub const ALL: [Action; 8] = [
+        Action::ReadBeneficiary,
+        Action::CreateBeneficiary,
+        Action::UpdateBeneficiary,
+        Action::DeleteBeneficiary,
+        Action::ReadSession,
+        Action::CreateSession,
+        Action::UpdateSession,
+        Action::ReadAccessLog,
+    ];
+
+    /// How the action reads in a refusal: "Your role (therapist) may not {phrase}".
+    fn phrase(self) -> &'static str {
+        match self {
+            Action::ReadBeneficiary => "read beneficiaries",
+            Action::CreateBeneficiary => "create beneficiaries",
+            Action::UpdateBeneficiary => "update beneficiaries",
+            Action::DeleteBeneficiary => "delete beneficiaries",
+            Action::ReadSession => "read therapy sessions",
+            Action::CreateSession => "create therapy sessions",
+            Action::UpdateSession => "update therapy sessions",
+            Action::ReadAccessLog => "read access logs",
+        }
+    }
+}
+
+/// The rule table: whether `role` may do `action`.
+pub fn permits(role: Role, action: Action) -> bool {
+    use Action::*;
+    match role {
+        Role::Admin | Role::Manager => true,
+        Role::Therapist => matches!(
+            action,
+            ReadBeneficiary | ReadSession | CreateSession | UpdateSession
+        ),
+        Role::SocialWorker | Role::Coordinator => matches!(
+            action,
+            ReadBeneficiary | UpdateBeneficiary | ReadSession | UpdateSession
+        ),
+        Role::DataEntry => matches!(
+            action,
+            ReadBeneficiary | CreateBeneficiary | UpdateBeneficiary
+        ),
+    }
+}
+
+/// Checks the caller's role for `action` (the scope was checked by extracting `Caller<R>`) and
+/// returns who is acting, for the access log. 403 names the role and the action.
+pub async fn authorize<R: RequiredScope>(
+    caller: &Caller<R>,
+    state: &AppState,
+    action: Action,
+) -> Result<Actor, ApiError> {
+    let role = caller.role(state).await?;
+    if !permits(role, action) {
+        return Err(ApiError::Forbidden(format!(
+            "Your role ({role}) may not {}",
+            action.phrase()
+        )));
+    }
+    Ok(Actor {
+        user_id: caller.user_id,
+        token_id: match caller.credential {
+            Credential::Pat { token_id, .. } => Some(token_id),
+            Credential::Jwt { .. } => None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_and_managers_may_do_everything_and_nobody_else_deletes() {
+        for action in Action::ALL {
+            assert!(permits(Role::Admin, action) && permits(Role::Manager, action));
+        }
+        for role in Role::ALL.into_iter().filter(|r| !r.is_admin_or_manager()) {
+            assert!(!permits(role, Action::DeleteBeneficiary), "{role}");
+            assert!(!permits(role, Action::ReadAccessLog), "{role}");
+            assert!(permits(role, Action::ReadBeneficiary), "{role}");
+        }
+    }
+}
