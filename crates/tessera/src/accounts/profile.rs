@@ -12,7 +12,8 @@ use crate::app::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::{ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::store::{
-    EndReason, ProfileChanges, ProfileRecord, RoleChange, SecurityEvent, SessionRecord, Timestamp,
+    EndReason, LoginSessionRecord, ProfileChanges, ProfileRecord, RoleChange, SecurityEvent,
+    Timestamp,
 };
 
 /// Routes for the caller's own account and the role change.
@@ -283,7 +284,7 @@ pub async fn logout_all(
 
 /// A running session as the list shows it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionView {
+pub struct LoginSessionView {
     /// Session id.
     pub id: Uuid,
     /// Login time.
@@ -303,8 +304,8 @@ pub struct SessionView {
     pub current: bool,
 }
 
-fn session_view(record: SessionRecord, current: Uuid) -> SessionView {
-    SessionView {
+fn session_view(record: LoginSessionRecord, current: Uuid) -> LoginSessionView {
+    LoginSessionView {
         current: record.id == current,
         id: record.id,
         created_at: record.created_at,
@@ -322,7 +323,7 @@ pub async fn list_sessions(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Success<serde_json::Value>> {
-    let sessions: Vec<SessionView> = state
+    let sessions: Vec<LoginSessionView> = state
         .store
         .active_sessions(user.user_id, Timestamp::now())
         .await?

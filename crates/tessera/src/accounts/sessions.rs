@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
-use crate::store::{NewSession, RefreshOutcome, SecurityEvent, Timestamp};
+use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent, Timestamp};
 use crate::tokens::format::random_base62;
 
 /// Every refresh token starts with this, so secret scanners and people can tell it from a PAT.
@@ -107,7 +107,7 @@ pub async fn start(state: &AppState, user_id: Uuid, client: &ClientInfo) -> ApiR
         .map(|ua| truncate(ua, MAX_USER_AGENT_LEN));
     state
         .store
-        .insert_session(&NewSession {
+        .insert_login_session(&NewLoginSession {
             id: session_id,
             user_id,
             created_at: now,

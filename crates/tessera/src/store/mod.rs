@@ -35,7 +35,7 @@ pub use case_records::{
 };
 pub use fcs_files::FcsFileRecord;
 pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};
-pub use sessions::{EndReason, NewSession, RefreshOutcome, SessionRecord};
+pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
 pub use timestamp::Timestamp;
 pub use tokens::{NewToken, TokenRecord, TOKEN_CHANGE_CHANNEL};

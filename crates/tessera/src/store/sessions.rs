@@ -8,7 +8,7 @@ use super::{on_pool, Store, Timestamp};
 use crate::accounts::Role;
 
 /// A new login session with its first refresh token.
-pub struct NewSession<'a> {
+pub struct NewLoginSession<'a> {
     /// Session id (UUIDv7), also the access JWT's `sid`.
     pub id: Uuid,
     /// Who logged in.
@@ -27,7 +27,7 @@ pub struct NewSession<'a> {
 
 /// An active session as the sessions list shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionRecord {
+pub struct LoginSessionRecord {
     /// Session id.
     pub id: Uuid,
     /// Login time.
@@ -94,7 +94,10 @@ impl EndReason {
 
 impl Store {
     /// Stores a new session, its first refresh token and the user's `last_login`, atomically.
-    pub async fn insert_session(&self, session: &NewSession<'_>) -> Result<(), sqlx::Error> {
+    pub async fn insert_login_session(
+        &self,
+        session: &NewLoginSession<'_>,
+    ) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -236,8 +239,8 @@ impl Store {
         &self,
         user_id: Uuid,
         now: Timestamp,
-    ) -> Result<Vec<SessionRecord>, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query_as::<_, SessionRecord>(
+    ) -> Result<Vec<LoginSessionRecord>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_as::<_, LoginSessionRecord>(
             "SELECT id, created_at, last_used_at, expires_at, ip, user_agent FROM auth_sessions \
              WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC",
         )

@@ -609,7 +609,7 @@ pub async fn update_beneficiary(
 
 /// What `DELETE` answers.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Deleted {
+pub struct BeneficiaryDeleted {
     /// The deleted beneficiary.
     pub id: Uuid,
     /// Always true.
@@ -621,7 +621,7 @@ pub struct Deleted {
     params(("id" = Uuid, Path, description = "Beneficiary id")),
     security(("jwt" = []), ("pat" = ["beneficiaries:delete"])),
     responses(
-        (status = 200, description = "Deleted with their sessions", body = inline(crate::http::openapi::Enveloped<Deleted>)),
+        (status = 200, description = "Deleted with their sessions", body = inline(crate::http::openapi::Enveloped<BeneficiaryDeleted>)),
         (status = 403, description = "Only admins and managers delete", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such beneficiary", body = crate::http::openapi::ErrorEnvelope),
     ))]
@@ -629,7 +629,7 @@ pub async fn delete_beneficiary(
     caller: Caller<BeneficiariesDelete>,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Success<Deleted>> {
+) -> ApiResult<Success<BeneficiaryDeleted>> {
     let actor = authorize(&caller, &state, Action::DeleteBeneficiary).await?;
     let mut tx = state.store.begin_case().await?;
     if !tx.delete_beneficiary(id).await? {
@@ -638,5 +638,5 @@ pub async fn delete_beneficiary(
     tx.log(&entry(id, actor, "beneficiary.delete", Vec::new()))
         .await?;
     tx.commit().await?;
-    Ok(ok(Deleted { id, deleted: true }))
+    Ok(ok(BeneficiaryDeleted { id, deleted: true }))
 }
