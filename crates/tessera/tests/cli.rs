@@ -12,11 +12,20 @@ use serde_json::Value;
 
 /// Runs `tessera` with whitespace-separated `args` on the test database.
 fn tessera(db: &TestDb, args: &str) -> Output {
+    tessera_with_secret(db, args, "cli-test-secret-0123456789abcdef0123456789")
+}
+
+/// `tessera` with the same secret key as `TestApp`, for commands that touch the signing keys.
+fn tessera_with_app_secret(db: &TestDb, args: &str) -> Output {
+    tessera_with_secret(db, args, "test-secret-key-test-secret-key-0123456789")
+}
+
+fn tessera_with_secret(db: &TestDb, args: &str, secret: &str) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args.split_whitespace())
         .env("DATABASE_URL", &db.url)
         .env("TESSERA_DATA_DIR", db.dir.path())
-        .env("SECRET_KEY", "cli-test-secret-0123456789abcdef0123456789")
+        .env("SECRET_KEY", secret)
         .env("TESSERA_PASSWORD", "correct horse battery")
         .env("RUST_LOG", "warn")
         .output()
@@ -87,18 +96,6 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
         app.get("/api/v1/workspaces", Some(&token)).await.message(),
         "Token revoked"
     );
-}
-
-/// `tessera` with the same secret key as `TestApp`, for commands that touch the signing keys.
-fn tessera_with_app_secret(db: &TestDb, args: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args.split_whitespace())
-        .env("DATABASE_URL", &db.url)
-        .env("TESSERA_DATA_DIR", db.dir.path())
-        .env("SECRET_KEY", "test-secret-key-test-secret-key-0123456789")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -4,13 +4,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A user's role. Self-registration gives [`Role::DataEntry`], the least privileged; admins are
 /// made by an operator (`tessera users create --role admin`) or by another admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, including other users' roles.
     Admin,
@@ -49,6 +48,11 @@ impl Role {
         }
     }
 
+    /// The role named `raw`, if it is one.
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == raw)
+    }
+
     /// Admins and managers may do everything on the case records.
     pub fn is_admin_or_manager(self) -> bool {
         matches!(self, Role::Admin | Role::Manager)
@@ -69,47 +73,12 @@ pub struct UnknownRole;
 impl FromStr for Role {
     type Err = UnknownRole;
     fn from_str(raw: &str) -> Result<Role, UnknownRole> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == raw)
-            .ok_or(UnknownRole)
+        Role::parse(raw).ok_or(UnknownRole)
     }
 }
 
-// Stored as TEXT on both backends; the CHECK constraint in the migrations keeps it to the six names.
-impl<DB: sqlx::Database> sqlx::Type<DB> for Role
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for Role
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let raw = <&str as sqlx::Decode<DB>>::decode(value)?;
-        Ok(raw.parse::<Role>()?)
-    }
-}
-
-impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for Role
-where
-    &'q str: sqlx::Encode<'q, DB>,
-{
-    fn encode_by_ref(
-        &self,
-        buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <&str as sqlx::Encode<DB>>::encode_by_ref(&self.as_str(), buf)
-    }
-}
+// Stored as TEXT; the CHECK constraint in the migrations keeps it to the six names.
+crate::store::text_backed!(Role, "role");
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
@@ -85,54 +84,8 @@ impl fmt::Display for ClockTime {
     }
 }
 
-macro_rules! text_backed {
-    ($type:ident, $what:literal) => {
-        impl Serialize for $type {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
-            }
-        }
-
-        // Stored as TEXT on both backends.
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $type
-        where
-            String: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <String as sqlx::Type<DB>>::type_info()
-            }
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $type
-        where
-            &'r str: sqlx::Decode<'r, DB>,
-        {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                let raw = <&str as sqlx::Decode<DB>>::decode(value)?;
-                $type::parse(raw)
-                    .ok_or_else(|| format!("stored {} {raw:?} is malformed", $what).into())
-            }
-        }
-
-        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $type
-        where
-            String: sqlx::Encode<'q, DB>,
-        {
-            fn encode_by_ref(
-                &self,
-                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
-            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-                <String as sqlx::Encode<DB>>::encode(self.to_string(), buf)
-            }
-        }
-    };
-}
-
-text_backed!(Day, "date");
-text_backed!(ClockTime, "time");
+super::text_backed!(Day, "date");
+super::text_backed!(ClockTime, "time");
 
 #[cfg(test)]
 mod tests {
