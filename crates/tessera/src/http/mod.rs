@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod fallback;
+pub mod fields;
 pub mod openapi;
 pub mod rate_limit;
 

@@ -1,0 +1,170 @@
+//! Reading JSON request bodies: a field that may be absent, null or set ([`Field`]), and
+//! validators whose 422 messages start with the field's name. Shared by every capability whose
+//! bodies are partial updates (case records, OAuth clients, branches).
+//!
+//! Text is trimmed; an optional text that is empty after trimming is stored as null.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::types::Json;
+
+use super::error::echo;
+use super::ApiError;
+
+/// A field of a body where absent (leave unchanged), `null` (clear) and a value differ, as PATCH
+/// needs. Use with `#[serde(default)]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Field<T> {
+    /// Not in the body.
+    #[default]
+    Absent,
+    /// Explicitly `null`.
+    Null,
+    /// A value.
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(deserializer)? {
+            Some(value) => Field::Value(value),
+            None => Field::Null,
+        })
+    }
+}
+
+// For the OpenAPI document, which renders a body's defaults: absent and null both show as null.
+impl<T: Serialize> Serialize for Field<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Value(value) => value.serialize(serializer),
+            Field::Absent | Field::Null => serializer.serialize_none(),
+        }
+    }
+}
+
+/// Longest accepted short text (names, phone numbers, codes).
+pub const SHORT_TEXT: usize = 200;
+/// Longest accepted long text (notes, diagnosis, addresses).
+pub const LONG_TEXT: usize = 10_000;
+/// Most entries in a list field.
+const MAX_LIST_ITEMS: usize = 100;
+
+pub(crate) fn checked_text(name: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    let text = raw.trim();
+    if text.chars().count() > max {
+        return Err(ApiError::invalid(format!(
+            "{name} must be at most {max} characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// Applies a required text field: absent keeps `current`; null or empty is refused.
+pub fn required_text(
+    name: &str,
+    field: Field<String>,
+    current: Option<String>,
+    max: usize,
+) -> Result<String, ApiError> {
+    required(name, field, current, |raw| {
+        let text = checked_text(name, &raw, max)?;
+        if text.is_empty() {
+            return Err(ApiError::invalid(format!("{name} must not be empty")));
+        }
+        Ok(text)
+    })
+}
+
+/// Applies an optional text field: absent keeps `current`, null or empty clears it.
+pub fn optional_text(
+    name: &str,
+    field: Field<String>,
+    current: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    let text = optional(field, current, |raw| checked_text(name, &raw, max))?;
+    Ok(text.filter(|t| !t.is_empty()))
+}
+
+/// Applies a required field with a parser: absent keeps `current` (refused if there is none, as on
+/// create), null is refused.
+pub fn required<T, R>(
+    name: &str,
+    field: Field<R>,
+    current: Option<T>,
+    parse: impl FnOnce(R) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match field {
+        Field::Value(raw) => parse(raw),
+        Field::Null => Err(ApiError::invalid(format!(
+            "{name} is required and cannot be null"
+        ))),
+        Field::Absent => current.ok_or_else(|| ApiError::invalid(format!("{name} is required"))),
+    }
+}
+
+/// Applies an optional field with a parser: absent keeps `current`, null clears it.
+pub fn optional<T, R>(
+    field: Field<R>,
+    current: Option<T>,
+    parse: impl FnOnce(R) -> Result<T, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    match field {
+        Field::Value(raw) => parse(raw).map(Some),
+        Field::Null => Ok(None),
+        Field::Absent => Ok(current),
+    }
+}
+
+/// Checks that `raw` is one of `allowed`; the error lists them.
+pub fn one_of(name: &str, raw: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    if allowed.contains(&raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::invalid(format!(
+            "{name} must be one of {} (got \"{}\")",
+            allowed.join(", "),
+            echo(raw)
+        )))
+    }
+}
+
+/// Checks an email address.
+pub fn email(name: &str, raw: String) -> Result<String, ApiError> {
+    let text = checked_text(name, &raw, SHORT_TEXT)?;
+    if !email_address::EmailAddress::is_valid(&text) {
+        return Err(ApiError::invalid(format!(
+            "{name} must be an email address like name@example.com"
+        )));
+    }
+    Ok(text)
+}
+
+/// Applies a list-of-strings field: absent keeps `current`, null clears it to `[]`; entries are
+/// trimmed, empty ones refused.
+pub fn list(
+    name: &str,
+    field: Field<Vec<String>>,
+    current: Option<Json<Vec<String>>>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let items = optional(field, current.map(|c| c.0), |items| {
+        if items.len() > MAX_LIST_ITEMS {
+            return Err(ApiError::invalid(format!(
+                "{name} may hold at most {MAX_LIST_ITEMS} entries"
+            )));
+        }
+        items
+            .iter()
+            .map(|item| {
+                let text = checked_text(name, item, 1_000)?;
+                if text.is_empty() {
+                    return Err(ApiError::invalid(format!(
+                        "{name} entries must not be empty"
+                    )));
+                }
+                Ok(text)
+            })
+            .collect()
+    })?;
+    Ok(Json(items.unwrap_or_default()))
+}
