@@ -64,6 +64,8 @@ pub struct AppInner {
     pub rate_limit: IpRateLimit,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// OAuth connections: vault, provider client and refresher.
+    pub connections: Arc<crate::connections::Connections>,
     /// The configuration the app was built with.
     pub config: Config,
 }
@@ -133,6 +135,12 @@ impl App {
         let signing_keys =
             Arc::new(SigningKeys::load(store.clone(), &secret, retired_grace).await?);
         let key_reloader = signing_keys.spawn_reloader();
+        let connections = Arc::new(crate::connections::Connections::new(
+            store.clone(),
+            &config,
+            &secret,
+        )?);
+        let keep_alive = connections.spawn_keep_alive();
         let state = AppState(Arc::new(AppInner {
             passwords: PasswordHasher::new(concurrency)?,
             jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
@@ -142,6 +150,7 @@ impl App {
             audit,
             token_cache,
             rate_limit: rate_limit.clone(),
+            connections,
             config,
         }));
         let forget_idle_clients = tokio::spawn(async move {
@@ -156,7 +165,10 @@ impl App {
             state,
             limiter_clock,
             audit_writer,
-            background: vec![forget_idle_clients, invalidator, key_reloader],
+            background: [forget_idle_clients, invalidator, key_reloader]
+                .into_iter()
+                .chain(keep_alive)
+                .collect(),
         })
     }
 
@@ -250,12 +262,14 @@ fn api_routes(state: &AppState) -> Router<AppState> {
     let pat_routes = crate::resources::stubs::routes()
         .merge(crate::resources::fcs::routes(&state.config))
         .merge(crate::resources::case_records::routes())
+        .merge(crate::connections::routes())
         .route_layer(from_fn_with_state(state.audit.clone(), record_pat_requests));
     Router::new()
         .merge(crate::accounts::api::routes())
         .merge(crate::accounts::profile::routes())
         .merge(crate::tokens::api::routes())
         .merge(pat_routes)
+        .merge(crate::connections::callback_routes())
         // Unknown paths under /api/ are rate limited too.
         .route("/api/{*rest}", any(fallback::not_found))
         .method_not_allowed_fallback(fallback::method_not_allowed)

@@ -151,6 +151,73 @@ pub struct Config {
     /// used files are dropped first).
     #[arg(long, env = "FCS_CACHE_MB", default_value_t = 512)]
     pub fcs_cache_mb: u64,
+
+    /// Sealing keys for third-party tokens and client secrets, `id:base64key,…` (32-byte keys,
+    /// standard base64), the active one first. Unset: one key derived from `SECRET_KEY`.
+    #[arg(long, env = "TOKEN_ENCRYPTION_KEYS", hide_env_values = true)]
+    pub token_encryption_keys: Option<SecretString>,
+
+    /// Google's authorization endpoint (override to point the `google` preset elsewhere).
+    #[arg(
+        long,
+        env = "GOOGLE_AUTH_URL",
+        default_value = "https://accounts.google.com/o/oauth2/v2/auth"
+    )]
+    pub google_auth_url: String,
+
+    /// Google's token endpoint.
+    #[arg(
+        long,
+        env = "GOOGLE_TOKEN_URL",
+        default_value = "https://oauth2.googleapis.com/token"
+    )]
+    pub google_token_url: String,
+
+    /// Google's revocation endpoint (RFC 7009).
+    #[arg(
+        long,
+        env = "GOOGLE_REVOKE_URL",
+        default_value = "https://oauth2.googleapis.com/revoke"
+    )]
+    pub google_revoke_url: String,
+
+    /// A stored access token is handed out only while it is valid for longer than this; closer
+    /// to its expiry it is refreshed first.
+    #[arg(long, env = "TOKEN_REFRESH_BUFFER_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub token_refresh_buffer_seconds: u64,
+
+    /// Lifetime given to a provider token whose response has no `expires_in`.
+    #[arg(long, env = "OAUTH_DEFAULT_TOKEN_LIFETIME_SECONDS", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub oauth_default_token_lifetime_seconds: u64,
+
+    /// Timeout of one call to a provider, in seconds.
+    #[arg(long, env = "OAUTH_HTTP_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub oauth_http_timeout_seconds: u64,
+
+    /// Extra attempts of a refresh after a passing fault (5xx, timeout, network).
+    #[arg(long, env = "OAUTH_REFRESH_RETRIES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=5))]
+    pub oauth_refresh_retries: u32,
+
+    /// Pause before the first retry, in milliseconds; it doubles for each further one.
+    #[arg(long, env = "OAUTH_RETRY_BACKOFF_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub oauth_retry_backoff_ms: u64,
+
+    /// After a failed refresh, no new attempt for this connection for this many seconds.
+    #[arg(long, env = "OAUTH_FAILURE_COOLDOWN_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub oauth_failure_cooldown_seconds: u64,
+
+    /// How often the keep-alive task looks for tokens to refresh, in seconds; 0 turns it off.
+    #[arg(long, env = "OAUTH_KEEPALIVE_INTERVAL_SECONDS", default_value_t = 60)]
+    pub oauth_keepalive_interval_seconds: u64,
+
+    /// Refreshes the keep-alive task runs at once.
+    #[arg(long, env = "OAUTH_KEEPALIVE_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub oauth_keepalive_concurrency: u64,
+
+    /// A grant nobody refreshed for this many days is refreshed by the keep-alive task, so the
+    /// provider does not retire it for disuse.
+    #[arg(long, env = "OAUTH_IDLE_REFRESH_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub oauth_idle_refresh_days: u64,
 }
 
 fn parse_cidr(raw: &str) -> Result<IpNet, String> {

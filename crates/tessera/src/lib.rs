@@ -1,7 +1,8 @@
 //! Tessera: accounts, personal access tokens, OAuth connections and the resources they guard,
 //! behind one scope model.
 //!
-//! The crate is organised by capability: [`accounts`], [`tokens`], [`resources`]; with the shared
+//! The crate is organised by capability: [`accounts`], [`tokens`], [`connections`], [`resources`];
+//! with the shared
 //! HTTP conventions in [`http`], the database boundary in [`store`], settings in [`config`] and
 //! the assembly of it all in [`app`].
 
@@ -9,6 +10,7 @@ pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod http;
 pub mod resources;

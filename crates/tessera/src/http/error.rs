@@ -89,6 +89,12 @@ pub enum ApiError {
     /// 501: the route is part of the contract but its capability has not been built yet.
     #[error("{0}")]
     NotImplemented(String),
+    /// 502: an upstream service (an OAuth provider) failed; the message says what it answered.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 504: an upstream service (an OAuth provider) did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// 503: a dependency (the database) is not answering. The message is safe to show.
     #[error("{0}")]
     Unavailable(String),
@@ -115,6 +121,8 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

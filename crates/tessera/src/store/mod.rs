@@ -11,6 +11,7 @@
 mod audit;
 mod calendar;
 mod case_records;
+mod connections;
 mod fcs_files;
 mod login_security;
 mod sessions;
@@ -32,6 +33,10 @@ pub use calendar::{ClockTime, Day};
 pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues,
     CaseTx, SessionQuery, SessionRecord, SessionValues,
+};
+pub use connections::{
+    BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, OAuthClientRecord,
+    OAuthStateRecord, RefreshResult, SealedTokens, SealedValue, TokenRow,
 };
 pub use fcs_files::FcsFileRecord;
 pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};

@@ -77,6 +77,13 @@ impl std::ops::Add<Duration> for Timestamp {
     }
 }
 
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, rhs: Duration) -> Timestamp {
+        Timestamp(self.0 - rhs)
+    }
+}
+
 impl std::ops::Sub<Timestamp> for Timestamp {
     type Output = Duration;
     fn sub(self, rhs: Timestamp) -> Duration {

@@ -21,15 +21,18 @@ pub enum Resource {
     Fcs,
     /// A rehabilitation centre's case records: beneficiaries and their therapy sessions.
     Beneficiaries,
+    /// OAuth connections: third-party tokens held for business branches.
+    Connections,
 }
 
 impl Resource {
     /// Every resource, in the order of the contract's table.
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 5] = [
         Resource::Workspaces,
         Resource::Users,
         Resource::Fcs,
         Resource::Beneficiaries,
+        Resource::Connections,
     ];
 
     /// The canonical name, as responses spell it.
@@ -39,6 +42,7 @@ impl Resource {
             Resource::Users => "users",
             Resource::Fcs => "fcs",
             Resource::Beneficiaries => "beneficiaries",
+            Resource::Connections => "connections",
         }
     }
 
@@ -49,6 +53,7 @@ impl Resource {
             Resource::Users => &["write", "read"],
             Resource::Fcs => &["analyze", "write", "read"],
             Resource::Beneficiaries => &["delete", "write", "read"],
+            Resource::Connections => &["admin", "write", "read"],
         }
     }
 
@@ -58,6 +63,7 @@ impl Resource {
             "users" => Some(Resource::Users),
             "fcs" => Some(Resource::Fcs),
             "beneficiaries" => Some(Resource::Beneficiaries),
+            "connections" => Some(Resource::Connections),
             _ => None,
         }
     }
@@ -230,6 +236,12 @@ required_scopes! {
     BeneficiariesWrite = Beneficiaries: 1;
     /// `beneficiaries:delete`
     BeneficiariesDelete = Beneficiaries: 2;
+    /// `connections:read`: a branch's access token and connection status.
+    ConnectionsRead = Connections: 0;
+    /// `connections:write`: branches, authorization flows, forced refreshes, disconnecting.
+    ConnectionsWrite = Connections: 1;
+    /// `connections:admin`: OAuth clients and their secrets.
+    ConnectionsAdmin = Connections: 2;
 }
 
 #[cfg(test)]
@@ -296,10 +308,12 @@ mod tests {
     #[test]
     fn all_lists_every_scope_highest_first() {
         let all: Vec<String> = Scope::all().map(|s| s.to_string()).collect();
-        assert_eq!(all.len(), 12);
+        assert_eq!(all.len(), 15);
         assert_eq!(all[0], "workspaces:admin");
         assert_eq!(all[8], "fcs:read");
         assert_eq!(all[9], "beneficiaries:delete");
         assert_eq!(all[11], "beneficiaries:read");
+        assert_eq!(all[12], "connections:admin");
+        assert_eq!(all[14], "connections:read");
     }
 }

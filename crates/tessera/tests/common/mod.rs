@@ -15,6 +15,9 @@ use tessera::config::Config;
 use tessera::http::rate_limit::LimiterClock;
 use tokio::sync::oneshot;
 
+/// Changes any setting of the app's configuration.
+pub type ConfigHook = std::sync::Arc<dyn Fn(&mut Config) + Send + Sync>;
+
 /// Settings a test may change before the app starts.
 pub struct TestOptions {
     pub rate_limit_per_minute: u32,
@@ -28,6 +31,8 @@ pub struct TestOptions {
     pub login_lock_threshold: i32,
     pub login_ip_lock_threshold: i32,
     pub login_max_delay_ms: u64,
+    /// Any other setting (e.g. the OAuth provider endpoints of a mock provider).
+    pub configure: Option<ConfigHook>,
 }
 
 impl Default for TestOptions {
@@ -43,6 +48,7 @@ impl Default for TestOptions {
             login_lock_threshold: 1_000,
             login_ip_lock_threshold: 100_000,
             login_max_delay_ms: 50,
+            configure: None,
         }
     }
 }
@@ -178,6 +184,11 @@ impl TestApp {
         config.login_max_delay_ms = options.login_max_delay_ms;
         if let Some(limit) = options.fcs_max_upload_mb {
             config.fcs_max_upload_mb = limit;
+        }
+        // Tests drive the keep-alive task themselves.
+        config.oauth_keepalive_interval_seconds = 0;
+        if let Some(configure) = &options.configure {
+            configure(&mut config);
         }
         config
     }

@@ -1,0 +1,321 @@
+//! Branches (`connections:write`; reading them needs `connections:read`): business locations,
+//! each connecting through one of the owner's OAuth clients.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::caller::Caller;
+use crate::http::error::ResultExt;
+use crate::http::extract::{Json, Path, Query};
+use crate::http::fields::{
+    email, optional, optional_text, required, required_text, Field, LONG_TEXT, SHORT_TEXT,
+};
+use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::store::{BranchRecord, Timestamp};
+use crate::tokens::scopes::{ConnectionsRead, ConnectionsWrite};
+
+/// A branch as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BranchView {
+    /// Tessera's id (used in the branch routes).
+    pub id: Uuid,
+    /// The caller's own identifier, unique per owner.
+    pub branch_id: String,
+    /// The OAuth client (Tessera's id) the branch connects through.
+    pub client_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Provider account id.
+    pub account_id: Option<String>,
+    /// Provider location id.
+    pub location_id: Option<String>,
+    /// Contact email.
+    pub email: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Inactive branches hand out no tokens.
+    pub is_active: bool,
+    /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Last change.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<BranchRecord> for BranchView {
+    fn from(b: BranchRecord) -> Self {
+        BranchView {
+            id: b.id,
+            branch_id: b.branch_id,
+            client_id: b.oauth_client_id,
+            name: b.name,
+            account_id: b.account_id,
+            location_id: b.location_id,
+            email: b.email,
+            description: b.description,
+            is_active: b.is_active,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// Body of create (required: `branch_id`, `name`, `client_id`) and PATCH (absent = unchanged;
+/// `null` clears an optional field). Unknown fields are refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BranchBody {
+    /// Your identifier for the branch (1–200 characters), unique among your branches.
+    #[schema(value_type = Option<String>)]
+    pub branch_id: Field<String>,
+    /// The OAuth client (Tessera's id) to connect through.
+    #[schema(value_type = Option<Uuid>)]
+    pub client_id: Field<Uuid>,
+    /// Display name.
+    #[schema(value_type = Option<String>)]
+    pub name: Field<String>,
+    /// Provider account id.
+    #[schema(value_type = Option<String>)]
+    pub account_id: Field<String>,
+    /// Provider location id.
+    #[schema(value_type = Option<String>)]
+    pub location_id: Field<String>,
+    /// Contact email.
+    #[schema(value_type = Option<String>)]
+    pub email: Field<String>,
+    /// Free text.
+    #[schema(value_type = Option<String>)]
+    pub description: Field<String>,
+    /// Default true.
+    #[schema(value_type = Option<bool>)]
+    pub is_active: Field<bool>,
+}
+
+/// Applies `body` onto `current` (a new branch when `None`), validating every field and that the
+/// OAuth client is the caller's.
+pub async fn apply(
+    state: &AppState,
+    owner_id: Uuid,
+    body: BranchBody,
+    current: Option<BranchRecord>,
+) -> ApiResult<BranchRecord> {
+    let now = Timestamp::now();
+    let c = current.as_ref();
+    let client = required(
+        "client_id",
+        body.client_id,
+        c.map(|c| c.oauth_client_id),
+        Ok,
+    )?;
+    if c.is_none_or(|c| c.oauth_client_id != client)
+        && state
+            .store
+            .find_oauth_client(owner_id, client)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::invalid(
+            "client_id names no OAuth client of yours",
+        ));
+    }
+    Ok(BranchRecord {
+        id: c.map_or_else(Uuid::now_v7, |c| c.id),
+        owner_id,
+        oauth_client_id: client,
+        branch_id: required_text(
+            "branch_id",
+            body.branch_id,
+            c.map(|c| c.branch_id.clone()),
+            SHORT_TEXT,
+        )?,
+        name: required_text("name", body.name, c.map(|c| c.name.clone()), SHORT_TEXT)?,
+        account_id: optional_text(
+            "account_id",
+            body.account_id,
+            c.and_then(|c| c.account_id.clone()),
+            SHORT_TEXT,
+        )?,
+        location_id: optional_text(
+            "location_id",
+            body.location_id,
+            c.and_then(|c| c.location_id.clone()),
+            SHORT_TEXT,
+        )?,
+        email: optional(body.email, c.and_then(|c| c.email.clone()), |raw| {
+            email("email", raw)
+        })?,
+        description: optional_text(
+            "description",
+            body.description,
+            c.and_then(|c| c.description.clone()),
+            LONG_TEXT,
+        )?,
+        is_active: match body.is_active {
+            Field::Value(active) => active,
+            Field::Null => return Err(ApiError::invalid("is_active cannot be null")),
+            Field::Absent => c.is_none_or(|c| c.is_active),
+        },
+        created_at: c.map_or(now, |c| c.created_at),
+        updated_at: now,
+    })
+}
+
+fn taken(_: &str) -> String {
+    "branch_id is already used by another of your branches".to_owned()
+}
+
+/// Creates and stores a branch; shared with the compatibility route.
+pub async fn create_branch(
+    state: &AppState,
+    owner_id: Uuid,
+    body: BranchBody,
+) -> ApiResult<BranchRecord> {
+    let record = apply(state, owner_id, body, None).await?;
+    state
+        .store
+        .insert_branch(&record)
+        .await
+        .on_unique_violation(taken)?;
+    Ok(record)
+}
+
+/// The owner's branch, or 404.
+pub async fn find(state: &AppState, owner_id: Uuid, id: Uuid) -> ApiResult<BranchRecord> {
+    state
+        .store
+        .find_branch(owner_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Branch not found".to_owned()))
+}
+
+/// `POST /api/v1/branches`
+#[utoipa::path(post, path = "/api/v1/branches", tag = "connections", request_body = BranchBody,
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    responses(
+        (status = 201, description = "Created", body = inline(crate::http::openapi::Enveloped<BranchView>)),
+        (status = 409, description = "branch_id already used", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field is missing or invalid (the message names it)", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn create(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    Json(body): Json<BranchBody>,
+) -> ApiResult<Success<BranchView>> {
+    Ok(created(
+        create_branch(&state, caller.user_id, body).await?.into(),
+    ))
+}
+
+/// Filters of the branch list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct BranchFilter {
+    /// Only branches using this OAuth client (Tessera's id).
+    pub client_id: Option<Uuid>,
+}
+
+/// `GET /api/v1/branches?client_id=`
+#[utoipa::path(get, path = "/api/v1/branches", tag = "connections", params(BranchFilter),
+    security(("jwt" = []), ("pat" = ["connections:read"])),
+    responses((status = 200, description = "The caller's branches, oldest first", body = inline(crate::http::openapi::Enveloped<Vec<BranchView>>))))]
+pub async fn list(
+    caller: Caller<ConnectionsRead>,
+    State(state): State<AppState>,
+    Query(filter): Query<BranchFilter>,
+) -> ApiResult<Success<Vec<BranchView>>> {
+    let branches = state
+        .store
+        .list_branches(caller.user_id, filter.client_id)
+        .await?;
+    Ok(ok(branches.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /api/v1/branches/{id}`
+#[utoipa::path(get, path = "/api/v1/branches/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "Branch id (Tessera's)")),
+    security(("jwt" = []), ("pat" = ["connections:read"])),
+    responses(
+        (status = 200, description = "The branch", body = inline(crate::http::openapi::Enveloped<BranchView>)),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn get_branch(
+    caller: Caller<ConnectionsRead>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<BranchView>> {
+    Ok(ok(find(&state, caller.user_id, id).await?.into()))
+}
+
+/// `GET /api/v1/branches/by-branch-id/{branch_id}`
+#[utoipa::path(get, path = "/api/v1/branches/by-branch-id/{branch_id}", tag = "connections",
+    params(("branch_id" = String, Path, description = "Your own branch identifier")),
+    security(("jwt" = []), ("pat" = ["connections:read"])),
+    responses(
+        (status = 200, description = "The branch", body = inline(crate::http::openapi::Enveloped<BranchView>)),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn get_by_branch_id(
+    caller: Caller<ConnectionsRead>,
+    State(state): State<AppState>,
+    Path(branch_id): Path<String>,
+) -> ApiResult<Success<BranchView>> {
+    let branch = state
+        .store
+        .find_branch_by_branch_id(caller.user_id, &branch_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Branch not found".to_owned()))?;
+    Ok(ok(branch.into()))
+}
+
+/// `PATCH /api/v1/branches/{id}`
+#[utoipa::path(patch, path = "/api/v1/branches/{id}", tag = "connections", request_body = BranchBody,
+    params(("id" = Uuid, Path, description = "Branch id (Tessera's)")),
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    responses(
+        (status = 200, description = "The updated branch", body = inline(crate::http::openapi::Enveloped<BranchView>)),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "branch_id already used", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field is invalid", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn update_branch(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<BranchBody>,
+) -> ApiResult<Success<BranchView>> {
+    let current = find(&state, caller.user_id, id).await?;
+    let record = apply(&state, caller.user_id, body, Some(current)).await?;
+    state
+        .store
+        .update_branch(&record)
+        .await
+        .on_unique_violation(taken)?;
+    Ok(ok(record.into()))
+}
+
+/// `DELETE /api/v1/branches/{id}`: the grant is revoked at the provider first (best effort), then
+/// the branch, its connection and pending authorizations are deleted.
+#[utoipa::path(delete, path = "/api/v1/branches/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "Branch id (Tessera's)")),
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    responses(
+        (status = 200, description = "`{id, deleted: true, revoked_at_provider}`"),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn delete_branch(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<serde_json::Value>> {
+    find(&state, caller.user_id, id).await?;
+    let revoked = super::tokens::revoke_at_provider(&state, caller.user_id, id).await?;
+    state.store.delete_branch(caller.user_id, id).await?;
+    Ok(ok(serde_json::json!({
+        "id": id,
+        "deleted": true,
+        "revoked_at_provider": revoked.revoked,
+    })))
+}

@@ -1,0 +1,370 @@
+//! OAuth clients (`connections:admin`): app registrations at a provider. The client secret is
+//! sealed on the way in and never answered again; the view says only that one is set.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::provider::{checked_url, AUTH_METHODS, PROVIDERS};
+use super::vault::Slot;
+use crate::app::AppState;
+use crate::http::caller::Caller;
+use crate::http::error::ResultExt;
+use crate::http::extract::{Json, Path};
+use crate::http::fields::{one_of, optional, required, required_text, Field, SHORT_TEXT};
+use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::store::{OAuthClientRecord, Timestamp};
+use crate::tokens::scopes::ConnectionsAdmin;
+
+/// Longest accepted client id or secret.
+const MAX_CREDENTIAL: usize = 2_000;
+/// Most scopes a client may request.
+const MAX_SCOPES: usize = 50;
+
+/// An OAuth client as the API shows it: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthClientView {
+    /// Tessera's id.
+    pub id: Uuid,
+    /// A name for people.
+    pub name: String,
+    /// `google` or `generic`.
+    pub provider: String,
+    /// The provider's client id.
+    pub client_id: String,
+    /// Always true: a secret is stored (sealed) and is never shown again.
+    pub client_secret_set: bool,
+    /// The exact redirect URI registered at the provider.
+    pub redirect_uri: String,
+    /// Requested scopes; empty means the provider's defaults.
+    pub scopes: Vec<String>,
+    /// Endpoint overrides (null: the preset's).
+    pub authorization_url: Option<String>,
+    /// Token endpoint override.
+    pub token_url: Option<String>,
+    /// Revocation endpoint override.
+    pub revocation_url: Option<String>,
+    /// `client_secret_post` or `client_secret_basic`.
+    pub token_auth_method: String,
+    /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Last change.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<OAuthClientRecord> for OAuthClientView {
+    fn from(c: OAuthClientRecord) -> Self {
+        OAuthClientView {
+            id: c.id,
+            name: c.name,
+            provider: c.provider,
+            client_id: c.client_id,
+            client_secret_set: true,
+            redirect_uri: c.redirect_uri,
+            scopes: c.scopes.0,
+            authorization_url: c.authorization_url,
+            token_url: c.token_url,
+            revocation_url: c.revocation_url,
+            token_auth_method: c.token_auth_method,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// Body of create (required: `client_id`, `client_secret`, `redirect_uri`) and PATCH (absent =
+/// unchanged; `null` clears an optional field). Unknown fields are refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthClientBody {
+    /// A name for people (default: the client id).
+    #[schema(value_type = Option<String>)]
+    pub name: Field<String>,
+    /// `google` (default) or `generic` (then `authorization_url` and `token_url` are required).
+    #[schema(value_type = Option<String>)]
+    pub provider: Field<String>,
+    /// The provider's client id.
+    #[schema(value_type = Option<String>)]
+    pub client_id: Field<String>,
+    /// The client secret: stored sealed, never answered.
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Field<String>,
+    /// The redirect URI registered at the provider, matched exactly; https, or http on localhost.
+    #[schema(value_type = Option<String>)]
+    pub redirect_uri: Field<String>,
+    /// Scopes to request (default: the provider's).
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Field<Vec<String>>,
+    /// Authorization endpoint override.
+    #[schema(value_type = Option<String>)]
+    pub authorization_url: Field<String>,
+    /// Token endpoint override.
+    #[schema(value_type = Option<String>)]
+    pub token_url: Field<String>,
+    /// Revocation endpoint override (RFC 7009).
+    #[schema(value_type = Option<String>)]
+    pub revocation_url: Field<String>,
+    /// `client_secret_post` (default) or `client_secret_basic`.
+    #[schema(value_type = Option<String>)]
+    pub token_auth_method: Field<String>,
+}
+
+/// Applies `body` onto `current` (a new client when `None`), validating every field.
+pub fn apply(
+    state: &AppState,
+    owner_id: Uuid,
+    body: OAuthClientBody,
+    current: Option<OAuthClientRecord>,
+) -> Result<OAuthClientRecord, ApiError> {
+    let now = Timestamp::now();
+    let id = current.as_ref().map_or_else(Uuid::now_v7, |c| c.id);
+    let client_id = required_text(
+        "client_id",
+        body.client_id,
+        current.as_ref().map(|c| c.client_id.clone()),
+        MAX_CREDENTIAL,
+    )?;
+    let sealed_secret = required(
+        "client_secret",
+        body.client_secret,
+        current.as_ref().map(|c| c.client_secret_sealed.clone()),
+        |secret| {
+            if secret.is_empty() || secret.len() > MAX_CREDENTIAL {
+                return Err(ApiError::invalid(format!(
+                    "client_secret must be 1 to {MAX_CREDENTIAL} characters"
+                )));
+            }
+            Ok(state
+                .connections
+                .vault
+                .seal(Slot::ClientSecret(id), &secret))
+        },
+    )?;
+    let url_field = |name: &str, field: Field<String>, current: Option<String>| {
+        optional(field, current, |raw| checked_url(name, &raw))
+    };
+    let scopes = optional(
+        body.scopes,
+        current.as_ref().map(|c| c.scopes.0.clone()),
+        |scopes| {
+            if scopes.len() > MAX_SCOPES {
+                return Err(ApiError::invalid(format!(
+                    "scopes may hold at most {MAX_SCOPES} entries"
+                )));
+            }
+            scopes
+                .into_iter()
+                .map(|scope| {
+                    let scope = scope.trim().to_owned();
+                    if scope.is_empty() || scope.len() > 500 || scope.contains(char::is_whitespace)
+                    {
+                        return Err(ApiError::invalid(
+                            "scopes entries must be 1 to 500 characters without spaces",
+                        ));
+                    }
+                    Ok(scope)
+                })
+                .collect()
+        },
+    )?
+    .unwrap_or_default();
+    let record = OAuthClientRecord {
+        id,
+        owner_id,
+        name: match body.name {
+            Field::Value(name) => required_text("name", Field::Value(name), None, SHORT_TEXT)?,
+            Field::Null => client_id.clone(),
+            Field::Absent => current
+                .as_ref()
+                .map_or_else(|| client_id.clone(), |c| c.name.clone()),
+        },
+        provider: required(
+            "provider",
+            body.provider,
+            Some(
+                current
+                    .as_ref()
+                    .map_or_else(|| "google".to_owned(), |c| c.provider.clone()),
+            ),
+            |raw| one_of("provider", &raw, PROVIDERS),
+        )?,
+        redirect_uri: required(
+            "redirect_uri",
+            body.redirect_uri,
+            current.as_ref().map(|c| c.redirect_uri.clone()),
+            |raw| checked_url("redirect_uri", &raw),
+        )?,
+        authorization_url: url_field(
+            "authorization_url",
+            body.authorization_url,
+            current.as_ref().and_then(|c| c.authorization_url.clone()),
+        )?,
+        token_url: url_field(
+            "token_url",
+            body.token_url,
+            current.as_ref().and_then(|c| c.token_url.clone()),
+        )?,
+        revocation_url: url_field(
+            "revocation_url",
+            body.revocation_url,
+            current.as_ref().and_then(|c| c.revocation_url.clone()),
+        )?,
+        token_auth_method: required(
+            "token_auth_method",
+            body.token_auth_method,
+            Some(current.as_ref().map_or_else(
+                || "client_secret_post".to_owned(),
+                |c| c.token_auth_method.clone(),
+            )),
+            |raw| one_of("token_auth_method", &raw, AUTH_METHODS),
+        )?,
+        client_id,
+        client_secret_sealed: sealed_secret,
+        scopes: sqlx::types::Json(scopes),
+        created_at: current.as_ref().map_or(now, |c| c.created_at),
+        updated_at: now,
+    };
+    if record.provider == "generic" {
+        for (name, value) in [
+            ("authorization_url", &record.authorization_url),
+            ("token_url", &record.token_url),
+        ] {
+            if value.is_none() {
+                return Err(ApiError::invalid(format!(
+                    "{name} is required for the generic provider"
+                )));
+            }
+        }
+    }
+    Ok(record)
+}
+
+fn taken(_: &str) -> String {
+    "client_id is already registered: one OAuth client per client_id".to_owned()
+}
+
+/// Creates and stores an OAuth client; shared with the compatibility route.
+pub async fn create_client(
+    state: &AppState,
+    owner_id: Uuid,
+    body: OAuthClientBody,
+) -> ApiResult<OAuthClientRecord> {
+    let record = apply(state, owner_id, body, None)?;
+    state
+        .store
+        .insert_oauth_client(&record)
+        .await
+        .on_unique_violation(taken)?;
+    Ok(record)
+}
+
+/// `POST /api/v1/oauth-clients`
+#[utoipa::path(post, path = "/api/v1/oauth-clients", tag = "connections", request_body = OAuthClientBody,
+    security(("jwt" = []), ("pat" = ["connections:admin"])),
+    responses(
+        (status = 201, description = "Created (the secret is not answered)", body = inline(crate::http::openapi::Enveloped<OAuthClientView>)),
+        (status = 409, description = "client_id already registered", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field is missing or invalid (the message names it)", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn create(
+    caller: Caller<ConnectionsAdmin>,
+    State(state): State<AppState>,
+    Json(body): Json<OAuthClientBody>,
+) -> ApiResult<Success<OAuthClientView>> {
+    let record = create_client(&state, caller.user_id, body).await?;
+    Ok(created(record.into()))
+}
+
+/// `GET /api/v1/oauth-clients`
+#[utoipa::path(get, path = "/api/v1/oauth-clients", tag = "connections",
+    security(("jwt" = []), ("pat" = ["connections:admin"])),
+    responses((status = 200, description = "The caller's OAuth clients, oldest first", body = inline(crate::http::openapi::Enveloped<Vec<OAuthClientView>>))))]
+pub async fn list(
+    caller: Caller<ConnectionsAdmin>,
+    State(state): State<AppState>,
+) -> ApiResult<Success<Vec<OAuthClientView>>> {
+    let clients = state.store.list_oauth_clients(caller.user_id).await?;
+    Ok(ok(clients.into_iter().map(Into::into).collect()))
+}
+
+async fn find(state: &AppState, owner_id: Uuid, id: Uuid) -> ApiResult<OAuthClientRecord> {
+    state
+        .store
+        .find_oauth_client(owner_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("OAuth client not found".to_owned()))
+}
+
+/// `GET /api/v1/oauth-clients/{id}`
+#[utoipa::path(get, path = "/api/v1/oauth-clients/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "OAuth client id")),
+    security(("jwt" = []), ("pat" = ["connections:admin"])),
+    responses(
+        (status = 200, description = "The client", body = inline(crate::http::openapi::Enveloped<OAuthClientView>)),
+        (status = 404, description = "No such client", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn get_client(
+    caller: Caller<ConnectionsAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<OAuthClientView>> {
+    Ok(ok(find(&state, caller.user_id, id).await?.into()))
+}
+
+/// `PATCH /api/v1/oauth-clients/{id}`: a new `client_secret` replaces the sealed one.
+#[utoipa::path(patch, path = "/api/v1/oauth-clients/{id}", tag = "connections", request_body = OAuthClientBody,
+    params(("id" = Uuid, Path, description = "OAuth client id")),
+    security(("jwt" = []), ("pat" = ["connections:admin"])),
+    responses(
+        (status = 200, description = "The updated client", body = inline(crate::http::openapi::Enveloped<OAuthClientView>)),
+        (status = 404, description = "No such client", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field is invalid", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn update_client(
+    caller: Caller<ConnectionsAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<OAuthClientBody>,
+) -> ApiResult<Success<OAuthClientView>> {
+    let current = find(&state, caller.user_id, id).await?;
+    let record = apply(&state, caller.user_id, body, Some(current))?;
+    state
+        .store
+        .update_oauth_client(&record)
+        .await
+        .on_unique_violation(taken)?;
+    Ok(ok(record.into()))
+}
+
+/// `DELETE /api/v1/oauth-clients/{id}`: refused (409) while branches use the client.
+#[utoipa::path(delete, path = "/api/v1/oauth-clients/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "OAuth client id")),
+    security(("jwt" = []), ("pat" = ["connections:admin"])),
+    responses(
+        (status = 200, description = "`{id, deleted: true}`"),
+        (status = 404, description = "No such client", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Branches still use it", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn delete_client(
+    caller: Caller<ConnectionsAdmin>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<serde_json::Value>> {
+    let deleted = state
+        .store
+        .delete_oauth_client(caller.user_id, id)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict(
+                "Branches still use this OAuth client: delete them or move them to another client first".to_owned(),
+            ),
+            _ => error.into(),
+        })?;
+    if !deleted {
+        return Err(ApiError::NotFound("OAuth client not found".to_owned()));
+    }
+    Ok(ok(serde_json::json!({"id": id, "deleted": true})))
+}

@@ -1,0 +1,227 @@
+//! `/token-management/*`: the routes an existing review-fetcher integration calls, with their
+//! old shapes, on top of the same clients, branches and refresher. Same auth rules as the
+//! `/api/v1` routes (the owner's JWT or a PAT with a `connections` scope).
+//!
+//! The old service kept one row per Google client id, so `client_id` names a branch there: a
+//! client id that several of the caller's branches share is refused as ambiguous (409) rather
+//! than guessed.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::branches::{create_branch, BranchBody};
+use super::clients::{create_client, OAuthClientBody};
+use super::refresh::AccessToken;
+use crate::app::AppState;
+use crate::http::caller::Caller;
+use crate::http::extract::{Json, Path};
+use crate::http::fields::Field;
+use crate::http::{ApiError, ApiResult};
+use crate::store::{BranchRecord, OAuthClientRecord};
+use crate::tokens::scopes::{ConnectionsAdmin, ConnectionsRead, ConnectionsWrite};
+
+/// `POST /token-management/clients` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompatClientBody {
+    /// Google client id.
+    pub client_id: String,
+    /// Google client secret (sealed; never answered).
+    pub client_secret: String,
+    /// Redirect URI registered at Google.
+    pub redirect_uri: String,
+    /// Your identifier of the branch.
+    pub branch_id: String,
+    /// The branch's email.
+    #[serde(default)]
+    pub workspace_email: Option<String>,
+    /// The branch's name.
+    #[serde(default)]
+    pub workspace_name: Option<String>,
+}
+
+/// `POST /token-management/clients`: creates a Google OAuth client (or reuses the caller's client
+/// with the same client id and redirect URI) and its branch.
+#[utoipa::path(post, path = "/token-management/clients", tag = "connections", request_body = CompatClientBody,
+    security(("jwt" = []), ("pat" = ["connections:admin"])),
+    responses(
+        (status = 201, description = "`{success, message, client_id, branch_id, id}`"),
+        (status = 409, description = "branch_id taken, or the client id is registered with another redirect URI", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "A field is invalid", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn create_client_and_branch(
+    caller: Caller<ConnectionsAdmin>,
+    State(state): State<AppState>,
+    Json(body): Json<CompatClientBody>,
+) -> ApiResult<Response> {
+    let owner = caller.user_id;
+    let name = body
+        .workspace_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| body.branch_id.clone());
+    let client = match state.store.find_oauth_client_by_client_id(owner, &body.client_id).await? {
+        Some(existing) if existing.redirect_uri == body.redirect_uri => existing,
+        Some(_) => {
+            return Err(ApiError::Conflict(
+                "client_id is already registered with another redirect_uri: change it with PATCH /api/v1/oauth-clients/{id}".to_owned(),
+            ))
+        }
+        None => {
+            let client_body = OAuthClientBody {
+                name: Field::Value(name.clone()),
+                provider: Field::Value("google".to_owned()),
+                client_id: Field::Value(body.client_id.clone()),
+                client_secret: Field::Value(body.client_secret),
+                redirect_uri: Field::Value(body.redirect_uri),
+                ..OAuthClientBody::default()
+            };
+            create_client(&state, owner, client_body).await?
+        }
+    };
+    let branch_body = BranchBody {
+        branch_id: Field::Value(body.branch_id),
+        client_id: Field::Value(client.id),
+        name: Field::Value(name),
+        email: body.workspace_email.map_or(Field::Absent, Field::Value),
+        ..BranchBody::default()
+    };
+    let branch = create_branch(&state, owner, branch_body).await?;
+    let answer = json!({
+        "success": true,
+        "message": "OAuth client and branch created",
+        "client_id": client.client_id,
+        "branch_id": branch.branch_id,
+        "id": branch.id,
+    });
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// The caller's client with this client id and its one branch.
+async fn client_branch(
+    state: &AppState,
+    owner: Uuid,
+    client_id: &str,
+) -> ApiResult<(OAuthClientRecord, BranchRecord)> {
+    let client = state
+        .store
+        .find_oauth_client_by_client_id(owner, client_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No OAuth client with this client_id".to_owned()))?;
+    let mut branches = state.store.list_branches(owner, Some(client.id)).await?;
+    match branches.len() {
+        1 => Ok((client, branches.remove(0))),
+        0 => Err(ApiError::NotFound(
+            "No branch uses this client_id".to_owned(),
+        )),
+        n => Err(ApiError::Conflict(format!(
+            "{n} branches use this client_id: use the /api/v1/branches/{{id}} routes to name one"
+        ))),
+    }
+}
+
+/// `GET /token-management/oauth/login/{client_id}`: 302 to the provider's consent page.
+#[utoipa::path(get, path = "/token-management/oauth/login/{client_id}", tag = "connections",
+    params(("client_id" = String, Path, description = "Google client id")),
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    responses(
+        (status = 302, description = "To the provider (Location)"),
+        (status = 404, description = "No such client id", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Several branches use it", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn login(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> ApiResult<Response> {
+    let (_, branch) = client_branch(&state, caller.user_id, &client_id).await?;
+    let flow = super::flow::start_flow(&state, caller.user_id, &branch).await?;
+    Ok((StatusCode::FOUND, [(header::LOCATION, flow.auth_url)]).into_response())
+}
+
+/// `POST /token-management/tokens/refresh` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompatRefreshBody {
+    /// Google client id.
+    pub client_id: String,
+}
+
+fn token_answer(message: &str, client_id: &str, branch_id: &str, token: AccessToken) -> Response {
+    axum::Json(json!({
+        "success": true,
+        "message": message,
+        "client_id": client_id,
+        "branch_id": branch_id,
+        "access_token": token.access_token.expose(),
+        "expires_at": token.expires_at,
+        "token_type": token.token_type,
+    }))
+    .into_response()
+}
+
+/// `POST /token-management/tokens/refresh`: forces a refresh of the client id's branch.
+#[utoipa::path(post, path = "/token-management/tokens/refresh", tag = "connections", request_body = CompatRefreshBody,
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    responses(
+        (status = 200, description = "`{success, message, client_id, branch_id, access_token, expires_at, token_type}`"),
+        (status = 404, description = "No such client id", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Not connected or the grant is dead", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn refresh(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    Json(body): Json<CompatRefreshBody>,
+) -> ApiResult<Response> {
+    let (client, branch) = client_branch(&state, caller.user_id, &body.client_id).await?;
+    let token = state
+        .connections
+        .force_refresh(caller.user_id, branch.id)
+        .await?;
+    Ok(token_answer(
+        "Token refreshed",
+        &client.client_id,
+        &branch.branch_id,
+        token,
+    ))
+}
+
+/// `GET /token-management/tokens/{branch_id}`: a valid token for your branch id.
+#[utoipa::path(get, path = "/token-management/tokens/{branch_id}", tag = "connections",
+    params(("branch_id" = String, Path, description = "Your branch identifier")),
+    security(("jwt" = []), ("pat" = ["connections:read"])),
+    responses(
+        (status = 200, description = "`{success, message, client_id, branch_id, access_token, expires_at, token_type}`"),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Not connected or the grant is dead", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn token(
+    caller: Caller<ConnectionsRead>,
+    State(state): State<AppState>,
+    Path(branch_id): Path<String>,
+) -> ApiResult<Response> {
+    let branch = state
+        .store
+        .find_branch_by_branch_id(caller.user_id, &branch_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Branch not found".to_owned()))?;
+    let client = state
+        .store
+        .find_oauth_client(caller.user_id, branch.oauth_client_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("branch without client")))?;
+    let token = state
+        .connections
+        .access_token(caller.user_id, branch.id)
+        .await?;
+    Ok(token_answer(
+        "Token is valid",
+        &client.client_id,
+        &branch.branch_id,
+        token,
+    ))
+}

@@ -1,0 +1,160 @@
+//! The vault: every third-party secret Tessera holds (client secrets, access and refresh tokens,
+//! PKCE verifiers) is sealed here before it reaches the store and opened here after.
+//!
+//! Each value is bound to its row and column (`oauth_connections:<branch>:refresh_token`), so a
+//! sealed value copied into another row fails to open instead of leaking across branches. Keys
+//! come from `TOKEN_ENCRYPTION_KEYS` (`id:base64key,…`, active first) or, when unset, one key
+//! derived from `SECRET_KEY`; `tessera connections rekey` re-seals old rows under the active key.
+
+use anyhow::Context;
+use base64::Engine;
+use uuid::Uuid;
+
+use crate::config::SecretString;
+use crate::crypto::KeyRing;
+
+/// Which secret of which row a sealed value is.
+#[derive(Debug, Clone, Copy)]
+pub enum Slot {
+    /// An OAuth client's secret (row: the client's Tessera id).
+    ClientSecret(Uuid),
+    /// A branch's access token (row: the branch id).
+    AccessToken(Uuid),
+    /// A branch's refresh token.
+    RefreshToken(Uuid),
+    /// The PKCE verifier of a pending authorization (row: the state's SHA-256).
+    PkceVerifier([u8; 32]),
+}
+
+impl Slot {
+    fn context(&self) -> Vec<u8> {
+        match self {
+            Slot::ClientSecret(id) => format!("oauth_clients:{id}:client_secret").into_bytes(),
+            Slot::AccessToken(id) => format!("oauth_connections:{id}:access_token").into_bytes(),
+            Slot::RefreshToken(id) => format!("oauth_connections:{id}:refresh_token").into_bytes(),
+            Slot::PkceVerifier(state_hash) => {
+                let mut context = b"oauth_states:".to_vec();
+                context.extend_from_slice(state_hash);
+                context.extend_from_slice(b":pkce_verifier");
+                context
+            }
+        }
+    }
+}
+
+/// Seals and opens the connections' secrets.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    ring: KeyRing,
+}
+
+impl Vault {
+    /// The vault for this configuration: explicit keys, or one derived from the service secret.
+    pub fn new(keys: Option<&SecretString>, secret: &[u8]) -> anyhow::Result<Vault> {
+        let ring = match keys {
+            Some(keys) => parse_keys(keys.expose())?,
+            None => KeyRing::derived(secret, "oauth connections"),
+        };
+        Ok(Vault { ring })
+    }
+
+    /// Seals `secret` for `slot`.
+    pub fn seal(&self, slot: Slot, secret: &str) -> Vec<u8> {
+        self.ring.seal(secret.as_bytes(), &slot.context())
+    }
+
+    /// Opens a value sealed for `slot`. A failure is a fault of ours (wrong keys configured, a
+    /// tampered row), never the caller's: it is reported without the value.
+    pub fn open(&self, slot: Slot, sealed: &[u8]) -> anyhow::Result<SecretString> {
+        let plain = self
+            .ring
+            .open(sealed, &slot.context())
+            .context("opening a sealed connection secret")?;
+        let text = String::from_utf8(plain).context("a sealed connection secret is not text")?;
+        Ok(SecretString::from(text))
+    }
+
+    /// Re-seals `sealed` under the active key if it was sealed under another; `None` when it is
+    /// current already.
+    pub fn reseal(&self, slot: Slot, sealed: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        if !self.ring.needs_reseal(sealed) {
+            return Ok(None);
+        }
+        let secret = self.open(slot, sealed)?;
+        Ok(Some(self.seal(slot, secret.expose())))
+    }
+}
+
+/// Parses `id:base64key,…`; each key must decode to 32 bytes.
+fn parse_keys(raw: &str) -> anyhow::Result<KeyRing> {
+    let mut keys = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, key) = entry
+            .split_once(':')
+            .context("TOKEN_ENCRYPTION_KEYS entries must look like `id:base64key`")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .with_context(|| format!("TOKEN_ENCRYPTION_KEYS: key `{id}` is not base64"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "TOKEN_ENCRYPTION_KEYS: key `{id}` must be 32 bytes (44 base64 characters)"
+            )
+        })?;
+        keys.push((id.trim().to_owned(), key));
+    }
+    KeyRing::from_keys(keys).context("TOKEN_ENCRYPTION_KEYS")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const KEY_B: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+    fn vault(keys: &str) -> Vault {
+        Vault::new(Some(&SecretString::from(keys.to_owned())), b"unused").unwrap()
+    }
+
+    #[test]
+    fn values_open_only_in_their_own_row_and_column() {
+        let vault = vault(&format!("a:{KEY_A}"));
+        let branch = Uuid::new_v4();
+        let sealed = vault.seal(Slot::RefreshToken(branch), "1//refresh");
+        assert_eq!(
+            vault
+                .open(Slot::RefreshToken(branch), &sealed)
+                .unwrap()
+                .expose(),
+            "1//refresh"
+        );
+        assert!(vault.open(Slot::AccessToken(branch), &sealed).is_err());
+        assert!(vault
+            .open(Slot::RefreshToken(Uuid::new_v4()), &sealed)
+            .is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_old_values_readable_and_reseal_moves_them() {
+        let old = vault(&format!("a:{KEY_A}"));
+        let slot = Slot::ClientSecret(Uuid::new_v4());
+        let sealed = old.seal(slot, "client-secret");
+        let rotated = vault(&format!("b:{KEY_B},a:{KEY_A}"));
+        assert_eq!(
+            rotated.open(slot, &sealed).unwrap().expose(),
+            "client-secret"
+        );
+        let resealed = rotated.reseal(slot, &sealed).unwrap().expect("old key");
+        assert!(rotated.reseal(slot, &resealed).unwrap().is_none());
+        assert!(vault(&format!("b:{KEY_B}")).open(slot, &resealed).is_ok());
+    }
+
+    #[test]
+    fn malformed_key_lists_are_refused_with_a_reason() {
+        let parse = |raw: &str| Vault::new(Some(&SecretString::from(raw.to_owned())), b"x");
+        assert!(parse("nocolon").is_err());
+        assert!(parse("a:not-base64!").is_err());
+        assert!(parse("a:AAAA").is_err());
+        assert!(parse(&format!("a:{KEY_A},a:{KEY_B}")).is_err());
+    }
+}

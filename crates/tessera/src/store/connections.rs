@@ -1,0 +1,638 @@
+//! Queries on the OAuth connections tables: `oauth_clients`, `branches`, `oauth_connections` and
+//! `oauth_states`. Every read a caller can reach is filtered by the owner, so another user's id
+//! behaves exactly like a missing one. Secret columns hold sealed bytes only; sealing and opening
+//! happen in `crate::connections::vault`, never here.
+//!
+//! Refreshes are serialised across instances by [`ConnectionLock`]: on PostgreSQL a transaction
+//! holding the connection row `FOR UPDATE` while the provider is called, so a second instance
+//! waits and then re-reads the row the first one wrote. SQLite serves one process, whose
+//! in-process single flight is the lock; holding SQLite's only write lock across a provider call
+//! would stall every other writer (the audit log among them), so there the "lock" is a plain read.
+
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::{on_pool, text_backed, Backend, Store, Timestamp};
+
+/// An OAuth client registration (an app at a provider), as the row holds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthClientRecord {
+    /// Tessera's id of the registration.
+    pub id: Uuid,
+    /// The user who owns it.
+    pub owner_id: Uuid,
+    /// A name for people.
+    pub name: String,
+    /// Provider preset (`google`, `generic`).
+    pub provider: String,
+    /// The provider's client id.
+    pub client_id: String,
+    /// The client secret, sealed.
+    pub client_secret_sealed: Vec<u8>,
+    /// The exact redirect URI registered at the provider.
+    pub redirect_uri: String,
+    /// Requested scopes (JSON array of strings); empty means the provider's defaults.
+    pub scopes: sqlx::types::Json<Vec<String>>,
+    /// Endpoint overrides; `None` takes the preset's.
+    pub authorization_url: Option<String>,
+    /// Token endpoint override.
+    pub token_url: Option<String>,
+    /// Revocation endpoint override.
+    pub revocation_url: Option<String>,
+    /// How the client authenticates at the token endpoint: `client_secret_post` or
+    /// `client_secret_basic`.
+    pub token_auth_method: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A business location that holds (at most) one connection.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BranchRecord {
+    /// Tessera's id.
+    pub id: Uuid,
+    /// The user who owns it.
+    pub owner_id: Uuid,
+    /// The OAuth client the branch connects through.
+    pub oauth_client_id: Uuid,
+    /// The caller's own identifier, unique per owner.
+    pub branch_id: String,
+    /// Display name.
+    pub name: String,
+    /// Provider account id (e.g. `accounts/123`).
+    pub account_id: Option<String>,
+    /// Provider location id (e.g. `locations/456`).
+    pub location_id: Option<String>,
+    /// Contact email.
+    pub email: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Inactive branches hand out no tokens.
+    pub is_active: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// The state of a branch's grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Tokens are held and refreshable.
+    Active,
+    /// The provider refused the grant for good (`invalid_grant`): the branch must re-connect.
+    NeedsReauth,
+    /// Disconnected by a person (kept only until it is deleted).
+    Revoked,
+}
+
+impl ConnectionStatus {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Revoked => "revoked",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(ConnectionStatus::Active),
+            "needs_reauth" => Some(ConnectionStatus::NeedsReauth),
+            "revoked" => Some(ConnectionStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+text_backed!(ConnectionStatus, "connection status");
+
+/// A branch's grant, as the row holds it (tokens sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionRecord {
+    /// The branch (Tessera's id).
+    pub branch_id: Uuid,
+    /// The access token, sealed.
+    pub access_token_sealed: Vec<u8>,
+    /// The refresh token, sealed; `None` when the provider gave none.
+    pub refresh_token_sealed: Option<Vec<u8>>,
+    /// Usually `Bearer`.
+    pub token_type: String,
+    /// Scopes as the provider granted them (space-separated).
+    pub scope: String,
+    /// When the access token expires.
+    pub expires_at: Timestamp,
+    /// Grant state.
+    pub status: ConnectionStatus,
+    /// When the authorization completed.
+    pub connected_at: Timestamp,
+    /// Last successful refresh.
+    pub last_refresh_at: Option<Timestamp>,
+    /// Last refresh attempt, successful or not.
+    pub last_attempt_at: Option<Timestamp>,
+    /// After a passing fault, no provider call before this.
+    pub next_attempt_at: Option<Timestamp>,
+    /// Last time a consumer fetched the token (kept to within an hour).
+    pub last_used_at: Option<Timestamp>,
+    /// The last refresh error (provider error code and description; never a secret).
+    pub last_error: Option<String>,
+    /// Failed refreshes since the last success.
+    pub consecutive_failures: i32,
+    /// Successful refreshes since connecting.
+    pub refresh_count: i32,
+}
+
+/// A token read: the connection and whether its branch is active.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    /// The connection.
+    #[sqlx(flatten)]
+    pub connection: ConnectionRecord,
+    /// The branch's `is_active`.
+    pub is_active: bool,
+}
+
+/// A pending authorization, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthStateRecord {
+    /// SHA-256 of the state value.
+    pub state_hash: Vec<u8>,
+    /// The branch the flow was started for.
+    pub branch_id: Uuid,
+    /// The user who started it.
+    pub user_id: Uuid,
+    /// The PKCE verifier, sealed.
+    pub pkce_verifier_sealed: Vec<u8>,
+    /// The redirect URI the authorization request named.
+    pub redirect_uri: String,
+    /// When the flow started.
+    pub created_at: Timestamp,
+    /// After this the state is refused.
+    pub expires_at: Timestamp,
+}
+
+/// Tokens from a provider, sealed, to store on a connection.
+#[derive(Debug, Clone)]
+pub struct SealedTokens {
+    /// The access token, sealed.
+    pub access_token: Vec<u8>,
+    /// The refresh token, sealed; on a refresh `None` keeps the stored one.
+    pub refresh_token: Option<Vec<u8>>,
+    /// Token type.
+    pub token_type: String,
+    /// Granted scopes.
+    pub scope: String,
+    /// Expiry of the access token.
+    pub expires_at: Timestamp,
+}
+
+/// What a refresh attempt came to, to be written under the [`ConnectionLock`].
+#[derive(Debug, Clone)]
+pub enum RefreshResult {
+    /// New tokens (a refresh token replaces the old one in the same write, if one came).
+    Refreshed(SealedTokens),
+    /// The grant is dead: `needs_reauth`, no further attempts.
+    GrantDead {
+        /// What the provider said.
+        error: String,
+    },
+    /// A passing fault: counted, and no new attempt before `next_attempt_at`.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// The earliest next attempt.
+        next_attempt_at: Timestamp,
+    },
+}
+
+const CLIENT_COLUMNS: &str =
+    "id, owner_id, name, provider, client_id, client_secret_sealed, redirect_uri, scopes, \
+     authorization_url, token_url, revocation_url, token_auth_method, created_at, updated_at";
+const BRANCH_COLUMNS: &str =
+    "id, owner_id, oauth_client_id, branch_id, name, account_id, location_id, email, \
+     description, is_active, created_at, updated_at";
+const CONNECTION_COLUMNS: &str = "c.branch_id, c.access_token_sealed, c.refresh_token_sealed, c.token_type, c.scope, \
+     c.expires_at, c.status, c.connected_at, c.last_refresh_at, c.last_attempt_at, c.next_attempt_at, \
+     c.last_used_at, c.last_error, c.consecutive_failures, c.refresh_count";
+
+/// A refresh in progress for one connection: see the module docs.
+pub struct ConnectionLock {
+    store: Store,
+    branch_id: Uuid,
+    postgres: Option<Transaction<'static, Postgres>>,
+}
+
+impl Store {
+    /// Stores a new OAuth client registration.
+    pub async fn insert_oauth_client(&self, c: &OAuthClientRecord) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(c.id).bind(c.owner_id).bind(&c.name).bind(&c.provider).bind(&c.client_id)
+            .bind(&c.client_secret_sealed).bind(&c.redirect_uri).bind(&c.scopes)
+            .bind(&c.authorization_url).bind(&c.token_url).bind(&c.revocation_url)
+            .bind(&c.token_auth_method).bind(c.created_at).bind(c.updated_at)
+            .execute(pool).await.map(drop))
+    }
+
+    /// Rewrites every editable column of an OAuth client (the caller merged the changes).
+    pub async fn update_oauth_client(&self, c: &OAuthClientRecord) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE oauth_clients SET name = $3, provider = $4, client_id = $5, client_secret_sealed = $6, \
+             redirect_uri = $7, scopes = $8, authorization_url = $9, token_url = $10, revocation_url = $11, \
+             token_auth_method = $12, updated_at = $13 WHERE id = $1 AND owner_id = $2",
+        )
+        .bind(c.id).bind(c.owner_id).bind(&c.name).bind(&c.provider).bind(&c.client_id)
+        .bind(&c.client_secret_sealed).bind(&c.redirect_uri).bind(&c.scopes)
+        .bind(&c.authorization_url).bind(&c.token_url).bind(&c.revocation_url)
+        .bind(&c.token_auth_method).bind(c.updated_at)
+        .execute(pool).await.map(drop))
+    }
+
+    /// The owner's OAuth clients, oldest first.
+    pub async fn list_oauth_clients(
+        &self,
+        owner_id: Uuid,
+    ) -> Result<Vec<OAuthClientRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE owner_id = $1 ORDER BY created_at, id"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(owner_id).fetch_all(pool).await)
+    }
+
+    /// One of the owner's OAuth clients by Tessera's id.
+    pub async fn find_oauth_client(
+        &self,
+        owner_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<OAuthClientRecord>, sqlx::Error> {
+        let sql =
+            format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1 AND owner_id = $2");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(id).bind(owner_id).fetch_optional(pool).await)
+    }
+
+    /// One of the owner's OAuth clients by the provider's client id.
+    pub async fn find_oauth_client_by_client_id(
+        &self,
+        owner_id: Uuid,
+        client_id: &str,
+    ) -> Result<Option<OAuthClientRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = $1 AND owner_id = $2"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(client_id).bind(owner_id).fetch_optional(pool).await)
+    }
+
+    /// An OAuth client by id, whoever owns it (for the callback, which the state authenticates).
+    pub async fn oauth_client_by_id(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<OAuthClientRecord>, sqlx::Error> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+    }
+
+    /// The OAuth client a branch connects through (for refreshes, which have no caller).
+    pub async fn client_of_branch(
+        &self,
+        branch_id: Uuid,
+    ) -> Result<Option<OAuthClientRecord>, sqlx::Error> {
+        let columns: String = CLIENT_COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM oauth_clients o JOIN branches b ON b.oauth_client_id = o.id WHERE b.id = $1"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(branch_id).fetch_optional(pool).await)
+    }
+
+    /// Deletes an OAuth client. A client that branches still use is refused by the foreign key
+    /// (the caller maps that to 409). Returns whether a row went.
+    pub async fn delete_oauth_client(&self, owner_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM oauth_clients WHERE id = $1 AND owner_id = $2")
+            .bind(id).bind(owner_id).execute(pool).await.map(|r| r.rows_affected() > 0))
+    }
+
+    /// Stores a new branch.
+    pub async fn insert_branch(&self, b: &BranchRecord) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "INSERT INTO branches ({BRANCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(b.id).bind(b.owner_id).bind(b.oauth_client_id).bind(&b.branch_id).bind(&b.name)
+            .bind(&b.account_id).bind(&b.location_id).bind(&b.email).bind(&b.description)
+            .bind(b.is_active).bind(b.created_at).bind(b.updated_at)
+            .execute(pool).await.map(drop))
+    }
+
+    /// Rewrites every editable column of a branch (the caller merged the changes).
+    pub async fn update_branch(&self, b: &BranchRecord) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE branches SET oauth_client_id = $3, branch_id = $4, name = $5, account_id = $6, \
+             location_id = $7, email = $8, description = $9, is_active = $10, updated_at = $11 \
+             WHERE id = $1 AND owner_id = $2",
+        )
+        .bind(b.id).bind(b.owner_id).bind(b.oauth_client_id).bind(&b.branch_id).bind(&b.name)
+        .bind(&b.account_id).bind(&b.location_id).bind(&b.email).bind(&b.description)
+        .bind(b.is_active).bind(b.updated_at)
+        .execute(pool).await.map(drop))
+    }
+
+    /// The owner's branches, oldest first, optionally only those using one OAuth client.
+    pub async fn list_branches(
+        &self,
+        owner_id: Uuid,
+        oauth_client_id: Option<Uuid>,
+    ) -> Result<Vec<BranchRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {BRANCH_COLUMNS} FROM branches WHERE owner_id = $1 \
+             AND ($2 IS NULL OR oauth_client_id = $2) ORDER BY created_at, id"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(owner_id).bind(oauth_client_id).fetch_all(pool).await)
+    }
+
+    /// One of the owner's branches by Tessera's id.
+    pub async fn find_branch(
+        &self,
+        owner_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<BranchRecord>, sqlx::Error> {
+        let sql = format!("SELECT {BRANCH_COLUMNS} FROM branches WHERE id = $1 AND owner_id = $2");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(id).bind(owner_id).fetch_optional(pool).await)
+    }
+
+    /// One of the owner's branches by the caller's own `branch_id`.
+    pub async fn find_branch_by_branch_id(
+        &self,
+        owner_id: Uuid,
+        branch_id: &str,
+    ) -> Result<Option<BranchRecord>, sqlx::Error> {
+        let sql =
+            format!("SELECT {BRANCH_COLUMNS} FROM branches WHERE branch_id = $1 AND owner_id = $2");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(branch_id).bind(owner_id).fetch_optional(pool).await)
+    }
+
+    /// Deletes a branch with its connection and pending states. Returns whether a row went.
+    pub async fn delete_branch(&self, owner_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM branches WHERE id = $1 AND owner_id = $2")
+            .bind(id).bind(owner_id).execute(pool).await.map(|r| r.rows_affected() > 0))
+    }
+
+    /// Records a pending authorization.
+    pub async fn insert_oauth_state(&self, s: &OAuthStateRecord) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO oauth_states (state_hash, branch_id, user_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&s.state_hash).bind(s.branch_id).bind(s.user_id).bind(&s.pkce_verifier_sealed)
+        .bind(&s.redirect_uri).bind(s.created_at).bind(s.expires_at)
+        .execute(pool).await.map(drop))
+    }
+
+    /// Consumes a state: deletes it and returns it, in one statement, so of two racing callbacks
+    /// with the same state exactly one gets it. Expired states are returned too (the caller says
+    /// "expired" rather than "unknown"); they are gone either way.
+    pub async fn take_oauth_state(
+        &self,
+        state_hash: &[u8],
+    ) -> Result<Option<OAuthStateRecord>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_as(
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING state_hash, branch_id, user_id, \
+             pkce_verifier_sealed, redirect_uri, created_at, expires_at",
+        )
+        .bind(state_hash).fetch_optional(pool).await)
+    }
+
+    /// Forgets states that expired before `now`; returns how many.
+    pub async fn purge_expired_oauth_states(&self, now: Timestamp) -> Result<u64, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(now).execute(pool).await.map(|r| r.rows_affected()))
+    }
+
+    /// Stores the tokens of a completed authorization, replacing any earlier grant of the branch.
+    pub async fn connect_branch(
+        &self,
+        branch_id: Uuid,
+        tokens: &SealedTokens,
+        now: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO oauth_connections (branch_id, access_token_sealed, refresh_token_sealed, token_type, scope, \
+             expires_at, status, connected_at, consecutive_failures, refresh_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, 0, 0) \
+             ON CONFLICT (branch_id) DO UPDATE SET access_token_sealed = excluded.access_token_sealed, \
+             refresh_token_sealed = excluded.refresh_token_sealed, token_type = excluded.token_type, \
+             scope = excluded.scope, expires_at = excluded.expires_at, status = 'active', \
+             connected_at = excluded.connected_at, last_refresh_at = NULL, last_attempt_at = NULL, \
+             next_attempt_at = NULL, last_error = NULL, consecutive_failures = 0, refresh_count = 0",
+        )
+        .bind(branch_id).bind(&tokens.access_token).bind(&tokens.refresh_token)
+        .bind(&tokens.token_type).bind(&tokens.scope).bind(tokens.expires_at).bind(now)
+        .execute(pool).await.map(drop))
+    }
+
+    /// The token route's one indexed read: the owner's branch's connection and `is_active`.
+    pub async fn token_row(
+        &self,
+        owner_id: Uuid,
+        branch_id: Uuid,
+    ) -> Result<Option<TokenRow>, sqlx::Error> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {CONNECTION_COLUMNS}, b.is_active FROM oauth_connections c \
+                 JOIN branches b ON b.id = c.branch_id WHERE c.branch_id = $1 AND b.owner_id = $2"
+            )
+        });
+        on_pool!(self, pool => sqlx::query_as(&SQL).bind(branch_id).bind(owner_id).fetch_optional(pool).await)
+    }
+
+    /// Notes that a consumer fetched the token (the caller rate-limits this write).
+    pub async fn touch_connection(
+        &self,
+        branch_id: Uuid,
+        now: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("UPDATE oauth_connections SET last_used_at = $2 WHERE branch_id = $1")
+            .bind(branch_id).bind(now).execute(pool).await.map(drop))
+    }
+
+    /// Deletes a branch's connection; returns whether there was one.
+    pub async fn delete_connection(&self, branch_id: Uuid) -> Result<bool, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM oauth_connections WHERE branch_id = $1")
+            .bind(branch_id).execute(pool).await.map(|r| r.rows_affected() > 0))
+    }
+
+    /// Active connections the keep-alive task should refresh: with a refresh token, not in a
+    /// back-off, and either expiring before `expiring_before` while used since `used_since`, or
+    /// not refreshed (nor connected) since `idle_before`.
+    pub async fn connections_due(
+        &self,
+        expiring_before: Timestamp,
+        used_since: Timestamp,
+        idle_before: Timestamp,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT branch_id FROM oauth_connections c WHERE status = 'active' AND refresh_token_sealed IS NOT NULL \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= $4) \
+             AND ((expires_at < $1 AND last_used_at >= $2) \
+                  OR (COALESCE(last_refresh_at, connected_at) < $3)) \
+             ORDER BY expires_at LIMIT $5",
+        )
+        .bind(expiring_before).bind(used_since).bind(idle_before).bind(now).bind(limit)
+        .fetch_all(pool).await)
+    }
+
+    /// Starts a refresh of one connection and reads it (see [`ConnectionLock`]).
+    pub async fn lock_connection(
+        &self,
+        branch_id: Uuid,
+    ) -> Result<(ConnectionLock, Option<ConnectionRecord>), sqlx::Error> {
+        let select =
+            format!("SELECT {CONNECTION_COLUMNS} FROM oauth_connections c WHERE c.branch_id = $1");
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let row = sqlx::query_as(&format!("{select} FOR UPDATE"))
+                    .bind(branch_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let lock = ConnectionLock {
+                    store: self.clone(),
+                    branch_id,
+                    postgres: Some(tx),
+                };
+                Ok((lock, row))
+            }
+            Backend::Sqlite(pool) => {
+                let row = sqlx::query_as(&select)
+                    .bind(branch_id)
+                    .fetch_optional(pool)
+                    .await?;
+                let lock = ConnectionLock {
+                    store: self.clone(),
+                    branch_id,
+                    postgres: None,
+                };
+                Ok((lock, row))
+            }
+        }
+    }
+
+    /// Every sealed value, for `tessera connections rekey`: (table, key, column, value).
+    pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT 'oauth_clients' AS kind, id AS row_id, client_secret_sealed AS sealed FROM oauth_clients \
+             UNION ALL SELECT 'access_token', branch_id, access_token_sealed FROM oauth_connections \
+             UNION ALL SELECT 'refresh_token', branch_id, refresh_token_sealed FROM oauth_connections \
+               WHERE refresh_token_sealed IS NOT NULL",
+        )
+        .fetch_all(pool).await)
+    }
+
+    /// Replaces one sealed value if it is still the one read (a concurrent refresh wins).
+    pub async fn replace_sealed_value(
+        &self,
+        value: &SealedValue,
+        resealed: &[u8],
+    ) -> Result<bool, sqlx::Error> {
+        let sql = match value.kind.as_str() {
+            "oauth_clients" => "UPDATE oauth_clients SET client_secret_sealed = $3 WHERE id = $1 AND client_secret_sealed = $2",
+            "access_token" => "UPDATE oauth_connections SET access_token_sealed = $3 WHERE branch_id = $1 AND access_token_sealed = $2",
+            _ => "UPDATE oauth_connections SET refresh_token_sealed = $3 WHERE branch_id = $1 AND refresh_token_sealed = $2",
+        };
+        on_pool!(self, pool => sqlx::query(sql).bind(value.row_id).bind(&value.sealed).bind(resealed)
+            .execute(pool).await.map(|r| r.rows_affected() > 0))
+    }
+}
+
+/// One sealed column value (see [`Store::sealed_values`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedValue {
+    /// `oauth_clients` (client secret), `access_token` or `refresh_token`.
+    pub kind: String,
+    /// The row's id (client id or branch id).
+    pub row_id: Uuid,
+    /// The sealed bytes.
+    pub sealed: Vec<u8>,
+}
+
+impl ConnectionLock {
+    /// Writes what the refresh came to and ends the lock.
+    pub async fn finish(
+        mut self,
+        result: &RefreshResult,
+        now: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        // The same statement, bound the same way, on whichever executor holds the lock.
+        macro_rules! store_result {
+            ($executor:expr) => {
+                match result {
+                    RefreshResult::Refreshed(tokens) => sqlx::query(
+                        "UPDATE oauth_connections SET access_token_sealed = $2, \
+                         refresh_token_sealed = COALESCE($3, refresh_token_sealed), token_type = $4, scope = $5, \
+                         expires_at = $6, last_refresh_at = $7, last_attempt_at = $7, next_attempt_at = NULL, \
+                         last_error = NULL, consecutive_failures = 0, refresh_count = refresh_count + 1 \
+                         WHERE branch_id = $1",
+                    )
+                    .bind(self.branch_id)
+                    .bind(&tokens.access_token)
+                    .bind(&tokens.refresh_token)
+                    .bind(&tokens.token_type)
+                    .bind(&tokens.scope)
+                    .bind(tokens.expires_at)
+                    .bind(now)
+                    .execute($executor)
+                    .await,
+                    RefreshResult::GrantDead { error } => sqlx::query(
+                        "UPDATE oauth_connections SET status = 'needs_reauth', last_error = $2, last_attempt_at = $3, \
+                         next_attempt_at = NULL, consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1",
+                    )
+                    .bind(self.branch_id)
+                    .bind(error)
+                    .bind(now)
+                    .execute($executor)
+                    .await,
+                    RefreshResult::Failed { error, next_attempt_at } => sqlx::query(
+                        "UPDATE oauth_connections SET last_error = $2, last_attempt_at = $3, next_attempt_at = $4, \
+                         consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1",
+                    )
+                    .bind(self.branch_id)
+                    .bind(error)
+                    .bind(now)
+                    .bind(*next_attempt_at)
+                    .execute($executor)
+                    .await,
+                }
+            };
+        }
+        match self.postgres.take() {
+            Some(mut tx) => {
+                store_result!(&mut *tx)?;
+                tx.commit().await
+            }
+            None => on_pool!(self.store, pool => store_result!(pool).map(drop)),
+        }
+    }
+
+    /// Ends the lock without writing (another instance had refreshed already).
+    pub async fn release(mut self) -> Result<(), sqlx::Error> {
+        match self.postgres.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+}

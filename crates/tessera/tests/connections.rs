@@ -1,0 +1,1239 @@
+//! OAuth connections against a mock provider (`wiremock`), on either backend: the flow with PKCE
+//! and single-use state, every refresh rule, the concurrency guarantees, scopes, the
+//! compatibility routes, disconnecting and the keep-alive task.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::{TestApp, TestOptions};
+use reqwest::StatusCode;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+
+const PAST: &str = "2000-01-01T00:00:00.000000Z";
+
+/// Form fields of a request body.
+fn form(request: &Request) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect()
+}
+
+/// Matches a code exchange whose `code_verifier` hashes to `challenge` (S256) and that names
+/// the client and redirect URI: the provider's side of PKCE.
+struct PkceExchange {
+    challenge: String,
+    redirect_uri: String,
+}
+
+impl wiremock::Match for PkceExchange {
+    fn matches(&self, request: &Request) -> bool {
+        let form = form(request);
+        let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        let s256 = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        form.get("grant_type").map(String::as_str) == Some("authorization_code")
+            && s256 == self.challenge
+            && form.get("redirect_uri") == Some(&self.redirect_uri)
+            && form.get("client_id").map(String::as_str) == Some("client-123")
+            && form.get("client_secret").map(String::as_str) == Some("shh-client-secret")
+    }
+}
+
+fn tokens(access: &str, refresh: Option<&str>, expires_in: Option<u64>) -> ResponseTemplate {
+    let mut body = json!({"access_token": access, "token_type": "Bearer",
+        "scope": "https://www.googleapis.com/auth/business.manage"});
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh);
+    }
+    if let Some(seconds) = expires_in {
+        body["expires_in"] = json!(seconds);
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn refresh_grant() -> MockBuilder {
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+}
+
+/// An app whose `google` preset points at `provider`, with quick retries for tests.
+async fn app_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)) -> TestApp {
+    let base = provider.uri();
+    TestApp::spawn_with(TestOptions {
+        configure: Some(Arc::new(move |config| {
+            config.google_auth_url = format!("{base}/authorize");
+            config.google_token_url = format!("{base}/token");
+            config.google_revoke_url = format!("{base}/revoke");
+            config.oauth_retry_backoff_ms = 1;
+            tweak(config);
+        })),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn app(provider: &MockServer) -> TestApp {
+    app_with(provider, |_| {}).await
+}
+
+struct Setup {
+    jwt: String,
+    client: String,
+    branch: String,
+}
+
+const REDIRECT: &str = "http://127.0.0.1:9/api/v1/oauth/callback";
+
+async fn setup(app: &TestApp, username: &str) -> Setup {
+    let jwt = app.user(username).await;
+    let client = app
+        .post(
+            "/api/v1/oauth-clients",
+            Some(&jwt),
+            json!({"client_id": "client-123", "client_secret": "shh-client-secret", "redirect_uri": REDIRECT}),
+        )
+        .await;
+    assert_eq!(client.status, StatusCode::CREATED, "{:?}", client.body);
+    let client = client.data()["id"].as_str().unwrap().to_owned();
+    let branch = app
+        .post(
+            "/api/v1/branches",
+            Some(&jwt),
+            json!({"branch_id": "riyadh-01", "name": "Riyadh Olaya", "client_id": client}),
+        )
+        .await;
+    assert_eq!(branch.status, StatusCode::CREATED, "{:?}", branch.body);
+    let branch = branch.data()["id"].as_str().unwrap().to_owned();
+    Setup {
+        jwt,
+        client,
+        branch,
+    }
+}
+
+/// The query of a started flow's authorization URL.
+async fn start(app: &TestApp, s: &Setup) -> std::collections::HashMap<String, String> {
+    let started = app
+        .post(
+            &format!("/api/v1/branches/{}/oauth/start", s.branch),
+            Some(&s.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{:?}", started.body);
+    let url = url::Url::parse(started.data()["auth_url"].as_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["state"], started.data()["state"].as_str().unwrap());
+    query
+}
+
+async fn callback(app: &TestApp, query: &str) -> common::Reply {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/oauth/callback?{query}")))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(response).await
+}
+
+/// Runs the whole flow with the provider answering `answer` to the code exchange.
+async fn connect(
+    app: &TestApp,
+    provider: &MockServer,
+    s: &Setup,
+    answer: ResponseTemplate,
+) -> common::Reply {
+    let query = start(app, s).await;
+    let _guard = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(PkceExchange {
+            challenge: query["code_challenge"].clone(),
+            redirect_uri: REDIRECT.to_owned(),
+        })
+        .respond_with(answer)
+        .expect(1)
+        .mount_as_scoped(provider)
+        .await;
+    callback(app, &format!("code=auth-code-1&state={}", query["state"])).await
+}
+
+async fn token(app: &TestApp, s: &Setup) -> common::Reply {
+    app.get(
+        &format!("/api/v1/branches/{}/token", s.branch),
+        Some(&s.jwt),
+    )
+    .await
+}
+
+async fn expire(app: &TestApp) {
+    app.db
+        .exec(&format!(
+            "UPDATE oauth_connections SET expires_at = '{PAST}'"
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn the_flow_uses_pkce_and_the_exact_redirect_and_stores_the_grant() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    let query = start(&app, &s).await;
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], "client-123");
+    assert_eq!(query["redirect_uri"], REDIRECT);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43);
+    assert_eq!(
+        query["scope"],
+        "https://www.googleapis.com/auth/business.manage"
+    );
+    assert_eq!(query["access_type"], "offline");
+    assert_eq!(query["prompt"], "consent");
+    assert_eq!(query["include_granted_scopes"], "true");
+    assert!(query["state"].len() >= 43, "at least 256 bits of state");
+
+    let connected = connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.first", Some("1//refresh-1"), Some(3599)),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::OK, "{:?}", connected.body);
+    assert_eq!(connected.data()["status"], "connected");
+    assert_eq!(connected.data()["refresh_token_received"], true);
+    assert!(
+        !connected.body.to_string().contains("ya29.first"),
+        "the callback never echoes a token"
+    );
+
+    let got = token(&app, &s).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(got.data()["access_token"], "ya29.first");
+    assert_eq!(got.data()["token_type"], "Bearer");
+    assert_eq!(
+        got.data()["scope"],
+        "https://www.googleapis.com/auth/business.manage"
+    );
+    assert!(got.data().get("refresh_token").is_none());
+
+    let validate = app
+        .get(
+            &format!("/api/v1/branches/{}/token/validate", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(
+        validate.body,
+        json!({"is_valid": true, "access_token": "ya29.first",
+               "expires_at": got.data()["expires_at"], "message": "Token is valid"})
+    );
+    let connection = app
+        .get(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(connection.data()["status"], "active");
+    assert_eq!(connection.data()["has_refresh_token"], true);
+    let text = connection.body.to_string();
+    assert!(!text.contains("ya29.first") && !text.contains("1//refresh-1"));
+
+    // The browser answer is a page, not JSON, and echoes no token either.
+    let query = start(&app, &s).await;
+    let _exchange = Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(tokens("ya29.second", Some("1//refresh-2"), Some(3599)))
+        .mount_as_scoped(&provider)
+        .await;
+    let page = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/oauth/callback?code=c2&state={}",
+            query["state"]
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Riyadh Olaya is connected") && !html.contains("ya29.second"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_state_works_once_for_its_own_branch_and_redirect_and_not_after_ten_minutes() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+
+    let unknown = callback(&app, "code=x&state=never-issued").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.message().contains("Unknown or already used"),
+        "{}",
+        unknown.message()
+    );
+    assert_eq!(
+        callback(&app, "code=x").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let connected = connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.a", Some("1//r"), Some(3600)),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::OK, "{:?}", connected.body);
+    // Replaying the very same callback: the state is spent.
+    let query = start(&app, &s).await;
+    let exchange = Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(tokens("ya29.b", Some("1//r2"), Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let first = callback(&app, &format!("code=c&state={}", query["state"])).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let replay = callback(&app, &format!("code=c&state={}", query["state"])).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(
+        replay.message().contains("already used"),
+        "{}",
+        replay.message()
+    );
+    drop(exchange);
+
+    // Another branch's id, a different redirect URI: refused (and the state is spent).
+    let other_branch = uuid::Uuid::new_v4();
+    let query = start(&app, &s).await;
+    let wrong = callback(
+        &app,
+        &format!("code=c&state={}&branch_id={other_branch}", query["state"]),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.message().contains("another branch"),
+        "{}",
+        wrong.message()
+    );
+    let query = start(&app, &s).await;
+    let wrong = callback(
+        &app,
+        &format!(
+            "code=c&state={}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+            query["state"]
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.message().contains("redirect URI"),
+        "{}",
+        wrong.message()
+    );
+
+    // The client's redirect URI changed after the flow started.
+    let query = start(&app, &s).await;
+    let patched = app
+        .patch(
+            &format!("/api/v1/oauth-clients/{}", s.client),
+            Some(&s.jwt),
+            json!({"redirect_uri": "https://tessera.example/api/v1/oauth/callback"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    let changed = callback(&app, &format!("code=c&state={}", query["state"])).await;
+    assert_eq!(changed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        changed.message().contains("redirect URI changed"),
+        "{}",
+        changed.message()
+    );
+
+    // Expired.
+    let query = start(&app, &s).await;
+    app.db
+        .exec(&format!("UPDATE oauth_states SET expires_at = '{PAST}'"))
+        .await;
+    let expired = callback(&app, &format!("code=c&state={}", query["state"])).await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST);
+    assert!(
+        expired.message().contains("expired"),
+        "{}",
+        expired.message()
+    );
+
+    // The person said no at the provider.
+    let query = start(&app, &s).await;
+    let denied = callback(
+        &app,
+        &format!(
+            "error=access_denied&error_description=User+said+no&state={}",
+            query["state"]
+        ),
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::BAD_REQUEST);
+    assert!(
+        denied.message().contains("access_denied") && denied.message().contains("User said no")
+    );
+
+    // The provider refused the code.
+    let query = start(&app, &s).await;
+    let _refuse =
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(
+                json!({"error": "invalid_grant", "error_description": "Bad Request"}),
+            ))
+            .mount_as_scoped(&provider)
+            .await;
+    let refused = callback(&app, &format!("code=stale&state={}", query["state"])).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.message().contains("invalid_grant"),
+        "{}",
+        refused.message()
+    );
+}
+
+#[tokio::test]
+async fn a_code_without_refresh_token_is_stored_and_flagged() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    let connected = connect(&app, &provider, &s, tokens("ya29.only", None, Some(3600))).await;
+    assert_eq!(connected.status, StatusCode::OK, "{:?}", connected.body);
+    assert_eq!(connected.data()["refresh_token_received"], false);
+    assert!(connected.data()["message"]
+        .as_str()
+        .unwrap()
+        .contains("no refresh token"));
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.only");
+    let connection = app
+        .get(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(connection.data()["has_refresh_token"], false);
+    // Once it expires there is nothing to refresh with: a clear 409, and no provider call.
+    expire(&app).await;
+    let _no_calls = refresh_grant()
+        .respond_with(tokens("x", None, None))
+        .expect(0)
+        .mount_as_scoped(&provider)
+        .await;
+    let expired = token(&app, &s).await;
+    assert_eq!(expired.status, StatusCode::CONFLICT);
+    assert!(
+        expired.message().contains("no refresh token"),
+        "{}",
+        expired.message()
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotates_refresh_tokens_keeps_the_old_one_when_none_comes_and_defaults_the_lifetime(
+) {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//r1"), Some(3600)),
+    )
+    .await;
+
+    expire(&app).await;
+    let rotated = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr1"))
+        .respond_with(tokens("ya29.2", Some("1//r2"), Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let got = token(&app, &s).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(got.data()["access_token"], "ya29.2");
+    drop(rotated);
+
+    // No refresh token and no expires_in in the answer: the rotated one stays, the lifetime is
+    // the configured default (3600 s).
+    expire(&app).await;
+    let kept = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "ya29.3", "token_type": "Bearer"})),
+        )
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let before = time::OffsetDateTime::now_utc();
+    let got = token(&app, &s).await;
+    assert_eq!(got.data()["access_token"], "ya29.3");
+    let expires_at = time::OffsetDateTime::parse(
+        got.data()["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lifetime = (expires_at - before).whole_seconds();
+    assert!(
+        (3590..=3610).contains(&lifetime),
+        "default lifetime, got {lifetime} s"
+    );
+    // Granted scopes were not restated: the previous ones stay.
+    assert_eq!(
+        got.data()["scope"],
+        "https://www.googleapis.com/auth/business.manage"
+    );
+    drop(kept);
+
+    expire(&app).await;
+    let _still_r2 = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr2"))
+        .respond_with(tokens("ya29.4", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.4");
+}
+
+#[tokio::test]
+async fn invalid_grant_flips_to_needs_reauth_once_and_never_calls_again() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//dead"), Some(3600)),
+    )
+    .await;
+    expire(&app).await;
+    let _dead = refresh_grant()
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."})))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    for _ in 0..3 {
+        let refused = token(&app, &s).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+        assert!(
+            refused.message().contains("must be re-connected"),
+            "{}",
+            refused.message()
+        );
+        assert!(refused.message().contains("/oauth/start"));
+    }
+    let forced = app
+        .post(
+            &format!("/api/v1/branches/{}/token/refresh", s.branch),
+            Some(&s.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(forced.status, StatusCode::CONFLICT);
+    let validate = app
+        .get(
+            &format!("/api/v1/branches/{}/token/validate", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(validate.status, StatusCode::OK);
+    assert_eq!(validate.body["is_valid"], false);
+    assert!(validate.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("re-connected"));
+    let connection = app
+        .get(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(connection.data()["status"], "needs_reauth");
+    assert!(connection.data()["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid_grant"));
+
+    // Re-connecting brings it back.
+    let connected = connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.new", Some("1//new"), Some(3600)),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::OK);
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.new");
+}
+
+#[tokio::test]
+async fn passing_faults_are_retried_then_fall_back_to_a_live_token_and_pause_for_30_s() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.live", Some("1//r"), Some(3600)),
+    )
+    .await;
+    // Inside the refresh buffer (5 minutes) but not expired.
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(60))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let soon = format!("{}.000000Z", &soon[..19]);
+    app.db
+        .exec(&format!(
+            "UPDATE oauth_connections SET expires_at = '{soon}'"
+        ))
+        .await;
+    let failing = refresh_grant()
+        .respond_with(ResponseTemplate::new(503).set_body_string("<html>down</html>"))
+        .expect(3) // one attempt and two retries
+        .mount_as_scoped(&provider)
+        .await;
+    let got = token(&app, &s).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(
+        got.data()["access_token"],
+        "ya29.live",
+        "the stored token had not expired"
+    );
+    drop(failing);
+
+    // Within 30 s of the failure no attempt is made; once expired, a clear 502.
+    let _none = refresh_grant()
+        .respond_with(tokens("x", None, None))
+        .expect(0)
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.live");
+    expire(&app).await;
+    let failed = token(&app, &s).await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{:?}", failed.body);
+    assert!(
+        failed.message().contains("HTTP 503") && failed.message().contains("next attempt"),
+        "{}",
+        failed.message()
+    );
+    let connection = app
+        .get(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(connection.data()["status"], "active");
+    assert_eq!(connection.data()["consecutive_failures"], 1);
+    assert!(connection.data()["next_attempt_at"].is_string());
+}
+
+#[tokio::test]
+async fn an_expired_token_and_a_provider_down_answer_502_and_a_slow_provider_504() {
+    let provider = MockServer::start().await;
+    let app = app_with(&provider, |config| {
+        config.oauth_http_timeout_seconds = 1;
+        config.oauth_refresh_retries = 0;
+        config.oauth_failure_cooldown_seconds = 0;
+    })
+    .await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//r"), Some(3600)),
+    )
+    .await;
+    expire(&app).await;
+    let down = refresh_grant()
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": "server_error"})))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let failed = token(&app, &s).await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{:?}", failed.body);
+    drop(down);
+    let _slow = refresh_grant()
+        .respond_with(
+            tokens("ya29.late", None, Some(3600)).set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount_as_scoped(&provider)
+        .await;
+    let slow = token(&app, &s).await;
+    assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{:?}", slow.body);
+    assert!(
+        slow.message().contains("did not answer within 1 s"),
+        "{}",
+        slow.message()
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_requests_on_an_expired_token_cause_one_refresh() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.old", Some("1//r"), Some(3600)),
+    )
+    .await;
+    expire(&app).await;
+    let _once = refresh_grant()
+        .respond_with(
+            tokens("ya29.fresh", None, Some(3600)).set_delay(std::time::Duration::from_millis(200)),
+        )
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let path = format!("/api/v1/branches/{}/token", s.branch);
+    let requests = (0..1000).map(|_| app.get(&path, Some(&s.jwt)));
+    let replies = futures::future::join_all(requests).await;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.data()["access_token"], "ya29.fresh");
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_refresh_once() {
+    let probe = common::TestDb::new().await;
+    if !probe.is_postgres() {
+        eprintln!("two-instance refresh: PostgreSQL only (SQLite serves one process)");
+        return;
+    }
+    drop(probe);
+    let provider = MockServer::start().await;
+    let first = app(&provider).await;
+    let base = provider.uri();
+    let second = TestApp::start(
+        first.db.share(),
+        &TestOptions {
+            configure: Some(Arc::new(move |config| {
+                config.google_token_url = format!("{base}/token");
+            })),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let s = setup(&first, "owner").await;
+    connect(
+        &first,
+        &provider,
+        &s,
+        tokens("ya29.old", Some("1//r"), Some(3600)),
+    )
+    .await;
+    expire(&first).await;
+    let _once = refresh_grant()
+        .respond_with(
+            tokens("ya29.fresh", None, Some(3600)).set_delay(std::time::Duration::from_millis(300)),
+        )
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let path = format!("/api/v1/branches/{}/token", s.branch);
+    let requests = (0..200).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        app.get(&path, Some(&s.jwt))
+    });
+    for reply in futures::future::join_all(requests).await {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.data()["access_token"], "ya29.fresh");
+    }
+}
+
+#[tokio::test]
+async fn scopes_ownership_and_validation() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//r"), Some(3600)),
+    )
+    .await;
+    let (_, read) = app.pat(&s.jwt, &["connections:read"]).await;
+    let (_, write) = app.pat(&s.jwt, &["connections:write"]).await;
+    let (_, admin) = app.pat(&s.jwt, &["connections:admin"]).await;
+    let (_, other) = app.pat(&s.jwt, &["beneficiaries:delete"]).await;
+    let b = &s.branch;
+    let routes = [
+        (
+            "GET",
+            format!("/api/v1/branches/{b}/token"),
+            "connections:read",
+        ),
+        (
+            "GET",
+            format!("/api/v1/branches/{b}/token/validate"),
+            "connections:read",
+        ),
+        (
+            "GET",
+            format!("/api/v1/branches/{b}/connection"),
+            "connections:read",
+        ),
+        ("GET", "/api/v1/branches".to_owned(), "connections:read"),
+        ("GET", format!("/api/v1/branches/{b}"), "connections:read"),
+        (
+            "GET",
+            "/api/v1/branches/by-branch-id/riyadh-01".to_owned(),
+            "connections:read",
+        ),
+        (
+            "POST",
+            format!("/api/v1/branches/{b}/oauth/start"),
+            "connections:write",
+        ),
+        (
+            "GET",
+            "/api/v1/oauth-clients".to_owned(),
+            "connections:admin",
+        ),
+        (
+            "GET",
+            format!("/api/v1/oauth-clients/{}", s.client),
+            "connections:admin",
+        ),
+        (
+            "GET",
+            "/token-management/tokens/riyadh-01".to_owned(),
+            "connections:read",
+        ),
+    ];
+    let rank = |scope: &str| {
+        ["connections:read", "connections:write", "connections:admin"]
+            .iter()
+            .position(|s| *s == scope)
+    };
+    for (verb, path, required) in &routes {
+        for (held, pat) in [
+            ("connections:read", &read),
+            ("connections:write", &write),
+            ("connections:admin", &admin),
+            ("beneficiaries:delete", &other),
+        ] {
+            let reply = app
+                .request(
+                    common::method(verb),
+                    path,
+                    Some(pat),
+                    (*verb == "POST").then(|| json!({})),
+                )
+                .await;
+            let allowed = matches!((rank(held), rank(required)), (Some(h), Some(r)) if h >= r);
+            if allowed {
+                assert!(
+                    reply.status.is_success(),
+                    "{held} on {verb} {path}: {:?}",
+                    reply.body
+                );
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{held} on {verb} {path}"
+                );
+                assert_eq!(reply.data()["required_scope"], *required);
+            }
+        }
+    }
+    // Another user sees none of it.
+    let stranger = app.user("stranger").await;
+    for path in [
+        format!("/api/v1/branches/{b}/token"),
+        format!("/api/v1/branches/{b}"),
+        format!("/api/v1/oauth-clients/{}", s.client),
+        format!("/api/v1/branches/{b}/connection"),
+    ] {
+        assert_eq!(
+            app.get(&path, Some(&stranger)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/branches", Some(&stranger)).await.data(),
+        &json!([])
+    );
+    let theirs = app
+        .post(
+            "/api/v1/branches",
+            Some(&stranger),
+            json!({"branch_id": "x", "name": "X", "client_id": s.client}),
+        )
+        .await;
+    assert_eq!(
+        theirs.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        theirs.body
+    );
+    // The secret is never answered.
+    let clients = app.get("/api/v1/oauth-clients", Some(&s.jwt)).await;
+    assert!(!clients.body.to_string().contains("shh-client-secret"));
+    assert_eq!(clients.data()[0]["client_secret_set"], true);
+
+    // Validation names the field; nothing is stored.
+    for (body, field) in [
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": "not a url"}),
+            "redirect_uri",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": "http://example.com/cb"}),
+            "redirect_uri",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "", "redirect_uri": REDIRECT}),
+            "client_secret",
+        ),
+        (
+            json!({"client_secret": "s", "redirect_uri": REDIRECT}),
+            "client_id",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "provider": "myspace"}),
+            "provider",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "provider": "generic"}),
+            "authorization_url",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "scopes": ["a b"]}),
+            "scopes",
+        ),
+    ] {
+        let refused = app.post("/api/v1/oauth-clients", Some(&s.jwt), body).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            refused.body
+        );
+        assert!(
+            refused.message().starts_with(field),
+            "{field}: {}",
+            refused.message()
+        );
+    }
+    let unknown = app.post("/api/v1/oauth-clients", Some(&s.jwt), json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "secret": "typo"})).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let again = app
+        .post(
+            "/api/v1/oauth-clients",
+            Some(&s.jwt),
+            json!({"client_id": "client-123", "client_secret": "s", "redirect_uri": REDIRECT}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let twin = app
+        .post(
+            "/api/v1/branches",
+            Some(&s.jwt),
+            json!({"branch_id": "riyadh-01", "name": "Twin", "client_id": s.client}),
+        )
+        .await;
+    assert_eq!(twin.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.get("/api/v1/oauth-clients", Some(&s.jwt))
+            .await
+            .data()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.get("/api/v1/branches/not-a-uuid/token", Some(&s.jwt))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    // A client in use cannot be deleted.
+    let in_use = app
+        .delete(&format!("/api/v1/oauth-clients/{}", s.client), Some(&s.jwt))
+        .await;
+    assert_eq!(in_use.status, StatusCode::CONFLICT, "{:?}", in_use.body);
+    // An inactive branch hands out no token.
+    app.patch(
+        &format!("/api/v1/branches/{b}"),
+        Some(&s.jwt),
+        json!({"is_active": false}),
+    )
+    .await;
+    assert_eq!(token(&app, &s).await.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn disconnect_revokes_at_the_provider_and_deletes_the_grant() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//to-revoke"), Some(3600)),
+    )
+    .await;
+    let _revoke = Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(body_string_contains("token=1%2F%2Fto-revoke"))
+        .and(body_string_contains("token_type_hint=refresh_token"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let gone = app
+        .delete(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
+    assert_eq!(gone.data()["revoked_at_provider"], true);
+    let after = token(&app, &s).await;
+    assert_eq!(after.status, StatusCode::CONFLICT);
+    assert!(after.message().contains("not connected"));
+    assert_eq!(
+        app.db
+            .strings("SELECT CAST(COUNT(*) AS TEXT) FROM oauth_connections")
+            .await,
+        vec!["0"]
+    );
+    let status = app
+        .get(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(status.data()["status"], "not_connected");
+}
+
+#[tokio::test]
+async fn the_compatibility_routes_keep_their_shapes() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let jwt = app.user("fetcher").await;
+    let created = app
+        .post(
+            "/token-management/clients",
+            Some(&jwt),
+            json!({"client_id": "client-123", "client_secret": "shh-client-secret", "redirect_uri": REDIRECT,
+                   "branch_id": "jeddah-02", "workspace_email": "jeddah@example.com", "workspace_name": "Jeddah"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(created.body["success"], true);
+    assert_eq!(created.body["branch_id"], "jeddah-02");
+    let branch_id = created.body["id"].as_str().unwrap().to_owned();
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = no_redirects
+        .get(app.url("/token-management/oauth/login/client-123"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        StatusCode::FOUND,
+        "{:?}",
+        login.text().await
+    );
+    let location = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location
+        .as_str()
+        .starts_with(&format!("{}/authorize", provider.uri())));
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    let _exchange = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(PkceExchange {
+            challenge: query["code_challenge"].clone(),
+            redirect_uri: REDIRECT.to_owned(),
+        })
+        .respond_with(tokens("ya29.compat", Some("1//compat"), Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let callback = app
+        .client
+        .get(app.url(&format!(
+            "/token-management/auth/callback?code=c&state={}",
+            query["state"]
+        )))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), StatusCode::OK);
+
+    let got = app
+        .get("/token-management/tokens/jeddah-02", Some(&jwt))
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    let keys: Vec<&str> = got
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 7, "{keys:?}");
+    for key in [
+        "success",
+        "message",
+        "client_id",
+        "branch_id",
+        "access_token",
+        "expires_at",
+        "token_type",
+    ] {
+        assert!(got.body.get(key).is_some(), "{key}");
+    }
+    assert_eq!(got.body["access_token"], "ya29.compat");
+    assert_eq!(got.body["client_id"], "client-123");
+
+    let _refresh = refresh_grant()
+        .respond_with(tokens("ya29.compat2", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let refreshed = app
+        .post(
+            "/token-management/tokens/refresh",
+            Some(&jwt),
+            json!({"client_id": "client-123"}),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{:?}", refreshed.body);
+    assert_eq!(refreshed.body["access_token"], "ya29.compat2");
+    assert_eq!(refreshed.body["branch_id"], "jeddah-02");
+    let same = app
+        .get(&format!("/api/v1/branches/{branch_id}/token"), Some(&jwt))
+        .await;
+    assert_eq!(same.data()["access_token"], "ya29.compat2");
+    assert_eq!(
+        app.get("/token-management/tokens/nope", Some(&jwt))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_refreshes_tokens_in_use_that_expire_soon_and_idle_grants() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//r"), Some(3600)),
+    )
+    .await;
+    let connections = app.state.connections.clone();
+    // Fresh and unused: nothing to do.
+    let _none = refresh_grant()
+        .respond_with(tokens("x", None, None))
+        .expect(0)
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(connections.keep_alive_once().await.unwrap(), 0);
+    drop(_none);
+
+    // In use and expiring within the buffer + interval: refreshed ahead of the consumers.
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = |t: time::OffsetDateTime| {
+        format!(
+            "{}.000000Z",
+            &t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()[..19]
+        )
+    };
+    app.db
+        .exec(&format!(
+            "UPDATE oauth_connections SET expires_at = '{}', last_used_at = '{}'",
+            stamp(now + time::Duration::seconds(120)),
+            stamp(now)
+        ))
+        .await;
+    let soon = refresh_grant()
+        .respond_with(tokens("ya29.2", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(connections.keep_alive_once().await.unwrap(), 1);
+    drop(soon);
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.2");
+
+    // Valid but refreshed 8 days ago and never used: refreshed so the provider keeps the grant.
+    app.db
+        .exec(&format!(
+            "UPDATE oauth_connections SET last_used_at = NULL, last_refresh_at = '{}'",
+            stamp(now - time::Duration::days(8))
+        ))
+        .await;
+    let idle = refresh_grant()
+        .respond_with(tokens("ya29.3", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(connections.keep_alive_once().await.unwrap(), 1);
+    drop(idle);
+    // And a dead grant is left alone.
+    app.db
+        .exec("UPDATE oauth_connections SET status = 'needs_reauth'")
+        .await;
+    app.db
+        .exec(&format!(
+            "UPDATE oauth_connections SET last_refresh_at = '{}'",
+            stamp(now - time::Duration::days(8))
+        ))
+        .await;
+    let _never = refresh_grant()
+        .respond_with(tokens("x", None, None))
+        .expect(0)
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(connections.keep_alive_once().await.unwrap(), 0);
+}
