@@ -40,6 +40,12 @@ ensure_pyjwt() {
 
 ensure_pyjwt
 
+# A real third-party authorization server on loopback for tests/connections_e2e.rs.
+source scripts/oauth-mock.sh
+start_oauth_mock
+trap stop_oauth_mock EXIT
+export TESSERA_REQUIRE_OAUTH_MOCK=1
+
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -49,6 +49,9 @@ enum Command {
     /// Manage the Ed25519 keys access JWTs are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the OAuth connections' sealed secrets.
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
     /// Inspect FCS files with the engine (no database needed).
     #[command(subcommand)]
     Fcs(FcsCommand),
@@ -78,6 +81,13 @@ enum FcsCommand {
     },
     /// Write the synthetic DxFLEX-like sample (34,297 events × 26 parameters) to OUT.
     Synth { out: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionsCommand {
+    /// Re-seal every client secret and token under the first key of TOKEN_ENCRYPTION_KEYS (after
+    /// adding a new key in front). Old keys can be removed once this reports nothing left.
+    Rekey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +175,16 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Users(command) => users(cli.config, command).await,
         Command::Tokens(command) => tokens(cli.config, command).await,
         Command::Keys(command) => keys(cli.config, command).await,
+        Command::Connections(ConnectionsCommand::Rekey) => {
+            let store = connect(&cli.config).await?;
+            let secret = cli.config.resolve_secret_key()?;
+            let vault = crate::connections::vault::Vault::new(
+                cli.config.token_encryption_keys.as_ref(),
+                &secret,
+            )?;
+            let report = crate::connections::vault::rekey(&store, &vault).await?;
+            print_json(&report)
+        }
         Command::Fcs(command) => fcs(command),
     }
 }

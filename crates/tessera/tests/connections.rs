@@ -725,35 +725,33 @@ async fn a_thousand_concurrent_requests_on_an_expired_token_cause_one_refresh() 
 }
 
 #[tokio::test]
-async fn two_instances_on_one_postgres_database_refresh_once() {
-    let probe = common::TestDb::new().await;
-    if !probe.is_postgres() {
-        eprintln!("two-instance refresh: PostgreSQL only (SQLite serves one process)");
+async fn two_tessera_processes_on_one_postgres_database_refresh_once() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    if !app.db.is_postgres() {
+        eprintln!("two-process refresh: PostgreSQL only (SQLite serves one process)");
         return;
     }
-    drop(probe);
-    let provider = MockServer::start().await;
-    let first = app(&provider).await;
-    let base = provider.uri();
-    let second = TestApp::start(
-        first.db.share(),
-        &TestOptions {
-            configure: Some(Arc::new(move |config| {
-                config.google_token_url = format!("{base}/token");
-            })),
-            ..TestOptions::default()
-        },
-    )
-    .await;
-    let s = setup(&first, "owner").await;
+    let s = setup(&app, "owner").await;
     connect(
-        &first,
+        &app,
         &provider,
         &s,
         tokens("ya29.old", Some("1//r"), Some(3600)),
     )
     .await;
-    expire(&first).await;
+    expire(&app).await;
+    let db = app.shutdown().await;
+    // Two real binaries on the database, with the test app's secret so they open its keys.
+    let env = [
+        (
+            "SECRET_KEY",
+            "test-secret-key-test-secret-key-0123456789".to_owned(),
+        ),
+        ("GOOGLE_TOKEN_URL", format!("{}/token", provider.uri())),
+    ];
+    let first = common::Binary::start(&db, &env).await;
+    let second = common::Binary::start(&db, &env).await;
     let _once = refresh_grant()
         .respond_with(
             tokens("ya29.fresh", None, Some(3600)).set_delay(std::time::Duration::from_millis(300)),
@@ -761,10 +759,18 @@ async fn two_instances_on_one_postgres_database_refresh_once() {
         .expect(1)
         .mount_as_scoped(&provider)
         .await;
-    let path = format!("/api/v1/branches/{}/token", s.branch);
+    let http = reqwest::Client::new();
     let requests = (0..200).map(|i| {
-        let app = if i % 2 == 0 { &first } else { &second };
-        app.get(&path, Some(&s.jwt))
+        let base = if i % 2 == 0 {
+            &first.base
+        } else {
+            &second.base
+        };
+        let request = http
+            .get(format!("{base}/api/v1/branches/{}/token", s.branch))
+            .bearer_auth(&s.jwt)
+            .send();
+        async move { TestApp::reply(request.await.unwrap()).await }
     });
     for reply in futures::future::join_all(requests).await {
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
@@ -1236,4 +1242,65 @@ async fn keep_alive_refreshes_tokens_in_use_that_expire_soon_and_idle_grants() {
         .mount_as_scoped(&provider)
         .await;
     assert_eq!(connections.keep_alive_once().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn rekey_moves_every_secret_to_the_new_key_and_the_old_key_can_go() {
+    const OLD: &str = "old:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const NEW: &str = "new:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let provider = MockServer::start().await;
+    let app = app_with(&provider, |config| {
+        config.token_encryption_keys = Some(OLD.to_owned().into());
+    })
+    .await;
+    let s = setup(&app, "owner").await;
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.kept", Some("1//kept"), Some(3600)),
+    )
+    .await;
+    let db = app.shutdown().await;
+
+    let rekey = |keys: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["connections", "rekey"])
+            .env("DATABASE_URL", &db.url)
+            .env("TESSERA_DATA_DIR", db.dir.path())
+            .env("SECRET_KEY", "rekey-test-secret-0123456789abcdef0123")
+            .env("TOKEN_ENCRYPTION_KEYS", keys)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let output = rekey(format!("{NEW},{OLD}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report, json!({"resealed": 3, "current": 0, "raced": 0}));
+    let again: serde_json::Value =
+        serde_json::from_slice(&rekey(format!("{NEW},{OLD}")).stdout).unwrap();
+    assert_eq!(again, json!({"resealed": 0, "current": 3, "raced": 0}));
+
+    // The old key is gone from the configuration; everything still opens.
+    let app = TestApp::start(
+        db,
+        &TestOptions {
+            configure: Some(Arc::new(|config| {
+                config.token_encryption_keys = Some(NEW.to_owned().into());
+            })),
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let jwt = app.user_login("owner").await;
+    let got = app
+        .get(&format!("/api/v1/branches/{}/token", s.branch), Some(&jwt))
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(got.data()["access_token"], "ya29.kept");
 }

@@ -3,50 +3,11 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{TestApp, TestDb, TestOptions};
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// Starts the real binary and returns it with its address, once it logged that it listens.
-async fn spawn_binary(db: &TestDb) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("serve")
-        .env("TESSERA_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", &db.url)
-        .env("TESSERA_DATA_DIR", db.dir.path())
-        .env("SECRET_KEY", "durability-test-secret-0123456789abcdef")
-        .env("RATE_LIMIT_PER_MINUTE", "100000")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("server exited before listening");
-        if line.contains("listening") {
-            break;
-        }
-    }
-    // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://127.0.0.1:{port}"))
-}
 
 async fn audit_rows(db: &TestDb) -> i64 {
     let rows = db
@@ -58,7 +19,9 @@ async fn audit_rows(db: &TestDb) -> i64 {
 #[tokio::test]
 async fn answered_requests_keep_their_audit_entries_after_kill_9() {
     let db = TestDb::new().await;
-    let (mut child, base) = spawn_binary(&db).await;
+    let common::Binary {
+        mut child, base, ..
+    } = common::Binary::start(&db, &[]).await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value, bearer: Option<String>| {
         let mut request = client.post(format!("{base}{path}")).json(&body);

@@ -85,6 +85,39 @@ impl Vault {
     }
 }
 
+/// What `tessera connections rekey` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RekeyReport {
+    /// Values re-sealed under the active key.
+    pub resealed: usize,
+    /// Values already under the active key.
+    pub current: usize,
+    /// Values changed by a concurrent refresh meanwhile (they were sealed under the active key
+    /// by that refresh).
+    pub raced: usize,
+}
+
+/// Re-seals every stored secret that is not under the active key. Safe while instances run:
+/// each value is replaced only if it is still the one read.
+pub async fn rekey(store: &crate::store::Store, vault: &Vault) -> anyhow::Result<RekeyReport> {
+    let mut report = RekeyReport::default();
+    for value in store.sealed_values().await? {
+        let slot = match value.kind.as_str() {
+            "oauth_clients" => Slot::ClientSecret(value.row_id),
+            "access_token" => Slot::AccessToken(value.row_id),
+            _ => Slot::RefreshToken(value.row_id),
+        };
+        match vault.reseal(slot, &value.sealed)? {
+            None => report.current += 1,
+            Some(resealed) if store.replace_sealed_value(&value, &resealed).await? => {
+                report.resealed += 1
+            }
+            Some(_) => report.raced += 1,
+        }
+    }
+    Ok(report)
+}
+
 /// Parses `id:base64key,…`; each key must decode to 32 bytes.
 fn parse_keys(raw: &str) -> anyhow::Result<KeyRing> {
     let mut keys = Vec::new();

@@ -380,6 +380,9 @@ pub const ALL_SCOPES: &[&str] = &[
     "beneficiaries:delete",
     "beneficiaries:write",
     "beneficiaries:read",
+    "connections:admin",
+    "connections:write",
+    "connections:read",
 ];
 
 /// Whether `held` satisfies `required`, by the contract's table (written out independently of
@@ -399,6 +402,7 @@ pub fn satisfies(held: &str, required: &str) -> bool {
             "beneficiaries:write",
             "beneficiaries:delete",
         ],
+        &["connections:read", "connections:write", "connections:admin"],
     ];
     order.iter().any(|levels| {
         let h = levels.iter().position(|l| *l == held);
@@ -409,4 +413,95 @@ pub fn satisfies(held: &str, required: &str) -> bool {
 
 pub fn method(name: &str) -> Method {
     Method::from_bytes(name.as_bytes()).unwrap()
+}
+
+/// The real `tessera` binary, serving on a free port, with every log line it prints kept.
+pub struct Binary {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    drains: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Binary {
+    /// Starts the binary on `db` with extra environment variables; returns once it listens.
+    pub async fn start(db: &TestDb, env: &[(&str, String)]) -> Binary {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .arg("serve")
+            .env("TESSERA_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &db.url)
+            .env("TESSERA_DATA_DIR", db.dir.path())
+            .env("SECRET_KEY", "durability-test-secret-0123456789abcdef")
+            .env("RATE_LIMIT_PER_MINUTE", "100000")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        loop {
+            let line = stderr
+                .next_line()
+                .await
+                .unwrap()
+                .expect("server exited before listening");
+            let listening = line.contains("listening");
+            logs.lock().unwrap().push(line);
+            if listening {
+                break;
+            }
+        }
+        // Keep draining both streams so the server never blocks on a full pipe.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (err_logs, out_logs) = (logs.clone(), logs.clone());
+        let drains = vec![
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = stderr.next_line().await {
+                    err_logs.lock().unwrap().push(line);
+                }
+            }),
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = stdout.next_line().await {
+                    out_logs.lock().unwrap().push(line);
+                }
+            }),
+        ];
+        Binary {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            logs,
+            drains,
+        }
+    }
+
+    /// Stops the binary gracefully (SIGTERM) and waits for it, so every log line is in.
+    pub async fn stop(mut self) -> Vec<String> {
+        if let Some(pid) = self.child.id() {
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap();
+        }
+        self.child.wait().await.unwrap();
+        // Both streams end when the process does: then every line has been read.
+        for drain in self.drains.drain(..) {
+            drain.await.unwrap();
+        }
+        let lines = self.logs.lock().unwrap().clone();
+        lines
+    }
 }
