@@ -16,6 +16,7 @@ PORT="${PORT:-18080}"
 BASE="http://127.0.0.1:$PORT"
 OUT="bench/results"
 mkdir -p "$OUT"
+source bench/lib.sh
 
 for tool in wrk hey curl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk hey)" >&2; exit 1; }
@@ -45,20 +46,6 @@ make_pat() {
     -d '{"username":"bench","password":"correct horse battery"}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["data"]["access_token"])')
   curl -sf -XPOST "$BASE/api/v1/tokens" -H "authorization: Bearer $jwt" -H 'content-type: application/json' \
     -d '{"name":"bench","scopes":["workspaces:read"]}' | python3 -c 'import sys,json;print(json.load(sys.stdin)["data"]["token"])'
-}
-
-# wrk → "rps p50_ms p99_ms"
-throughput() { # $1 = path, $2.. = extra wrk args
-  local path=$1; shift
-  wrk -t2 -c64 -d"${DURATION}s" --latency "$@" "$BASE$path" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p = dict((k, ms(v, u)) for k, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)", text))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if errors: print("WARNING: non-2xx responses:", errors.group(1), file=sys.stderr)
-print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))'
 }
 
 # hey at 2,000 req/s → "achieved_rps p50_ms p99_ms"
@@ -92,8 +79,8 @@ for backend in sqlite postgres; do
   start_server "$url" "$data_dir"
   pat=$(make_pat)
   auth=(-H "Authorization: Bearer $pat")
-  read -r h_rps h_p50 h_p99 < <(throughput /health)
-  read -r p_rps p_p50 p_p99 < <(throughput /api/v1/workspaces "${auth[@]}")
+  read -r h_rps h_p50 h_p99 < <(wrk_max /health)
+  read -r p_rps p_p50 p_p99 < <(wrk_max /api/v1/workspaces "${auth[@]}")
   read -r hf_rps hf_p50 hf_p99 < <(fixed_rate /health)
   read -r pf_rps pf_p50 pf_p99 < <(fixed_rate /api/v1/workspaces "${auth[@]}")
   stop_server

@@ -57,3 +57,18 @@ bad = [c for c in codes if c[0] != os.environ["EXPECT_CODE"]]
 if bad: print("WARNING: unexpected responses:", bad, file=sys.stderr)
 print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))'
 }
+
+# wrk_max PATH [wrk args] → "rps p50_ms p99_ms": wrk with 2 threads and 64 connections for
+# DURATION seconds, as fast as the server goes; warns on non-2xx answers.
+wrk_max() {
+  local path=$1; shift
+  wrk -t2 -c64 -d"${DURATION}s" --latency "$@" "$BASE$path" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p = dict((k, ms(v, u)) for k, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)", text))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors: print("WARNING: non-2xx responses:", errors.group(1), file=sys.stderr)
+print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))'
+}
