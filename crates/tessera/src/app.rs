@@ -40,7 +40,7 @@ use crate::http::rate_limit::{limit_by_client_ip, IpRateLimit, LimiterClock};
 use crate::http::{fallback, openapi, ApiError};
 use crate::store::{BackendKind, Store};
 use crate::tokens::audit::{record_pat_requests, AuditLog, AuditWriter};
-use crate::tokens::cache::TokenCache;
+use crate::tokens::cache::{token_cache, TokenCache};
 
 /// Everything a handler may need; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -126,8 +126,7 @@ impl App {
             config.audit_commits_in_flight.map(usize::from),
         );
         // On PostgreSQL other instances may revoke tokens: trust the cache only once the listener runs.
-        let token_cache = TokenCache::new(store.kind() == BackendKind::Sqlite);
-        let invalidator = token_cache.spawn_invalidator(store.clone());
+        let token_cache = token_cache(store.kind() == BackendKind::Sqlite);
         // A retired key verifies until every token it signed has expired, even on an instance
         // that noticed the rotation only at its next reload.
         let retired_grace = Duration::from_secs(config.jwt_ttl_seconds + 60)
@@ -141,6 +140,13 @@ impl App {
             &secret,
         )?);
         let keep_alive = connections.spawn_keep_alive();
+        let invalidator = crate::cache::spawn_change_feed(
+            store.clone(),
+            vec![
+                Box::new(token_cache.clone()),
+                Box::new(connections.cache.clone()),
+            ],
+        );
         let state = AppState(Arc::new(AppInner {
             passwords: PasswordHasher::new(concurrency)?,
             jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod connections;

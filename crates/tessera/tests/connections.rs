@@ -174,11 +174,23 @@ async fn token(app: &TestApp, s: &Setup) -> common::Reply {
 }
 
 async fn expire(app: &TestApp) {
-    app.db
-        .exec(&format!(
-            "UPDATE oauth_connections SET expires_at = '{PAST}'"
-        ))
-        .await;
+    change_behind_the_apps_back(
+        app,
+        &format!("UPDATE oauth_connections SET expires_at = '{PAST}'"),
+    )
+    .await;
+}
+
+/// Runs SQL that changes a connection without the app, and waits until the app's change feed
+/// (NOTIFY on PostgreSQL, the polled counter on SQLite) has emptied its token-row cache.
+async fn change_behind_the_apps_back(app: &TestApp, sql: &str) {
+    let mut emptied = app.state.connections.cache.subscribe();
+    emptied.borrow_and_update();
+    app.db.exec(sql).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), emptied.changed())
+        .await
+        .expect("the change feed empties the cache")
+        .unwrap();
 }
 
 #[tokio::test]
@@ -609,11 +621,11 @@ async fn passing_faults_are_retried_then_fall_back_to_a_live_token_and_pause_for
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let soon = format!("{}.000000Z", &soon[..19]);
-    app.db
-        .exec(&format!(
-            "UPDATE oauth_connections SET expires_at = '{soon}'"
-        ))
-        .await;
+    change_behind_the_apps_back(
+        &app,
+        &format!("UPDATE oauth_connections SET expires_at = '{soon}'"),
+    )
+    .await;
     let failing = refresh_grant()
         .respond_with(ResponseTemplate::new(503).set_body_string("<html>down</html>"))
         .expect(3) // one attempt and two retries
@@ -1303,4 +1315,38 @@ async fn rekey_moves_every_secret_to_the_new_key_and_the_old_key_can_go() {
         .await;
     assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
     assert_eq!(got.data()["access_token"], "ya29.kept");
+}
+
+#[tokio::test]
+async fn a_disconnect_on_another_instance_reaches_this_instances_token_cache() {
+    let provider = MockServer::start().await;
+    let first = app(&provider).await;
+    let s = setup(&first, "owner").await;
+    connect(
+        &first,
+        &provider,
+        &s,
+        tokens("ya29.cached", Some("1//r"), Some(3600)),
+    )
+    .await;
+    assert_eq!(
+        token(&first, &s).await.data()["access_token"],
+        "ya29.cached"
+    );
+    let second = TestApp::start(first.db.share(), &TestOptions::default()).await;
+    let mut emptied = first.state.connections.cache.subscribe();
+    emptied.borrow_and_update();
+    let gone = second
+        .delete(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
+    tokio::time::timeout(std::time::Duration::from_secs(10), emptied.changed())
+        .await
+        .expect("the first instance hears of the change")
+        .unwrap();
+    let after = token(&first, &s).await;
+    assert_eq!(after.status, StatusCode::CONFLICT, "{:?}", after.body);
 }

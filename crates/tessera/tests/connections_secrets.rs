@@ -151,14 +151,12 @@ async fn no_secret_reaches_a_log_line_or_a_database_column_in_plain_text() {
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
         .mount(&provider)
         .await;
-    db.exec("UPDATE oauth_connections SET expires_at = '2000-01-01T00:00:00.000000Z'")
-        .await;
     let (status, _) = call(
         &http,
-        Method::GET,
-        format!("{base}/api/v1/branches/{branch}/token"),
+        Method::POST,
+        format!("{base}/api/v1/branches/{branch}/token/refresh"),
         Some(&jwt),
-        None,
+        Some(json!({})),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);

@@ -69,3 +69,22 @@ CREATE TABLE oauth_states (
     expires_at          TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX oauth_states_expiry_idx ON oauth_states (expires_at);
+
+-- Every change that can make a cached token row wrong is announced on `tessera_connection_changed`
+-- at commit; every instance listens and drops its cached connections (crate::cache). Consumers'
+-- `last_used_at` updates are deliberately not announced.
+CREATE FUNCTION tessera_notify_connection_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tessera_connection_changed', '');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER oauth_connections_changed
+AFTER INSERT OR DELETE OR UPDATE OF access_token_sealed, refresh_token_sealed, token_type, scope,
+    expires_at, status ON oauth_connections
+FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_connection_changed();
+
+CREATE TRIGGER branches_changed
+AFTER DELETE OR UPDATE OF is_active, owner_id ON branches
+FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_connection_changed();

@@ -69,3 +69,38 @@ CREATE TABLE oauth_states (
     expires_at          TEXT NOT NULL
 );
 CREATE INDEX oauth_states_expiry_idx ON oauth_states (expires_at);
+
+-- A counter bumped by every change that can make a cached token row wrong; the server polls it,
+-- so a change made by another process (the CLI, an operator's SQL) reaches its cache.
+CREATE TABLE connection_change_counter (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    changes INTEGER NOT NULL
+);
+INSERT INTO connection_change_counter (id, changes) VALUES (1, 0);
+
+CREATE TRIGGER oauth_connections_inserted AFTER INSERT ON oauth_connections
+BEGIN
+    UPDATE connection_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER oauth_connections_changed
+AFTER UPDATE OF access_token_sealed, refresh_token_sealed, token_type, scope, expires_at, status
+ON oauth_connections
+BEGIN
+    UPDATE connection_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER oauth_connections_deleted AFTER DELETE ON oauth_connections
+BEGIN
+    UPDATE connection_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER branches_changed AFTER UPDATE OF is_active, owner_id ON branches
+BEGIN
+    UPDATE connection_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER branches_deleted AFTER DELETE ON branches
+BEGIN
+    UPDATE connection_change_counter SET changes = changes + 1 WHERE id = 1;
+END;

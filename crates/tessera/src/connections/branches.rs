@@ -293,6 +293,7 @@ pub async fn update_branch(
         .update_branch(&record)
         .await
         .on_unique_violation(taken)?;
+    state.connections.changed();
     Ok(ok(record.into()))
 }
 
@@ -313,6 +314,7 @@ pub async fn delete_branch(
     find(&state, caller.user_id, id).await?;
     let revoked = super::tokens::revoke_at_provider(&state, caller.user_id, id).await?;
     state.store.delete_branch(caller.user_id, id).await?;
+    state.connections.changed();
     Ok(ok(serde_json::json!({
         "id": id,
         "deleted": true,

@@ -275,6 +275,7 @@ async fn complete(state: &AppState, query: CallbackQuery) -> ApiResult<Connected
         })?;
     let sealed = connections.seal_tokens(branch.id, &tokens, &provider.scopes.join(" "), now);
     state.store.connect_branch(branch.id, &sealed, now).await?;
+    connections.changed();
     let refresh_token_received = tokens.refresh_token.is_some();
     let message = if refresh_token_received || !provider.expects_refresh_token {
         format!("Branch {} is connected.", branch.name)

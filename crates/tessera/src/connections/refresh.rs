@@ -26,11 +26,17 @@ use uuid::Uuid;
 use super::oauth::{ClientCredentials, IssuedTokens, OAuthHttp, ProviderError};
 use super::provider::Presets;
 use super::vault::{Slot, Vault};
+use crate::cache::{ChangeCache, Feed};
 use crate::config::{Config, SecretString};
 use crate::http::ApiError;
 use crate::store::{
-    ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens, Store, Timestamp,
+    BackendKind, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens, Store, Timestamp,
+    TokenRow,
 };
+
+/// Token rows by (owner, branch): the hot path's one read, kept in memory and emptied by every
+/// change of a connection or branch, here and on other instances (see [`crate::cache`]).
+pub type ConnectionCache = ChangeCache<(Uuid, Uuid), TokenRow>;
 
 /// A valid access token for a branch.
 #[derive(Debug)]
@@ -123,20 +129,26 @@ pub struct Connections {
     pub http: OAuthHttp,
     /// The refresh rules' numbers.
     pub policy: RefreshPolicy,
+    /// Token rows, so a fresh token costs no database round trip.
+    pub cache: ConnectionCache,
     /// One async lock per branch being refreshed (single flight).
     flights: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// When this instance last recorded each branch's use (cached rows do not see the writes).
+    uses: Mutex<HashMap<Uuid, Timestamp>>,
 }
 
 impl Connections {
     /// The service for this configuration.
     pub fn new(store: Store, config: &Config, secret: &[u8]) -> anyhow::Result<Connections> {
         Ok(Connections {
+            cache: ChangeCache::new(Feed::Connections, store.kind() == BackendKind::Sqlite),
             store,
             vault: Vault::new(config.token_encryption_keys.as_ref(), secret)?,
             presets: Presets::from_config(config)?,
             http: OAuthHttp::new(config.oauth_http_timeout_seconds)?,
             policy: RefreshPolicy::from_config(config),
             flights: Mutex::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
         })
     }
 
@@ -148,7 +160,7 @@ impl Connections {
         branch_id: Uuid,
     ) -> Result<AccessToken, ApiError> {
         let now = Timestamp::now();
-        let Some(row) = self.store.token_row(owner_id, branch_id).await? else {
+        let Some(row) = self.token_row(owner_id, branch_id).await? else {
             return Err(self.not_connected(owner_id, branch_id).await);
         };
         if !row.is_active {
@@ -156,14 +168,39 @@ impl Connections {
                 "Branch {branch_id} is inactive: activate it (PATCH /api/v1/branches/{branch_id} with \"is_active\": true) to use its token"
             )));
         }
-        let connection = row.connection;
-        usable(&connection)?;
+        let connection = &row.connection;
+        usable(connection)?;
         if connection.expires_at >= now + self.policy.buffer {
-            self.note_use(&connection, now);
-            return self.stored_token(&connection);
+            self.note_use(connection, now);
+            return self.stored_token(connection);
         }
         self.refresh(branch_id, Need::ExpiringBefore(now + self.policy.buffer))
             .await
+    }
+
+    /// The owner's branch's token row, from the cache or the database.
+    async fn token_row(
+        &self,
+        owner_id: Uuid,
+        branch_id: Uuid,
+    ) -> Result<Option<Arc<TokenRow>>, ApiError> {
+        let key = (owner_id, branch_id);
+        if let Some(row) = self.cache.get(&key) {
+            return Ok(Some(row));
+        }
+        let ticket = self.cache.ticket();
+        let Some(row) = self.store.token_row(owner_id, branch_id).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        self.cache.fill(ticket, key, row.clone());
+        Ok(Some(row))
+    }
+
+    /// Empties the token-row cache: call after any change of a connection or branch, before
+    /// answering (other instances hear of it through the change feed).
+    pub fn changed(&self) {
+        self.cache.invalidate();
     }
 
     /// Refreshes the owner's branch now (unless a refresh happened since this call began).
@@ -358,7 +395,9 @@ impl Connections {
                 (result, answer)
             }
         };
-        lock.finish(&result, now).await?;
+        let written = lock.finish(&result, now).await;
+        self.changed();
+        written?;
         answer
     }
 
@@ -452,18 +491,28 @@ impl Connections {
 
     /// Keeps `last_used_at` to within an hour without a write per request.
     fn note_use(&self, connection: &ConnectionRecord, now: Timestamp) {
-        let stale = connection
-            .last_used_at
-            .is_none_or(|at| at < now - time::Duration::hours(1));
-        if stale {
-            let store = self.store.clone();
-            let branch_id = connection.branch_id;
-            tokio::spawn(async move {
-                if let Err(error) = store.touch_connection(branch_id, now).await {
-                    tracing::warn!(%error, "could not record a connection's last use");
-                }
-            });
+        let hour_ago = now - time::Duration::hours(1);
+        {
+            let mut uses = self.uses.lock().expect("uses lock");
+            let last = uses
+                .get(&connection.branch_id)
+                .copied()
+                .or(connection.last_used_at);
+            if last.is_some_and(|at| at >= hour_ago) {
+                return;
+            }
+            if uses.len() >= 100_000 {
+                uses.clear();
+            }
+            uses.insert(connection.branch_id, now);
         }
+        let store = self.store.clone();
+        let branch_id = connection.branch_id;
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_connection(branch_id, now).await {
+                tracing::warn!(%error, "could not record a connection's last use");
+            }
+        });
     }
 }
 

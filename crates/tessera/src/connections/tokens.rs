@@ -293,7 +293,9 @@ pub async fn disconnect(
 ) -> ApiResult<Success<serde_json::Value>> {
     super::branches::find(&state, caller.user_id, id).await?;
     let revocation = revoke_at_provider(&state, caller.user_id, id).await?;
-    if !state.store.delete_connection(id).await? {
+    let deleted = state.store.delete_connection(id).await?;
+    state.connections.changed();
+    if !deleted {
         return Err(ApiError::NotFound(
             "The branch has no connection".to_owned(),
         ));

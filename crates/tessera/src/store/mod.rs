@@ -43,7 +43,7 @@ pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};
 pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
 pub use timestamp::Timestamp;
-pub use tokens::{NewToken, TokenRecord, TOKEN_CHANGE_CHANNEL};
+pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, ProfileChanges, ProfileRecord, RoleChange, UserCredentials, UserRecord};
 
 /// The database, on whichever backend the URL chose. Cheap to clone (pools are shared handles).
