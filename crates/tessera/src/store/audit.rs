@@ -42,6 +42,7 @@ impl Store {
     /// one JSON parameter (SQLite, `json_each`). Profiling showed per-row binds and re-prepares
     /// dominating the audit writer with a multi-row `VALUES` list.
     pub async fn insert_audit_entries(&self, entries: &[AuditEntry]) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query(
                 "INSERT INTO pat_audit_log (token_id, occurred_at, ip, method, endpoint, status_code, authorized, reason) \

@@ -99,6 +99,7 @@ impl Store {
         event: SecurityEvent<'_>,
         now: Timestamp,
     ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut counts = Vec::with_capacity(2);
@@ -130,6 +131,7 @@ impl Store {
 
     /// Forgets the failures of `subject` (after a successful login to that account).
     pub async fn clear_failures(&self, subject: &str) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => sqlx::query("DELETE FROM login_failures WHERE subject = $1")
             .bind(subject)
             .execute(pool)
@@ -143,6 +145,7 @@ impl Store {
         event: SecurityEvent<'_>,
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => sqlx::query(INSERT_EVENT)
         .bind(now)
         .bind(event.kind)

@@ -98,6 +98,7 @@ impl Store {
         &self,
         session: &NewLoginSession<'_>,
     ) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
