@@ -155,7 +155,7 @@ impl Connections {
     /// A valid access token for the owner's branch: the stored one while it is valid for longer
     /// than the buffer (one indexed read and one decryption), else a refreshed one.
     pub async fn access_token(
-        &self,
+        self: &Arc<Self>,
         owner_id: Uuid,
         branch_id: Uuid,
     ) -> Result<AccessToken, ApiError> {
@@ -205,7 +205,7 @@ impl Connections {
 
     /// Refreshes the owner's branch now (unless a refresh happened since this call began).
     pub async fn force_refresh(
-        &self,
+        self: &Arc<Self>,
         owner_id: Uuid,
         branch_id: Uuid,
     ) -> Result<AccessToken, ApiError> {
@@ -325,7 +325,21 @@ impl Connections {
     }
 
     /// Serialised refresh of one branch: see the module docs.
-    async fn refresh(&self, branch_id: Uuid, need: Need) -> Result<AccessToken, ApiError> {
+    async fn refresh(
+        self: &Arc<Self>,
+        branch_id: Uuid,
+        need: Need,
+    ) -> Result<AccessToken, ApiError> {
+        // In a task of its own, so it runs to the end even if the request that started it is
+        // dropped (the client went away, the request timed out): a provider that rotated the
+        // refresh token must see the new one stored, or the grant is lost.
+        let service = Arc::clone(self);
+        tokio::spawn(async move { service.refresh_now(branch_id, need).await })
+            .await
+            .map_err(|error| ApiError::Internal(error.into()))?
+    }
+
+    async fn refresh_now(&self, branch_id: Uuid, need: Need) -> Result<AccessToken, ApiError> {
         let flight = {
             let mut flights = self.flights.lock().expect("flights lock");
             Arc::clone(flights.entry(branch_id).or_default())
