@@ -288,32 +288,23 @@ async fn the_flow_uses_pkce_and_the_exact_redirect_and_stores_the_grant() {
     );
 }
 
+/// A callback refused with 400 and a message that says why.
+fn refused(reply: &common::Reply, why: &str) {
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+    assert!(reply.message().contains(why), "{why}: {}", reply.message());
+}
+
 #[tokio::test]
 async fn a_state_works_once_for_its_own_branch_and_redirect_and_not_after_ten_minutes() {
     let provider = MockServer::start().await;
     let app = app(&provider).await;
     let s = setup(&app, "owner").await;
-
-    let unknown = callback(&app, "code=x&state=never-issued").await;
-    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
-    assert!(
-        unknown.message().contains("Unknown or already used"),
-        "{}",
-        unknown.message()
+    refused(
+        &callback(&app, "code=x&state=never-issued").await,
+        "Unknown or already used",
     );
-    assert_eq!(
-        callback(&app, "code=x").await.status,
-        StatusCode::BAD_REQUEST
-    );
+    refused(&callback(&app, "code=x").await, "no state");
 
-    let connected = connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.a", Some("1//r"), Some(3600)),
-    )
-    .await;
-    assert_eq!(connected.status, StatusCode::OK, "{:?}", connected.body);
     // Replaying the very same callback: the state is spent.
     let query = start(&app, &s).await;
     let exchange = Mock::given(method("POST"))
@@ -322,46 +313,33 @@ async fn a_state_works_once_for_its_own_branch_and_redirect_and_not_after_ten_mi
         .expect(1)
         .mount_as_scoped(&provider)
         .await;
-    let first = callback(&app, &format!("code=c&state={}", query["state"])).await;
-    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
-    let replay = callback(&app, &format!("code=c&state={}", query["state"])).await;
-    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
-    assert!(
-        replay.message().contains("already used"),
-        "{}",
-        replay.message()
-    );
+    let once = format!("code=c&state={}", query["state"]);
+    assert_eq!(callback(&app, &once).await.status, StatusCode::OK);
+    refused(&callback(&app, &once).await, "already used");
     drop(exchange);
 
     // Another branch's id, a different redirect URI: refused (and the state is spent).
-    let other_branch = uuid::Uuid::new_v4();
-    let query = start(&app, &s).await;
-    let wrong = callback(
-        &app,
-        &format!("code=c&state={}&branch_id={other_branch}", query["state"]),
-    )
-    .await;
-    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
-    assert!(
-        wrong.message().contains("another branch"),
-        "{}",
-        wrong.message()
-    );
-    let query = start(&app, &s).await;
-    let wrong = callback(
-        &app,
-        &format!(
-            "code=c&state={}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
-            query["state"]
+    let cases = [
+        (
+            format!("branch_id={}", uuid::Uuid::new_v4()),
+            "another branch",
         ),
-    )
-    .await;
-    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
-    assert!(
-        wrong.message().contains("redirect URI"),
-        "{}",
-        wrong.message()
-    );
+        (
+            "redirect_uri=https%3A%2F%2Fevil.example%2Fcb".to_owned(),
+            "redirect URI does not match",
+        ),
+        (
+            "error=access_denied&error_description=User+said+no".to_owned(),
+            "access_denied): User said no",
+        ),
+    ];
+    for (extra, why) in cases {
+        let query = start(&app, &s).await;
+        refused(
+            &callback(&app, &format!("code=c&state={}&{extra}", query["state"])).await,
+            why,
+        );
+    }
 
     // The client's redirect URI changed after the flow started.
     let query = start(&app, &s).await;
@@ -373,12 +351,9 @@ async fn a_state_works_once_for_its_own_branch_and_redirect_and_not_after_ten_mi
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
-    let changed = callback(&app, &format!("code=c&state={}", query["state"])).await;
-    assert_eq!(changed.status, StatusCode::BAD_REQUEST);
-    assert!(
-        changed.message().contains("redirect URI changed"),
-        "{}",
-        changed.message()
+    refused(
+        &callback(&app, &format!("code=c&state={}", query["state"])).await,
+        "redirect URI changed",
     );
 
     // Expired.
@@ -386,27 +361,9 @@ async fn a_state_works_once_for_its_own_branch_and_redirect_and_not_after_ten_mi
     app.db
         .exec(&format!("UPDATE oauth_states SET expires_at = '{PAST}'"))
         .await;
-    let expired = callback(&app, &format!("code=c&state={}", query["state"])).await;
-    assert_eq!(expired.status, StatusCode::BAD_REQUEST);
-    assert!(
-        expired.message().contains("expired"),
-        "{}",
-        expired.message()
-    );
-
-    // The person said no at the provider.
-    let query = start(&app, &s).await;
-    let denied = callback(
-        &app,
-        &format!(
-            "error=access_denied&error_description=User+said+no&state={}",
-            query["state"]
-        ),
-    )
-    .await;
-    assert_eq!(denied.status, StatusCode::BAD_REQUEST);
-    assert!(
-        denied.message().contains("access_denied") && denied.message().contains("User said no")
+    refused(
+        &callback(&app, &format!("code=c&state={}", query["state"])).await,
+        "expired",
     );
 
     // The provider refused the code.
@@ -419,12 +376,9 @@ async fn a_state_works_once_for_its_own_branch_and_redirect_and_not_after_ten_mi
             ))
             .mount_as_scoped(&provider)
             .await;
-    let refused = callback(&app, &format!("code=stale&state={}", query["state"])).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(
-        refused.message().contains("invalid_grant"),
-        "{}",
-        refused.message()
+    refused(
+        &callback(&app, &format!("code=stale&state={}", query["state"])).await,
+        "invalid_grant",
     );
 }
 
@@ -1349,4 +1303,39 @@ async fn a_disconnect_on_another_instance_reaches_this_instances_token_cache() {
         .unwrap();
     let after = token(&first, &s).await;
     assert_eq!(after.status, StatusCode::CONFLICT, "{:?}", after.body);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_connections_route_and_scope() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json", None).await;
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, verbs) in [
+        ("/api/v1/oauth-clients", &["get", "post"][..]),
+        ("/api/v1/oauth-clients/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/branches", &["get", "post"]),
+        ("/api/v1/branches/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/branches/by-branch-id/{branch_id}", &["get"]),
+        ("/api/v1/branches/{id}/oauth/start", &["post"]),
+        ("/api/v1/oauth/callback", &["get"]),
+        ("/api/v1/branches/{id}/token", &["get"]),
+        ("/api/v1/branches/{id}/token/validate", &["get"]),
+        ("/api/v1/branches/{id}/token/refresh", &["post"]),
+        ("/api/v1/branches/{id}/connection", &["get", "delete"]),
+        ("/token-management/clients", &["post"]),
+        ("/token-management/oauth/login/{client_id}", &["get"]),
+        ("/token-management/tokens/refresh", &["post"]),
+        ("/token-management/tokens/{branch_id}", &["get"]),
+    ] {
+        for verb in verbs {
+            assert!(paths[path][verb].is_object(), "{verb} {path}");
+        }
+    }
+    let pat = doc.body["components"]["securitySchemes"]["pat"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        pat.contains("connections:admin, connections:write, connections:read"),
+        "{pat}"
+    );
 }
