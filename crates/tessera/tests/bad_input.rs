@@ -358,3 +358,63 @@ async fn echoed_values_are_cut_to_a_readable_length() {
     assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, "allowed_ips");
     assert!(reply.message().len() < 200);
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_not_a_server_error_on_either_backend() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("nul").await;
+    let nul = "Lay\u{0}la";
+    let beneficiary = json!({"national_id": "N-1", "first_name": nul, "last_name": "H",
+        "date_of_birth": "2015-04-30", "gender": "female", "guardian_name": "O", "guardian_phone": "+44 20 7946 0958"});
+    let validated: Vec<(reqwest::Method, &str, serde_json::Value)> = vec![
+        (reqwest::Method::POST, "/api/v1/beneficiaries", beneficiary),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/auth/profile",
+            json!({"first_name": nul}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/oauth-clients",
+            json!({"client_id": nul, "client_secret": "s", "redirect_uri": "http://localhost/cb"}),
+        ),
+    ];
+    for (method, path, body) in validated {
+        let reply = app
+            .request(method.clone(), path, Some(&jwt), Some(body))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{method} {path}: {:?}",
+            reply.body
+        );
+        assert!(reply.message().contains("NUL"), "{}", reply.message());
+    }
+    // Where no validator reads the text, the answer is still a client error.
+    let unvalidated = [
+        app.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": nul, "password": "whatever"}),
+        )
+        .await,
+        app.get("/api/v1/beneficiaries?search=a%00b", Some(&jwt))
+            .await,
+        app.get("/api/v1/branches/by-branch-id/a%00b", Some(&jwt))
+            .await,
+        app.post(
+            "/api/v1/tokens",
+            Some(&jwt),
+            json!({"name": nul, "scopes": ["fcs:read"]}),
+        )
+        .await,
+    ];
+    for reply in unvalidated {
+        assert!(
+            reply.status.is_client_error() || reply.status.is_success(),
+            "{:?}",
+            reply.body
+        );
+    }
+}

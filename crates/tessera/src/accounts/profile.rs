@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{AuthUser, Role};
 use crate::app::AppState;
 use crate::http::extract::{Json, Path};
+use crate::http::fields::checked_text;
 use crate::http::{ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::store::{
     EndReason, LoginSessionRecord, ProfileChanges, ProfileRecord, RoleChange, SecurityEvent,
@@ -107,19 +108,17 @@ pub struct ProfileUpdate {
     pub specialization: Option<Option<String>>,
 }
 
-/// Trims a given text field; empty becomes NULL; over `max` characters is refused.
+/// Trims a given text field; empty becomes NULL; over `max` characters (or NUL) is refused.
 fn clean_text(
     field: &str,
     value: Option<Option<String>>,
     max: usize,
 ) -> ApiResult<Option<Option<String>>> {
     let Some(value) = value else { return Ok(None) };
-    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-        return Err(ApiError::invalid(format!(
-            "{field} must be at most {max} characters long"
-        )));
-    }
+    let value = value
+        .map(|v| checked_text(field, &v, max))
+        .transpose()?
+        .filter(|v| !v.is_empty());
     Ok(Some(value))
 }
 

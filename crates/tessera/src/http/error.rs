@@ -214,6 +214,13 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %error, "database unavailable");
                 ApiError::Unavailable("The database is not available; try again shortly".to_owned())
             }
+            // PostgreSQL refuses NUL in text (22021) and `\u0000` in JSON (22P05): the client's
+            // input, wherever a field's validator let it through.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021") | Some("22P05")) =>
+            {
+                ApiError::Validation("Text must not contain NUL (\\u0000) characters".to_owned())
+            }
             other => ApiError::Internal(other.into()),
         }
     }

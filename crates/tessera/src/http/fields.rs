@@ -51,6 +51,12 @@ const MAX_LIST_ITEMS: usize = 100;
 
 pub(crate) fn checked_text(name: &str, raw: &str, max: usize) -> Result<String, ApiError> {
     let text = raw.trim();
+    if text.contains('\0') {
+        // PostgreSQL cannot store NUL in text; refuse it on both backends alike.
+        return Err(ApiError::invalid(format!(
+            "{name} must not contain NUL characters"
+        )));
+    }
     if text.chars().count() > max {
         return Err(ApiError::invalid(format!(
             "{name} must be at most {max} characters"
