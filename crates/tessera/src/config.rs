@@ -181,6 +181,11 @@ pub struct Config {
     )]
     pub google_revoke_url: String,
 
+    /// Let OAuth clients name `http` and loopback, private or link-local endpoints (local
+    /// development only: Tessera sends client secrets and refresh tokens to those endpoints).
+    #[arg(long, env = "OAUTH_ALLOW_PRIVATE_ENDPOINTS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub oauth_allow_private_endpoints: bool,
+
     /// A stored access token is handed out only while it is valid for longer than this; closer
     /// to its expiry it is refreshed first.
     #[arg(long, env = "TOKEN_REFRESH_BUFFER_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]

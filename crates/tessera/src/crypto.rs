@@ -31,6 +31,21 @@ pub enum OpenError {
     Corrupt,
 }
 
+/// The id of the key [`KeyRing::derived`] makes.
+pub const DERIVED_KEY_ID: &str = "derived";
+
+/// A 256-bit key derived from the service secret with HKDF-SHA256 for one `purpose`.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(None, secret)
+        .expand(
+            format!("tessera sealing key: {purpose}").as_bytes(),
+            &mut key,
+        )
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    key
+}
+
 /// One named 256-bit key.
 #[derive(Clone)]
 struct NamedKey {
@@ -55,14 +70,11 @@ impl KeyRing {
     /// A ring of one key derived from the service secret with HKDF-SHA256. `purpose` separates
     /// keys for different jobs, so one leaked derived key opens nothing else.
     pub fn derived(secret: &[u8], purpose: &str) -> KeyRing {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, secret)
-            .expand(
-                format!("tessera sealing key: {purpose}").as_bytes(),
-                &mut key,
-            )
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        KeyRing::from_keys(vec![("derived".to_owned(), key)]).expect("one key with a short id")
+        KeyRing::from_keys(vec![(
+            DERIVED_KEY_ID.to_owned(),
+            derive_key(secret, purpose),
+        )])
+        .expect("one key with a short id")
     }
 
     /// A ring from explicit keys, the active one first. Ids must be 1–255 bytes and distinct.

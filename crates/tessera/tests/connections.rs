@@ -484,6 +484,20 @@ async fn refresh_rotates_refresh_tokens_keeps_the_old_one_when_none_comes_and_de
         .mount_as_scoped(&provider)
         .await;
     assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.4");
+    drop(_still_r2);
+
+    // A nonsensical lifetime is clamped (to a year), not an overflow.
+    expire(&app).await;
+    let _forever = refresh_grant()
+        .respond_with(tokens("ya29.5", None, Some(u64::MAX / 2)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let got = token(&app, &s).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    let expires = got.data()["expires_at"].as_str().unwrap();
+    let year = time::OffsetDateTime::now_utc().year() + 1;
+    assert!(expires.starts_with(&year.to_string()), "{expires}");
 }
 
 #[tokio::test]
@@ -577,7 +591,10 @@ async fn passing_faults_are_retried_then_fall_back_to_a_live_token_and_pause_for
     let soon = format!("{}.000000Z", &soon[..19]);
     change_behind_the_apps_back(
         &app,
-        &format!("UPDATE oauth_connections SET expires_at = '{soon}'"),
+        // Issued an hour ago, so a minute left is inside the 5-minute buffer.
+        &format!(
+            "UPDATE oauth_connections SET expires_at = '{soon}', connected_at = '2020-01-01T00:00:00.000000Z'"
+        ),
     )
     .await;
     let failing = refresh_grant()
@@ -601,6 +618,15 @@ async fn passing_faults_are_retried_then_fall_back_to_a_live_token_and_pause_for
         .mount_as_scoped(&provider)
         .await;
     assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.live");
+    // A forced refresh says it could not refresh, rather than handing out the old token.
+    let forced = app
+        .post(
+            &format!("/api/v1/branches/{}/token/refresh", s.branch),
+            Some(&s.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(forced.status, StatusCode::BAD_GATEWAY, "{:?}", forced.body);
     expire(&app).await;
     let failed = token(&app, &s).await;
     assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{:?}", failed.body);
@@ -858,7 +884,7 @@ async fn scopes_ownership_and_validation() {
     }
     assert_eq!(
         app.get("/api/v1/branches", Some(&stranger)).await.data(),
-        &json!([])
+        &json!({"branches": [], "total": 0})
     );
     let theirs = app
         .post(
@@ -876,7 +902,8 @@ async fn scopes_ownership_and_validation() {
     // The secret is never answered.
     let clients = app.get("/api/v1/oauth-clients", Some(&s.jwt)).await;
     assert!(!clients.body.to_string().contains("shh-client-secret"));
-    assert_eq!(clients.data()[0]["client_secret_set"], true);
+    assert_eq!(clients.data()["clients"][0]["client_secret_set"], true);
+    assert_eq!(clients.data()["total"], 1);
 
     // Validation names the field; nothing is stored.
     for (body, field) in [
@@ -907,6 +934,22 @@ async fn scopes_ownership_and_validation() {
         (
             json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "scopes": ["a b"]}),
             "scopes",
+        ),
+        // Tessera POSTs secrets to token and revocation endpoints: never to the inside network.
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "provider": "generic",
+                   "authorization_url": "https://auth.example.com/a", "token_url": "https://169.254.169.254/token"}),
+            "token_url",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT,
+                   "revocation_url": "http://revoke.example.com/r"}),
+            "revocation_url",
+        ),
+        (
+            json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT,
+                   "token_url": "https://localhost/token"}),
+            "token_url",
         ),
     ] {
         let refused = app.post("/api/v1/oauth-clients", Some(&s.jwt), body).await;
@@ -941,14 +984,61 @@ async fn scopes_ownership_and_validation() {
         .await;
     assert_eq!(twin.status, StatusCode::CONFLICT);
     assert_eq!(
-        app.get("/api/v1/oauth-clients", Some(&s.jwt))
-            .await
-            .data()
-            .as_array()
-            .unwrap()
-            .len(),
+        app.get("/api/v1/oauth-clients", Some(&s.jwt)).await.data()["total"],
         1
     );
+    // Redirecting where the secret and refresh tokens go needs the secret; so does the provider.
+    let client_path = format!("/api/v1/oauth-clients/{}", s.client);
+    let moved = app
+        .patch(
+            &client_path,
+            Some(&s.jwt),
+            json!({"token_url": "https://elsewhere.example.com/token"}),
+        )
+        .await;
+    assert_eq!(
+        moved.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        moved.body
+    );
+    assert!(
+        moved.message().starts_with("client_secret is required"),
+        "{}",
+        moved.message()
+    );
+    let moved = app
+        .patch(
+            &client_path,
+            Some(&s.jwt),
+            json!({"token_url": "https://elsewhere.example.com/token", "client_secret": "shh-client-secret"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    let renamed = app
+        .patch(&client_path, Some(&s.jwt), json!({"name": "Renamed"}))
+        .await;
+    assert_eq!(
+        renamed.status,
+        StatusCode::OK,
+        "a harmless change needs no secret"
+    );
+    // A connected branch keeps its client until it is disconnected.
+    let other = app
+        .post(
+            "/api/v1/oauth-clients",
+            Some(&s.jwt),
+            json!({"client_id": "client-456", "client_secret": "s", "redirect_uri": REDIRECT}),
+        )
+        .await;
+    let switched = app
+        .patch(
+            &format!("/api/v1/branches/{b}"),
+            Some(&s.jwt),
+            json!({"client_id": other.data()["id"]}),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::CONFLICT, "{:?}", switched.body);
     assert_eq!(
         app.get("/api/v1/branches/not-a-uuid/token", Some(&s.jwt))
             .await
@@ -1164,9 +1254,10 @@ async fn keep_alive_refreshes_tokens_in_use_that_expire_soon_and_idle_grants() {
     };
     app.db
         .exec(&format!(
-            "UPDATE oauth_connections SET expires_at = '{}', last_used_at = '{}'",
+            "UPDATE oauth_connections SET expires_at = '{}', last_used_at = '{}', connected_at = '{}'",
             stamp(now + time::Duration::seconds(120)),
-            stamp(now)
+            stamp(now),
+            stamp(now - time::Duration::hours(1))
         ))
         .await;
     let soon = refresh_grant()

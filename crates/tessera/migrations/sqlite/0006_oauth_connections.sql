@@ -57,12 +57,14 @@ CREATE TABLE oauth_connections (
 );
 CREATE INDEX oauth_connections_expiry_idx ON oauth_connections (status, expires_at);
 
--- Pending authorizations: single use (deleted when consumed), 10 minutes. Only the SHA-256 of the
--- state is kept; the PKCE verifier is sealed.
+-- Pending authorizations: single use (deleted when consumed), 10 minutes, bound to the branch, the
+-- user, the OAuth client and the redirect URI. Only the SHA-256 of the state is kept; the PKCE
+-- verifier is sealed.
 CREATE TABLE oauth_states (
     state_hash          BLOB PRIMARY KEY NOT NULL,
     branch_id           BLOB NOT NULL REFERENCES branches (id) ON DELETE CASCADE,
     user_id             BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    oauth_client_id     BLOB NOT NULL,
     pkce_verifier_sealed BLOB NOT NULL,
     redirect_uri        TEXT NOT NULL,
     created_at          TEXT NOT NULL,

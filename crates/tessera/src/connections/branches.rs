@@ -111,16 +111,25 @@ pub async fn apply(
         c.map(|c| c.oauth_client_id),
         Ok,
     )?;
-    if c.is_none_or(|c| c.oauth_client_id != client)
-        && state
+    if c.is_none_or(|c| c.oauth_client_id != client) {
+        if state
             .store
             .find_oauth_client(owner_id, client)
             .await?
             .is_none()
-    {
-        return Err(ApiError::invalid(
-            "client_id names no OAuth client of yours",
-        ));
+        {
+            return Err(ApiError::invalid(
+                "client_id names no OAuth client of yours",
+            ));
+        }
+        // The grant belongs to the old client; the new one's endpoints must never receive it.
+        if let Some(current) = c {
+            if state.store.read_connection(current.id).await?.is_some() {
+                return Err(ApiError::Conflict(
+                    "The branch is connected: disconnect it (DELETE /api/v1/branches/{id}/connection) before changing its client_id".to_owned(),
+                ));
+            }
+        }
     }
     Ok(BranchRecord {
         id: c.map_or_else(Uuid::now_v7, |c| c.id),
@@ -217,20 +226,35 @@ pub struct BranchFilter {
     pub client_id: Option<Uuid>,
 }
 
+/// The caller's branches, as the tokens list has them: `{branches, total}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BranchList {
+    /// Oldest first.
+    pub branches: Vec<BranchView>,
+    /// How many.
+    pub total: usize,
+}
+
 /// `GET /api/v1/branches?client_id=`
 #[utoipa::path(get, path = "/api/v1/branches", tag = "connections", params(BranchFilter),
     security(("jwt" = []), ("pat" = ["connections:read"])),
-    responses((status = 200, description = "The caller's branches, oldest first", body = inline(crate::http::openapi::Enveloped<Vec<BranchView>>))))]
+    responses((status = 200, description = "The caller's branches, oldest first", body = inline(crate::http::openapi::Enveloped<BranchList>))))]
 pub async fn list(
     caller: Caller<ConnectionsRead>,
     State(state): State<AppState>,
     Query(filter): Query<BranchFilter>,
-) -> ApiResult<Success<Vec<BranchView>>> {
-    let branches = state
+) -> ApiResult<Success<BranchList>> {
+    let branches: Vec<BranchView> = state
         .store
         .list_branches(caller.user_id, filter.client_id)
-        .await?;
-    Ok(ok(branches.into_iter().map(Into::into).collect()))
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(ok(BranchList {
+        total: branches.len(),
+        branches,
+    }))
 }
 
 /// `GET /api/v1/branches/{id}`

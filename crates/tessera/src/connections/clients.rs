@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::provider::{checked_url, AUTH_METHODS, PROVIDERS};
+use super::provider::{checked_endpoint, checked_redirect_uri, AUTH_METHODS, PROVIDERS};
 use super::vault::Slot;
 use crate::app::AppState;
 use crate::http::caller::Caller;
@@ -121,6 +121,7 @@ pub fn apply(
 ) -> Result<OAuthClientRecord, ApiError> {
     let now = Timestamp::now();
     let id = current.as_ref().map_or_else(Uuid::now_v7, |c| c.id);
+    let secret_given = matches!(body.client_secret, Field::Value(_));
     let client_id = required_text(
         "client_id",
         body.client_id,
@@ -144,7 +145,9 @@ pub fn apply(
         },
     )?;
     let url_field = |name: &str, field: Field<String>, current: Option<String>| {
-        optional(field, current, |raw| checked_url(name, &raw))
+        optional(field, current, |raw| {
+            checked_endpoint(name, &raw, state.config.oauth_allow_private_endpoints)
+        })
     };
     let scopes = optional(
         body.scopes,
@@ -195,7 +198,7 @@ pub fn apply(
             "redirect_uri",
             body.redirect_uri,
             current.as_ref().map(|c| c.redirect_uri.clone()),
-            |raw| checked_url("redirect_uri", &raw),
+            |raw| checked_redirect_uri(&raw),
         )?,
         authorization_url: url_field(
             "authorization_url",
@@ -227,6 +230,26 @@ pub fn apply(
         created_at: current.as_ref().map_or(now, |c| c.created_at),
         updated_at: now,
     };
+    // Tessera sends the client secret and every branch's refresh token to these endpoints: whoever
+    // redirects them must show they hold the secret already.
+    let redirected = current.as_ref().is_some_and(|c| {
+        (
+            &c.provider,
+            &c.token_url,
+            &c.revocation_url,
+            &c.token_auth_method,
+        ) != (
+            &record.provider,
+            &record.token_url,
+            &record.revocation_url,
+            &record.token_auth_method,
+        )
+    });
+    if redirected && !secret_given {
+        return Err(ApiError::invalid(
+            "client_secret is required when provider, token_url, revocation_url or token_auth_method change",
+        ));
+    }
     if record.provider == "generic" {
         for (name, value) in [
             ("authorization_url", &record.authorization_url),
@@ -278,16 +301,34 @@ pub async fn create(
     Ok(created(record.into()))
 }
 
+/// The caller's OAuth clients, as the tokens list has them: `{clients, total}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthClientList {
+    /// Oldest first.
+    pub clients: Vec<OAuthClientView>,
+    /// How many.
+    pub total: usize,
+}
+
 /// `GET /api/v1/oauth-clients`
 #[utoipa::path(get, path = "/api/v1/oauth-clients", tag = "connections",
     security(("jwt" = []), ("pat" = ["connections:admin"])),
-    responses((status = 200, description = "The caller's OAuth clients, oldest first", body = inline(crate::http::openapi::Enveloped<Vec<OAuthClientView>>))))]
+    responses((status = 200, description = "The caller's OAuth clients, oldest first", body = inline(crate::http::openapi::Enveloped<OAuthClientList>))))]
 pub async fn list(
     caller: Caller<ConnectionsAdmin>,
     State(state): State<AppState>,
-) -> ApiResult<Success<Vec<OAuthClientView>>> {
-    let clients = state.store.list_oauth_clients(caller.user_id).await?;
-    Ok(ok(clients.into_iter().map(Into::into).collect()))
+) -> ApiResult<Success<OAuthClientList>> {
+    let clients: Vec<OAuthClientView> = state
+        .store
+        .list_oauth_clients(caller.user_id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(ok(OAuthClientList {
+        total: clients.len(),
+        clients,
+    }))
 }
 
 async fn find(state: &AppState, owner_id: Uuid, id: Uuid) -> ApiResult<OAuthClientRecord> {
@@ -330,13 +371,25 @@ pub async fn update_client(
     Json(body): Json<OAuthClientBody>,
 ) -> ApiResult<Success<OAuthClientView>> {
     let current = find(&state, caller.user_id, id).await?;
-    let record = apply(&state, caller.user_id, body, Some(current))?;
+    Ok(ok(change_client(&state, caller.user_id, current, body)
+        .await?
+        .into()))
+}
+
+/// Applies and stores a change to a client; shared with the compatibility route.
+pub async fn change_client(
+    state: &AppState,
+    owner_id: Uuid,
+    current: OAuthClientRecord,
+    body: OAuthClientBody,
+) -> ApiResult<OAuthClientRecord> {
+    let record = apply(state, owner_id, body, Some(current))?;
     state
         .store
         .update_oauth_client(&record)
         .await
         .on_unique_violation(taken)?;
-    Ok(ok(record.into()))
+    Ok(record)
 }
 
 /// `DELETE /api/v1/oauth-clients/{id}`: refused (409) while branches use the client.

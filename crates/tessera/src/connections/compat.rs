@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::branches::{create_branch, BranchBody};
-use super::clients::{create_client, OAuthClientBody};
+use super::clients::{change_client, create_client, OAuthClientBody};
 use super::refresh::AccessToken;
 use crate::app::AppState;
 use crate::http::caller::Caller;
@@ -65,8 +65,30 @@ pub async fn create_client_and_branch(
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| body.branch_id.clone());
-    let client = match state.store.find_oauth_client_by_client_id(owner, &body.client_id).await? {
-        Some(existing) if existing.redirect_uri == body.redirect_uri => existing,
+    // Checked first, so a taken branch_id leaves no new client behind.
+    if state
+        .store
+        .find_branch_by_branch_id(owner, &body.branch_id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(
+            "branch_id is already used by another of your branches".to_owned(),
+        ));
+    }
+    let existing = state
+        .store
+        .find_oauth_client_by_client_id(owner, &body.client_id)
+        .await?;
+    let client = match existing {
+        // The same registration: the secret given now is the current one.
+        Some(existing) if existing.redirect_uri == body.redirect_uri => {
+            let update = OAuthClientBody {
+                client_secret: Field::Value(body.client_secret),
+                ..OAuthClientBody::default()
+            };
+            change_client(&state, owner, existing, update).await?
+        }
         Some(_) => {
             return Err(ApiError::Conflict(
                 "client_id is already registered with another redirect_uri: change it with PATCH /api/v1/oauth-clients/{id}".to_owned(),

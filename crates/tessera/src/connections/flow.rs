@@ -69,6 +69,7 @@ pub async fn start_flow(
         state_hash: state_hash.to_vec(),
         branch_id: branch.id,
         user_id,
+        oauth_client_id: client.id,
         pkce_verifier_sealed: state
             .connections
             .vault
@@ -240,6 +241,12 @@ async fn complete(state: &AppState, query: CallbackQuery) -> ApiResult<Connected
         .ok_or_else(|| {
             ApiError::BadRequest("The branch's OAuth client no longer exists".to_owned())
         })?;
+    if client.id != pending.oauth_client_id {
+        return bad(
+            "The branch's OAuth client changed since this authorization started: start it again"
+                .to_owned(),
+        );
+    }
     if client.redirect_uri != pending.redirect_uri {
         return bad("The OAuth client's redirect URI changed since this authorization started: start it again".to_owned());
     }

@@ -163,25 +163,50 @@ struct ErrorResponse {
     error_description: Option<String>,
 }
 
+/// The largest provider answer read: token responses are a few hundred bytes.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Talks to providers' token and revocation endpoints.
 #[derive(Debug, Clone)]
 pub struct OAuthHttp {
-    http: reqwest::Client,
+    /// For the endpoints the operator configured (presets).
+    trusted: reqwest::Client,
+    /// For the endpoints clients named: resolves public addresses only.
+    guarded: reqwest::Client,
     timeout_seconds: u64,
 }
 
 impl OAuthHttp {
-    /// A client with the given per-call timeout.
-    pub fn new(timeout_seconds: u64) -> anyhow::Result<OAuthHttp> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(timeout_seconds))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    /// A client with the given per-call timeout. With `allow_private`, client-named endpoints
+    /// may resolve to internal addresses too (local development).
+    pub fn new(timeout_seconds: u64, allow_private: bool) -> anyhow::Result<OAuthHttp> {
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(timeout_seconds))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+        };
+        let trusted = builder().build()?;
+        let guarded = if allow_private {
+            trusted.clone()
+        } else {
+            builder()
+                .dns_resolver(std::sync::Arc::new(super::provider::PublicOnly))
+                .build()?
+        };
         Ok(OAuthHttp {
-            http,
+            trusted,
+            guarded,
             timeout_seconds,
         })
+    }
+
+    fn client(&self, guarded: bool) -> &reqwest::Client {
+        if guarded {
+            &self.guarded
+        } else {
+            &self.trusted
+        }
     }
 
     /// Exchanges an authorization code (with its PKCE verifier and the same redirect URI).
@@ -227,7 +252,13 @@ impl OAuthHttp {
     ) -> Result<(), ProviderError> {
         let form = [("token", token.expose()), ("token_type_hint", hint)];
         let response = self
-            .authenticated(revocation.clone(), provider, client, &form)
+            .authenticated(
+                revocation.clone(),
+                provider.guarded_revocation,
+                provider,
+                client,
+                &form,
+            )
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
@@ -235,7 +266,7 @@ impl OAuthHttp {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.bytes().await.unwrap_or_default();
+        let body = self.read_capped(response).await.unwrap_or_default();
         Err(classify_error(status, &body))
     }
 
@@ -246,16 +277,19 @@ impl OAuthHttp {
         form: &[(&str, &str)],
     ) -> Result<IssuedTokens, ProviderError> {
         let response = self
-            .authenticated(provider.token.clone(), provider, client, form)
+            .authenticated(
+                provider.token.clone(),
+                provider.guarded_token,
+                provider,
+                client,
+                form,
+            )
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        let body = self.read_capped(response).await?;
         if !status.is_success() {
             return Err(classify_error(status, &body));
         }
@@ -285,11 +319,12 @@ impl OAuthHttp {
     fn authenticated(
         &self,
         url: Url,
+        guarded: bool,
         provider: &ResolvedProvider,
         client: &ClientCredentials<'_>,
         form: &[(&str, &str)],
     ) -> reqwest::RequestBuilder {
-        let request = self.http.post(url);
+        let request = self.client(guarded).post(url);
         if provider.basic_auth {
             // RFC 6749 §2.3.1: id and secret are form-encoded before they go into Basic.
             let encode =
@@ -306,6 +341,25 @@ impl OAuthHttp {
             with_credentials.push(("client_secret", client.client_secret.expose()));
             request.form(&with_credentials)
         }
+    }
+
+    /// The answer's body, refused past [`MAX_ANSWER_BYTES`].
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(ProviderError::Unavailable(format!(
+                    "the provider's answer is larger than {} KiB",
+                    MAX_ANSWER_BYTES / 1024
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> ProviderError {

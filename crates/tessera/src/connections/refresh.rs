@@ -24,7 +24,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::oauth::{ClientCredentials, IssuedTokens, OAuthHttp, ProviderError};
-use super::provider::Presets;
+use super::provider::{Presets, ResolvedProvider};
 use super::vault::{Slot, Vault};
 use crate::cache::{ChangeCache, Feed};
 use crate::config::{Config, SecretString};
@@ -37,6 +37,9 @@ use crate::store::{
 /// Token rows by (owner, branch): the hot path's one read, kept in memory and emptied by every
 /// change of a connection or branch, here and on other instances (see [`crate::cache`]).
 pub type ConnectionCache = ChangeCache<(Uuid, Uuid), TokenRow>;
+
+/// The longest lifetime believed from a provider's `expires_in`.
+const MAX_LIFETIME_SECONDS: u64 = 366 * 86_400;
 
 /// A valid access token for a branch.
 #[derive(Debug)]
@@ -92,29 +95,51 @@ impl RefreshPolicy {
 /// When a caller wants a refresh.
 #[derive(Debug, Clone, Copy)]
 enum Need {
-    /// Only if the token expires before this instant.
-    ExpiringBefore(Timestamp),
+    /// Only if the token is due for a refresh at this instant (see [`refresh_due`]).
+    DueAt(Timestamp),
     /// Always, unless someone refreshed since this instant (a forced refresh).
     RefreshedBefore(Timestamp),
-    /// The keep-alive task: expiring soon, or not refreshed for a long time.
+    /// The keep-alive task: due before the next pass, or not refreshed for a long time.
     KeepAlive {
-        expiring_before: Timestamp,
+        due_before: Timestamp,
         idle_before: Timestamp,
     },
 }
 
 impl Need {
-    fn is_met_by(self, row: &ConnectionRecord) -> bool {
+    fn is_met_by(self, row: &ConnectionRecord, buffer: time::Duration) -> bool {
         let last_refresh = row.last_refresh_at.unwrap_or(row.connected_at);
         match self {
-            Need::ExpiringBefore(at) => row.expires_at >= at,
+            Need::DueAt(at) => refresh_due(row, buffer) > at,
             Need::RefreshedBefore(at) => last_refresh >= at,
             Need::KeepAlive {
-                expiring_before,
+                due_before,
                 idle_before,
-            } => row.expires_at >= expiring_before && last_refresh >= idle_before,
+            } => refresh_due(row, buffer) >= due_before && last_refresh >= idle_before,
         }
     }
+
+    /// A forced refresh wants a new token, not the stored one.
+    fn is_forced(self) -> bool {
+        matches!(self, Need::RefreshedBefore(_))
+    }
+}
+
+/// When a stored token stops being handed out: `buffer` before it expires, but never earlier than
+/// half-way through its life, so a provider whose tokens live shorter than the buffer is not
+/// asked for a new one on every request.
+fn refresh_due(row: &ConnectionRecord, buffer: time::Duration) -> Timestamp {
+    let issued = row.last_refresh_at.unwrap_or(row.connected_at);
+    let lifetime = row.expires_at - issued;
+    row.expires_at - buffer.min(lifetime / 2)
+}
+
+/// Everything a refresh needs besides the row: the client's provider and credentials, prepared
+/// before the row lock is taken.
+struct ClientContext {
+    client_id: String,
+    provider: ResolvedProvider,
+    secret: SecretString,
 }
 
 /// The OAuth connections service: vault, provider client, refresh rules.
@@ -133,6 +158,9 @@ pub struct Connections {
     pub cache: ConnectionCache,
     /// One async lock per branch being refreshed (single flight).
     flights: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Refreshes holding a database row lock at once, kept well below the pool size: a slow
+    /// provider must not take every connection the other requests need.
+    refresh_slots: tokio::sync::Semaphore,
     /// When this instance last recorded each branch's use (cached rows do not see the writes).
     uses: Mutex<HashMap<Uuid, Timestamp>>,
 }
@@ -145,10 +173,16 @@ impl Connections {
             store,
             vault: Vault::new(config.token_encryption_keys.as_ref(), secret)?,
             presets: Presets::from_config(config)?,
-            http: OAuthHttp::new(config.oauth_http_timeout_seconds)?,
+            http: OAuthHttp::new(
+                config.oauth_http_timeout_seconds,
+                config.oauth_allow_private_endpoints,
+            )?,
             policy: RefreshPolicy::from_config(config),
             flights: Mutex::new(HashMap::new()),
             uses: Mutex::new(HashMap::new()),
+            refresh_slots: tokio::sync::Semaphore::new(
+                (config.database_max_connections as usize / 4).max(1),
+            ),
         })
     }
 
@@ -170,12 +204,11 @@ impl Connections {
         }
         let connection = &row.connection;
         usable(connection)?;
-        if connection.expires_at >= now + self.policy.buffer {
+        if refresh_due(connection, self.policy.buffer) > now {
             self.note_use(connection, now);
             return self.stored_token(connection);
         }
-        self.refresh(branch_id, Need::ExpiringBefore(now + self.policy.buffer))
-            .await
+        self.refresh(branch_id, Need::DueAt(now)).await
     }
 
     /// The owner's branch's token row, from the cache or the database.
@@ -222,7 +255,8 @@ impl Connections {
     pub async fn keep_alive_once(self: &Arc<Self>) -> anyhow::Result<usize> {
         let now = Timestamp::now();
         let ahead = time::Duration::try_from(self.policy.keepalive_interval).unwrap_or_default();
-        let expiring_before = now + self.policy.buffer + ahead;
+        let due_before = now + ahead;
+        let expiring_before = due_before + self.policy.buffer;
         let idle_before = now - self.policy.idle_after;
         let used_since = now - time::Duration::days(1);
         self.store.purge_expired_oauth_states(now).await?;
@@ -240,7 +274,7 @@ impl Connections {
             tasks.spawn(async move {
                 let _permit = permit;
                 let need = Need::KeepAlive {
-                    expiring_before,
+                    due_before,
                     idle_before,
                 };
                 service.refresh(branch_id, need).await
@@ -303,9 +337,10 @@ impl Connections {
         fallback_scope: &str,
         now: Timestamp,
     ) -> SealedTokens {
+        // Clamped to a year: a provider's nonsense must not overflow the clock.
         let lifetime = tokens
             .expires_in
-            .map(|s| time::Duration::seconds(s.min(i64::MAX as u64) as i64))
+            .map(|s| time::Duration::seconds(s.min(MAX_LIFETIME_SECONDS) as i64))
             .unwrap_or(self.policy.default_lifetime);
         SealedTokens {
             access_token: self
@@ -344,32 +379,57 @@ impl Connections {
             let mut flights = self.flights.lock().expect("flights lock");
             Arc::clone(flights.entry(branch_id).or_default())
         };
-        let _in_process = flight.lock().await;
+        let answer = {
+            let _in_process = flight.lock().await;
+            self.refresh_in_flight(branch_id, need).await
+        };
+        let mut flights = self.flights.lock().expect("flights lock");
+        // Ours and the map's: nobody else is waiting on this branch.
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(&branch_id);
+        }
+        answer
+    }
+
+    async fn refresh_in_flight(
+        &self,
+        branch_id: Uuid,
+        need: Need,
+    ) -> Result<AccessToken, ApiError> {
+        let buffer = self.policy.buffer;
+        // A plain read first: whoever queued behind a refresh finds its result without taking
+        // the row lock in turn.
+        if let Some(row) = self.store.read_connection(branch_id).await? {
+            if usable(&row).is_ok() && need.is_met_by(&row, buffer) {
+                return self.stored_token(&row);
+            }
+        }
+        // Prepared before the lock, so no second pool connection (nor a fault of ours) is
+        // needed while a connection holds it.
+        let context = self.client_context(branch_id).await?;
+        let _slot = self
+            .refresh_slots
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
         let (lock, row) = self.store.lock_connection(branch_id).await?;
         let Some(row) = row else {
             lock.release().await?;
-            return Err(ApiError::Conflict(format!(
-                "Branch {branch_id} is not connected: start an authorization with POST /api/v1/branches/{branch_id}/oauth/start"
-            )));
+            return Err(not_connected(branch_id));
         };
         let now = Timestamp::now();
         let unusable = usable(&row).err();
         let cooling_down = row.next_attempt_at.is_some_and(|at| at > now);
-        if unusable.is_some()
-            || need.is_met_by(&row)
-            || cooling_down
-            || row.refresh_token_sealed.is_none()
-        {
+        let met = need.is_met_by(&row, buffer);
+        if unusable.is_some() || met || cooling_down || row.refresh_token_sealed.is_none() {
             lock.release().await?;
-            if let Some(error) = unusable {
-                return Err(error);
-            }
-            if need.is_met_by(&row) {
-                return self.stored_token(&row);
-            }
-            return self.without_refresh(&row, now);
+            return match unusable {
+                Some(error) => Err(error),
+                None if met => self.stored_token(&row),
+                None => self.without_refresh(&row, now, need.is_forced()),
+            };
         }
-        let outcome = self.call_provider(&row).await;
+        let outcome = self.call_provider(&context, &row).await;
         let now = Timestamp::now();
         let (result, answer) = match outcome {
             Ok((tokens, sealed)) => {
@@ -393,7 +453,7 @@ impl Connections {
             }
             Err(error) => {
                 tracing::warn!(%branch_id, error = %error, "token refresh failed");
-                let answer = if row.expires_at > now {
+                let answer = if row.expires_at > now && !need.is_forced() {
                     // Still valid, just inside the buffer: better than failing.
                     self.stored_token(&row)
                 } else {
@@ -415,41 +475,49 @@ impl Connections {
         answer
     }
 
+    /// The branch's client, provider and client secret.
+    async fn client_context(&self, branch_id: Uuid) -> Result<ClientContext, ApiError> {
+        let client = self
+            .store
+            .client_of_branch(branch_id)
+            .await?
+            .ok_or_else(|| not_connected(branch_id))?;
+        let provider = self.presets.resolve(&client)?;
+        let secret = self
+            .vault
+            .open(Slot::ClientSecret(client.id), &client.client_secret_sealed)?;
+        Ok(ClientContext {
+            client_id: client.client_id,
+            provider,
+            secret,
+        })
+    }
+
     /// A refresh attempt with retries for passing faults.
     async fn call_provider(
         &self,
+        context: &ClientContext,
         row: &ConnectionRecord,
     ) -> Result<(IssuedTokens, SealedTokens), ProviderError> {
-        let fault = |e: ApiError| ProviderError::Unavailable(format!("configuration: {e}"));
-        let client = self
-            .store
-            .client_of_branch(row.branch_id)
-            .await
-            .map_err(|e| fault(e.into()))?
-            .ok_or_else(|| {
-                ProviderError::Unavailable("the branch has no OAuth client".to_owned())
-            })?;
-        let provider = self.presets.resolve(&client).map_err(fault)?;
-        let secret = self
-            .vault
-            .open(Slot::ClientSecret(client.id), &client.client_secret_sealed)
-            .map_err(|e| fault(e.into()))?;
         let refresh_token = self
             .vault
             .open(
                 Slot::RefreshToken(row.branch_id),
                 row.refresh_token_sealed.as_deref().unwrap_or_default(),
             )
-            .map_err(|e| fault(e.into()))?;
+            .map_err(|e| {
+                tracing::error!(error = %e, branch_id = %row.branch_id, "a stored refresh token does not open");
+                ProviderError::Unavailable("the stored refresh token cannot be opened (see the server log)".to_owned())
+            })?;
         let credentials = ClientCredentials {
-            client_id: &client.client_id,
-            client_secret: &secret,
+            client_id: &context.client_id,
+            client_secret: &context.secret,
         };
         let mut attempt = 0;
         loop {
             match self
                 .http
-                .refresh(&provider, &credentials, &refresh_token)
+                .refresh(&context.provider, &credentials, &refresh_token)
                 .await
             {
                 Ok(tokens) => {
@@ -468,17 +536,19 @@ impl Connections {
 
     /// The answer when no provider call may be made (cooling down after a failure, or no refresh
     /// token): the stored token while it has not expired, else a clear error.
+    /// A forced refresh gets the error, never the old token.
     fn without_refresh(
         &self,
         row: &ConnectionRecord,
         now: Timestamp,
+        forced: bool,
     ) -> Result<AccessToken, ApiError> {
-        if row.expires_at > now {
+        if row.expires_at > now && !forced {
             return self.stored_token(row);
         }
         if row.refresh_token_sealed.is_none() {
             return Err(ApiError::Conflict(format!(
-                "Branch {} has no refresh token and its access token has expired: re-connect it with offline access (POST /api/v1/branches/{}/oauth/start)",
+                "Branch {} has no refresh token: re-connect it with offline access (POST /api/v1/branches/{}/oauth/start)",
                 row.branch_id, row.branch_id
             )));
         }
@@ -495,9 +565,7 @@ impl Connections {
     /// 404 for a branch the owner does not have; 409 for one of theirs without a connection.
     async fn not_connected(&self, owner_id: Uuid, branch_id: Uuid) -> ApiError {
         match self.store.find_branch(owner_id, branch_id).await {
-            Ok(Some(_)) => ApiError::Conflict(format!(
-                "Branch {branch_id} is not connected: start an authorization with POST /api/v1/branches/{branch_id}/oauth/start"
-            )),
+            Ok(Some(_)) => not_connected(branch_id),
             Ok(None) => ApiError::NotFound("Branch not found".to_owned()),
             Err(error) => error.into(),
         }
@@ -530,6 +598,13 @@ impl Connections {
     }
 }
 
+/// The 409 for a branch without a connection.
+fn not_connected(branch_id: Uuid) -> ApiError {
+    ApiError::Conflict(format!(
+        "Branch {branch_id} is not connected: start an authorization with POST /api/v1/branches/{branch_id}/oauth/start"
+    ))
+}
+
 /// Refuses connections that cannot hand out tokens.
 fn usable(connection: &ConnectionRecord) -> Result<(), ApiError> {
     match connection.status {
@@ -559,5 +634,44 @@ pub fn provider_failure(error: &ProviderError, what: &str) -> ApiError {
     match error {
         ProviderError::Timeout(_) => ApiError::GatewayTimeout(format!("{what}: {error}")),
         _ => ApiError::BadGateway(format!("{what}: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(issued: Timestamp, lifetime_s: i64) -> ConnectionRecord {
+        ConnectionRecord {
+            branch_id: Uuid::nil(),
+            access_token_sealed: Vec::new(),
+            refresh_token_sealed: None,
+            token_type: "Bearer".into(),
+            scope: String::new(),
+            expires_at: issued + time::Duration::seconds(lifetime_s),
+            status: ConnectionStatus::Active,
+            connected_at: issued,
+            last_refresh_at: None,
+            last_attempt_at: None,
+            next_attempt_at: None,
+            last_used_at: None,
+            last_error: None,
+            consecutive_failures: 0,
+            refresh_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_token_is_due_a_buffer_before_expiry_but_never_before_half_its_life() {
+        let buffer = time::Duration::seconds(300);
+        let issued = Timestamp::now();
+        let hour = row(issued, 3600);
+        assert_eq!(refresh_due(&hour, buffer), hour.expires_at - buffer);
+        let minute = row(issued, 60);
+        assert_eq!(
+            refresh_due(&minute, buffer),
+            issued + time::Duration::seconds(30)
+        );
+        assert!(Need::DueAt(issued).is_met_by(&minute, buffer));
     }
 }

@@ -205,14 +205,14 @@ pub struct Revocation {
 }
 
 /// Revokes a branch's grant at its provider (the refresh token, which takes the access tokens
-/// with it at Google; the access token when there is no refresh token). Best effort: a provider
-/// that fails does not keep a person from disconnecting here.
+/// with it at Google; the access token when there is no refresh token). Best effort throughout: a
+/// provider that fails, or a secret of ours that no longer opens, does not keep a person from
+/// disconnecting here; the answer says what happened.
 pub async fn revoke_at_provider(
     state: &AppState,
     owner_id: Uuid,
     branch_id: Uuid,
 ) -> ApiResult<Revocation> {
-    let connections = &state.connections;
     let Some(row) = state
         .store
         .token_row(owner_id, branch_id)
@@ -224,6 +224,36 @@ pub async fn revoke_at_provider(
             error: None,
         });
     };
+    let outcome = match try_revoke(state, &row).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let cause = error.to_string();
+            tracing::error!(%branch_id, error = ?error, "could not prepare the revocation");
+            Err(format!("not attempted: {cause}"))
+        }
+    };
+    Ok(match outcome {
+        Ok(()) => Revocation {
+            revoked: true,
+            error: None,
+        },
+        Err(error) => {
+            tracing::warn!(%branch_id, %error, "revocation at the provider did not succeed");
+            Revocation {
+                revoked: false,
+                error: Some(error),
+            }
+        }
+    })
+}
+
+/// The provider's answer to a revocation (`Err` says why not); the outer error is a fault of ours.
+async fn try_revoke(
+    state: &AppState,
+    row: &ConnectionRecord,
+) -> Result<Result<(), String>, ApiError> {
+    let connections = &state.connections;
+    let branch_id = row.branch_id;
     let client = state
         .store
         .client_of_branch(branch_id)
@@ -231,10 +261,7 @@ pub async fn revoke_at_provider(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("branch without client")))?;
     let provider = connections.presets.resolve(&client)?;
     let Some(revocation) = provider.revocation.clone() else {
-        return Ok(Revocation {
-            revoked: false,
-            error: Some("the provider has no revocation endpoint".to_owned()),
-        });
+        return Ok(Err("the provider has no revocation endpoint".to_owned()));
     };
     let secret = connections
         .vault
@@ -257,23 +284,11 @@ pub async fn revoke_at_provider(
         client_id: &client.client_id,
         client_secret: &secret,
     };
-    match connections
+    Ok(connections
         .http
         .revoke(&revocation, &provider, &credentials, &token, hint)
         .await
-    {
-        Ok(()) => Ok(Revocation {
-            revoked: true,
-            error: None,
-        }),
-        Err(error) => {
-            tracing::warn!(%branch_id, error = %error, "revocation at the provider failed");
-            Ok(Revocation {
-                revoked: false,
-                error: Some(error.to_string()),
-            })
-        }
-    }
+        .map_err(|error| error.to_string()))
 }
 
 /// `DELETE /api/v1/branches/{id}/connection`: revokes the grant at the provider (RFC 7009) and

@@ -11,7 +11,7 @@ use base64::Engine;
 use uuid::Uuid;
 
 use crate::config::SecretString;
-use crate::crypto::KeyRing;
+use crate::crypto::{derive_key, KeyRing, DERIVED_KEY_ID};
 
 /// Which secret of which row a sealed value is.
 #[derive(Debug, Clone, Copy)]
@@ -51,9 +51,12 @@ pub struct Vault {
 impl Vault {
     /// The vault for this configuration: explicit keys, or one derived from the service secret.
     pub fn new(keys: Option<&SecretString>, secret: &[u8]) -> anyhow::Result<Vault> {
+        const PURPOSE: &str = "oauth connections";
         let ring = match keys {
-            Some(keys) => parse_keys(keys.expose())?,
-            None => KeyRing::derived(secret, "oauth connections"),
+            // The derived key stays in the ring, last, so values sealed before the first
+            // TOKEN_ENCRYPTION_KEYS was set still open (and `rekey` can move them).
+            Some(keys) => parse_keys(keys.expose(), Some(derive_key(secret, PURPOSE)))?,
+            None => KeyRing::derived(secret, PURPOSE),
         };
         Ok(Vault { ring })
     }
@@ -118,8 +121,9 @@ pub async fn rekey(store: &crate::store::Store, vault: &Vault) -> anyhow::Result
     Ok(report)
 }
 
-/// Parses `id:base64key,…`; each key must decode to 32 bytes.
-fn parse_keys(raw: &str) -> anyhow::Result<KeyRing> {
+/// Parses `id:base64key,…`; each key must decode to 32 bytes. `derived` is added last unless an
+/// entry already uses its id.
+fn parse_keys(raw: &str, derived: Option<[u8; 32]>) -> anyhow::Result<KeyRing> {
     let mut keys = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (id, key) = entry
@@ -134,6 +138,12 @@ fn parse_keys(raw: &str) -> anyhow::Result<KeyRing> {
             )
         })?;
         keys.push((id.trim().to_owned(), key));
+    }
+    anyhow::ensure!(!keys.is_empty(), "TOKEN_ENCRYPTION_KEYS names no key");
+    if let Some(derived) = derived {
+        if keys.iter().all(|(id, _)| id != DERIVED_KEY_ID) {
+            keys.push((DERIVED_KEY_ID.to_owned(), derived));
+        }
     }
     KeyRing::from_keys(keys).context("TOKEN_ENCRYPTION_KEYS")
 }
@@ -183,11 +193,27 @@ mod tests {
     }
 
     #[test]
+    fn values_sealed_under_the_derived_key_open_after_the_first_explicit_key() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let before = Vault::new(None, secret).unwrap();
+        let slot = Slot::AccessToken(Uuid::new_v4());
+        let sealed = before.seal(slot, "ya29.old");
+        let after = Vault::new(Some(&SecretString::from(format!("a:{KEY_A}"))), secret).unwrap();
+        assert_eq!(after.open(slot, &sealed).unwrap().expose(), "ya29.old");
+        let resealed = after
+            .reseal(slot, &sealed)
+            .unwrap()
+            .expect("moves to key a");
+        assert!(vault(&format!("a:{KEY_A}")).open(slot, &resealed).is_ok());
+    }
+
+    #[test]
     fn malformed_key_lists_are_refused_with_a_reason() {
         let parse = |raw: &str| Vault::new(Some(&SecretString::from(raw.to_owned())), b"x");
         assert!(parse("nocolon").is_err());
         assert!(parse("a:not-base64!").is_err());
         assert!(parse("a:AAAA").is_err());
+        assert!(parse(" , ").is_err());
         assert!(parse(&format!("a:{KEY_A},a:{KEY_B}")).is_err());
     }
 }

@@ -170,6 +170,8 @@ pub struct OAuthStateRecord {
     pub branch_id: Uuid,
     /// The user who started it.
     pub user_id: Uuid,
+    /// The OAuth client the authorization URL was made for.
+    pub oauth_client_id: Uuid,
     /// The PKCE verifier, sealed.
     pub pkce_verifier_sealed: Vec<u8>,
     /// The redirect URI the authorization request named.
@@ -228,6 +230,9 @@ const CONNECTION_COLUMNS: &str = "c.branch_id, c.access_token_sealed, c.refresh_
 pub struct ConnectionLock {
     store: Store,
     branch_id: Uuid,
+    /// The grant the refresh started from: a re-connection meanwhile (a callback does not wait
+    /// for the lock on SQLite) must not be overwritten by the old grant's outcome.
+    connected_at: Option<Timestamp>,
     postgres: Option<Transaction<'static, Postgres>>,
 }
 
@@ -393,10 +398,10 @@ impl Store {
     /// Records a pending authorization.
     pub async fn insert_oauth_state(&self, s: &OAuthStateRecord) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO oauth_states (state_hash, branch_id, user_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO oauth_states (state_hash, branch_id, user_id, oauth_client_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&s.state_hash).bind(s.branch_id).bind(s.user_id).bind(&s.pkce_verifier_sealed)
+        .bind(&s.state_hash).bind(s.branch_id).bind(s.user_id).bind(s.oauth_client_id).bind(&s.pkce_verifier_sealed)
         .bind(&s.redirect_uri).bind(s.created_at).bind(s.expires_at)
         .execute(pool).await.map(drop))
     }
@@ -410,7 +415,7 @@ impl Store {
     ) -> Result<Option<OAuthStateRecord>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as(
             "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING state_hash, branch_id, user_id, \
-             pkce_verifier_sealed, redirect_uri, created_at, expires_at",
+             oauth_client_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at",
         )
         .bind(state_hash).fetch_optional(pool).await)
     }
@@ -487,7 +492,7 @@ impl Store {
     ) -> Result<Vec<Uuid>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_scalar(
             "SELECT branch_id FROM oauth_connections c WHERE status = 'active' AND refresh_token_sealed IS NOT NULL \
-             AND (next_attempt_at IS NULL OR next_attempt_at <= $4) \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= $4) AND consecutive_failures < 3 \
              AND ((expires_at < $1 AND last_used_at >= $2) \
                   OR (COALESCE(last_refresh_at, connected_at) < $3)) \
              ORDER BY expires_at LIMIT $5",
@@ -496,40 +501,42 @@ impl Store {
         .fetch_all(pool).await)
     }
 
+    /// A branch's connection, read without a lock.
+    pub async fn read_connection(
+        &self,
+        branch_id: Uuid,
+    ) -> Result<Option<ConnectionRecord>, sqlx::Error> {
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM oauth_connections c WHERE c.branch_id = $1");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(branch_id).fetch_optional(pool).await)
+    }
+
     /// Starts a refresh of one connection and reads it (see [`ConnectionLock`]).
     pub async fn lock_connection(
         &self,
         branch_id: Uuid,
     ) -> Result<(ConnectionLock, Option<ConnectionRecord>), sqlx::Error> {
-        let select =
-            format!("SELECT {CONNECTION_COLUMNS} FROM oauth_connections c WHERE c.branch_id = $1");
-        match &self.backend {
+        let (postgres, row) = match &self.backend {
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let row = sqlx::query_as(&format!("{select} FOR UPDATE"))
+                let sql = format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM oauth_connections c WHERE c.branch_id = $1 FOR UPDATE"
+                );
+                let row: Option<ConnectionRecord> = sqlx::query_as(&sql)
                     .bind(branch_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let lock = ConnectionLock {
-                    store: self.clone(),
-                    branch_id,
-                    postgres: Some(tx),
-                };
-                Ok((lock, row))
+                (Some(tx), row)
             }
-            Backend::Sqlite(pool) => {
-                let row = sqlx::query_as(&select)
-                    .bind(branch_id)
-                    .fetch_optional(pool)
-                    .await?;
-                let lock = ConnectionLock {
-                    store: self.clone(),
-                    branch_id,
-                    postgres: None,
-                };
-                Ok((lock, row))
-            }
-        }
+            Backend::Sqlite(_) => (None, self.read_connection(branch_id).await?),
+        };
+        let lock = ConnectionLock {
+            store: self.clone(),
+            branch_id,
+            connected_at: row.as_ref().map(|r| r.connected_at),
+            postgres,
+        };
+        Ok((lock, row))
     }
 
     /// Every sealed value, for `tessera connections rekey`: (table, key, column, value).
@@ -586,7 +593,7 @@ impl ConnectionLock {
                          refresh_token_sealed = COALESCE($3, refresh_token_sealed), token_type = $4, scope = $5, \
                          expires_at = $6, last_refresh_at = $7, last_attempt_at = $7, next_attempt_at = NULL, \
                          last_error = NULL, consecutive_failures = 0, refresh_count = refresh_count + 1 \
-                         WHERE branch_id = $1",
+                         WHERE branch_id = $1 AND connected_at = $8",
                     )
                     .bind(self.branch_id)
                     .bind(&tokens.access_token)
@@ -595,25 +602,29 @@ impl ConnectionLock {
                     .bind(&tokens.scope)
                     .bind(tokens.expires_at)
                     .bind(now)
+                    .bind(self.connected_at)
                     .execute($executor)
                     .await,
                     RefreshResult::GrantDead { error } => sqlx::query(
                         "UPDATE oauth_connections SET status = 'needs_reauth', last_error = $2, last_attempt_at = $3, \
-                         next_attempt_at = NULL, consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1",
+                         next_attempt_at = NULL, consecutive_failures = consecutive_failures + 1 \
+                         WHERE branch_id = $1 AND connected_at = $4",
                     )
                     .bind(self.branch_id)
                     .bind(error)
                     .bind(now)
+                    .bind(self.connected_at)
                     .execute($executor)
                     .await,
                     RefreshResult::Failed { error, next_attempt_at } => sqlx::query(
                         "UPDATE oauth_connections SET last_error = $2, last_attempt_at = $3, next_attempt_at = $4, \
-                         consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1",
+                         consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1 AND connected_at = $5",
                     )
                     .bind(self.branch_id)
                     .bind(error)
                     .bind(now)
                     .bind(*next_attempt_at)
+                    .bind(self.connected_at)
                     .execute($executor)
                     .await,
                 }
