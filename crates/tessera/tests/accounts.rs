@@ -558,8 +558,23 @@ async fn only_admins_change_roles_and_the_last_admin_stays() {
     let (admin, _) = session(&app, "root").await;
     let (bob_token, _) = session(&app, "bob").await;
 
-    let refused = set_role(&app, &bob_token, &bob, "admin").await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // Every role but admin is refused, manager included (full rights on case records, none on
+    // roles); the role is read as stored now, so each change applies to bob's token at once.
+    for role in [
+        "manager",
+        "therapist",
+        "social_worker",
+        "coordinator",
+        "data_entry",
+    ] {
+        app.db
+            .exec(&format!(
+                "UPDATE users SET role = '{role}' WHERE username = 'bob'"
+            ))
+            .await;
+        let refused = set_role(&app, &bob_token, &bob, "admin").await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{role}");
+    }
     let changed = set_role(&app, &admin, &bob, "therapist").await;
     assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
     assert_eq!(changed.data()["role"], "therapist");

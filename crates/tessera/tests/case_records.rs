@@ -1025,7 +1025,8 @@ async fn complete_and_cancel_follow_the_state_rules() {
         .post(
             &s(&one, "/complete"),
             Some(&admin),
-            json!({"progress_rating": 8, "notes": "Good focus", "goals_achieved": ["named 5 colours"], "attendance_status": "present", "engagement": "good"}),
+            // `rating` and `goals`, the spec's words, name progress_rating and goals_achieved.
+            json!({"rating": 8, "notes": "Good focus", "goals": ["named 5 colours"], "attendance_status": "present", "engagement": "good"}),
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);

@@ -605,11 +605,13 @@ pub async fn update_session(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteBody {
-    /// 1–10 (required).
+    /// 1–10 (required); `rating`, the spec's word, is accepted too.
+    #[serde(alias = "rating")]
     pub progress_rating: i64,
     /// Replaces the notes if given.
     pub notes: Option<String>,
-    /// Replaces the goals achieved if given.
+    /// Replaces the goals achieved if given; `goals` is accepted too.
+    #[serde(alias = "goals")]
     pub goals_achieved: Option<Vec<String>>,
     /// present, absent, late or early_departure.
     pub attendance_status: Option<String>,
