@@ -29,7 +29,9 @@ SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null' EXIT
 if curl -s "$BASE/health" >/dev/null; then echo "port $PORT is taken; set PORT" >&2; exit 1; fi
 
-WRONG='{"username":"bench","password":"wrong password"}'
+# The flood targets another account than the correct logins, so that its thousands of failures
+# do not put brute-force delays in front of the throughput measurement.
+WRONG='{"username":"flooded","password":"wrong password"}'
 RIGHT='{"username":"bench","password":"correct horse battery"}'
 login_load() { # $1 = workers, $2 = seconds, $3 = body
   hey -z "$2s" -c "$1" -m POST -T application/json -d "$3" "$BASE/api/v1/auth/login"
