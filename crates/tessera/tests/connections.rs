@@ -117,6 +117,16 @@ async fn setup(app: &TestApp, username: &str) -> Setup {
     }
 }
 
+/// A mock provider, an app using it, and the owner's branch connected with `answer`.
+async fn connected_app(answer: ResponseTemplate) -> (MockServer, TestApp, Setup) {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    let reply = connect(&app, &provider, &s, answer).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    (provider, app, s)
+}
+
 /// The query of a started flow's authorization URL.
 async fn start(app: &TestApp, s: &Setup) -> std::collections::HashMap<String, String> {
     let started = app
@@ -421,16 +431,7 @@ async fn a_code_without_refresh_token_is_stored_and_flagged() {
 #[tokio::test]
 async fn refresh_rotates_refresh_tokens_keeps_the_old_one_when_none_comes_and_defaults_the_lifetime(
 ) {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.1", Some("1//r1"), Some(3600)),
-    )
-    .await;
+    let (provider, app, s) = connected_app(tokens("ya29.1", Some("1//r1"), Some(3600))).await;
 
     expire(&app).await;
     let rotated = refresh_grant()
@@ -502,16 +503,7 @@ async fn refresh_rotates_refresh_tokens_keeps_the_old_one_when_none_comes_and_de
 
 #[tokio::test]
 async fn invalid_grant_flips_to_needs_reauth_once_and_never_calls_again() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.1", Some("1//dead"), Some(3600)),
-    )
-    .await;
+    let (provider, app, s) = connected_app(tokens("ya29.1", Some("1//dead"), Some(3600))).await;
     expire(&app).await;
     let _dead = refresh_grant()
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."})))
@@ -574,16 +566,7 @@ async fn invalid_grant_flips_to_needs_reauth_once_and_never_calls_again() {
 
 #[tokio::test]
 async fn passing_faults_are_retried_then_fall_back_to_a_live_token_and_pause_for_30_s() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.live", Some("1//r"), Some(3600)),
-    )
-    .await;
+    let (provider, app, s) = connected_app(tokens("ya29.live", Some("1//r"), Some(3600))).await;
     // Inside the refresh buffer (5 minutes) but not expired.
     let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(60))
         .format(&time::format_description::well_known::Rfc3339)
@@ -689,16 +672,7 @@ async fn an_expired_token_and_a_provider_down_answer_502_and_a_slow_provider_504
 
 #[tokio::test]
 async fn a_thousand_concurrent_requests_on_an_expired_token_cause_one_refresh() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.old", Some("1//r"), Some(3600)),
-    )
-    .await;
+    let (provider, app, s) = connected_app(tokens("ya29.old", Some("1//r"), Some(3600))).await;
     expire(&app).await;
     let _once = refresh_grant()
         .respond_with(
@@ -772,16 +746,7 @@ async fn two_tessera_processes_on_one_postgres_database_refresh_once() {
 
 #[tokio::test]
 async fn scopes_ownership_and_validation() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.1", Some("1//r"), Some(3600)),
-    )
-    .await;
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     let (_, read) = app.pat(&s.jwt, &["connections:read"]).await;
     let (_, write) = app.pat(&s.jwt, &["connections:write"]).await;
     let (_, admin) = app.pat(&s.jwt, &["connections:admin"]).await;
@@ -1062,16 +1027,8 @@ async fn scopes_ownership_and_validation() {
 
 #[tokio::test]
 async fn disconnect_revokes_at_the_provider_and_deletes_the_grant() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.1", Some("1//to-revoke"), Some(3600)),
-    )
-    .await;
+    let (provider, app, s) =
+        connected_app(tokens("ya29.1", Some("1//to-revoke"), Some(3600))).await;
     let _revoke = Mock::given(method("POST"))
         .and(path("/revoke"))
         .and(body_string_contains("token=1%2F%2Fto-revoke"))
@@ -1223,16 +1180,7 @@ async fn the_compatibility_routes_keep_their_shapes() {
 
 #[tokio::test]
 async fn keep_alive_refreshes_tokens_in_use_that_expire_soon_and_idle_grants() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let s = setup(&app, "owner").await;
-    connect(
-        &app,
-        &provider,
-        &s,
-        tokens("ya29.1", Some("1//r"), Some(3600)),
-    )
-    .await;
+    let (provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     let connections = app.state.connections.clone();
     // Fresh and unused: nothing to do.
     let _none = refresh_grant()
