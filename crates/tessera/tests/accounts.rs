@@ -740,3 +740,36 @@ async fn unknown_accounts_and_locked_logins_cost_the_same_time_as_a_wrong_passwo
         "locked account vs locked unknown login",
     );
 }
+
+#[tokio::test]
+async fn wrong_current_passwords_count_like_failed_logins_of_the_account() {
+    let app = TestApp::spawn_with(brute_force_options(3, 1_000)).await;
+    register(&app, "carol").await;
+    let (token, _) = session(&app, "carol").await;
+    let change = |current_password: &'static str| {
+        app.post(
+            "/api/v1/auth/change-password",
+            Some(&token),
+            json!({"current_password": current_password, "new_password": "a brand new password"}),
+        )
+    };
+    for _ in 0..3 {
+        let guess = change("a guess").await;
+        assert_eq!(guess.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(guess.message(), "current_password is not correct");
+    }
+    // Locked: a stolen access token gets no further, and neither does the login form.
+    let right = change(PASSWORD).await;
+    assert_eq!(right.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(right.message(), "current_password is not correct");
+    assert_eq!(
+        login(&app, "carol", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(security_events(&app, "password_change_failed").await, 3);
+    assert_eq!(
+        security_events(&app, "password_change_refused_locked").await,
+        1
+    );
+    assert_eq!(security_events(&app, "login_locked").await, 1);
+}

@@ -166,11 +166,75 @@ pub async fn login(
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Success<TokenPair>> {
     let login = body.username.trim().to_lowercase();
-    // No account name or email is longer than 254 characters; a longer login is still counted
-    // (like any unknown one), under a bounded key.
-    let account_subject = format!("account:{}", truncate(&login, 320));
-    let ip = client.ip.to_string();
-    let ip_subject = format!("ip:{ip}");
+    let credentials = state.store.find_credentials(&login).await?;
+    let user_id = credentials.as_ref().map(|c| c.id);
+    let check = guarded_password_check(
+        &state,
+        &PasswordAttempt {
+            login: &login,
+            ip: &client.ip.to_string(),
+            user_id,
+            events: LOGIN_EVENTS,
+        },
+        body.password,
+        credentials.map(|c| c.password_hash),
+    )
+    .await?;
+    match (check.matched, user_id) {
+        (true, Some(user_id)) => {
+            if check.account_failures > 0 {
+                state.store.clear_failures(&account_subject(&login)).await?;
+            }
+            Ok(ok(sessions::start(&state, user_id, &client).await?))
+        }
+        _ => Err(ApiError::Unauthorized(AuthFailure::InvalidCredentials)),
+    }
+}
+
+/// The security events a guarded password check records: (failed, refused while locked).
+pub type AttemptEvents = (&'static str, &'static str);
+
+/// A login's events.
+const LOGIN_EVENTS: AttemptEvents = ("login_failed", "login_refused_locked");
+
+/// Who is trying a password, for the brute-force counters.
+pub struct PasswordAttempt<'a> {
+    /// The login as typed, lowercased (the account counter's key).
+    pub login: &'a str,
+    /// The client IP (the IP counter's key).
+    pub ip: &'a str,
+    /// The account, when the login names one.
+    pub user_id: Option<Uuid>,
+    /// Which events to record.
+    pub events: AttemptEvents,
+}
+
+/// What a guarded check found.
+pub struct PasswordCheck {
+    /// The password matched and neither counter is locked.
+    pub matched: bool,
+    /// The account counter's failures before this attempt.
+    pub account_failures: i32,
+}
+
+/// The account counter's key: the login as typed, so unknown accounts count like real ones. No
+/// account name or email is longer than 254 characters; a longer login is still counted, under a
+/// bounded key.
+pub fn account_subject(login: &str) -> String {
+    format!("account:{}", truncate(login, 320))
+}
+
+/// Checks a password under the brute-force rules (see [`super::lockout`]): delays by the
+/// counters, always runs argon2 (a lock costs the same time as a wrong password), refuses while
+/// locked, and counts and records a failure.
+pub async fn guarded_password_check(
+    state: &AppState,
+    attempt: &PasswordAttempt<'_>,
+    password: String,
+    stored_hash: Option<String>,
+) -> ApiResult<PasswordCheck> {
+    let account_subject = account_subject(attempt.login);
+    let ip_subject = format!("ip:{}", attempt.ip);
     let policy = state.lockout;
     let now = Timestamp::now();
     let window_start = policy.failure_policy(0, now).window_start;
@@ -182,57 +246,44 @@ pub async fn login(
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
-    // The password is checked even when locked, so a lock costs the same time as a wrong password.
-    let credentials = state.store.find_credentials(&login).await?;
-    let user_id = credentials.as_ref().map(|c| c.id);
-    let matched = state
-        .passwords
-        .verify(body.password, credentials.map(|c| c.password_hash))
-        .await?;
-    let refused = || ApiError::Unauthorized(AuthFailure::InvalidCredentials);
+    let matched = state.passwords.verify(password, stored_hash).await?;
     let event = |kind, detail| SecurityEvent {
         kind,
-        user_id,
+        user_id: attempt.user_id,
         session_id: None,
-        ip: Some(&ip),
+        ip: Some(attempt.ip),
         detail: Some(detail),
     };
     let now = Timestamp::now();
+    let (failed, refused_locked) = attempt.events;
     if verdict.locked {
-        let detail = "login refused: account or client locked after repeated failures";
+        let detail = "refused: account or client locked after repeated failures";
         state
             .store
-            .record_security_event(event("login_refused_locked", detail), now)
+            .record_security_event(event(refused_locked, detail), now)
             .await?;
-        return Err(refused());
+    } else if !matched || attempt.user_id.is_none() {
+        let counted = state
+            .store
+            .record_login_failure(
+                (
+                    &account_subject,
+                    policy.failure_policy(policy.account_lock_threshold, now),
+                ),
+                (
+                    &ip_subject,
+                    policy.failure_policy(policy.ip_lock_threshold, now),
+                ),
+                event(failed, "wrong password or unknown login"),
+                now,
+            )
+            .await?;
+        record_new_locks(state, counted, now).await?;
     }
-    match (matched, user_id) {
-        (true, Some(user_id)) => {
-            if account.failures > 0 {
-                state.store.clear_failures(&account_subject).await?;
-            }
-            Ok(ok(sessions::start(&state, user_id, &client).await?))
-        }
-        _ => {
-            let counted = state
-                .store
-                .record_login_failure(
-                    (
-                        &account_subject,
-                        policy.failure_policy(policy.account_lock_threshold, now),
-                    ),
-                    (
-                        &ip_subject,
-                        policy.failure_policy(policy.ip_lock_threshold, now),
-                    ),
-                    event("login_failed", "wrong password or unknown login"),
-                    now,
-                )
-                .await?;
-            record_new_locks(&state, counted, now).await?;
-            Err(refused())
-        }
-    }
+    Ok(PasswordCheck {
+        matched: matched && !verdict.locked,
+        account_failures: account.failures,
+    })
 }
 
 /// Records a `login_locked` event for each counter that has just reached its threshold.

@@ -202,6 +202,7 @@ pub struct ChangePasswordRequest {
 pub async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,
+    client: super::sessions::ClientInfo,
     Json(body): Json<ChangePasswordRequest>,
 ) -> ApiResult<Success<serde_json::Value>> {
     super::api::validate_password("new_password", &body.new_password)?;
@@ -210,12 +211,29 @@ pub async fn change_password(
             "new_password must differ from current_password",
         ));
     }
-    let stored = state.store.password_hash(user.user_id).await?;
-    if !state
-        .passwords
-        .verify(body.current_password, stored)
+    // Guessed passwords count like failed logins of the account (and of the client IP), so a
+    // stolen access token is no faster way to find the password than the login form.
+    let username = state
+        .store
+        .find_user(user.user_id)
         .await?
-    {
+        .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?
+        .username
+        .to_lowercase();
+    let stored = state.store.password_hash(user.user_id).await?;
+    let check = super::api::guarded_password_check(
+        &state,
+        &super::api::PasswordAttempt {
+            login: &username,
+            ip: &client.ip.to_string(),
+            user_id: Some(user.user_id),
+            events: ("password_change_failed", "password_change_refused_locked"),
+        },
+        body.current_password,
+        stored,
+    )
+    .await?;
+    if !check.matched {
         return Err(ApiError::invalid("current_password is not correct"));
     }
     let hash = state.passwords.hash(body.new_password).await?;
