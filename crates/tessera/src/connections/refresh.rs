@@ -1,17 +1,21 @@
 //! The refresher: hands out a valid access token for a branch, refreshing it when needed by the
 //! rules of `oauth-connections.md`.
 //!
-//! * **Once.** Callers for one branch queue on an in-process lock (single flight), then on the
-//!   database lock ([`crate::store::ConnectionLock`]), and re-read the row before calling the
-//!   provider: whoever waited finds the token the first caller stored and returns it. So 1,000
-//!   concurrent requests on an expired token cost one provider call, on one instance or many.
+//! * **Once.** Callers for one branch queue on an in-process lock (single flight), read the row,
+//!   and only if it still needs a refresh take the database lock
+//!   ([`crate::store::ConnectionLock`]) and re-read it before calling the provider: whoever waited
+//!   finds the token the first caller stored and returns it. So 1,000 concurrent requests on an
+//!   expired token cost one provider call, on one instance or many. At most a quarter of the
+//!   database pool is held by refreshes, and each refresh runs in a task of its own, so a client
+//!   that goes away cannot cut it off between the provider's answer and the write.
 //! * **Rotation.** A new refresh token replaces the old one in the same write as the new access
 //!   token; a response without one keeps the old.
 //! * **Dead grants.** `invalid_grant` flips the connection to `needs_reauth` once; from then on
 //!   token requests answer 409 without calling the provider.
 //! * **Passing faults.** A few retries with doubling back-off; then, if the stored token has not
-//!   expired, it is handed out anyway; else 502 (504 on a timeout). After a failure no new attempt
-//!   is made for the connection for `OAUTH_FAILURE_COOLDOWN_SECONDS`.
+//!   expired, it is handed out anyway (not to a forced refresh, which asked for a new one); else
+//!   502 (504 on a timeout). After a failure no new attempt is made for the connection for
+//!   `OAUTH_FAILURE_COOLDOWN_SECONDS`.
 //! * **No silent immortality.** No `expires_in` → `OAUTH_DEFAULT_TOKEN_LIFETIME_SECONDS`.
 //! * **Keep-alive.** [`Connections::keep_alive_once`] refreshes tokens about to expire that
 //!   consumers are using, and grants nobody refreshed for a week; the same locks make it safe to
@@ -195,7 +199,7 @@ impl Connections {
     ) -> Result<AccessToken, ApiError> {
         let now = Timestamp::now();
         let Some(row) = self.token_row(owner_id, branch_id).await? else {
-            return Err(self.not_connected(owner_id, branch_id).await);
+            return Err(self.missing_connection(owner_id, branch_id).await);
         };
         if !row.is_active {
             return Err(ApiError::Conflict(format!(
@@ -288,10 +292,6 @@ impl Connections {
                 Err(error) => tracing::error!(%error, "keep-alive task failed"),
             }
         }
-        self.flights
-            .lock()
-            .expect("flights lock")
-            .retain(|_, flight| Arc::strong_count(flight) > 1);
         Ok(refreshed)
     }
 
@@ -563,7 +563,7 @@ impl Connections {
     }
 
     /// 404 for a branch the owner does not have; 409 for one of theirs without a connection.
-    async fn not_connected(&self, owner_id: Uuid, branch_id: Uuid) -> ApiError {
+    async fn missing_connection(&self, owner_id: Uuid, branch_id: Uuid) -> ApiError {
         match self.store.find_branch(owner_id, branch_id).await {
             Ok(Some(_)) => not_connected(branch_id),
             Ok(None) => ApiError::NotFound("Branch not found".to_owned()),
