@@ -1457,3 +1457,22 @@ async fn the_openapi_document_lists_the_case_records_routes() {
     }
     assert!(paths["/api/v1/beneficiaries/{id}"]["patch"].is_object());
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_paginated_list_envelope() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json", None).await;
+    for path in [
+        "/api/v1/beneficiaries",
+        "/api/v1/beneficiaries/{id}/sessions",
+    ] {
+        let schema = &doc.body["paths"][path]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"];
+        let properties = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{path}: {schema}"));
+        for key in ["success", "data", "pagination"] {
+            assert!(properties.contains_key(key), "{path}: {key} in {schema}");
+        }
+    }
+}

@@ -518,7 +518,7 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
 #[utoipa::path(get, path = "/api/v1/beneficiaries", tag = "case-records", params(ListQuery),
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
-        (status = 200, description = "`{success, data: [beneficiary], pagination: {page, per_page, total, pages}}`", body = inline(Vec<BeneficiaryView>)),
+        (status = 200, description = "`{success, data: [beneficiary], pagination: {page, per_page, total, pages}}`", body = inline(super::input::Paged<BeneficiaryView>)),
         (status = 422, description = "A parameter is out of range or not allowed", body = crate::http::openapi::ErrorEnvelope),
     ))]
 pub async fn list_beneficiaries(

@@ -117,7 +117,7 @@ pub struct Pagination {
 }
 
 /// A list response: `{"success":true,"data":[…],"pagination":{…}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Paged<T> {
     /// Always true.
     pub success: bool,

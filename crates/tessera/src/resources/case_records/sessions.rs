@@ -485,7 +485,7 @@ fn session_query(query: SessionListQuery, page: PageRequest) -> Result<SessionQu
     params(("id" = Uuid, Path, description = "Beneficiary id"), SessionListQuery),
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
-        (status = 200, description = "`{success, data: [session], pagination}`", body = inline(Vec<SessionView>)),
+        (status = 200, description = "`{success, data: [session], pagination}`", body = inline(super::input::Paged<SessionView>)),
         (status = 404, description = "No such beneficiary", body = ErrorEnvelope),
         (status = 422, description = "A parameter is invalid", body = ErrorEnvelope),
     ))]
