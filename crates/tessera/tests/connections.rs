@@ -1178,75 +1178,62 @@ async fn the_compatibility_routes_keep_their_shapes() {
     );
 }
 
+/// Runs `sql` on the app's database, then one keep-alive pass, which must make `calls` refresh
+/// calls (answered with `access`) and report as many refreshes.
+async fn keep_alive_after(
+    app: &TestApp,
+    provider: &MockServer,
+    sql: &str,
+    calls: u64,
+    access: &str,
+) {
+    if !sql.is_empty() {
+        app.db.exec(sql).await;
+    }
+    let _refresh = refresh_grant()
+        .respond_with(tokens(access, None, Some(3600)))
+        .expect(calls)
+        .mount_as_scoped(provider)
+        .await;
+    let refreshed = app.state.connections.keep_alive_once().await.unwrap();
+    assert_eq!(refreshed as u64, calls, "after {sql:?}");
+}
+
 #[tokio::test]
 async fn keep_alive_refreshes_tokens_in_use_that_expire_soon_and_idle_grants() {
     let (provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
-    let connections = app.state.connections.clone();
     // Fresh and unused: nothing to do.
-    let _none = refresh_grant()
-        .respond_with(tokens("x", None, None))
-        .expect(0)
-        .mount_as_scoped(&provider)
-        .await;
-    assert_eq!(connections.keep_alive_once().await.unwrap(), 0);
-    drop(_none);
+    keep_alive_after(&app, &provider, "", 0, "x").await;
 
-    // In use and expiring within the buffer + interval: refreshed ahead of the consumers.
     let now = time::OffsetDateTime::now_utc();
     let stamp = |t: time::OffsetDateTime| {
-        format!(
-            "{}.000000Z",
-            &t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap()[..19]
-        )
+        let text = t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        format!("{}.000000Z", &text[..19])
     };
-    app.db
-        .exec(&format!(
-            "UPDATE oauth_connections SET expires_at = '{}', last_used_at = '{}', connected_at = '{}'",
-            stamp(now + time::Duration::seconds(120)),
-            stamp(now),
-            stamp(now - time::Duration::hours(1))
-        ))
-        .await;
-    let soon = refresh_grant()
-        .respond_with(tokens("ya29.2", None, Some(3600)))
-        .expect(1)
-        .mount_as_scoped(&provider)
-        .await;
-    assert_eq!(connections.keep_alive_once().await.unwrap(), 1);
-    drop(soon);
+    // In use and due before the next pass: refreshed ahead of the consumers.
+    let in_use = format!(
+        "UPDATE oauth_connections SET expires_at = '{}', last_used_at = '{}', connected_at = '{}'",
+        stamp(now + time::Duration::seconds(120)),
+        stamp(now),
+        stamp(now - time::Duration::hours(1))
+    );
+    keep_alive_after(&app, &provider, &in_use, 1, "ya29.2").await;
     assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.2");
 
     // Valid but refreshed 8 days ago and never used: refreshed so the provider keeps the grant.
-    app.db
-        .exec(&format!(
-            "UPDATE oauth_connections SET last_used_at = NULL, last_refresh_at = '{}'",
-            stamp(now - time::Duration::days(8))
-        ))
-        .await;
-    let idle = refresh_grant()
-        .respond_with(tokens("ya29.3", None, Some(3600)))
-        .expect(1)
-        .mount_as_scoped(&provider)
-        .await;
-    assert_eq!(connections.keep_alive_once().await.unwrap(), 1);
-    drop(idle);
-    // And a dead grant is left alone.
-    app.db
-        .exec("UPDATE oauth_connections SET status = 'needs_reauth'")
-        .await;
-    app.db
-        .exec(&format!(
-            "UPDATE oauth_connections SET last_refresh_at = '{}'",
-            stamp(now - time::Duration::days(8))
-        ))
-        .await;
-    let _never = refresh_grant()
-        .respond_with(tokens("x", None, None))
-        .expect(0)
-        .mount_as_scoped(&provider)
-        .await;
-    assert_eq!(connections.keep_alive_once().await.unwrap(), 0);
+    let idle = format!(
+        "UPDATE oauth_connections SET last_used_at = NULL, last_refresh_at = '{}'",
+        stamp(now - time::Duration::days(8))
+    );
+    keep_alive_after(&app, &provider, &idle, 1, "ya29.3").await;
+    // And a dead grant is left alone, however idle.
+    let dead = format!(
+        "UPDATE oauth_connections SET status = 'needs_reauth', last_refresh_at = '{}'",
+        stamp(now - time::Duration::days(8))
+    );
+    keep_alive_after(&app, &provider, &dead, 0, "x").await;
 }
 
 #[tokio::test]
