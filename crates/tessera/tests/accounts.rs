@@ -646,6 +646,12 @@ async fn repeated_failures_lock_a_login_whether_or_not_the_account_exists() {
     assert_eq!(security_events(&app, "login_failed").await, 8);
     assert_eq!(security_events(&app, "login_locked").await, 2);
     assert_eq!(security_events(&app, "login_refused_locked").await, 2);
+    // The account lock names the account where one exists (alice), and only then (ghost).
+    let named = app
+        .db
+        .strings("SELECT CAST(COUNT(*) AS TEXT) FROM security_events WHERE kind = 'login_locked' AND user_id IS NOT NULL")
+        .await;
+    assert_eq!(named, ["1"]);
     // When the lock and window are over, the right password works again.
     app.db.exec("UPDATE login_failures SET locked_until = NULL, last_failure_at = '2000-01-01T00:00:00.000000Z'").await;
     assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK);
@@ -661,6 +667,12 @@ async fn one_client_spraying_many_accounts_is_locked_by_ip() {
     }
     let reply = login(&app, "alice", PASSWORD).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "the IP is locked");
+    // The lock event names the locked address.
+    let locked = app
+        .db
+        .strings("SELECT ip FROM security_events WHERE kind = 'login_locked'")
+        .await;
+    assert_eq!(locked, ["127.0.0.1"]);
 }
 
 #[tokio::test]

@@ -278,7 +278,7 @@ pub async fn guarded_password_check(
                 now,
             )
             .await?;
-        record_new_locks(state, counted, now).await?;
+        record_new_locks(state, attempt, counted, now).await?;
     }
     Ok(PasswordCheck {
         matched: matched && !verdict.locked,
@@ -286,17 +286,32 @@ pub async fn guarded_password_check(
     })
 }
 
-/// Records a `login_locked` event for each counter that has just reached its threshold.
+/// Records a `login_locked` event for each counter that has just reached its threshold, naming
+/// what was locked: the account (its id, when the login names one) or the client IP.
 async fn record_new_locks(
     state: &AppState,
+    attempt: &PasswordAttempt<'_>,
     (account, from_ip): (FailureCount, FailureCount),
     now: Timestamp,
 ) -> ApiResult<()> {
     let policy = state.lockout;
-    for (what, count, threshold) in [
-        ("account", account, policy.account_lock_threshold),
-        ("client IP", from_ip, policy.ip_lock_threshold),
-    ] {
+    let locks = [
+        (
+            "account",
+            account,
+            policy.account_lock_threshold,
+            attempt.user_id,
+            None,
+        ),
+        (
+            "client IP",
+            from_ip,
+            policy.ip_lock_threshold,
+            None,
+            Some(attempt.ip),
+        ),
+    ];
+    for (what, count, threshold, user_id, ip) in locks {
         if count.failures != threshold {
             continue;
         }
@@ -304,9 +319,9 @@ async fn record_new_locks(
         let detail = format!("{what} locked after {threshold} failed logins");
         let event = SecurityEvent {
             kind: "login_locked",
-            user_id: None,
+            user_id,
             session_id: None,
-            ip: None,
+            ip,
             detail: Some(&detail),
         };
         state.store.record_security_event(event, now).await?;
