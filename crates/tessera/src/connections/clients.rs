@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::http::caller::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path};
-use crate::http::fields::{one_of, optional, required, required_text, Field, SHORT_TEXT};
+use crate::http::fields::{self, one_of, optional, required, required_text, Field, SHORT_TEXT};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::store::{OAuthClientRecord, Timestamp};
 use crate::tokens::scopes::ConnectionsAdmin;
@@ -149,31 +149,26 @@ pub fn apply(
             checked_endpoint(name, &raw, state.config.oauth_allow_private_endpoints)
         })
     };
-    let scopes = optional(
+    // The shared list rules (trimmed, no empty entries), then the OAuth ones.
+    let scopes = fields::list(
+        "scopes",
         body.scopes,
-        current.as_ref().map(|c| c.scopes.0.clone()),
-        |scopes| {
-            if scopes.len() > MAX_SCOPES {
-                return Err(ApiError::invalid(format!(
-                    "scopes may hold at most {MAX_SCOPES} entries"
-                )));
-            }
-            scopes
-                .into_iter()
-                .map(|scope| {
-                    let scope = scope.trim().to_owned();
-                    if scope.is_empty() || scope.len() > 500 || scope.contains(char::is_whitespace)
-                    {
-                        return Err(ApiError::invalid(
-                            "scopes entries must be 1 to 500 characters without spaces",
-                        ));
-                    }
-                    Ok(scope)
-                })
-                .collect()
-        },
-    )?
-    .unwrap_or_default();
+        current.as_ref().map(|c| c.scopes.clone()),
+    )?;
+    if scopes.0.len() > MAX_SCOPES {
+        return Err(ApiError::invalid(format!(
+            "scopes may hold at most {MAX_SCOPES} entries"
+        )));
+    }
+    if scopes
+        .0
+        .iter()
+        .any(|scope| scope.contains(char::is_whitespace))
+    {
+        return Err(ApiError::invalid(
+            "scopes entries must not contain spaces (each entry is one scope)",
+        ));
+    }
     let record = OAuthClientRecord {
         id,
         owner_id,
@@ -226,7 +221,7 @@ pub fn apply(
         )?,
         client_id,
         client_secret_sealed: sealed_secret,
-        scopes: sqlx::types::Json(scopes),
+        scopes,
         created_at: current.as_ref().map_or(now, |c| c.created_at),
         updated_at: now,
     };

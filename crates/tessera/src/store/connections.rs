@@ -312,15 +312,17 @@ impl Store {
         &self,
         branch_id: Uuid,
     ) -> Result<Option<OAuthClientRecord>, sqlx::Error> {
-        let columns: String = CLIENT_COLUMNS
-            .split(", ")
-            .map(|c| format!("o.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {columns} FROM oauth_clients o JOIN branches b ON b.oauth_client_id = o.id WHERE b.id = $1"
-        );
-        on_pool!(self, pool => sqlx::query_as(&sql).bind(branch_id).fetch_optional(pool).await)
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns: Vec<String> = CLIENT_COLUMNS
+                .split(", ")
+                .map(|c| format!("o.{}", c.trim()))
+                .collect();
+            format!(
+                "SELECT {} FROM oauth_clients o JOIN branches b ON b.oauth_client_id = o.id WHERE b.id = $1",
+                columns.join(", ")
+            )
+        });
+        on_pool!(self, pool => sqlx::query_as(&SQL).bind(branch_id).fetch_optional(pool).await)
     }
 
     /// Deletes an OAuth client. A client that branches still use is refused by the foreign key
