@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::config::SecretString;
 use crate::crypto::{derive_key, KeyRing, DERIVED_KEY_ID};
+use crate::store::SealedColumn;
 
 /// Which secret of which row a sealed value is.
 #[derive(Debug, Clone, Copy)]
@@ -105,10 +106,10 @@ pub struct RekeyReport {
 pub async fn rekey(store: &crate::store::Store, vault: &Vault) -> anyhow::Result<RekeyReport> {
     let mut report = RekeyReport::default();
     for value in store.sealed_values().await? {
-        let slot = match value.kind.as_str() {
-            "oauth_clients" => Slot::ClientSecret(value.row_id),
-            "access_token" => Slot::AccessToken(value.row_id),
-            _ => Slot::RefreshToken(value.row_id),
+        let slot = match value.kind {
+            SealedColumn::ClientSecret => Slot::ClientSecret(value.row_id),
+            SealedColumn::AccessToken => Slot::AccessToken(value.row_id),
+            SealedColumn::RefreshToken => Slot::RefreshToken(value.row_id),
         };
         match vault.reseal(slot, &value.sealed)? {
             None => report.current += 1,

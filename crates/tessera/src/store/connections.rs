@@ -544,7 +544,7 @@ impl Store {
     /// Every sealed value, for `tessera connections rekey`: (table, key, column, value).
     pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as(
-            "SELECT 'oauth_clients' AS kind, id AS row_id, client_secret_sealed AS sealed FROM oauth_clients \
+            "SELECT 'client_secret' AS kind, id AS row_id, client_secret_sealed AS sealed FROM oauth_clients \
              UNION ALL SELECT 'access_token', branch_id, access_token_sealed FROM oauth_connections \
              UNION ALL SELECT 'refresh_token', branch_id, refresh_token_sealed FROM oauth_connections \
                WHERE refresh_token_sealed IS NOT NULL",
@@ -558,21 +558,55 @@ impl Store {
         value: &SealedValue,
         resealed: &[u8],
     ) -> Result<bool, sqlx::Error> {
-        let sql = match value.kind.as_str() {
-            "oauth_clients" => "UPDATE oauth_clients SET client_secret_sealed = $3 WHERE id = $1 AND client_secret_sealed = $2",
-            "access_token" => "UPDATE oauth_connections SET access_token_sealed = $3 WHERE branch_id = $1 AND access_token_sealed = $2",
-            _ => "UPDATE oauth_connections SET refresh_token_sealed = $3 WHERE branch_id = $1 AND refresh_token_sealed = $2",
+        let sql = match value.kind {
+            SealedColumn::ClientSecret => "UPDATE oauth_clients SET client_secret_sealed = $3 WHERE id = $1 AND client_secret_sealed = $2",
+            SealedColumn::AccessToken => "UPDATE oauth_connections SET access_token_sealed = $3 WHERE branch_id = $1 AND access_token_sealed = $2",
+            SealedColumn::RefreshToken => "UPDATE oauth_connections SET refresh_token_sealed = $3 WHERE branch_id = $1 AND refresh_token_sealed = $2",
         };
         on_pool!(self, pool => sqlx::query(sql).bind(value.row_id).bind(&value.sealed).bind(resealed)
             .execute(pool).await.map(|r| r.rows_affected() > 0))
     }
 }
 
+/// Which secret column a sealed value is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    /// `oauth_clients.client_secret_sealed` (row: the client's id).
+    ClientSecret,
+    /// `oauth_connections.access_token_sealed` (row: the branch id).
+    AccessToken,
+    /// `oauth_connections.refresh_token_sealed` (row: the branch id).
+    RefreshToken,
+}
+
+impl SealedColumn {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "client_secret" => Some(SealedColumn::ClientSecret),
+            "access_token" => Some(SealedColumn::AccessToken),
+            "refresh_token" => Some(SealedColumn::RefreshToken),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SealedColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SealedColumn::ClientSecret => "client_secret",
+            SealedColumn::AccessToken => "access_token",
+            SealedColumn::RefreshToken => "refresh_token",
+        })
+    }
+}
+
+text_backed!(SealedColumn, "sealed column");
+
 /// One sealed column value (see [`Store::sealed_values`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SealedValue {
-    /// `oauth_clients` (client secret), `access_token` or `refresh_token`.
-    pub kind: String,
+    /// Which column.
+    pub kind: SealedColumn,
     /// The row's id (client id or branch id).
     pub row_id: Uuid,
     /// The sealed bytes.

@@ -36,7 +36,7 @@ pub use case_records::{
 };
 pub use connections::{
     BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, OAuthClientRecord,
-    OAuthStateRecord, RefreshResult, SealedTokens, SealedValue, TokenRow,
+    OAuthStateRecord, RefreshResult, SealedColumn, SealedTokens, SealedValue, TokenRow,
 };
 pub use fcs_files::FcsFileRecord;
 pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};
