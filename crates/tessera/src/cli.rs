@@ -21,7 +21,7 @@ use crate::accounts::Role;
 use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
-use crate::store::{RoleChange, Store, Timestamp};
+use crate::store::{AccountOrigin, RoleChange, Store, Timestamp};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
 
 /// Tessera: accounts, personal access tokens and the resources they guard.
@@ -107,9 +107,17 @@ enum UsersCommand {
         username: String,
         #[arg(long)]
         email: String,
-        /// The account's role; `admin` may change other users' roles.
-        #[arg(long, default_value = "data_entry", value_parser = parse_role)]
+        /// The account's role: a staff role for case records; `admin` may change other users'
+        /// roles. The default reaches no case record.
+        #[arg(long, default_value = "member", value_parser = parse_role)]
         role: Role,
+    },
+    /// List accounts with their role and how they were made (`registration`, `operator`, or null
+    /// for accounts made before this was recorded), e.g. `--role data_entry` after upgrading.
+    List {
+        /// Only accounts with this role.
+        #[arg(long, value_parser = parse_role)]
+        role: Option<Role>,
     },
     /// Give an existing account a role (e.g. the first admin of an existing database).
     SetRole {
@@ -246,7 +254,7 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             role,
         } => {
             let password = read_password()?;
-            let hasher = PasswordHasher::new(1)?;
+            let hasher = PasswordHasher::new(1, 1)?;
             let user = create_account(
                 &store,
                 &hasher,
@@ -256,11 +264,13 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                     password,
                 },
                 role,
+                AccountOrigin::Operator,
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             print_json(&user)?;
         }
+        UsersCommand::List { role } => print_json(&store.list_accounts(role).await?)?,
         UsersCommand::SetRole { user, role } => {
             let id = user_id(&store, &user).await?;
             match store.change_role(id, role).await? {

@@ -154,7 +154,7 @@ async fn create_fills_defaults_and_computed_fields() {
 async fn role_rules_table() {
     let app = TestApp::spawn().await;
     let (admin, _) = staff(&app, "boss", "admin").await;
-    let roles = [
+    let staff_roles = [
         "admin",
         "manager",
         "therapist",
@@ -162,10 +162,11 @@ async fn role_rules_table() {
         "coordinator",
         "data_entry",
     ];
-    // (route, allowed roles)
+    let roles = [&staff_roles[..], &["member"]].concat();
+    // (route, allowed roles); `member`, what self-registration gives, is allowed nothing.
     let table: &[(&str, &[&str])] = &[
-        ("list beneficiaries", &roles),
-        ("read beneficiary", &roles),
+        ("list beneficiaries", &staff_roles),
+        ("read beneficiary", &staff_roles),
         ("create beneficiary", &["admin", "manager", "data_entry"]),
         (
             "update beneficiary",
@@ -309,26 +310,21 @@ async fn role_rules_table() {
     }
 }
 
-/// Scope matrix on the new routes (they need existing ids, so the shared `PROTECTED` table of
-/// `pat_contract.rs` cannot drive them), and a PAT never doing more than its owner's role.
-#[tokio::test]
-async fn pat_scopes_and_owner_role() {
-    let app = TestApp::spawn().await;
-    let (manager, _) = staff(&app, "mgr", "manager").await;
-    let beneficiary = new_beneficiary(&app, &manager, "P-1").await;
-    let session = new_session(&app, &manager, &beneficiary, "09:00", "10:00").await;
-    let to_cancel = new_session(&app, &manager, &beneficiary, "13:00", "14:00").await;
-    let b = format!("/api/v1/beneficiaries/{beneficiary}");
-    let s = format!("/api/v1/sessions/{session}");
-    let c = format!("/api/v1/sessions/{to_cancel}");
-    let routes: Vec<(Method, String, &str, Option<Value>)> = vec![
+/// Every case-records route with the PAT scope it needs: `b` a beneficiary path, `s` a session
+/// path, `c` a session path that may be cancelled.
+fn case_record_routes(
+    b: &str,
+    s: &str,
+    c: &str,
+) -> Vec<(Method, String, &'static str, Option<Value>)> {
+    vec![
         (
             Method::GET,
             "/api/v1/beneficiaries".into(),
             "beneficiaries:read",
             None,
         ),
-        (Method::GET, b.clone(), "beneficiaries:read", None),
+        (Method::GET, b.to_owned(), "beneficiaries:read", None),
         (
             Method::GET,
             format!("{b}/sessions"),
@@ -341,7 +337,7 @@ async fn pat_scopes_and_owner_role() {
             "beneficiaries:read",
             None,
         ),
-        (Method::GET, s.clone(), "beneficiaries:read", None),
+        (Method::GET, s.to_owned(), "beneficiaries:read", None),
         (
             Method::GET,
             "/api/v1/sessions/upcoming".into(),
@@ -356,7 +352,7 @@ async fn pat_scopes_and_owner_role() {
         ),
         (
             Method::PATCH,
-            b.clone(),
+            b.to_owned(),
             "beneficiaries:write",
             Some(json!({"notes": "n"})),
         ),
@@ -368,7 +364,7 @@ async fn pat_scopes_and_owner_role() {
         ),
         (
             Method::PATCH,
-            s.clone(),
+            s.to_owned(),
             "beneficiaries:write",
             Some(json!({"notes": "n"})),
         ),
@@ -384,8 +380,57 @@ async fn pat_scopes_and_owner_role() {
             "beneficiaries:write",
             Some(json!({"reason": "r"})),
         ),
-        (Method::DELETE, b.clone(), "beneficiaries:delete", None),
-    ];
+        (Method::DELETE, b.to_owned(), "beneficiaries:delete", None),
+    ]
+}
+
+/// Self-registration gives `member`, which reaches no case record with a JWT or with a PAT that
+/// holds every `beneficiaries` scope; an admin gives staff roles.
+#[tokio::test]
+async fn self_registered_accounts_reach_no_case_record() {
+    let app = TestApp::spawn().await;
+    let (manager, _) = staff(&app, "mgr", "manager").await;
+    let beneficiary = new_beneficiary(&app, &manager, "M-1").await;
+    let session = new_session(&app, &manager, &beneficiary, "09:00", "10:00").await;
+    let b = format!("/api/v1/beneficiaries/{beneficiary}");
+    let s = format!("/api/v1/sessions/{session}");
+
+    let member = app.user("newcomer").await;
+    let profile = app.get("/api/v1/auth/profile", Some(&member)).await;
+    assert_eq!(profile.data()["role"], "member");
+    let (_, pat) = app.pat(&member, &["beneficiaries:delete", "fcs:read"]).await;
+    for credential in [&member, &pat] {
+        for (method, path, _, body) in case_record_routes(&b, &s, &s) {
+            let reply = app.request(method.clone(), &path, Some(credential), body).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
+            assert!(
+                reply.message().starts_with("Your role (member) may not"),
+                "{method} {path}: {}",
+                reply.message()
+            );
+        }
+    }
+    // What a member is for still works: its PAT reads FCS data.
+    let fcs = app.get("/api/v1/fcs/parameters", Some(&pat)).await;
+    assert_eq!(fcs.status, StatusCode::OK, "{:?}", fcs.body);
+    // Nothing was changed by the refused calls.
+    let read = app.get(&b, Some(&manager)).await;
+    assert_eq!(read.status, StatusCode::OK);
+}
+
+/// Scope matrix on the new routes (they need existing ids, so the shared `PROTECTED` table of
+/// `pat_contract.rs` cannot drive them), and a PAT never doing more than its owner's role.
+#[tokio::test]
+async fn pat_scopes_and_owner_role() {
+    let app = TestApp::spawn().await;
+    let (manager, _) = staff(&app, "mgr", "manager").await;
+    let beneficiary = new_beneficiary(&app, &manager, "P-1").await;
+    let session = new_session(&app, &manager, &beneficiary, "09:00", "10:00").await;
+    let to_cancel = new_session(&app, &manager, &beneficiary, "13:00", "14:00").await;
+    let b = format!("/api/v1/beneficiaries/{beneficiary}");
+    let s = format!("/api/v1/sessions/{session}");
+    let c = format!("/api/v1/sessions/{to_cancel}");
+    let routes = case_record_routes(&b, &s, &c);
     let rank = |scope: &str| {
         [
             "beneficiaries:read",

@@ -154,3 +154,45 @@ async fn operators_make_admins_assign_roles_and_rotate_signing_keys() {
         StatusCode::OK
     );
 }
+
+/// After an upgrade, an operator finds the `data_entry` accounts (those made before the upgrade
+/// show `created_via: null`) and demotes the self-registered ones to `member`.
+#[tokio::test]
+async fn operators_list_accounts_by_role_and_demote_them() {
+    let db = TestDb::new().await;
+    assert!(tessera(&db, "migrate").status.success());
+    let app = TestApp::start(db.share(), &TestOptions::default()).await;
+    app.user("walkin").await;
+    app.user("legacy").await;
+    // As a row from before the upgrade: self-registered as data_entry, origin unrecorded.
+    app.db
+        .exec("UPDATE users SET role = 'data_entry', created_via = NULL WHERE username = 'legacy'")
+        .await;
+    json_stdout(&tessera(
+        &db,
+        "users create --username clerk --email clerk@example.com --role data_entry",
+    ));
+
+    let listed = json_stdout(&tessera(&db, "users list --role data_entry"));
+    let names: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["username"].as_str().unwrap(), u["created_via"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [("legacy", Value::Null), ("clerk", Value::from("operator"))]
+    );
+    let everyone = json_stdout(&tessera(&db, "users list"));
+    assert_eq!(everyone.as_array().unwrap().len(), 3);
+    assert_eq!(everyone[0]["role"], "member");
+    assert_eq!(everyone[0]["created_via"], "registration");
+
+    assert!(tessera(&db, "users set-role --user legacy --role member")
+        .status
+        .success());
+    let listed = json_stdout(&tessera(&db, "users list --role data_entry"));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    app.shutdown().await;
+}

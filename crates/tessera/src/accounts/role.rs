@@ -1,13 +1,17 @@
-//! Staff roles. A role is what a person may do on the case records (and, for `admin`, on other
+//! Roles. A role is what a person may do on the case records (and, for `admin`, on other
 //! people's accounts); a PAT can never do more than its owner's role allows.
+//!
+//! Anyone who can reach `/api/v1/auth/register` gets an account, so self-registration gives
+//! [`Role::Member`], which reaches no case record: clinical data is for staff roles, and only an
+//! admin (or an operator on the command line) gives those.
 
 use std::fmt;
 use std::str::FromStr;
 
 use utoipa::ToSchema;
 
-/// A user's role. Self-registration gives [`Role::DataEntry`], the least privileged; admins are
-/// made by an operator (`tessera users create --role admin`) or by another admin.
+/// A user's role. Self-registration gives [`Role::Member`], the least privileged; staff roles and
+/// admins are given by an operator (`tessera users create --role …`) or by an admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum Role {
@@ -23,17 +27,20 @@ pub enum Role {
     Coordinator,
     /// Creates and updates beneficiaries; deletes nothing.
     DataEntry,
+    /// PATs, FCS data and one's own profile; no case records. What self-registration gives.
+    Member,
 }
 
 impl Role {
     /// Every role, most privileged first.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Admin,
         Role::Manager,
         Role::Therapist,
         Role::SocialWorker,
         Role::Coordinator,
         Role::DataEntry,
+        Role::Member,
     ];
 
     /// The name stored in the database and shown in responses.
@@ -45,6 +52,7 @@ impl Role {
             Role::SocialWorker => "social_worker",
             Role::Coordinator => "coordinator",
             Role::DataEntry => "data_entry",
+            Role::Member => "member",
         }
     }
 
@@ -65,9 +73,11 @@ impl fmt::Display for Role {
     }
 }
 
-/// A string that is not one of the six roles.
+/// A string that is not one of the roles.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("role must be one of admin, manager, therapist, social_worker, coordinator, data_entry")]
+#[error(
+    "role must be one of admin, manager, therapist, social_worker, coordinator, data_entry, member"
+)]
 pub struct UnknownRole;
 
 impl FromStr for Role {
@@ -77,7 +87,7 @@ impl FromStr for Role {
     }
 }
 
-// Stored as TEXT; the CHECK constraint in the migrations keeps it to the six names.
+// Stored as TEXT; the CHECK constraint in the migrations keeps it to these names.
 crate::store::text_backed!(Role, "role");
 
 #[cfg(test)]

@@ -44,7 +44,10 @@ pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcom
 pub use signing_keys::SigningKeyRecord;
 pub use timestamp::Timestamp;
 pub use tokens::{NewToken, TokenRecord};
-pub use users::{NewUser, ProfileChanges, ProfileRecord, RoleChange, UserCredentials, UserRecord};
+pub use users::{
+    AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
+    UserCredentials, UserRecord,
+};
 
 /// The database, on whichever backend the URL chose. Cheap to clone (pools are shared handles).
 #[derive(Clone, Debug)]

@@ -27,6 +27,57 @@ pub struct UserCredentials {
     pub password_hash: String,
 }
 
+/// How an account was made, recorded so that an operator can find self-registered ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountOrigin {
+    /// `POST /api/v1/auth/register`.
+    Registration,
+    /// `tessera users create`.
+    Operator,
+}
+
+impl AccountOrigin {
+    /// The name stored in `users.created_via`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountOrigin::Registration => "registration",
+            AccountOrigin::Operator => "operator",
+        }
+    }
+
+    /// The origin named `raw`, if it is one.
+    pub fn parse(raw: &str) -> Option<AccountOrigin> {
+        [AccountOrigin::Registration, AccountOrigin::Operator]
+            .into_iter()
+            .find(|origin| origin.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for AccountOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+super::text_backed!(AccountOrigin, "account origin");
+
+/// An account as an operator's listing shows it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AccountSummary {
+    /// User id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// Current role.
+    pub role: Role,
+    /// How the account was made; `None` for accounts made before this was recorded.
+    pub created_via: Option<AccountOrigin>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
 /// A user to insert; the password is already hashed.
 pub struct NewUser<'a> {
     /// New id.
@@ -39,6 +90,8 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     /// Role.
     pub role: Role,
+    /// How it is being made.
+    pub created_via: AccountOrigin,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -47,13 +100,15 @@ impl Store {
     /// Inserts a user. A taken username or email surfaces as a unique violation.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO users (id, username, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, username, email, password_hash, role, created_via, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(user.id)
         .bind(user.username)
         .bind(user.email)
         .bind(user.password_hash)
         .bind(user.role)
+        .bind(user.created_via)
         .bind(user.created_at)
         .execute(pool)
         .await
@@ -90,6 +145,17 @@ impl Store {
         )
         .bind(login)
         .fetch_optional(pool)
+        .await)
+    }
+
+    /// Every account, oldest first, optionally only those with `role` (for `tessera users list`).
+    pub async fn list_accounts(&self, role: Option<Role>) -> Result<Vec<AccountSummary>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_as::<_, AccountSummary>(
+            "SELECT id, username, email, role, created_via, created_at FROM users \
+             WHERE $1 IS NULL OR role = $1 ORDER BY created_at, id",
+        )
+        .bind(role)
+        .fetch_all(pool)
         .await)
     }
 

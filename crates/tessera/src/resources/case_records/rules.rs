@@ -6,9 +6,10 @@
 //! here, for JWTs and PATs alike: a PAT acts with its owner's *current* role, so a token never does
 //! more than its owner may.
 //!
-//! Where the spec is silent: social workers and coordinators may not book sessions (the spec gives
-//! them "read and update"), data entry may read the beneficiaries it enters but not sessions, and
-//! only admins and managers read the access log.
+//! `member` (what self-registration gives) may do nothing here. Where the spec is silent: social
+//! workers and coordinators may not book sessions (the spec gives them "read and update"), data
+//! entry may read the beneficiaries it enters but not sessions, and only admins and managers read
+//! the access log.
 
 use crate::accounts::Role;
 use crate::app::AppState;
@@ -83,6 +84,8 @@ pub fn permits(role: Role, action: Action) -> bool {
             action,
             ReadBeneficiary | CreateBeneficiary | UpdateBeneficiary
         ),
+        // Self-registered accounts: anyone can make one, so they reach no clinical data.
+        Role::Member => false,
     }
 }
 
@@ -121,6 +124,15 @@ mod tests {
         for role in Role::ALL.into_iter().filter(|r| !r.is_admin_or_manager()) {
             assert!(!permits(role, Action::DeleteBeneficiary), "{role}");
             assert!(!permits(role, Action::ReadAccessLog), "{role}");
+        }
+    }
+
+    #[test]
+    fn members_reach_no_case_record_and_every_staff_role_reads_beneficiaries() {
+        for action in Action::ALL {
+            assert!(!permits(Role::Member, action), "{action:?}");
+        }
+        for role in Role::ALL.into_iter().filter(|r| *r != Role::Member) {
             assert!(permits(role, Action::ReadBeneficiary), "{role}");
         }
     }
