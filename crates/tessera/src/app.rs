@@ -148,10 +148,13 @@ impl App {
             ],
         );
         let state = AppState(Arc::new(AppInner {
-            passwords: PasswordHasher::new(concurrency)?,
+            passwords: PasswordHasher::new(concurrency, config.password_hash_queue as usize)?,
             jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
             lockout: LockoutPolicy::from_config(&config),
-            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            trusted_proxies: TrustedProxies::new(
+                config.trusted_proxies.clone(),
+                config.rate_limit_ipv6_prefix,
+            ),
             store,
             audit,
             token_cache,

@@ -52,6 +52,15 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
+/// Whether `POST /api/v1/auth/register` makes accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone may register; new accounts are `member`s.
+    Open,
+    /// Registration answers 403; operators make accounts (`tessera users create`).
+    Closed,
+}
+
 /// The service's configuration. See the README for a table of every setting.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -79,9 +88,19 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
 
+    /// Who may make an account: `open` lets anyone register (as a least-privileged `member`);
+    /// `closed` refuses `POST /api/v1/auth/register` and leaves accounts to operators.
+    #[arg(long, env = "REGISTRATION", value_enum, default_value = "open")]
+    pub registration: Registration,
+
     /// Requests per minute per client IP on every `/api/` route.
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_minute: u32,
+
+    /// IPv6 clients are counted (rate limit, login IP lock) by this many leading bits of their
+    /// address; IPv4 clients by the whole address.
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(16..=128))]
+    pub rate_limit_ipv6_prefix: u8,
 
     /// Comma-separated CIDRs whose `X-Forwarded-For` header is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
@@ -124,6 +143,11 @@ pub struct Config {
     /// Defaults to the number of cores.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
+
+    /// How many password checks may wait for a hashing thread; more at once are answered 503
+    /// with `Retry-After` at once (a flood must not push real logins past the request timeout).
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub password_hash_queue: u32,
 
     /// A request that takes longer than this many seconds is answered 503 and dropped.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]

@@ -446,7 +446,7 @@ async fn the_profile_is_read_and_partly_updated() {
     let profile = app.get("/api/v1/auth/profile", Some(&token)).await;
     assert_eq!(profile.status, StatusCode::OK);
     assert_eq!(profile.data()["id"], id.as_str());
-    assert_eq!(profile.data()["role"], "data_entry");
+    assert_eq!(profile.data()["role"], "member");
     assert!(profile.data()["last_login"]
         .as_str()
         .unwrap()
@@ -484,7 +484,7 @@ async fn the_profile_is_read_and_partly_updated() {
         assert!(refused.message().contains(field), "{}", refused.message());
     }
     let after = app.get("/api/v1/auth/profile", Some(&token)).await;
-    assert_eq!(after.data()["role"], "data_entry");
+    assert_eq!(after.data()["role"], "member");
     assert_eq!(after.data()["first_name"], "Alice");
 }
 
@@ -566,6 +566,7 @@ async fn only_admins_change_roles_and_the_last_admin_stays() {
         "social_worker",
         "coordinator",
         "data_entry",
+        "member",
     ] {
         app.db
             .exec(&format!(
@@ -578,7 +579,7 @@ async fn only_admins_change_roles_and_the_last_admin_stays() {
     let changed = set_role(&app, &admin, &bob, "therapist").await;
     assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
     assert_eq!(changed.data()["role"], "therapist");
-    assert_eq!(changed.data()["previous_role"], "data_entry");
+    assert_eq!(changed.data()["previous_role"], "member");
     // Applies at once, without a new login.
     let profile = app.get("/api/v1/auth/profile", Some(&bob_token)).await;
     assert_eq!(profile.data()["role"], "therapist");
@@ -612,7 +613,37 @@ async fn registration_gives_the_least_privileged_role_whoever_comes_first() {
     register(&app, "first").await;
     let (token, _) = session(&app, "first").await;
     let profile = app.get("/api/v1/auth/profile", Some(&token)).await;
-    assert_eq!(profile.data()["role"], "data_entry");
+    assert_eq!(profile.data()["role"], "member");
+    let via = app
+        .db
+        .strings("SELECT created_via FROM users WHERE username = 'first'")
+        .await;
+    assert_eq!(via, ["registration"]);
+}
+
+#[tokio::test]
+async fn closed_registration_is_refused_in_the_envelope_and_stores_nothing() {
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Some(std::sync::Arc::new(|config| {
+            config.registration = tessera::config::Registration::Closed;
+        })),
+        ..TestOptions::default()
+    })
+    .await;
+    let reply = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "walkin", "email": "walkin@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.body,
+        json!({"success": false, "error": "Forbidden", "message": "Registration is closed: ask an administrator for an account"})
+    );
+    let count = app.db.strings("SELECT CAST(count(*) AS TEXT) FROM users").await;
+    assert_eq!(count, ["0"]);
 }
 
 fn brute_force_options(account: i32, ip: i32) -> TestOptions {
@@ -673,6 +704,122 @@ async fn one_client_spraying_many_accounts_is_locked_by_ip() {
         .strings("SELECT ip FROM security_events WHERE kind = 'login_locked'")
         .await;
     assert_eq!(locked, ["127.0.0.1"]);
+}
+
+/// Logs in as if through a trusted proxy from `client`.
+async fn login_from(app: &TestApp, client: &str, username: &str, password: &str) -> StatusCode {
+    app.client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Rotating through one /64 does not give fresh counters: the IP lock counts the network.
+#[tokio::test]
+async fn the_ip_lock_counts_an_ipv6_client_by_its_64() {
+    let app = TestApp::spawn_with(TestOptions {
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..brute_force_options(1_000, 5)
+    })
+    .await;
+    register(&app, "alice").await;
+    for n in 0..5 {
+        let client = format!("2001:db8:7:7:{n:x}::1");
+        let status = login_from(&app, &client, &format!("user{n}"), "guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let same_64 = login_from(&app, "2001:db8:7:7:ffff::9", "alice", PASSWORD).await;
+    assert_eq!(same_64, StatusCode::UNAUTHORIZED, "the /64 is locked");
+    let other_64 = login_from(&app, "2001:db8:7:8::1", "alice", PASSWORD).await;
+    assert_eq!(other_64, StatusCode::OK, "another /64 is not");
+    let locked = app
+        .db
+        .strings("SELECT ip FROM security_events WHERE kind = 'login_locked'")
+        .await;
+    assert_eq!(locked, ["2001:db8:7:7::/64"]);
+}
+
+/// Parallel guesses cannot all pass a count read before any of them was written: each attempt is
+/// reserved first, so of 60 at once exactly the threshold's 10 are checked, and the rest are
+/// refused as locked — the right password among them included.
+#[tokio::test]
+async fn parallel_guesses_get_no_more_checks_than_the_threshold() {
+    let app = TestApp::spawn_with(brute_force_options(10, 100_000)).await;
+    register(&app, "alice").await;
+    let guesses = (0..60).map(|n| {
+        let password = if n == 59 { PASSWORD } else { "wrong guess" };
+        login(&app, "alice", password)
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let accepted = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+    assert!(accepted <= 1, "at most the one right password, if it came early");
+    let checked = security_events(&app, "login_failed").await + accepted;
+    assert_eq!(checked, 10, "only the threshold's attempts are checked");
+    assert_eq!(security_events(&app, "login_refused_locked").await, 50);
+    assert_eq!(security_events(&app, "login_locked").await, usize::from(accepted == 0));
+}
+
+/// The username and the email of one account share one counter.
+#[tokio::test]
+async fn the_username_and_the_email_of_an_account_share_one_count() {
+    let app = TestApp::spawn_with(brute_force_options(4, 1_000)).await;
+    register(&app, "alice").await;
+    for login_name in ["alice", "alice@example.com", "ALICE", "Alice@Example.com"] {
+        let reply = login(&app, login_name, "wrong password").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = login(&app, "alice", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::UNAUTHORIZED, "four failures lock it");
+    assert_eq!(security_events(&app, "login_locked").await, 1);
+}
+
+/// A flood larger than the hashing queue is refused at once with 503 and `Retry-After`, never
+/// left to wait past the request timeout; nothing answers 500.
+#[tokio::test]
+async fn a_login_flood_past_the_hashing_queue_is_refused_with_retry_after() {
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Some(std::sync::Arc::new(|config| {
+            config.password_hash_concurrency = Some(1);
+            config.password_hash_queue = 1;
+        })),
+        ..TestOptions::default()
+    })
+    .await;
+    register(&app, "alice").await;
+    let ghosts: Vec<String> = (0..40).map(|n| format!("ghost{n}")).collect();
+    let flood = ghosts.iter().map(|ghost| login(&app, ghost, "wrong guess"));
+    let replies = futures::future::join_all(flood).await;
+    let busy: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!busy.is_empty(), "40 at once cannot all fit one thread and one place");
+    for reply in &replies {
+        assert!(
+            matches!(
+                reply.status,
+                StatusCode::UNAUTHORIZED | StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "{:?}",
+            reply.body
+        );
+    }
+    assert_eq!(busy[0].header("retry-after"), "1");
+    assert_eq!(
+        busy[0].message(),
+        "Too many sign-ins at once; try again in a moment"
+    );
+    // A refused attempt was not a failure of that login: its reservation was given back.
+    let counted = app
+        .db
+        .strings("SELECT CAST(COALESCE(SUM(failures), 0) AS TEXT) FROM login_failures WHERE subject LIKE 'account:ghost%'")
+        .await;
+    assert_eq!(counted, [(40 - busy.len()).to_string()]);
+    assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -69,6 +69,9 @@ async fn token_creation_rejects_bad_bodies_and_stores_nothing() {
         (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"tomorrow\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_at"),
         (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"2001-01-01T00:00:00Z\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "future"),
         (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"2999-01-01T00:00:00Z\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "within 365"),
+        // In year 10000 once in UTC: refused before any arithmetic (it was a panic, a 500).
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"9999-12-31T23:59:59-01:00\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_at"),
+        (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_at\": \"0000-01-01T00:00:00+23:59\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "expires_at"),
         (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_days\": 5, \"expires_at\": \"2999-01-01T00:00:00Z\"}".into(), StatusCode::UNPROCESSABLE_ENTITY, "not both"),
         (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"expires_in_dayz\": 5}".into(), StatusCode::UNPROCESSABLE_ENTITY, "unknown field"),
         (json, "{\"name\": \"x\", \"scopes\": [\"fcs:read\"], \"allowed_ips\": []}".into(), StatusCode::UNPROCESSABLE_ENTITY, "allowed_ips"),
@@ -363,6 +366,10 @@ async fn echoed_values_are_cut_to_a_readable_length() {
 async fn nul_characters_are_refused_not_a_server_error_on_either_backend() {
     let app = TestApp::spawn().await;
     let jwt = app.user("nul").await;
+    // A staff role, so the beneficiary body reaches validation.
+    app.db
+        .exec("UPDATE users SET role = 'data_entry' WHERE username = 'nul'")
+        .await;
     let nul = "Lay\u{0}la";
     let beneficiary = json!({"national_id": "N-1", "first_name": nul, "last_name": "H",
         "date_of_birth": "2015-04-30", "gender": "female", "guardian_name": "O", "guardian_phone": "+44 20 7946 0958"});
@@ -416,5 +423,37 @@ async fn nul_characters_are_refused_not_a_server_error_on_either_backend() {
             "{:?}",
             reply.body
         );
+    }
+}
+
+/// A time column edited by hand into another RFC 3339 form (no fraction, another offset) is read
+/// as the instant it names, not a 500 on every request that touches the row.
+#[tokio::test]
+async fn hand_edited_times_in_other_rfc3339_forms_are_read() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
+    app.db
+        .exec(&format!(
+            "UPDATE personal_access_tokens SET created_at = '2020-01-01T00:00:00Z', \
+             expires_at = '2099-01-01T02:00:00+02:00' WHERE id = {}",
+            uuid_literal(&app, &id)
+        ))
+        .await;
+    let list = app.get("/api/v1/tokens", Some(&jwt)).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
+    let token = &list.data()["tokens"][0];
+    assert_eq!(token["created_at"], "2020-01-01T00:00:00Z");
+    assert_eq!(token["expires_at"], "2099-01-01T00:00:00Z");
+    let used = app.get("/api/v1/workspaces", Some(&pat)).await;
+    assert_eq!(used.status, StatusCode::OK, "{:?}", used.body);
+}
+
+/// A UUID as a literal of the test's backend (SQLite stores UUIDs as 16-byte blobs).
+fn uuid_literal(app: &TestApp, id: &str) -> String {
+    if app.db.is_postgres() {
+        format!("'{id}'")
+    } else {
+        format!("X'{}'", id.replace('-', ""))
     }
 }

@@ -100,6 +100,33 @@ async fn rate_limit_refuses_with_retry_after_and_recovers() {
     );
 }
 
+/// One IPv6 client rotating through its /64 shares one budget; another /64 has its own.
+#[tokio::test]
+async fn rate_limit_counts_an_ipv6_client_by_its_64() {
+    let app = TestApp::spawn_with(TestOptions {
+        rate_limit_per_minute: 3,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Default::default()
+    })
+    .await;
+    let from = |client: String| {
+        app.client
+            .get(app.url("/api/v1/workspaces"))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for n in 0..3 {
+        let reply = from(format!("2001:db8:1:2:{n:x}::1")).await.unwrap();
+        assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+    }
+    let rotated = from("2001:db8:1:2:dead:beef:0:1".into()).await.unwrap();
+    assert_eq!(rotated.status(), StatusCode::TOO_MANY_REQUESTS);
+    let neighbour = from("2001:db8:1:3::1".into()).await.unwrap();
+    assert_eq!(neighbour.status(), StatusCode::UNAUTHORIZED);
+    let ipv4 = from("192.0.2.1".into()).await.unwrap();
+    assert_eq!(ipv4.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn openapi_document_and_docs_page_are_served() {
     let app = TestApp::spawn().await;

@@ -14,7 +14,8 @@ use crate::app::AppState;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, truncate, ApiError, ApiResult, AuthFailure, Success};
-use crate::store::{FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord};
+use crate::config::Registration;
+use crate::store::{AccountOrigin, FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord};
 
 /// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {
@@ -105,6 +106,7 @@ pub fn validate_password(field: &str, password: &str) -> ApiResult<()> {
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created", body = inline(crate::http::openapi::Enveloped<UserView>)),
+        (status = 403, description = "Registration is closed (`REGISTRATION=closed`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 409, description = "Username or email taken", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "Invalid field", body = crate::http::openapi::ErrorEnvelope),
     ))]
@@ -112,9 +114,16 @@ pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
 ) -> ApiResult<Success<UserView>> {
-    // Self-registration always gives the least privileged role; admins are made by an operator.
+    if state.config.registration == Registration::Closed {
+        return Err(ApiError::Forbidden(
+            "Registration is closed: ask an administrator for an account".to_owned(),
+        ));
+    }
+    // Anyone who reaches this route gets an account, so it always gives the least privileged
+    // role; staff roles are given by an admin.
+    let origin = AccountOrigin::Registration;
     Ok(created(
-        create_account(&state.store, &state.passwords, body, Role::DataEntry).await?,
+        create_account(&state.store, &state.passwords, body, Role::Member, origin).await?,
     ))
 }
 
@@ -124,6 +133,7 @@ pub async fn create_account(
     passwords: &PasswordHasher,
     body: RegisterRequest,
     role: Role,
+    created_via: AccountOrigin,
 ) -> ApiResult<UserView> {
     validate_registration(&body)?;
     let password_hash = passwords.hash(body.password).await?;
@@ -140,6 +150,7 @@ pub async fn create_account(
             email: &user.email,
             password_hash: &password_hash,
             role,
+            created_via,
             created_at: user.created_at,
         })
         .await
@@ -172,7 +183,7 @@ pub async fn login(
         &state,
         &PasswordAttempt {
             login: &login,
-            ip: &client.ip.to_string(),
+            ip: &client.key.to_string(),
             user_id,
             events: LOGIN_EVENTS,
         },
@@ -181,12 +192,7 @@ pub async fn login(
     )
     .await?;
     match (check.matched, user_id) {
-        (true, Some(user_id)) => {
-            if check.account_failures > 0 {
-                state.store.clear_failures(&account_subject(&login)).await?;
-            }
-            Ok(ok(sessions::start(&state, user_id, &client).await?))
-        }
+        (true, Some(user_id)) => Ok(ok(sessions::start(&state, user_id, &client).await?)),
         _ => Err(ApiError::Unauthorized(AuthFailure::InvalidCredentials)),
     }
 }
@@ -211,42 +217,67 @@ pub struct PasswordAttempt<'a> {
 
 /// What a guarded check found.
 pub struct PasswordCheck {
-    /// The password matched and neither counter is locked.
+    /// The password matched an existing account and neither counter is locked.
     pub matched: bool,
-    /// The account counter's failures before this attempt.
-    pub account_failures: i32,
 }
 
-/// The account counter's key: the login as typed, so unknown accounts count like real ones. No
-/// account name or email is longer than 254 characters; a longer login is still counted, under a
-/// bounded key.
-pub fn account_subject(login: &str) -> String {
-    format!("account:{}", truncate(login, 320))
+/// The account counter's key: the account's id when the login names one, so its username and
+/// email share one count; otherwise the login as typed, so unknown accounts count like real ones.
+/// No account name or email is longer than 254 characters; a longer login is still counted, under
+/// a bounded key.
+pub fn account_subject(attempt: &PasswordAttempt<'_>) -> String {
+    match attempt.user_id {
+        Some(id) => format!("account:{id}"),
+        None => format!("account:{}", truncate(attempt.login, 320)),
+    }
 }
 
-/// Checks a password under the brute-force rules (see [`super::lockout`]): delays by the
-/// counters, always runs argon2 (a lock costs the same time as a wrong password), refuses while
-/// locked, and counts and records a failure.
+/// Checks a password under the brute-force rules (see [`super::lockout`]). The attempt is
+/// reserved against both counters first, so parallel guesses each see the ones before them;
+/// then it is delayed by the counters, argon2 always runs (a lock costs the same time as a wrong
+/// password), and a locked or failed attempt is recorded. A success gives its reservation back.
 pub async fn guarded_password_check(
     state: &AppState,
     attempt: &PasswordAttempt<'_>,
     password: String,
     stored_hash: Option<String>,
 ) -> ApiResult<PasswordCheck> {
-    let account_subject = account_subject(attempt.login);
+    let account_subject = account_subject(attempt);
     let ip_subject = format!("ip:{}", attempt.ip);
     let policy = state.lockout;
     let now = Timestamp::now();
-    let window_start = policy.failure_policy(0, now).window_start;
     let (account, from_ip) = state
         .store
-        .failure_counts(&account_subject, &ip_subject, window_start)
+        .reserve_login_attempt(
+            (
+                &account_subject,
+                policy.failure_policy(policy.account_lock_threshold, now),
+            ),
+            (
+                &ip_subject,
+                policy.failure_policy(policy.ip_lock_threshold, now),
+            ),
+            now,
+        )
         .await?;
-    let verdict = policy.verdict(account, from_ip, now);
+    let verdict = policy.verdict_after_reserving(account, from_ip, now);
+    let reserved = [
+        (account_subject.as_str(), policy.account_lock_threshold),
+        (ip_subject.as_str(), policy.ip_lock_threshold),
+    ];
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
-    let matched = state.passwords.verify(password, stored_hash).await?;
+    let matched = match state.passwords.verify(password, stored_hash).await {
+        Ok(matched) => matched,
+        Err(error) => {
+            // Not checked (the hashing queue is full): not a failure of the person typing.
+            if !verdict.locked {
+                state.store.release_login_attempt(&reserved).await?;
+            }
+            return Err(error.into());
+        }
+    };
     let event = |kind, detail| SecurityEvent {
         kind,
         user_id: attempt.user_id,
@@ -256,33 +287,30 @@ pub async fn guarded_password_check(
     };
     let now = Timestamp::now();
     let (failed, refused_locked) = attempt.events;
+    let succeeded = matched && attempt.user_id.is_some() && !verdict.locked;
     if verdict.locked {
         let detail = "refused: account or client locked after repeated failures";
         state
             .store
             .record_security_event(event(refused_locked, detail), now)
             .await?;
-    } else if !matched || attempt.user_id.is_none() {
-        let counted = state
+    } else if succeeded {
+        // A success clears the account's count and gives back the IP's one attempt (an office
+        // behind one address keeps the failures its other people made).
+        state
             .store
-            .record_login_failure(
-                (
-                    &account_subject,
-                    policy.failure_policy(policy.account_lock_threshold, now),
-                ),
-                (
-                    &ip_subject,
-                    policy.failure_policy(policy.ip_lock_threshold, now),
-                ),
-                event(failed, "wrong password or unknown login"),
-                now,
-            )
+            .settle_successful_login(&account_subject, reserved[1])
             .await?;
-        record_new_locks(state, attempt, counted, now).await?;
+    } else {
+        let detail = "wrong password or unknown login";
+        state
+            .store
+            .record_security_event(event(failed, detail), now)
+            .await?;
+        record_new_locks(state, attempt, (account, from_ip), now).await?;
     }
     Ok(PasswordCheck {
-        matched: matched && !verdict.locked,
-        account_failures: account.failures,
+        matched: succeeded,
     })
 }
 

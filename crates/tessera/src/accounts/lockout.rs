@@ -72,6 +72,26 @@ impl LockoutPolicy {
         Verdict { delay, locked }
     }
 
+    /// The verdict for an attempt from the counters it reserved (which include it): a count above
+    /// a threshold means that subject was locked before this attempt; one at the threshold is the
+    /// attempt that locks it, which is still checked.
+    pub fn verdict_after_reserving(
+        &self,
+        account: FailureCount,
+        ip: FailureCount,
+        now: Timestamp,
+    ) -> Verdict {
+        let before = |count: FailureCount, threshold: i32| FailureCount {
+            failures: count.failures - 1,
+            locked_until: count.locked_until.filter(|_| count.failures > threshold),
+        };
+        self.verdict(
+            before(account, self.account_lock_threshold),
+            before(ip, self.ip_lock_threshold),
+            now,
+        )
+    }
+
     /// How a failure of a subject with `threshold` is counted at `now`.
     pub fn failure_policy(&self, threshold: i32, now: Timestamp) -> FailurePolicy {
         let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MINUTE);
@@ -151,5 +171,21 @@ mod tests {
             locked_until: Some(now + -time::Duration::seconds(1)),
         };
         assert!(!policy().verdict(expired, count(0), now).locked);
+    }
+
+    #[test]
+    fn a_reserved_count_above_the_threshold_was_locked_and_at_it_is_still_checked() {
+        let now = Timestamp::now();
+        let until = Some(now + time::Duration::minutes(15));
+        let reserved = |failures| FailureCount {
+            failures,
+            locked_until: until,
+        };
+        let verdict = |n| policy().verdict_after_reserving(reserved(n), count(1), now);
+        assert!(!verdict(10).locked, "the tenth attempt locks, and is checked");
+        assert!(verdict(11).locked);
+        assert!(verdict(60).locked);
+        let first = policy().verdict_after_reserving(count(1), count(1), now);
+        assert_eq!(first.delay, Duration::ZERO);
     }
 }

@@ -3,7 +3,11 @@
 //! One hash costs 19 MiB and a core for tens of milliseconds (OWASP's argon2id parameters:
 //! m = 19 MiB, t = 2, p = 1). Run on a Tokio worker it would stall every request sharing that
 //! worker; run without a bound, a login flood would take all memory and every core. So hashes run
-//! on a small pool of dedicated threads (one per core by default), fed by a queue.
+//! on a small pool of dedicated threads (one per core by default), fed by a bounded queue
+//! (`PASSWORD_HASH_QUEUE`): when it is full a login is refused at once with 503 and `Retry-After`
+//! instead of waiting past the request timeout, and a job whose request has gone (the client hung
+//! up, the timeout fired) is dropped before it is hashed, so a flood stops costing CPU when it
+//! stops.
 //!
 //! Those threads run at a lower scheduling priority (nice 10 on Linux). With nothing else to do
 //! they still get whole cores, so login throughput is unchanged; but when a login flood keeps
@@ -13,7 +17,7 @@
 //! Unknown usernames are verified against a dummy hash with the same parameters, so "no such user"
 //! costs the same time as "wrong password" and the response time does not reveal which it was.
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -29,13 +33,26 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Hashes and verifies passwords; cheap to clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     dummy_hash: Arc<str>,
 }
 
-/// Starts `threads` hashing threads taking jobs from one queue; they end when every sender is gone.
-fn start_pool(threads: usize) -> anyhow::Result<mpsc::Sender<Job>> {
-    let (sender, receiver) = mpsc::channel::<Job>();
+/// Why a hash did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// Every hashing thread is busy and the queue is full: a flood, or more sign-ins than the
+    /// machine can hash. Passing; the client should retry.
+    #[error("Too many sign-ins at once; try again in a moment")]
+    QueueFull,
+    /// The hashing threads are gone (shutting down) or a job failed.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// Starts `threads` hashing threads taking jobs from one queue of `queue` places; they end when
+/// every sender is gone.
+fn start_pool(threads: usize, queue: usize) -> anyhow::Result<mpsc::SyncSender<Job>> {
+    let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
     let receiver = Arc::new(Mutex::new(receiver));
     for n in 0..threads {
         let receiver = receiver.clone();
@@ -93,38 +110,54 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `concurrency` hashes at once, on threads of its own.
-    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+    /// A hasher running at most `concurrency` hashes at once, on threads of its own, with at most
+    /// `queue` more waiting.
+    pub fn new(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
         let dummy_hash = hash_blocking(&crate::tokens::format::random_base62(24))?;
         Ok(PasswordHasher {
-            jobs: start_pool(concurrency.max(1))?,
+            jobs: start_pool(concurrency.max(1), queue)?,
             dummy_hash: dummy_hash.into(),
         })
     }
 
     /// Runs `work` on a hashing thread and waits for its result without blocking the caller's
-    /// thread.
+    /// thread. Refused at once when the queue is full; skipped if the caller has gone by the time
+    /// a thread takes it.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, HashingError> {
         let (done, result) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
+        let job: Job = Box::new(move || {
+            if !done.is_closed() {
                 let _ = done.send(work());
-            }))
-            .map_err(|_| anyhow::anyhow!("password hashing threads are gone"))?;
-        result.await.context("a password-hashing job was dropped")
+            }
+        });
+        self.jobs.try_send(job).map_err(|error| match error {
+            TrySendError::Full(_) => HashingError::QueueFull,
+            TrySendError::Disconnected(_) => {
+                HashingError::Failed("the hashing threads are gone".to_owned())
+            }
+        })?;
+        result
+            .await
+            .map_err(|_| HashingError::Failed("a hashing job was dropped".to_owned()))
     }
 
     /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        self.run(move || hash_blocking(&password)).await?
+    pub async fn hash(&self, password: String) -> Result<String, HashingError> {
+        self.run(move || hash_blocking(&password))
+            .await?
+            .map_err(|error| HashingError::Failed(error.to_string()))
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user, so
     /// both cases take the same time. Returns true only for a real match.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> anyhow::Result<bool> {
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, HashingError> {
         let user_exists = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.to_string());
         let matched = self.run(move || verify_blocking(&password, &phc)).await?;
@@ -138,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_wrong_passwords_do_not() {
-        let hasher = PasswordHasher::new(2).unwrap();
+        let hasher = PasswordHasher::new(2, 8).unwrap();
         let phc = hasher.hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(hasher
@@ -150,5 +183,45 @@ mod tests {
             .await
             .unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_is_refused_at_once_and_abandoned_jobs_are_skipped() {
+        use futures::FutureExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let hasher = PasswordHasher::new(1, 1).unwrap();
+        // Hold the one thread, and wait until it has taken the job.
+        let (started, has_started) = std::sync::mpsc::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                let work = move || {
+                    started.send(()).unwrap();
+                    held.recv().unwrap();
+                };
+                hasher.run(work).await
+            }
+        });
+        tokio::task::spawn_blocking(move || has_started.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // A job is queued, then its caller goes away (the future is dropped after one poll).
+        let ran = Arc::new(AtomicBool::new(false));
+        let abandoned = {
+            let ran = ran.clone();
+            hasher.run(move || ran.store(true, Ordering::SeqCst))
+        };
+        assert!(abandoned.now_or_never().is_none(), "queued, not refused");
+        // The queue is full now: the next job is refused at once.
+        let refused = hasher.run(|| ()).now_or_never();
+        assert!(matches!(refused, Some(Err(HashingError::QueueFull))));
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        // A job behind it shows the thread has passed the abandoned one without running it.
+        hasher.run(|| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst));
     }
 }

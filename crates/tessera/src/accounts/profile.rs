@@ -225,7 +225,7 @@ pub async fn change_password(
         &state,
         &super::api::PasswordAttempt {
             login: &username,
-            ip: &client.ip.to_string(),
+            ip: &client.key.to_string(),
             user_id: Some(user.user_id),
             events: ("password_change_failed", "password_change_refused_locked"),
         },
@@ -377,7 +377,8 @@ pub async fn end_session(
 /// Role change body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleRequest {
-    /// One of `admin`, `manager`, `therapist`, `social_worker`, `coordinator`, `data_entry`.
+    /// One of `admin`, `manager`, `therapist`, `social_worker`, `coordinator`, `data_entry`,
+    /// `member`.
     pub role: String,
 }
 

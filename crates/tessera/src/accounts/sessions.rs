@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::http::client_ip::ClientIp;
+use crate::http::client_ip::{ClientIp, ClientKey};
 use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
 use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent, Timestamp};
 use crate::tokens::format::random_base62;
@@ -48,6 +48,8 @@ pub struct TokenPair {
 pub struct ClientInfo {
     /// The client's IP (after trusted-proxy resolution).
     pub ip: IpAddr,
+    /// What the login IP lock counts it under (IPv6 by prefix).
+    pub key: ClientKey,
     /// Its `User-Agent`, if it sent one.
     pub user_agent: Option<String>,
 }
@@ -63,12 +65,21 @@ impl axum::extract::FromRequestParts<AppState> for ClientInfo {
             .extensions
             .get::<ClientIp>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |client| client.0);
+        let key = parts
+            .extensions
+            .get::<ClientKey>()
+            .copied()
+            .unwrap_or_else(|| ClientKey::of(ip, 128));
         let user_agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        Ok(ClientInfo { ip, user_agent })
+        Ok(ClientInfo {
+            ip,
+            key,
+            user_agent,
+        })
     }
 }
 

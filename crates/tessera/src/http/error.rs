@@ -200,10 +200,34 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
+            // Every 503 is a passing condition (a busy or absent dependency): say when to retry.
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
             _ => {}
         }
         response
     }
+}
+
+impl From<crate::accounts::password::HashingError> for ApiError {
+    fn from(error: crate::accounts::password::HashingError) -> Self {
+        use crate::accounts::password::HashingError;
+        match error {
+            HashingError::QueueFull => ApiError::Unavailable(error.to_string()),
+            HashingError::Failed(_) => ApiError::Internal(error.into()),
+        }
+    }
+}
+
+/// Whether `db` is SQLite's "database is busy/locked" (primary codes 5 and 6, any extended code):
+/// another writer held the lock past the busy timeout, a passing condition.
+fn is_sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -220,6 +244,10 @@ impl From<sqlx::Error> for ApiError {
                 if matches!(db.code().as_deref(), Some("22021") | Some("22P05")) =>
             {
                 ApiError::Validation("Text must not contain NUL (\\u0000) characters".to_owned())
+            }
+            sqlx::Error::Database(db) if is_sqlite_busy(db.as_ref()) => {
+                tracing::warn!(error = %db, "database busy");
+                ApiError::Unavailable("The database is busy; try again shortly".to_owned())
             }
             other => ApiError::Internal(other.into()),
         }

@@ -1,4 +1,4 @@
-//! Per-client-IP rate limiting on every `/api/` route (GCRA, from the `governor` crate).
+//! Per-client rate limiting on every `/api/` route, keyed by [`ClientKey`] (IPv6 by prefix) (GCRA, from the `governor` crate).
 //!
 //! `RATE_LIMIT_PER_MINUTE` requests per minute, as a burst of that size refilled evenly over the
 //! minute. Over the limit the answer is `429` with `Retry-After` and `data.retry_after` in whole
@@ -25,7 +25,7 @@ use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::client_ip::ClientIp;
+use super::client_ip::ClientKey;
 use super::error::ApiError;
 
 /// The limiter's clock: the monotonic clock plus an offset that only tests move forward, so a
@@ -52,7 +52,7 @@ impl Clock for LimiterClock {
 }
 
 type KeyedLimiter =
-    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, LimiterClock, StateInformationMiddleware>;
+    RateLimiter<ClientKey, DefaultKeyedStateStore<ClientKey>, LimiterClock, StateInformationMiddleware>;
 
 /// The shared limiter; cheap to clone.
 #[derive(Clone)]
@@ -66,7 +66,7 @@ impl IpRateLimit {
     /// A limiter allowing `per_minute` requests per minute per IP.
     pub fn new(per_minute: NonZeroU32, clock: LimiterClock) -> Self {
         let limiter =
-            RateLimiter::<IpAddr, _, _, governor::middleware::NoOpMiddleware<QuantaInstant>>::new(
+            RateLimiter::<ClientKey, _, _, governor::middleware::NoOpMiddleware<QuantaInstant>>::new(
                 Quota::per_minute(per_minute),
                 DefaultKeyedStateStore::default(),
                 clock.clone(),
@@ -85,8 +85,8 @@ impl IpRateLimit {
         self.limiter.shrink_to_fit();
     }
 
-    fn check(&self, ip: IpAddr) -> Result<StateSnapshot, u64> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
+    fn check(&self, key: ClientKey) -> Result<StateSnapshot, u64> {
+        self.limiter.check_key(&key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             // Whole seconds, rounded up: retrying after `Retry-After` must succeed.
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -121,12 +121,12 @@ pub async fn limit_by_client_ip(
     request: Request,
     next: Next,
 ) -> Response {
-    let ip = request
+    let key = request
         .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    match limit.check(ip) {
+        .get::<ClientKey>()
+        .copied()
+        .unwrap_or_else(|| ClientKey::of(IpAddr::from([0, 0, 0, 0]), 128));
+    match limit.check(key) {
         Ok(snapshot) => {
             let remaining = snapshot.remaining_burst_capacity();
             // Seconds until the bucket is full again.

@@ -40,63 +40,41 @@ pub struct SecurityEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// Counts a failure: a failure after the window start continues the count, an older one starts
-/// afresh; reaching the threshold sets the lock.
-const COUNT_FAILURE: &str =
+/// Reserves an attempt before its password is checked, so parallel guesses cannot all pass a
+/// count read before any of them was written. Every attempt adds one to `failures` (a quiet
+/// window starts the count afresh); reaching the threshold sets the lock. While a lock holds,
+/// neither `last_failure_at` nor `locked_until` moves, so attempts made while locked cannot
+/// extend the lock. The returned count includes this attempt: above the threshold means the
+/// subject was locked before it.
+const RESERVE_ATTEMPT: &str =
     "INSERT INTO login_failures AS f (subject, failures, last_failure_at, locked_until) \
      VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5 END) \
      ON CONFLICT (subject) DO UPDATE SET \
-       failures = CASE WHEN f.last_failure_at > $3 THEN f.failures + 1 ELSE 1 END, \
-       last_failure_at = $2, \
+       failures = CASE WHEN f.last_failure_at > $3 OR f.locked_until > $2 THEN f.failures + 1 ELSE 1 END, \
+       last_failure_at = CASE WHEN f.locked_until > $2 THEN f.last_failure_at ELSE $2 END, \
        locked_until = CASE \
+         WHEN f.locked_until > $2 THEN f.locked_until \
          WHEN (CASE WHEN f.last_failure_at > $3 THEN f.failures + 1 ELSE 1 END) >= $4 THEN $5 \
          ELSE f.locked_until END \
      RETURNING failures, locked_until";
+
+/// Gives back a reservation that was not a failure (a success, or an attempt that could not be
+/// checked): one less, and no lock once below the threshold again.
+const RELEASE_ATTEMPT: &str = "UPDATE login_failures SET failures = failures - 1, \
+       locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END \
+     WHERE subject = $1 AND failures > 0";
 
 const INSERT_EVENT: &str =
     "INSERT INTO security_events (occurred_at, kind, user_id, session_id, ip, detail) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
 impl Store {
-    /// The counters of `subjects` that exist (a subject with no failures has no row).
-    pub async fn failure_counts(
-        &self,
-        account: &str,
-        ip: &str,
-        window_start: Timestamp,
-    ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
-        let rows: Vec<(String, i32, Option<Timestamp>)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT subject, failures, locked_until FROM login_failures \
-             WHERE subject IN ($1, $2) AND (last_failure_at > $3 OR locked_until > $3)",
-        )
-        .bind(account)
-        .bind(ip)
-        .bind(window_start)
-        .fetch_all(pool)
-        .await)?;
-        let count = |subject: &str| {
-            rows.iter().find(|row| row.0 == subject).map_or(
-                FailureCount {
-                    failures: 0,
-                    locked_until: None,
-                },
-                |row| FailureCount {
-                    failures: row.1,
-                    locked_until: row.2,
-                },
-            )
-        };
-        Ok((count(account), count(ip)))
-    }
-
-    /// Records a failed login in one transaction (one commit, one fsync): counts it against
-    /// both subjects, locking either that reaches its threshold, and stores `event`. Returns the
-    /// new counts (account, IP).
-    pub async fn record_login_failure(
+    /// Reserves one attempt against both subjects in one transaction (see [`RESERVE_ATTEMPT`])
+    /// and returns their counts including it: (account, IP).
+    pub async fn reserve_login_attempt(
         &self,
         account: (&str, FailurePolicy),
         ip: (&str, FailurePolicy),
-        event: SecurityEvent<'_>,
         now: Timestamp,
     ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
         let _turn = self.write_turn().await;
@@ -105,7 +83,7 @@ impl Store {
             let mut counts = Vec::with_capacity(2);
             for (subject, policy) in [account, ip] {
                 counts.push(
-                    sqlx::query_as::<_, FailureCount>(COUNT_FAILURE)
+                    sqlx::query_as::<_, FailureCount>(RESERVE_ATTEMPT)
                         .bind(subject)
                         .bind(now)
                         .bind(policy.window_start)
@@ -115,28 +93,51 @@ impl Store {
                         .await?,
                 );
             }
-            sqlx::query(INSERT_EVENT)
-                .bind(now)
-                .bind(event.kind)
-                .bind(event.user_id)
-                .bind(event.session_id)
-                .bind(event.ip)
-                .bind(event.detail)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
             Ok((counts[0], counts[1]))
         })
     }
 
-    /// Forgets the failures of `subject` (after a successful login to that account).
-    pub async fn clear_failures(&self, subject: &str) -> Result<(), sqlx::Error> {
+    /// Gives back one reserved attempt of each `(subject, lock threshold)`.
+    pub async fn release_login_attempt(
+        &self,
+        subjects: &[(&str, i32)],
+    ) -> Result<(), sqlx::Error> {
         let _turn = self.write_turn().await;
-        on_pool!(self, pool => sqlx::query("DELETE FROM login_failures WHERE subject = $1")
-            .bind(subject)
-            .execute(pool)
-            .await
-            .map(drop))
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (subject, threshold) in subjects {
+                sqlx::query(RELEASE_ATTEMPT)
+                    .bind(*subject)
+                    .bind(*threshold)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    /// After a success: forgets the account's failures and gives back the attempt reserved
+    /// against the client's `(subject, lock threshold)`, in one transaction.
+    pub async fn settle_successful_login(
+        &self,
+        account: &str,
+        (ip, ip_threshold): (&str, i32),
+    ) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM login_failures WHERE subject = $1")
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(RELEASE_ATTEMPT)
+                .bind(ip)
+                .bind(ip_threshold)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
     }
 
     /// Records a security event.

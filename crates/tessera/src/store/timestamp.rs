@@ -60,13 +60,33 @@ impl Timestamp {
             .expect("UTC timestamps always format")
     }
 
-    fn from_storage(text: &str) -> Result<Self, time::error::Parse> {
-        let trimmed = text.strip_suffix('Z').unwrap_or(text);
-        let parsed = PrimitiveDateTime::parse(
-            trimmed,
-            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
-        )?;
-        Ok(Timestamp(parsed.assume_utc()))
+    /// Reads what SQLite holds: the fixed-width form this code writes or, for a value an operator
+    /// edited by hand, any RFC 3339 text (`2020-01-01T00:00:00Z`, `…+02:00`), so that one edited
+    /// row cannot make every request that touches it fail.
+    fn from_storage(text: &str) -> Result<Self, BoxDynError> {
+        let fixed = text.strip_suffix('Z').and_then(|trimmed| {
+            PrimitiveDateTime::parse(
+                trimmed,
+                format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
+            )
+            .ok()
+        });
+        match fixed {
+            Some(parsed) => Ok(Timestamp(parsed.assume_utc())),
+            None => Timestamp::parse_rfc3339(text)
+                .ok_or_else(|| format!("stored time {text:?} is not RFC 3339").into()),
+        }
+    }
+
+    /// Parses client (or hand-edited) RFC 3339 text. `None` for malformed text and for instants
+    /// whose UTC form is outside years 1–9999 (`9999-12-31T23:59:59-01:00` is in year 10000):
+    /// every later step — arithmetic, formatting, storing — may then assume a representable time.
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let at = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+        let utc = at.checked_to_offset(UtcOffset::UTC)?;
+        (1..=9999)
+            .contains(&utc.year())
+            .then(|| Timestamp::from_datetime(utc))
     }
 }
 
@@ -154,6 +174,28 @@ mod tests {
         assert_eq!(Timestamp::from_storage(&a.to_storage()).unwrap(), a);
         assert!(a.to_storage() < b.to_storage());
         assert_eq!(a.to_storage().len(), b.to_storage().len());
+    }
+
+    #[test]
+    fn any_rfc3339_text_is_read_from_storage() {
+        let expected = Timestamp::from_datetime(time::macros::datetime!(2020-01-01 00:00:00 UTC));
+        for text in [
+            "2020-01-01T00:00:00Z",
+            "2020-01-01T00:00:00.000000Z",
+            "2020-01-01T02:00:00+02:00",
+            "2019-12-31T23:00:00.0-01:00",
+        ] {
+            assert_eq!(Timestamp::from_storage(text).unwrap(), expected, "{text}");
+        }
+        assert!(Timestamp::from_storage("2020-01-01").is_err());
+        assert!(Timestamp::from_storage("yesterday").is_err());
+    }
+
+    #[test]
+    fn input_outside_the_representable_years_is_refused_not_a_panic() {
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:30:00+01:00"), None);
+        assert!(Timestamp::parse_rfc3339("9999-12-31T22:59:59-01:00").is_some());
     }
 
     #[test]

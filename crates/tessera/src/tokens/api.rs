@@ -8,8 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -252,12 +251,11 @@ fn validate_expiry(days: Option<i64>, at: Option<&str>, now: Timestamp) -> ApiRe
             Ok(now + Duration::days(days))
         }
         (None, Some(raw)) => {
-            let at = OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+            let at = Timestamp::parse_rfc3339(raw).ok_or_else(|| {
                 ApiError::invalid(
                     "expires_at must be an RFC 3339 time such as 2025-01-15T10:30:00Z",
                 )
             })?;
-            let at = Timestamp::from_datetime(at);
             if at <= now {
                 return Err(ApiError::invalid("expires_at must be in the future"));
             }
