@@ -19,20 +19,31 @@
 //! `$TOT × bytes per event` (exactly, or one byte longer). If none fits it fails with an
 //! error naming the offsets, the file size and how many events are present. Every repair
 //! that was needed is recorded in [`Dataset::repairs`].
+//!
+//! # Several datasets
+//!
+//! Datasets chained by `$NEXTDATA` may not share bytes: a dataset whose HEADER, TEXT or
+//! DATA overlaps an earlier dataset's is an error, and all TEXT read (primary and
+//! supplemental) may not exceed twice the file size. So a small file cannot make the
+//! reader parse one TEXT thousands of times (the `chain` module explains the rules).
+//! Every offset sum and product is checked: a value that overflows `u64` lies outside
+//! the file, never wraps, and never panics.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::chain::{Chain, Segment};
 use crate::decode::{self, ByteOrder, Field, FieldKind};
-use crate::error::{FcsError, Num, Result};
-use crate::params::{parse_pne, DataType, Display, Parameter, Spillover};
-use crate::text::{parse_text, Keywords};
+use crate::error::{excerpt, FcsError, Num, Result};
+use crate::params::{parse_pne, DataType, Display, Parameter, Spillover, MAX_NAME_BYTES};
+use crate::text::{parse_text, Keywords, TextNotes};
 
 /// Length of the fixed HEADER segment.
 pub const HEADER_LEN: usize = 58;
 /// Files at least this large are memory-mapped by [`FcsFile::open`]; smaller ones are read.
 const MMAP_MIN_BYTES: u64 = 1 << 20;
-/// Upper bound on datasets followed through `$NEXTDATA` (guards against hostile chains).
+/// Upper bound on datasets followed through `$NEXTDATA`. Chains cannot share bytes (see
+/// `chain`), so this only bounds the work of checking each dataset against the earlier ones.
 const MAX_DATASETS: usize = 4096;
 
 /// The bytes of an opened file: memory-mapped or owned.
@@ -98,10 +109,11 @@ impl FcsFile {
 
     fn from_source(source: Arc<Source>) -> Result<FcsFile> {
         let mut datasets = Vec::new();
+        let mut chain = Chain::new(source.bytes().len());
         let mut offset = 0usize;
         loop {
             let index = datasets.len();
-            let (ds, next) = parse_dataset(&source, offset, index).map_err(|e| {
+            let (ds, next) = parse_dataset(&source, offset, index, &mut chain).map_err(|e| {
                 if index == 0 {
                     e
                 } else {
@@ -115,7 +127,15 @@ impl FcsFile {
             datasets.push(ds);
             match next {
                 Some(n) if datasets.len() < MAX_DATASETS => offset = n,
-                _ => break,
+                Some(_) => {
+                    if let Some(last) = datasets.last_mut() {
+                        last.repairs.push(format!(
+                            "stopped after {MAX_DATASETS} datasets; $NEXTDATA ignored"
+                        ));
+                    }
+                    break;
+                }
+                None => break,
             }
         }
         Ok(FcsFile { datasets })
@@ -353,10 +373,13 @@ struct Header {
 }
 
 fn parse_header(b: &[u8], base: usize) -> Result<Header> {
-    let h = b.get(base..base + HEADER_LEN).ok_or(FcsError::TooShort {
-        len: b.len(),
-        offset: base,
-    })?;
+    let h = base
+        .checked_add(HEADER_LEN)
+        .and_then(|end| b.get(base..end))
+        .ok_or(FcsError::TooShort {
+            len: b.len(),
+            offset: base,
+        })?;
     if &h[..3] != b"FCS" {
         return Err(FcsError::NotFcs {
             offset: base,
@@ -423,7 +446,7 @@ fn kw_u64(kw: &Keywords, key: &str) -> Result<Option<u64>> {
                 })
                 .map_err(|_| FcsError::InvalidKeyword {
                     keyword: key.to_owned(),
-                    value: v.chars().take(60).collect(),
+                    value: excerpt(v),
                     reason: "not a non-negative integer".into(),
                 })
         }
@@ -437,36 +460,120 @@ fn required<'a>(kw: &'a Keywords, key: &str) -> Result<&'a str> {
 }
 
 /// Reads one dataset starting at `base`; returns it and the offset of the next one.
+///
+/// Its segments are claimed in `chain` (and its TEXT charged to the chain's budget) before
+/// they are parsed, so a dataset re-using an earlier dataset's bytes costs nothing.
 fn parse_dataset(
     source: &Arc<Source>,
     base: usize,
     index: usize,
+    chain: &mut Chain,
 ) -> Result<(Dataset, Option<usize>)> {
     let b = source.bytes();
-    let len = b.len();
     let header = parse_header(b, base)?;
+    let base64 = base as u64;
+    // parse_header proved that the 58 HEADER bytes lie inside the file.
+    let header_end = base64.saturating_add(HEADER_LEN as u64 - 1);
+    chain.claim(Segment {
+        dataset: index,
+        what: "HEADER",
+        begin: base64,
+        end: header_end,
+    })?;
     let mut repairs = Vec::new();
+    let mut kw = read_text(b, base, index, &header, chain, &mut repairs)?;
+    merge_supplemental_text(b, base, &mut kw, chain, &mut repairs)?;
 
-    // TEXT
+    let (datatype, order) = storage_keywords(&kw, &mut repairs)?;
+    let (parameters, fields, bpe, delimited) =
+        parse_parameters(&kw, datatype, &header.version, &mut repairs)?;
+
+    // Events and DATA location
+    let tot = kw_u64(&kw, "$TOT")?;
+    let (data_begin, data_len, event_count) = locate_data(
+        b,
+        base,
+        &header,
+        &kw,
+        tot,
+        if delimited { None } else { Some(bpe) },
+        &mut repairs,
+    )?;
+    if data_len > 0 {
+        // locate_data keeps DATA inside the file, so neither sum can overflow.
+        let begin = data_begin as u64;
+        chain.claim(Segment {
+            dataset: index,
+            what: "DATA",
+            begin,
+            end: begin.saturating_add(data_len as u64 - 1),
+        })?;
+    }
+
+    let layout = if delimited {
+        Layout::AsciiDelimited
+    } else if datatype == DataType::Ascii {
+        Layout::AsciiFixed { fields, bpe }
+    } else {
+        Layout::Binary { fields, bpe, order }
+    };
+    let next = next_dataset(b, base, &kw, &mut repairs);
+
+    Ok((
+        Dataset {
+            source: Arc::clone(source),
+            index,
+            offset: base,
+            version: header.version,
+            keywords: kw,
+            parameters,
+            event_count,
+            data_begin,
+            data_len,
+            layout,
+            repairs,
+        },
+        next,
+    ))
+}
+
+/// Finds, claims and parses the primary TEXT segment of the dataset at `base`.
+fn read_text(
+    b: &[u8],
+    base: usize,
+    index: usize,
+    header: &Header,
+    chain: &mut Chain,
+    repairs: &mut Vec<String>,
+) -> Result<Keywords> {
     let (tb, te) = header.text;
-    let abs_tb = (base as u64).saturating_add(tb);
-    let abs_te = (base as u64).saturating_add(te);
     if tb < HEADER_LEN as u64 || te < tb {
         return Err(FcsError::BadText {
             detail: format!("offsets {tb}..{te} in the HEADER at byte {base} are invalid"),
         });
     }
-    if abs_te >= len as u64 {
+    let len = b.len() as u64;
+    let abs_tb = (base as u64).checked_add(tb);
+    let abs_te = (base as u64).checked_add(te);
+    let (Some(abs_tb), Some(abs_te)) = (abs_tb, abs_te.filter(|&e| e < len)) else {
         return Err(FcsError::BadText {
             detail: format!(
                 "ends at byte {} but the file has {} bytes",
-                Num(abs_te),
-                Num(len as u64)
+                Num((base as u64).saturating_add(te)),
+                Num(len)
             ),
         });
-    }
+    };
+    chain.claim(Segment {
+        dataset: index,
+        what: "TEXT",
+        begin: abs_tb,
+        end: abs_te,
+    })?;
+    chain.spend_text("TEXT", abs_tb, abs_te)?;
+    // Both ends are below the file length, so they fit in usize.
     let seg = &b[abs_tb as usize..=abs_te as usize];
-    let (mut kw, notes) = parse_text(seg).ok_or_else(|| FcsError::BadText {
+    let (kw, notes) = parse_text(seg).ok_or_else(|| FcsError::BadText {
         detail: format!("at byte {abs_tb} is empty"),
     })?;
     if kw.is_empty() {
@@ -474,6 +581,11 @@ fn parse_dataset(
             detail: format!("at bytes {abs_tb}..={abs_te} holds no keyword/value pairs"),
         });
     }
+    note_text_repairs(notes, repairs);
+    Ok(kw)
+}
+
+fn note_text_repairs(notes: TextNotes, repairs: &mut Vec<String>) {
     if notes.trailing_padding > 0 {
         repairs.push(format!(
             "ignored {} padding bytes after the last TEXT delimiter",
@@ -494,27 +606,28 @@ fn parse_dataset(
             notes.duplicates
         ));
     }
-    merge_supplemental_text(b, base, &mut kw, &mut repairs);
+}
 
-    // Mode, type, byte order
+/// `$MODE`, `$DATATYPE` and `$BYTEORD`.
+fn storage_keywords(kw: &Keywords, repairs: &mut Vec<String>) -> Result<(DataType, ByteOrder)> {
     if let Some(m) = kw.get("$MODE") {
         if !m.trim().eq_ignore_ascii_case("L") {
             return Err(FcsError::Unsupported(format!(
                 "$MODE {:?} (only list mode L is read)",
-                m.trim()
+                excerpt(m.trim())
             )));
         }
     }
-    let dt_raw = required(&kw, "$DATATYPE")?;
+    let dt_raw = required(kw, "$DATATYPE")?;
     let datatype = DataType::parse(dt_raw).ok_or_else(|| FcsError::InvalidKeyword {
         keyword: "$DATATYPE".into(),
-        value: dt_raw.to_owned(),
+        value: excerpt(dt_raw),
         reason: "expected I, F, D or A".into(),
     })?;
     let order = match kw.get("$BYTEORD") {
         Some(v) => ByteOrder::parse(v).ok_or_else(|| FcsError::InvalidKeyword {
             keyword: "$BYTEORD".into(),
-            value: v.to_owned(),
+            value: excerpt(v),
             reason: "expected a permutation such as 1,2,3,4 or 4,3,2,1".into(),
         })?,
         None if datatype == DataType::Ascii => ByteOrder::Little,
@@ -523,34 +636,27 @@ fn parse_dataset(
             ByteOrder::Little
         }
     };
+    Ok((datatype, order))
+}
 
-    // Parameters
-    let par_raw = required(&kw, "$PAR")?;
-    let par = kw_u64(&kw, "$PAR")?.unwrap_or(0);
-    if par == 0 {
-        return Err(FcsError::InvalidKeyword {
-            keyword: "$PAR".into(),
-            value: par_raw.to_owned(),
-            reason: "a dataset needs at least one parameter".into(),
-        });
-    }
-    if par > kw.distinct_len() as u64 {
-        return Err(FcsError::InvalidKeyword {
-            keyword: "$PAR".into(),
-            value: par_raw.to_owned(),
-            reason: format!(
-                "claims {par} parameters but TEXT holds only {} keywords",
-                kw.distinct_len()
-            ),
-        });
-    }
-    let par = par as usize;
+/// The parameters, their fields in an event, the bytes per event, and whether DATA is
+/// delimited ASCII.
+type ParsedParameters = (Vec<Parameter>, Vec<Field>, usize, bool);
+
+/// Reads `$PAR` and every parameter's keywords.
+fn parse_parameters(
+    kw: &Keywords,
+    datatype: DataType,
+    version: &str,
+    repairs: &mut Vec<String>,
+) -> Result<ParsedParameters> {
+    let par = parameter_count(kw)?;
     let mut parameters = Vec::with_capacity(par);
     let mut fields = Vec::with_capacity(par);
     let mut bpe = 0usize;
     let mut delimited = false;
     for n in 1..=par {
-        let (p, width) = parse_parameter(&kw, n, datatype, &header.version, &mut repairs)?;
+        let (p, width) = parse_parameter(kw, n, datatype, version, repairs)?;
         if datatype == DataType::Ascii && p.bits.is_none() {
             delimited = true;
         }
@@ -567,7 +673,15 @@ fn parse_dataset(
             width,
             kind,
         });
-        bpe += width;
+        // At most 64 bytes per parameter and fewer parameters than TEXT bytes: cannot
+        // overflow, but the width of an event is an offset like any other.
+        bpe = bpe
+            .checked_add(width)
+            .ok_or_else(|| FcsError::InvalidKeyword {
+                keyword: "$PAR".into(),
+                value: par.to_string(),
+                reason: "the bytes per event overflow".into(),
+            })?;
         parameters.push(p);
     }
     if delimited && parameters.iter().any(|p| p.bits.is_some()) {
@@ -575,105 +689,129 @@ fn parse_dataset(
             "ASCII DATA mixing delimited ($PnB = *) and fixed-width parameters".into(),
         ));
     }
+    Ok((parameters, fields, bpe, delimited))
+}
 
-    // Events and DATA location
-    let tot = kw_u64(&kw, "$TOT")?;
-    let (data_begin, data_len, event_count) = locate_data(
-        b,
-        base,
-        &header,
-        &kw,
-        tot,
-        if delimited { None } else { Some(bpe) },
-        &mut repairs,
-    )?;
+/// `$PAR`, at least 1 and no more than TEXT has keywords (each parameter needs `$PnB`).
+fn parameter_count(kw: &Keywords) -> Result<usize> {
+    let par_raw = required(kw, "$PAR")?;
+    let par = kw_u64(kw, "$PAR")?.unwrap_or(0);
+    if par == 0 {
+        return Err(FcsError::InvalidKeyword {
+            keyword: "$PAR".into(),
+            value: excerpt(par_raw),
+            reason: "a dataset needs at least one parameter".into(),
+        });
+    }
+    if par > kw.distinct_len() as u64 {
+        return Err(FcsError::InvalidKeyword {
+            keyword: "$PAR".into(),
+            value: excerpt(par_raw),
+            reason: format!(
+                "claims {par} parameters but TEXT holds only {} keywords",
+                kw.distinct_len()
+            ),
+        });
+    }
+    Ok(par as usize)
+}
 
-    let layout = if delimited {
-        Layout::AsciiDelimited
-    } else if datatype == DataType::Ascii {
-        Layout::AsciiFixed { fields, bpe }
-    } else {
-        Layout::Binary { fields, bpe, order }
-    };
-
-    // Next dataset
-    let next = match kw_u64(&kw, "$NEXTDATA") {
-        Ok(Some(n)) if n > 0 => {
-            let abs = (base as u64).saturating_add(n);
-            if abs.saturating_add(HEADER_LEN as u64) > len as u64 {
-                repairs.push(format!(
-                    "$NEXTDATA points to byte {abs}, past the end of the file; ignored"
-                ));
-                None
-            } else if &b[abs as usize..abs as usize + 3] != b"FCS" {
-                repairs.push(format!(
-                    "$NEXTDATA points to byte {abs}, where no FCS HEADER starts; ignored"
-                ));
-                None
-            } else {
-                Some(abs as usize)
-            }
-        }
-        Ok(_) => None,
+/// Where `$NEXTDATA` says the next dataset starts, when a HEADER is there. A pointer past
+/// the end (or beyond 2^64) or to bytes that are no HEADER is ignored with a note: the
+/// datasets read so far stay usable.
+fn next_dataset(b: &[u8], base: usize, kw: &Keywords, repairs: &mut Vec<String>) -> Option<usize> {
+    let n = match kw_u64(kw, "$NEXTDATA") {
+        Ok(Some(n)) if n > 0 => n,
+        Ok(_) => return None,
         Err(_) => {
             repairs.push("$NEXTDATA is not a number; ignored".into());
-            None
+            return None;
         }
     };
-
-    Ok((
-        Dataset {
-            source: Arc::clone(source),
-            index,
-            offset: base,
-            version: header.version,
-            keywords: kw,
-            parameters,
-            event_count,
-            data_begin,
-            data_len,
-            layout,
-            repairs,
-        },
-        next,
-    ))
+    let abs = (base as u64).checked_add(n);
+    let header = abs
+        .and_then(|a| usize::try_from(a).ok())
+        .and_then(|a| Some(a..a.checked_add(HEADER_LEN)?))
+        .and_then(|r| Some((r.start, b.get(r)?)));
+    match header {
+        None => {
+            let at = match abs {
+                Some(a) => format!("to byte {a}"),
+                None => format!("{n} bytes after byte {base}"),
+            };
+            repairs.push(format!(
+                "$NEXTDATA points {at}, past the end of the file; ignored"
+            ));
+            None
+        }
+        Some((at, h)) if &h[..3] != b"FCS" => {
+            repairs.push(format!(
+                "$NEXTDATA points to byte {at}, where no FCS HEADER starts; ignored"
+            ));
+            None
+        }
+        Some((at, _)) => Some(at),
+    }
 }
 
 /// Merges `$BEGINSTEXT..$ENDSTEXT` when it plausibly holds keywords (some vendors store
-/// other things there, e.g. a ZIP archive); primary TEXT keywords win.
-fn merge_supplemental_text(b: &[u8], base: usize, kw: &mut Keywords, repairs: &mut Vec<String>) {
+/// other things there, e.g. a ZIP archive); primary TEXT keywords win. The segment is
+/// charged to the chain's TEXT budget before it is parsed.
+fn merge_supplemental_text(
+    b: &[u8],
+    base: usize,
+    kw: &mut Keywords,
+    chain: &mut Chain,
+    repairs: &mut Vec<String>,
+) -> Result<()> {
     let (Ok(Some(sb)), Ok(Some(se))) = (kw_u64(kw, "$BEGINSTEXT"), kw_u64(kw, "$ENDSTEXT")) else {
-        return;
+        return Ok(());
     };
     if sb == 0 || se <= sb {
-        return;
+        return Ok(());
     }
-    let (abs_b, abs_e) = (
-        (base as u64).saturating_add(sb),
-        (base as u64).saturating_add(se),
-    );
-    let Some(seg) = b.get(abs_b as usize..=abs_e.min(usize::MAX as u64 - 1) as usize) else {
+    let range = (base as u64)
+        .checked_add(sb)
+        .zip((base as u64).checked_add(se))
+        .filter(|&(_, e)| e < b.len() as u64);
+    let Some((abs_b, abs_e)) = range else {
         repairs.push("supplemental TEXT lies outside the file; ignored".into());
-        return;
+        return Ok(());
     };
+    // Both ends are below the file length, so they fit in usize.
+    let seg = &b[abs_b as usize..=abs_e as usize];
     let d = seg[0];
     if !(d.is_ascii_punctuation() || (d.is_ascii_control() && d != 0)) {
         repairs.push("supplemental TEXT does not start with a delimiter; ignored".into());
-        return;
+        return Ok(());
     }
+    chain.spend_text("supplemental TEXT", abs_b, abs_e)?;
     if let Some((extra, _)) = parse_text(seg) {
         let before = kw.len();
         for (k, v) in extra.iter() {
             kw.push_if_absent(k.to_owned(), v.to_owned());
         }
-        if kw.len() == before {
-            return;
+        if kw.len() > before {
+            repairs.push(format!(
+                "merged {} keywords from supplemental TEXT",
+                kw.len() - before
+            ));
         }
-        repairs.push(format!(
-            "merged {} keywords from supplemental TEXT",
-            kw.len() - before
-        ));
     }
+    Ok(())
+}
+
+/// Trims a `$PnN`/`$PnS` value and refuses one longer than [`MAX_NAME_BYTES`].
+fn capped_name(keyword: String, value: &str) -> Result<String> {
+    let name = value.trim();
+    if name.len() > MAX_NAME_BYTES {
+        return Err(FcsError::ValueTooLong {
+            keyword,
+            len: name.len(),
+            max: MAX_NAME_BYTES,
+        });
+    }
+    Ok(name.to_owned())
 }
 
 /// Reads the keywords of parameter `n`; returns it and its width in bytes.
@@ -686,19 +824,22 @@ fn parse_parameter(
 ) -> Result<(Parameter, usize)> {
     let key = |s: &str| format!("$P{n}{s}");
     let pnn = match kw.get(&key("N")) {
-        Some(v) => v.trim().to_owned(),
+        Some(v) => capped_name(key("N"), v)?,
         None if version == "FCS2.0" => format!("P{n}"),
         None => {
             return Err(FcsError::MissingKeyword { keyword: key("N") });
         }
     };
-    let pns = kw.get(&key("S")).map(|s| s.trim().to_owned());
+    let pns = kw
+        .get(&key("S"))
+        .map(|s| capped_name(key("S"), s))
+        .transpose()?;
     let data_type = match kw.get(&key("DATATYPE")) {
         Some(v) => DataType::parse(v)
             .filter(|t| *t != DataType::Ascii)
             .ok_or_else(|| FcsError::InvalidKeyword {
                 keyword: key("DATATYPE"),
-                value: v.to_owned(),
+                value: excerpt(v),
                 reason: "expected I, F or D".into(),
             })?,
         None => datatype,
@@ -715,7 +856,7 @@ fn parse_parameter(
         Some("*") if data_type == DataType::Ascii => None,
         Some(v) => Some(v.parse::<u32>().map_err(|_| FcsError::InvalidKeyword {
             keyword: b_key.clone(),
-            value: v.to_owned(),
+            value: excerpt(v),
             reason: "bits per value must be a number".into(),
         })?),
         None => match data_type {
@@ -772,7 +913,7 @@ fn parse_parameter(
             .parse::<f64>()
             .map_err(|_| FcsError::InvalidKeyword {
                 keyword: key("R"),
-                value: v.to_owned(),
+                value: excerpt(v),
                 reason: "range must be a number".into(),
             })?,
         None => {
@@ -800,31 +941,39 @@ fn parse_parameter(
     ))
 }
 
-/// One way of reading the DATA offsets.
+/// One way of reading the DATA offsets (relative to the dataset start, end inclusive).
 struct Candidate {
     source: &'static str,
     begin: u64,
     end: Option<u64>,
 }
 
-/// Applies the offset-repair policy; returns (absolute begin, length in bytes, events).
-fn locate_data(
-    b: &[u8],
-    base: usize,
-    header: &Header,
-    kw: &Keywords,
-    tot: Option<u64>,
-    bpe: Option<usize>,
-    repairs: &mut Vec<String>,
-) -> Result<(usize, usize, usize)> {
-    let len = b.len() as u64;
-    let base64 = base as u64;
+impl Candidate {
+    /// Bytes from begin to end inclusive; `None` without an end or when it precedes begin.
+    fn len(&self) -> Option<u64> {
+        self.end?.checked_sub(self.begin)?.checked_add(1)
+    }
+
+    /// First byte in the file. `None` when `base + begin` overflows: such a candidate
+    /// cannot lie inside any file.
+    fn abs_begin(&self, base: u64) -> Option<u64> {
+        base.checked_add(self.begin)
+    }
+
+    /// The whole segment `(absolute begin, length)` when it lies inside a file of `len` bytes.
+    fn inside(&self, base: u64, len: u64) -> Option<(u64, u64)> {
+        let (ab, seg) = (self.abs_begin(base)?, self.len()?);
+        ab.checked_add(seg).filter(|&e| e <= len).map(|_| (ab, seg))
+    }
+}
+
+/// Every way the HEADER and TEXT DATA offsets can be read, most trusted first.
+fn data_candidates(header: &Header, kw: &Keywords) -> Vec<Candidate> {
     let usable = |v: Option<u64>| v.filter(|&x| x != 0 && x != 99_999_999);
-    let text_b = kw_u64(kw, "$BEGINDATA").ok().flatten();
-    let text_e = kw_u64(kw, "$ENDDATA").ok().flatten();
-    let (hb, he) = header.data;
-    let hb_u = usable(hb);
-    let he_u = usable(he);
+    let text_b = usable(kw_u64(kw, "$BEGINDATA").ok().flatten());
+    let text_e = usable(kw_u64(kw, "$ENDDATA").ok().flatten());
+    let hb_u = usable(header.data.0);
+    let he_u = usable(header.data.1);
 
     let mut cands: Vec<Candidate> = Vec::new();
     let mut add = |source, begin: Option<u64>, end: Option<u64>| {
@@ -834,8 +983,6 @@ fn locate_data(
             }
         }
     };
-    let text_b = usable(text_b);
-    let text_e = usable(text_e);
     if text_e.is_some() {
         add("TEXT $BEGINDATA/$ENDDATA", text_b, text_e);
     }
@@ -853,36 +1000,28 @@ fn locate_data(
         add("TEXT $BEGINDATA alone", text_b, None);
         add("HEADER begin alone", hb_u, None);
     }
+    cands
+}
+
+/// Applies the offset-repair policy; returns (absolute begin, length in bytes, events).
+///
+/// All offset arithmetic is checked: a sum that overflows `u64` is a position no file
+/// has, so such a candidate is simply outside the file.
+fn locate_data(
+    b: &[u8],
+    base: usize,
+    header: &Header,
+    kw: &Keywords,
+    tot: Option<u64>,
+    bpe: Option<usize>,
+    repairs: &mut Vec<String>,
+) -> Result<(usize, usize, usize)> {
+    let len = b.len() as u64;
+    let base64 = base as u64;
+    let cands = data_candidates(header, kw);
 
     let Some(bpe) = bpe.filter(|&x| x > 0) else {
-        // Delimited ASCII: take the first segment inside the file.
-        let tot = tot.ok_or_else(|| FcsError::MissingKeyword {
-            keyword: "$TOT".into(),
-        })?;
-        for c in &cands {
-            if let Some(e) = c.end.filter(|&e| e >= c.begin) {
-                let (ab, ae) = (base64 + c.begin, base64 + e);
-                if ae < len {
-                    let seg = ae - ab + 1;
-                    // Each value needs at least one digit and one separator.
-                    let max_values = seg.div_ceil(2);
-                    let par = kw_u64(kw, "$PAR").ok().flatten().unwrap_or(1).max(1);
-                    if tot.saturating_mul(par) > max_values {
-                        return Err(FcsError::DataMismatch {
-                            detail: format!(
-                                "$TOT {} events × {par} ASCII values cannot fit in {} DATA bytes",
-                                Num(tot),
-                                Num(seg)
-                            ),
-                        });
-                    }
-                    return Ok((ab as usize, seg as usize, tot as usize));
-                }
-            }
-        }
-        return Err(FcsError::DataMismatch {
-            detail: "no DATA offsets in HEADER or TEXT lie inside the file".into(),
-        });
+        return locate_delimited(&cands, base64, len, kw, tot);
     };
     let bpe64 = bpe as u64;
 
@@ -893,29 +1032,24 @@ fn locate_data(
         return Err(FcsError::DataMismatch {
             detail: format!(
                 "the HEADER DATA offsets are {} and TEXT has no $BEGINDATA/$ENDDATA",
-                fmt_pair(hb, he)
+                fmt_pair(header.data.0, header.data.1)
             ),
         });
     }
 
     let Some(tot) = tot else {
         // No $TOT (allowed in FCS 2.0): the first segment inside the file decides.
-        for c in &cands {
-            if let Some(e) = c.end.filter(|&e| e >= c.begin) {
-                let (ab, ae) = (base64 + c.begin, base64 + e);
-                if ae < len {
-                    let seg = ae - ab + 1;
-                    repairs.push(format!(
-                        "$TOT missing; counted {} events from the DATA length",
-                        seg / bpe64
-                    ));
-                    return Ok((ab as usize, seg as usize, (seg / bpe64) as usize));
-                }
-            }
-        }
-        return Err(FcsError::MissingKeyword {
-            keyword: "$TOT".into(),
-        });
+        let (ab, seg) = cands
+            .iter()
+            .find_map(|c| c.inside(base64, len))
+            .ok_or_else(|| FcsError::MissingKeyword {
+                keyword: "$TOT".into(),
+            })?;
+        repairs.push(format!(
+            "$TOT missing; counted {} events from the DATA length",
+            seg / bpe64
+        ));
+        return Ok((ab as usize, seg as usize, (seg / bpe64) as usize));
     };
 
     let need = tot
@@ -925,112 +1059,171 @@ fn locate_data(
             value: tot.to_string(),
             reason: format!("{tot} events × {bpe} bytes overflows"),
         })?;
-
-    // Pass 1: exact length, inside the file. Pass 2: one byte too long. Pass 3: begin only.
-    for pass in 0..3 {
-        for c in &cands {
-            let ab = base64.saturating_add(c.begin);
-            let fits = ab.checked_add(need).is_some_and(|e| e <= len);
-            if !fits {
-                continue;
-            }
-            let ok = match (pass, c.end) {
-                (0, Some(e)) => e >= c.begin && e - c.begin + 1 == need,
-                (1, Some(e)) => e >= c.begin && e - c.begin == need,
-                (2, None) => true,
-                _ => false,
-            };
-            if ok {
-                let header_pair = (hb_u, he_u);
-                if c.source == "TEXT $BEGINDATA/$ENDDATA"
-                    && header_pair.0.is_some()
-                    && header_pair != (Some(c.begin), c.end)
-                {
-                    repairs.push(format!(
-                        "DATA offsets: HEADER {} disagrees with TEXT {}; used TEXT",
-                        fmt_pair(hb, he),
-                        fmt_pair(text_b, text_e)
-                    ));
-                } else if c.source != "TEXT $BEGINDATA/$ENDDATA" && text_b.is_some() {
-                    repairs.push(format!(
-                        "DATA offsets: HEADER {} and TEXT {} disagree; used {} ({}..={})",
-                        fmt_pair(hb, he),
-                        fmt_pair(text_b, text_e),
-                        c.source,
-                        c.begin,
-                        c.begin + need - 1
-                    ));
-                } else if c.source != "TEXT $BEGINDATA/$ENDDATA" && c.source != "HEADER" {
-                    repairs.push(format!(
-                        "DATA offsets: used {} ({}..={})",
-                        c.source,
-                        c.begin,
-                        c.begin + need - 1
-                    ));
-                }
-                if pass == 1 {
-                    repairs
-                        .push("DATA end offset is one byte too far; ignored the extra byte".into());
-                }
-                if hb.is_none() || he.is_none() {
-                    repairs.push("HEADER DATA offsets are blank; used TEXT".into());
-                }
-                return Ok((ab as usize, need as usize, tot as usize));
-            }
-        }
+    if let Some((c, pass, ab)) = fitting_candidate(&cands, base64, len, need) {
+        note_data_repairs(header, kw, c, pass, need, repairs);
+        // ab + need <= len: both fit in usize.
+        return Ok((ab as usize, need as usize, tot as usize));
     }
+    Err(no_fit_error(&cands, base64, len, tot, bpe, need))
+}
 
-    // Nothing fits. Is the file truncated (a candidate with the right length runs past EOF)?
-    for c in &cands {
-        let right_len = match c.end {
-            Some(e) => e >= c.begin && (e - c.begin + 1 == need || e - c.begin == need),
-            None => true,
+/// Delimited ASCII (`$PnB` = `*`): the first segment inside the file, if `$TOT` fits in it.
+fn locate_delimited(
+    cands: &[Candidate],
+    base64: u64,
+    len: u64,
+    kw: &Keywords,
+    tot: Option<u64>,
+) -> Result<(usize, usize, usize)> {
+    let tot = tot.ok_or_else(|| FcsError::MissingKeyword {
+        keyword: "$TOT".into(),
+    })?;
+    let (ab, seg) = cands
+        .iter()
+        .find_map(|c| c.inside(base64, len))
+        .ok_or_else(|| FcsError::DataMismatch {
+            detail: "no DATA offsets in HEADER or TEXT lie inside the file".into(),
+        })?;
+    // Each value needs at least one digit and one separator.
+    let max_values = seg.div_ceil(2);
+    let par = kw_u64(kw, "$PAR").ok().flatten().unwrap_or(1).max(1);
+    if tot.saturating_mul(par) > max_values {
+        return Err(FcsError::DataMismatch {
+            detail: format!(
+                "$TOT {} events × {par} ASCII values cannot fit in {} DATA bytes",
+                Num(tot),
+                Num(seg)
+            ),
+        });
+    }
+    // Inside the file, and tot <= max_values <= seg: all fit in usize.
+    Ok((ab as usize, seg as usize, tot as usize))
+}
+
+/// The first candidate inside the file whose length is `need` (pass 0), `need + 1`
+/// (pass 1: end offset one byte too far) or that has no end (pass 2); with its pass and
+/// absolute begin.
+fn fitting_candidate(
+    cands: &[Candidate],
+    base64: u64,
+    len: u64,
+    need: u64,
+) -> Option<(&Candidate, usize, u64)> {
+    (0..3).find_map(|pass| {
+        cands.iter().find_map(|c| {
+            let ab = c.abs_begin(base64)?;
+            ab.checked_add(need).filter(|&e| e <= len)?;
+            let ok = match pass {
+                0 => c.len() == Some(need),
+                1 => c.len().is_some_and(|l| Some(l) == need.checked_add(1)),
+                _ => c.end.is_none(),
+            };
+            ok.then_some((c, pass, ab))
+        })
+    })
+}
+
+/// Records which offsets were used when they are not the plain TEXT or HEADER pair.
+fn note_data_repairs(
+    header: &Header,
+    kw: &Keywords,
+    c: &Candidate,
+    pass: usize,
+    need: u64,
+    repairs: &mut Vec<String>,
+) {
+    let usable = |v: Option<u64>| v.filter(|&x| x != 0 && x != 99_999_999);
+    let text_b = usable(kw_u64(kw, "$BEGINDATA").ok().flatten());
+    let text_e = usable(kw_u64(kw, "$ENDDATA").ok().flatten());
+    let (hb, he) = header.data;
+    let header_pair = (usable(hb), usable(he));
+    // The candidate lies inside the file, so begin + need cannot overflow; need >= 1.
+    let last = c.begin.saturating_add(need - 1);
+    if c.source == "TEXT $BEGINDATA/$ENDDATA"
+        && header_pair.0.is_some()
+        && header_pair != (Some(c.begin), c.end)
+    {
+        repairs.push(format!(
+            "DATA offsets: HEADER {} disagrees with TEXT {}; used TEXT",
+            fmt_pair(hb, he),
+            fmt_pair(text_b, text_e)
+        ));
+    } else if c.source != "TEXT $BEGINDATA/$ENDDATA" && text_b.is_some() {
+        repairs.push(format!(
+            "DATA offsets: HEADER {} and TEXT {} disagree; used {} ({}..={last})",
+            fmt_pair(hb, he),
+            fmt_pair(text_b, text_e),
+            c.source,
+            c.begin,
+        ));
+    } else if c.source != "TEXT $BEGINDATA/$ENDDATA" && c.source != "HEADER" {
+        repairs.push(format!(
+            "DATA offsets: used {} ({}..={last})",
+            c.source, c.begin,
+        ));
+    }
+    if pass == 1 {
+        repairs.push("DATA end offset is one byte too far; ignored the extra byte".into());
+    }
+    if hb.is_none() || he.is_none() {
+        repairs.push("HEADER DATA offsets are blank; used TEXT".into());
+    }
+}
+
+/// Why no candidate fits: truncation (how many events are present) or a length mismatch.
+fn no_fit_error(
+    cands: &[Candidate],
+    base64: u64,
+    len: u64,
+    tot: u64,
+    bpe: usize,
+    need: u64,
+) -> FcsError {
+    let bpe64 = bpe as u64;
+    let truncated = |end: u64, avail: u64| FcsError::TruncatedData {
+        end: Num(end),
+        file_len: Num(len),
+        present: Num((avail / bpe64).min(tot)),
+        declared: Num(tot),
+    };
+    // Is the file truncated (a candidate with the right length runs past EOF)?
+    for c in cands {
+        let right_len = match (c.end, c.len()) {
+            (None, _) => true,
+            (Some(_), Some(l)) => l == need || Some(l) == need.checked_add(1),
+            (Some(_), None) => false,
         };
         let ab = base64.saturating_add(c.begin);
         if right_len && ab.saturating_add(need) > len {
-            let present = len.saturating_sub(ab) / bpe64;
             let end = c
                 .end
                 .map_or(ab.saturating_add(need) - 1, |e| base64.saturating_add(e));
-            return Err(FcsError::TruncatedData {
-                end: Num(end),
-                file_len: Num(len),
-                present: Num(present.min(tot)),
-                declared: Num(tot),
-            });
+            return truncated(end, len.saturating_sub(ab));
         }
     }
     // $TOT needs more bytes than the file has after the DATA start: report it as truncation.
-    if let Some(c) = cands.iter().find(|c| base64.saturating_add(c.begin) < len) {
-        let ab = base64 + c.begin;
+    let starts_inside = |c: &&Candidate| c.abs_begin(base64).is_some_and(|ab| ab < len);
+    if let Some(c) = cands.iter().find(starts_inside) {
+        let ab = base64.saturating_add(c.begin);
         if ab.saturating_add(need) > len {
-            let mut avail = len - ab;
-            if let Some(e) = c.end.filter(|&e| e >= c.begin) {
-                avail = avail.min(e - c.begin + 1);
-            }
-            return Err(FcsError::TruncatedData {
-                end: Num(ab.saturating_add(need) - 1),
-                file_len: Num(len),
-                present: Num((avail / bpe64).min(tot)),
-                declared: Num(tot),
-            });
+            let avail = (len - ab).min(c.len().unwrap_or(u64::MAX));
+            return truncated(ab.saturating_add(need) - 1, avail);
         }
     }
     let tried: Vec<String> = cands
         .iter()
-        .filter(|c| c.end.is_some())
-        .map(|c| {
-            let e = c.end.unwrap_or(0);
-            format!(
+        .filter_map(|c| {
+            let e = c.end?;
+            Some(format!(
                 "{} {}..={} ({} bytes)",
                 c.source,
                 c.begin,
                 e,
-                Num((e + 1).saturating_sub(c.begin))
-            )
+                Num(c.len().unwrap_or(0))
+            ))
         })
         .collect();
-    Err(FcsError::DataMismatch {
+    FcsError::DataMismatch {
         detail: format!(
             "$TOT {} × {} bytes per event = {} bytes, but the file ({} bytes) offers {}",
             Num(tot),
@@ -1043,7 +1236,7 @@ fn locate_data(
                 tried.join("; ")
             }
         ),
-    })
+    }
 }
 
 fn fmt_pair(b: Option<u64>, e: Option<u64>) -> String {

@@ -95,6 +95,51 @@ pub enum FcsError {
         reason: String,
     },
 
+    /// A keyword value is longer than the engine accepts (e.g. a `$PnN` of 200,000 bytes).
+    #[error("{keyword} is {len} bytes long; at most {max} are allowed")]
+    ValueTooLong {
+        /// The keyword, e.g. `$P3N`.
+        keyword: String,
+        /// Length of its value in bytes (UTF-8, surrounding blanks trimmed).
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A dataset of a `$NEXTDATA` chain uses bytes an earlier dataset already uses.
+    #[error("{segment} (bytes {begin}..={end}) overlaps the {other_segment} of dataset {other_index} (bytes {other_begin}..={other_end}); datasets chained by $NEXTDATA may not share bytes")]
+    SharedSegment {
+        /// Which segment of this dataset: `HEADER`, `TEXT` or `DATA`.
+        segment: &'static str,
+        /// First byte of the segment (absolute).
+        begin: Num,
+        /// Last byte of the segment (absolute, inclusive).
+        end: Num,
+        /// Which segment of the earlier dataset it overlaps.
+        other_segment: &'static str,
+        /// 0-based index of the earlier dataset.
+        other_index: usize,
+        /// First byte of the earlier segment.
+        other_begin: Num,
+        /// Last byte of the earlier segment (inclusive).
+        other_end: Num,
+    },
+
+    /// The TEXT read across all datasets would exceed what the file size justifies.
+    #[error("{segment} at bytes {begin}..={end} would bring the TEXT read across all datasets to {total} bytes; at most {limit} (twice the file size) are allowed")]
+    TextBudget {
+        /// `TEXT` or `supplemental TEXT`.
+        segment: &'static str,
+        /// First byte of the segment (absolute).
+        begin: Num,
+        /// Last byte of the segment (absolute, inclusive).
+        end: Num,
+        /// TEXT bytes read so far plus this segment.
+        total: Num,
+        /// The budget: twice the file size.
+        limit: Num,
+    },
+
     /// A valid FCS feature this engine does not implement (e.g. histogram mode).
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -156,6 +201,18 @@ pub enum FcsError {
     },
 }
 
+/// At most this many characters of a rejected value are quoted in a message, so that a
+/// hostile 1 MB value does not become a 1 MB error (the service returns messages to clients).
+const EXCERPT_CHARS: usize = 60;
+
+/// `v`, cut to [`EXCERPT_CHARS`] characters (with `…` when cut), for quoting in messages.
+pub(crate) fn excerpt(v: &str) -> String {
+    match v.char_indices().nth(EXCERPT_CHARS) {
+        Some((i, _)) => format!("{}…", &v[..i]),
+        None => v.to_owned(),
+    }
+}
+
 /// An integer that displays with thousands separators (`482,635`), used in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Num(pub u64);
@@ -176,7 +233,14 @@ impl std::fmt::Display for Num {
 
 #[cfg(test)]
 mod tests {
-    use super::Num;
+    use super::{excerpt, Num};
+
+    #[test]
+    fn excerpts_are_short() {
+        assert_eq!(excerpt("abc"), "abc");
+        let long = "é".repeat(1000);
+        assert_eq!(excerpt(&long), format!("{}…", "é".repeat(60)));
+    }
 
     #[test]
     fn thousands_separators() {

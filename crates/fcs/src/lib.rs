@@ -44,7 +44,9 @@
 //! count against file size, parameter widths), so a bad file fails at `open` with a
 //! message that says what and where ([`FcsError`]). The engine never panics on input and
 //! never allocates more than the input can justify: a TEXT claiming 2^40 events in a 1 KB
-//! file is an error, not an allocation.
+//! file is an error, not an allocation; datasets chained by `$NEXTDATA` may not share
+//! bytes, and all TEXT read stays within twice the file size. `$PnN` and `$PnS` are at
+//! most [`MAX_NAME_BYTES`] (256) bytes long.
 //!
 //! ## Writing
 //!
@@ -59,6 +61,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod chain;
 pub mod dataset;
 mod decode;
 pub mod error;
@@ -70,7 +73,7 @@ pub mod write;
 
 pub use dataset::{Columns, Dataset, FcsFile};
 pub use error::{FcsError, Result};
-pub use params::{DataType, Display, Parameter, Spillover};
+pub use params::{DataType, Display, Parameter, Spillover, MAX_NAME_BYTES};
 pub use stats::{all_channel_stats, channel_stats, ChannelStats};
 pub use text::Keywords;
 pub use write::{write_fcs31, write_fcs31_file, WriteParameter};

@@ -7,6 +7,15 @@
 use crate::error::{FcsError, Result};
 use crate::text::Keywords;
 
+/// Longest `$PnN` or `$PnS` accepted, in bytes (UTF-8, surrounding blanks trimmed).
+///
+/// The FCS standard sets no limit, but these names are served with every parameter list
+/// and key every event row the service prints, so a 200,000-byte name would be copied into
+/// every response. Instruments write at most a few dozen bytes (the longest in the test
+/// corpus is 33); 256 leaves room for long stain descriptions. Old Latin-1 text counts its
+/// bytes ≥ 0x80 twice (as UTF-8), which still leaves real names far below the limit.
+pub const MAX_NAME_BYTES: usize = 256;
+
 /// How a parameter's values are stored in DATA (`$DATATYPE`, or 3.2's `$PnDATATYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataType {

@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::{FcsError, Result};
-use crate::params::Display;
+use crate::params::{Display, MAX_NAME_BYTES};
 
 /// Describes one parameter (column) to write.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +158,7 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
             "parameter {p:?} has an empty name"
         )));
     }
+    check_name_lengths(params)?;
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (k, v) in extra {
         let (k, v) = (k.as_ref(), v.as_ref());
@@ -172,7 +173,15 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
         pairs.push((k.to_owned(), v.to_owned()));
     }
     let p = params.len();
-    let data_len = (n as u64) * (p as u64) * 4;
+    // Columns may be many views of one slice, so n × p × 4 need not fit in memory — or u64.
+    let data_len = (n as u64)
+        .checked_mul(p as u64)
+        .and_then(|v| v.checked_mul(4))
+        .ok_or_else(|| {
+            FcsError::InvalidInput(format!(
+                "{n} events × {p} parameters × 4 bytes do not fit in 64 bits"
+            ))
+        })?;
 
     let mut text_pairs: Vec<(String, String)> = vec![
         ("$BEGINANALYSIS".into(), "0".into()),
@@ -227,13 +236,16 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
     text_pairs[5].1 = "0".repeat(W);
     let text_len = render(&text_pairs).len() as u64;
     let text_begin = 58u64;
+    // TEXT is in memory, so text_begin + text_len cannot overflow; DATA may be near 2^64.
     let text_end = text_begin + text_len - 1;
     let data_begin = text_end + 1;
-    let data_end = if data_len == 0 {
-        data_begin
-    } else {
-        data_begin + data_len - 1
-    };
+    let data_end = data_begin
+        .checked_add(data_len.saturating_sub(1))
+        .ok_or_else(|| {
+            FcsError::InvalidInput(format!(
+                "DATA of {data_len} bytes after byte {data_begin} ends beyond byte 2^64"
+            ))
+        })?;
     text_pairs[4].1 = format!("{data_begin:0W$}");
     text_pairs[5].1 = format!("{:0W$}", if data_len == 0 { 0 } else { data_end });
     let text = render(&text_pairs);
@@ -269,6 +281,25 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
         start = end;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Refuses a name or label the reader would refuse (longer than [`MAX_NAME_BYTES`]).
+fn check_name_lengths(params: &[WriteParameter]) -> Result<()> {
+    for (i, prm) in params.iter().enumerate() {
+        let k = i + 1;
+        let names = [("N", Some(&prm.name)), ("S", prm.label.as_ref())];
+        for (suffix, value) in names {
+            let len = value.map_or(0, |v| v.trim().len());
+            if len > MAX_NAME_BYTES {
+                return Err(FcsError::ValueTooLong {
+                    keyword: format!("$P{k}{suffix}"),
+                    len,
+                    max: MAX_NAME_BYTES,
+                });
+            }
+        }
+    }
     Ok(())
 }
 

@@ -50,39 +50,15 @@ fn same_value(got: f64, exp: f64) -> bool {
             && (got - exp).abs() <= 1e-15 * got.abs().max(exp.abs()))
 }
 
-/// Where this engine knowingly differs from REFERENCE.json, and why.
-///
-/// * `offset_discrepancy_start.fcs`: HEADER says DATA is bytes 5555..=6188 (634 bytes),
-///   TEXT says 6081..=6188 (108 bytes = 2 events × 54 bytes). fcs.md's policy picks the
-///   candidate whose length matches `$TOT` × bytes per event, i.e. TEXT. The reference
-///   (fcsparser only; FlowIO refused the file) decoded TEXT bytes at 5555 as events
-///   (12332 = ASCII "0,"). The same events with consistent offsets are in
-///   `variable_int_widths.fcs`, where FlowIO agrees, so that file's values are expected.
-/// * `beckman_coulter_2_datasets.lmd` dataset 1: its TEXT has no `$PnS` keywords at all;
-///   the reference shows dataset 0's `$PnS`. The engine reports the file as written (no
-///   `$PnS`, i.e. an empty name here).
-fn reference_for<'a>(
-    all: &'a [Value],
-    file: &str,
-    index: usize,
-    ds: &'a Value,
-) -> (&'a Value, Option<&'static str>) {
-    if file == "offset_discrepancy_start.fcs" {
-        let twin = all
-            .iter()
-            .find(|e| e["file"] == "variable_int_widths.fcs")
-            .map(|e| &e["datasets"][0]);
-        if let Some(t) = twin {
-            return (
-                t,
-                Some("values from variable_int_widths.fcs (TEXT offsets chosen)"),
-            );
-        }
-    }
-    if file == "beckman_coulter_2_datasets.lmd" && index == 1 {
-        return (ds, Some("pns: TEXT of dataset 1 has no $PnS"));
-    }
-    (ds, None)
+/// `$PnS` against REFERENCE.json: `null` means the file has no `$PnS` for that parameter,
+/// so the engine must report none. fcsparser lists a missing `$PnS` as `""`, so an empty
+/// reference string accepts either no `$PnS` or an empty one.
+fn same_pns(got: &[Option<&str>], exp: &[Option<&str>]) -> bool {
+    got.len() == exp.len()
+        && got.iter().zip(exp).all(|(g, e)| match e {
+            None => g.is_none(),
+            Some(e) => g.unwrap_or("") == *e,
+        })
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -101,7 +77,7 @@ fn expected_error(file: &str) -> &'static [&'static str] {
     }
 }
 
-fn check_file(dir: &Path, entry: &Value, all: &[Value]) -> Result<Vec<String>, String> {
+fn check_file(dir: &Path, entry: &Value) -> Result<Vec<String>, String> {
     let name = entry["file"].as_str().unwrap();
     let path = dir.join(name);
     let mut notes = Vec::new();
@@ -135,14 +111,9 @@ fn check_file(dir: &Path, entry: &Value, all: &[Value]) -> Result<Vec<String>, S
             want.len()
         ));
     }
-    for (ds, w_listed) in file.datasets().iter().zip(want) {
+    for (ds, w) in file.datasets().iter().zip(want) {
         let i = ds.index();
         let ctx = format!("{name}[{i}]");
-        let (w, deviation) = reference_for(all, name, i, w_listed);
-        if let Some(d) = deviation {
-            notes.push(format!("[{i}] DEVIATION from REFERENCE.json: {d}"));
-        }
-        let w_names = if deviation.is_some() { w_listed } else { w };
         let eq = |what: &str, got: String, exp: String| {
             if got == exp {
                 Ok(())
@@ -168,28 +139,23 @@ fn check_file(dir: &Path, entry: &Value, all: &[Value]) -> Result<Vec<String>, S
             w["par"].to_string(),
         )?;
         let pnn: Vec<&str> = ds.parameters().iter().map(|p| p.pnn.as_str()).collect();
-        let pns: Vec<&str> = ds
-            .parameters()
-            .iter()
-            .map(|p| p.pns.as_deref().unwrap_or(""))
-            .collect();
-        let wpnn: Vec<&str> = w_names["pnn"]
+        let pns: Vec<Option<&str>> = ds.parameters().iter().map(|p| p.pns.as_deref()).collect();
+        let wpnn: Vec<&str> = w["pnn"]
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        let mut wpns: Vec<&str> = w_names["pns"]
+        let wpns: Vec<Option<&str>> = w["pns"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_str().unwrap())
+            .map(Value::as_str)
             .collect();
-        if name == "beckman_coulter_2_datasets.lmd" && i == 1 {
-            wpns = vec![""; wpns.len()];
-        }
         eq("pnn", format!("{pnn:?}"), format!("{wpnn:?}"))?;
-        eq("pns", format!("{pns:?}"), format!("{wpns:?}"))?;
+        if !same_pns(&pns, &wpns) {
+            return Err(format!("{ctx}: pns = {pns:?}, expected {wpns:?}"));
+        }
         for (p, idx) in ds.parameters().iter().zip(1..) {
             if p.index != idx {
                 return Err(format!(
@@ -266,7 +232,7 @@ fn corpus_matches_reference() {
     let mut failures = Vec::new();
     for entry in &entries {
         let name = entry["file"].as_str().unwrap();
-        match check_file(&dir, entry, &entries) {
+        match check_file(&dir, entry) {
             Ok(notes) => {
                 println!("ok   {name}");
                 for n in notes {

@@ -13,6 +13,7 @@ fn craft(pairs: Vec<(String, String)>, data: Vec<u8>) -> Craft {
         data,
         header_data: None,
         text_offsets: true,
+        text_data: None,
     }
 }
 

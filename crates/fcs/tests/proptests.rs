@@ -1,5 +1,9 @@
 //! Property tests: write → read round trips, and arbitrary or mutated bytes never panic.
+//! They run in debug builds, so an offset computation that overflows panics here.
 
+mod common;
+
+use common::{std_pairs, Craft};
 use proptest::prelude::*;
 use tessera_fcs::{stats, write_fcs31, Display, FcsFile, WriteParameter};
 
@@ -49,8 +53,78 @@ fn valid_file() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Numbers at the edges of `u64` and of the HEADER's 8 digits, plus random ones.
+fn extreme_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(u64::MAX),
+        Just(u64::MAX - 1),
+        Just(u64::MAX / 2 + 1),
+        Just(99_999_999),
+        Just(0),
+        Just(1),
+        0u64..100_000,
+        any::<u64>(),
+    ]
+    .prop_map(|v| v.to_string())
+}
+
+/// A small dataset: 2 events × 2 parameters, 16-bit integers or delimited ASCII.
+fn small_dataset(ascii: bool) -> Craft {
+    let (dt, bits, data) = if ascii {
+        ("A", "*", b"1 2 3 4 ".to_vec())
+    } else {
+        ("I", "16", vec![7; 8])
+    };
+    let mut c = Craft::new(&[], data);
+    c.pairs = std_pairs(dt, "1,2", "2", 2, bits, "1024");
+    c
+}
+
+/// Three datasets chained by `$NEXTDATA`; dataset `index` gets `key` = `val` (`key`
+/// `$BEGINDATA+$ENDDATA` sets both) and, with `no_tot`, loses `$TOT`.
+fn chain_with(ascii: bool, no_tot: bool, index: usize, key: &'static str, val: String) -> Vec<u8> {
+    let mut parts: Vec<Craft> = (0..3).map(|_| small_dataset(ascii)).collect();
+    for c in parts.iter_mut() {
+        c.set("$NEXTDATA", "0000000000");
+    }
+    if no_tot {
+        parts[index].pairs.retain(|(k, _)| k != "$TOT");
+    }
+    let lens: Vec<usize> = parts.iter().map(|c| c.build().len()).collect();
+    for (c, len) in parts.iter_mut().zip(&lens).take(2) {
+        c.set("$NEXTDATA", &format!("{len:010}"));
+    }
+    match key {
+        "$BEGINDATA" => {
+            parts[index].text_data = Some(Box::new(move |_, e| (val.clone(), e.to_string())))
+        }
+        "$ENDDATA" => {
+            parts[index].text_data = Some(Box::new(move |b, _| (b.to_string(), val.clone())))
+        }
+        "$BEGINDATA+$ENDDATA" => {
+            parts[index].text_data = Some(Box::new(move |_, _| (val.clone(), val.clone())))
+        }
+        _ => parts[index].set(key, &val),
+    }
+    parts.iter().flat_map(Craft::build).collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn extreme_numbers_in_a_chain_never_panic(
+        key in prop::sample::select(vec![
+            "$TOT", "$PAR", "$P1B", "$BEGINDATA", "$ENDDATA", "$BEGINDATA+$ENDDATA", "$NEXTDATA",
+            "$BEGINSTEXT", "$ENDSTEXT",
+        ]),
+        val in extreme_number(),
+        ascii in any::<bool>(),
+        no_tot in any::<bool>(),
+        index in 0usize..3,
+    ) {
+        poke(&chain_with(ascii, no_tot, index, key, val));
+    }
 
     #[test]
     fn write_read_round_trip(
@@ -136,7 +210,7 @@ proptest! {
         key in prop::sample::select(vec!["$TOT", "$PAR", "$P1B", "$P1R", "$BEGINDATA", "$ENDDATA", "$NEXTDATA", "$BYTEORD", "$DATATYPE"]),
         val in prop_oneof![
             Just("0".to_string()), Just("-1".to_string()), Just("99999999999999999999".to_string()),
-            Just("18446744073709551615".to_string()), Just("1e308".to_string()), Just("NaN".to_string()),
+            Just("18446744073709551615".to_string()), Just("18446744073709551614".to_string()), Just("1e308".to_string()), Just("NaN".to_string()),
             Just("*".to_string()), Just("I".to_string()), Just("D".to_string()), Just("A".to_string()),
             Just("4,3,2,1".to_string()), "[0-9]{1,12}",
         ],

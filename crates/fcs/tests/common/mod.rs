@@ -1,15 +1,20 @@
 //! Helpers to hand-craft FCS files for tests.
 #![allow(dead_code)]
 
+/// The values written for `$BEGINDATA`/`$ENDDATA`, given the true offsets.
+pub type TextData = Box<dyn Fn(usize, usize) -> (String, String)>;
+
 /// Builds one dataset: HEADER + TEXT (delimiter `/`, no escaping needed by callers) + DATA.
 /// `header_data` overrides the HEADER DATA fields (raw 8-char strings), otherwise the true
-/// offsets are written. `$BEGINDATA`/`$ENDDATA` are added unless `text_offsets` is false.
+/// offsets are written. `$BEGINDATA`/`$ENDDATA` are added unless `text_offsets` is false;
+/// `text_data` overrides their values.
 pub struct Craft {
     pub version: &'static str,
     pub pairs: Vec<(String, String)>,
     pub data: Vec<u8>,
     pub header_data: Option<(String, String)>,
     pub text_offsets: bool,
+    pub text_data: Option<TextData>,
 }
 
 impl Craft {
@@ -23,6 +28,15 @@ impl Craft {
             data,
             header_data: None,
             text_offsets: true,
+            text_data: None,
+        }
+    }
+
+    /// Sets `key` to `value`, appending the pair when `key` is absent.
+    pub fn set(&mut self, key: &str, value: &str) {
+        match self.pairs.iter_mut().find(|(k, _)| k == key) {
+            Some(pair) => pair.1 = value.to_owned(),
+            None => self.pairs.push((key.to_owned(), value.to_owned())),
         }
     }
 
@@ -33,18 +47,27 @@ impl Craft {
                 t.push_str(&format!("{k}/{v}/"));
             }
             if self.text_offsets {
-                t.push_str(&format!("$BEGINDATA/{bd:010}/$ENDDATA/{ed:010}/"));
+                let (b, e) = match &self.text_data {
+                    Some(f) => f(bd, ed),
+                    None => (format!("{bd:010}"), format!("{ed:010}")),
+                };
+                t.push_str(&format!("$BEGINDATA/{b}/$ENDDATA/{e}/"));
             }
             t
         };
-        let tlen = render(0, 0).len();
-        let bd = 58 + tlen;
-        let ed = if self.data.is_empty() {
-            bd
-        } else {
-            bd + self.data.len() - 1
+        let offsets = |tlen: usize| {
+            let bd = 58 + tlen;
+            (bd, bd + self.data.len().max(1) - 1)
         };
+        // The TEXT length may depend on the offsets written into it: iterate to a fixed point.
+        let mut tlen = render(0, 0).len();
+        for _ in 0..8 {
+            let (bd, ed) = offsets(tlen);
+            tlen = render(bd, ed).len();
+        }
+        let (bd, ed) = offsets(tlen);
         let text = render(bd, ed);
+        assert_eq!(text.len(), tlen, "TEXT length did not settle");
         let (hb, he) = self
             .header_data
             .clone()
@@ -91,4 +114,20 @@ pub fn std_pairs(
         v.push((format!("$P{i}E"), "0,0".into()));
     }
     v
+}
+
+/// Concatenates datasets, pointing each one's `$NEXTDATA` at the next (10 digits, so that
+/// setting it does not change any length).
+pub fn chain(parts: &mut [Craft]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let last = parts.len().saturating_sub(1);
+    for (i, c) in parts.iter_mut().enumerate() {
+        c.set("$NEXTDATA", "0000000000");
+        if i < last {
+            let len = c.build().len();
+            c.set("$NEXTDATA", &format!("{len:010}"));
+        }
+        out.extend_from_slice(&c.build());
+    }
+    out
 }
