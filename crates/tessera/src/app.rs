@@ -198,6 +198,7 @@ impl App {
             task.abort();
         }
         self.audit_writer.shutdown().await;
+        self.state.connections.drain().await;
         self.state.store.close().await;
         tracing::info!("shut down cleanly");
         Ok(())
@@ -271,8 +272,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
     let pat_routes = crate::resources::stubs::routes()
         .merge(crate::resources::fcs::routes(&state.config))
         .merge(crate::resources::case_records::routes())
-        .merge(crate::connections::routes())
-        .route_layer(from_fn_with_state(state.audit.clone(), record_pat_requests));
+        .merge(crate::connections::routes());
     Router::new()
         .merge(crate::accounts::api::routes())
         .merge(crate::accounts::profile::routes())
@@ -324,10 +324,7 @@ fn request_span(request: &Request) -> tracing::Span {
 
 /// The whole router with the middleware stack, in one place.
 pub fn router(state: AppState) -> Router {
-    let x_request_id = HeaderName::from_static("x-request-id");
-    let body_limit = state.config.max_body_bytes;
-    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
-    let app = Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi_json))
@@ -335,19 +332,35 @@ pub fn router(state: AppState) -> Router {
         .merge(api_routes(&state))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .layer(from_fn_with_state(
-            state.trusted_proxies.clone(),
-            resolve_client_ip,
-        ))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(docs_routes());
+    with_middleware(routes, state)
+}
+
+/// Wraps `routes` in the middleware stack (public so that tests can put a route that panics or
+/// hangs behind the real stack). The first layer named is the innermost.
+///
+/// The PAT audit recorder sits outside the timeout and the panic catcher, so a request that
+/// times out (503) or panics (500) is recorded with the status the client got; the client IP is
+/// resolved before it, so the entry names the client.
+pub fn with_middleware(routes: Router, state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     let security = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    app.layer(DefaultBodyLimit::max(body_limit))
+    routes
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.clone(), record_pat_requests))
+        .layer(from_fn_with_state(
+            state.trusted_proxies.clone(),
+            resolve_client_ip,
         ))
         .layer(security(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security(header::X_FRAME_OPTIONS, "DENY"))
@@ -369,6 +382,5 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(fallback::ensure_error_envelope))
 }

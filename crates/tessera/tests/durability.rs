@@ -200,3 +200,86 @@ async fn revocation_and_regeneration_reach_every_instance() {
         2
     );
 }
+
+/// Every attributable PAT request leaves an entry with the status the client got, including one
+/// that panics (500), one that outlives the request timeout (503) and a 405 on a PAT route. The
+/// first two need a route that misbehaves, so they are served behind the app's real middleware
+/// stack (`with_middleware`) next to the real app.
+#[tokio::test]
+async fn panics_timeouts_and_405s_on_pat_routes_are_audited_with_their_status() {
+    use axum::routing::get;
+    use tessera::tokens::{scopes::WorkspacesRead, Pat};
+
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Some(std::sync::Arc::new(|config| {
+            config.request_timeout_seconds = 1;
+        })),
+        ..TestOptions::default()
+    })
+    .await;
+    let jwt = app.user("alice").await;
+    let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
+
+    async fn panics(_: Pat<WorkspacesRead>) -> &'static str {
+        panic!("a handler bug")
+    }
+    async fn hangs(_: Pat<WorkspacesRead>) -> &'static str {
+        std::future::pending().await
+    }
+    let routes = axum::Router::new()
+        .route("/api/v1/panics", get(panics))
+        .route("/api/v1/hangs", get(hangs))
+        .with_state(app.state.clone());
+    let misbehaving = tessera::app::with_middleware(routes, app.state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            misbehaving.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let client = reqwest::Client::new();
+    let get_status = |url: String| {
+        let request = client.get(url).bearer_auth(&pat);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        get_status(format!("{base}/api/v1/panics")).await,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        get_status(format!("{base}/api/v1/hangs")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let not_allowed = app
+        .request(reqwest::Method::PUT, "/api/v1/workspaces", Some(&pat), None)
+        .await;
+    assert_eq!(not_allowed.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let logs = app.logs(&jwt, &id, "").await;
+    let entries: Vec<_> = logs.data()["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap().to_owned(),
+                e["endpoint"].as_str().unwrap().to_owned(),
+                e["status_code"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("PUT", "/api/v1/workspaces", 405),
+        ("GET", "/api/v1/hangs", 503),
+        ("GET", "/api/v1/panics", 500),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(m, e, s)| (m.to_string(), e.to_string(), *s))
+        .collect();
+    assert_eq!(entries, expected, "newest first");
+}

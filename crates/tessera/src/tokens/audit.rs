@@ -20,12 +20,15 @@ use std::time::Duration;
 
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
+use crate::tokens::auth::attribute_presented_pat;
 use crate::http::truncate;
 use crate::http::ApiError;
 use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
@@ -246,13 +249,18 @@ impl AuditSlot {
     }
 }
 
-/// Middleware for PAT-protected routes: records an entry for every attributable request, with the
-/// status the client receives, and holds the response until the entry is durable.
+/// Middleware around every route: records an entry for every request that presented an
+/// attributable PAT, with the status the client receives, and holds the response until the entry
+/// is durable. The extractor attributes the request; a 405 (no extractor ran) is attributed here
+/// when the request bore a token this service issued.
 pub async fn record_pat_requests(
-    State(audit): State<AuditLog>,
+    State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if !audited_path(request.uri().path()) {
+        return next.run(request).await;
+    }
     let slot = AuditSlot::default();
     request.extensions_mut().insert(slot.clone());
     let occurred_at = Timestamp::now();
@@ -263,30 +271,40 @@ pub async fn record_pat_requests(
         .get::<OriginalUri>()
         .map_or_else(|| request.uri().path(), |original| original.0.path());
     let endpoint = truncate(path, MAX_ENDPOINT_LEN).to_owned();
-    let ip = request
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
+    let ip = request.extensions().get::<ClientIp>().map(|c| c.0);
+    let headers = (request.method() != axum::http::Method::OPTIONS)
+        .then(|| request.headers().clone());
 
     let response = next.run(request).await;
 
-    let Some(attribution) = slot.take() else {
+    let mut attribution = slot.take();
+    if attribution.is_none() && response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(headers) = &headers {
+            attribution = attribute_presented_pat(&state, headers, "Method not allowed").await;
+        }
+    }
+    let Some(attribution) = attribution else {
         return response;
     };
     let entry = AuditEntry {
         token_id: attribution.token_id,
         occurred_at,
-        ip,
+        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
         method,
         endpoint,
         status_code: i32::from(response.status().as_u16()),
         authorized: attribution.authorized,
         reason: attribution.reason.map(str::to_owned),
     };
-    match audit.record(entry).await {
+    match state.audit.record(entry).await {
         Ok(()) => response,
         // The answer cannot be given without its audit entry; say so instead.
         Err(error) => error.into_response(),
     }
+}
+
+/// The routes a PAT may be presented to (the API and the compatibility routes); the others
+/// (`/health`, documents) skip the recorder entirely.
+fn audited_path(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/token-management/")
 }

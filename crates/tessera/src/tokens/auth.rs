@@ -116,6 +116,25 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
     }
 }
 
+/// The attribution of a request that no extractor looked at (a 405), when it presented a PAT
+/// this service issued: refused, for `reason`. Costs a lookup only for such requests.
+pub async fn attribute_presented_pat(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    reason: &'static str,
+) -> Option<Attribution> {
+    let Bearer::Token(presented) = bearer(headers) else {
+        return None;
+    };
+    let well_formed = format::parse(presented)?;
+    let token = find_token(state, &well_formed).await.ok()??;
+    Some(Attribution {
+        token_id: token.id,
+        authorized: false,
+        reason: Some(reason),
+    })
+}
+
 /// The cache, else one indexed lookup by display prefix and a constant-time hash comparison per
 /// candidate. (A cache hit needs no comparison: the key is the full SHA-256 of the token.)
 async fn find_token(
