@@ -22,6 +22,8 @@ use axum::Router;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -383,4 +385,17 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(from_fn(fallback::ensure_error_envelope))
+        // Outermost, so every body (the envelope guard's too) is compressed when the client
+        // asks; a 10,000-event FCS page is megabytes of JSON. Tiny bodies are not worth it.
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(COMPRESS_ABOVE_BYTES)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
 }
+
+/// Bodies smaller than this are sent as they are: compressing them saves less than it costs.
+const COMPRESS_ABOVE_BYTES: u16 = 1024;

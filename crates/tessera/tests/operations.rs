@@ -165,3 +165,55 @@ async fn openapi_document_and_docs_page_are_served() {
         .unwrap();
     assert_eq!(bundle.status(), StatusCode::OK);
 }
+
+/// Bodies are compressed when the client asks (gzip, br, zstd), decode to the same JSON, and tiny
+/// bodies are sent as they are.
+#[tokio::test]
+async fn responses_are_compressed_when_asked_and_tiny_ones_are_not() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    let (_, pat) = app.pat(&jwt, &["fcs:read"]).await;
+    let events = |encoding: Option<&'static str>| {
+        let mut request = app
+            .client
+            .get(app.url("/api/v1/fcs/events?limit=2000"))
+            .bearer_auth(&pat);
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        request.send()
+    };
+    let plain = events(None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+
+    let gzipped = events(Some("gzip")).await.unwrap();
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let compressed = gzipped.bytes().await.unwrap();
+    assert!(
+        compressed.len() * 2 < plain.len(),
+        "{} of {}",
+        compressed.len(),
+        plain.len()
+    );
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, plain);
+
+    for encoding in ["br", "zstd"] {
+        let reply = events(Some(encoding)).await.unwrap();
+        assert_eq!(reply.headers()["content-encoding"], encoding);
+    }
+    let health = app
+        .client
+        .get(app.url("/health"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(health.headers().get("content-encoding").is_none());
+}
