@@ -61,6 +61,46 @@ pub enum Registration {
     Closed,
 }
 
+/// `DATABASE_URL`. Its `Debug` hides the password (`postgres://app:***@db/tessera`), so neither
+/// `--help` nor a logged [`Config`] prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        DatabaseUrl(url)
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(url.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                write!(f, "{:?}", url.as_str())
+            }
+            Ok(url) if !url.query().unwrap_or("").contains("password") => {
+                write!(f, "{:?}", url.as_str())
+            }
+            _ => f.write_str("<redacted>"),
+        }
+    }
+}
+
 /// The service's configuration. See the README for a table of every setting.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -69,8 +109,8 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// `postgres://…` for PostgreSQL, or `sqlite://…`; unset means a SQLite file in the data dir.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
 
     /// Directory for the SQLite file, the generated secret key and uploaded files.
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./data")]
@@ -275,7 +315,7 @@ impl Config {
     /// The database URL to connect to: the configured one, or a SQLite file in the data dir.
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.clone(),
+            Some(url) => url.expose().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
         }
     }
@@ -341,5 +381,20 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("super-secret-value"), "{printed}");
         assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let mut config = Config::for_data_dir(Path::new("/tmp/none"));
+        for (url, shown) in [
+            ("postgres://app:hunter2-db@db:5432/tessera", "postgres://app:***@db:5432/tessera"),
+            ("postgres://db/tessera?password=hunter2-db", "<redacted>"),
+            ("sqlite:///var/lib/tessera.db", "sqlite:///var/lib/tessera.db"),
+        ] {
+            config.database_url = Some(DatabaseUrl::from(url.to_owned()));
+            let printed = format!("{config:?}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains(shown), "{printed}");
+        }
     }
 }

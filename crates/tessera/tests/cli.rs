@@ -196,3 +196,17 @@ async fn operators_list_accounts_by_role_and_demote_them() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     app.shutdown().await;
 }
+
+/// `--help` shows which settings come from the environment, never the database password.
+#[test]
+fn help_does_not_print_the_database_password() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--help")
+        .env("DATABASE_URL", "postgres://app:hunter2-db@db/tessera")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("DATABASE_URL"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
+}

@@ -165,7 +165,7 @@ impl TestApp {
 
     pub fn config(db: &TestDb, options: &TestOptions) -> Config {
         let mut config = Config::for_data_dir(db.dir.path());
-        config.database_url = Some(db.url.clone());
+        config.database_url = Some(db.url.clone().into());
         config.secret_key = Some(
             "test-secret-key-test-secret-key-0123456789"
                 .to_owned()
