@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use common::{TestApp, TestOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -931,4 +932,51 @@ async fn wrong_current_passwords_count_like_failed_logins_of_the_account() {
         1
     );
     assert_eq!(security_events(&app, "login_locked").await, 1);
+}
+
+/// An access token never outlives its session: with a session shorter than the JWT lifetime,
+/// `exp` is the session's end and `expires_in` says so.
+#[tokio::test]
+async fn access_tokens_never_outlive_their_session() {
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Some(std::sync::Arc::new(|config| {
+            config.jwt_ttl_seconds = 900;
+            config.refresh_ttl_seconds = 60;
+        })),
+        ..TestOptions::default()
+    })
+    .await;
+    register(&app, "alice").await;
+    let reply = login(&app, "alice", PASSWORD).await;
+    let data = reply.data();
+    let expires_in = data["expires_in"].as_u64().unwrap();
+    assert!(expires_in <= 60, "{expires_in}");
+    assert!(expires_in <= data["refresh_expires_in"].as_u64().unwrap());
+    let payload = data["access_token"].as_str().unwrap().split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert!(lifetime <= 60, "{lifetime}");
+}
+
+/// A burst of tokens naming one unknown `kid` reloads the key set once, not once per token.
+#[tokio::test]
+async fn an_unknown_kid_reloads_the_keys_once_for_a_burst() {
+    let app = TestApp::spawn().await;
+    register(&app, "alice").await;
+    let (token, _) = session(&app, "alice").await;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"{"alg":"EdDSA","typ":"JWT","kid":"not-a-key-of-ours"}"#);
+    let forged = format!("{header}.{}", token.split_once('.').unwrap().1);
+    let keys = app.state.jwt.keys().clone();
+    let before = keys.unknown_kid_reloads();
+    let burst = (0..50).map(|_| app.get("/api/v1/auth/profile", Some(&forged)));
+    for reply in futures::future::join_all(burst).await {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(keys.unknown_kid_reloads() - before, 1);
 }

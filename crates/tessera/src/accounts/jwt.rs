@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::SigningKeys;
+use crate::store::Timestamp;
 
 /// The audience of every access token: Tessera's own API.
 pub const AUDIENCE: &str = "tessera";
@@ -83,31 +84,31 @@ impl AccessTokens {
         &self.keys
     }
 
-    /// Lifetime of issued tokens, in seconds (the login response's `expires_in`).
-    pub fn ttl_seconds(&self) -> u64 {
-        self.ttl_seconds
-    }
-
-    /// Signs a new access token for `user_id` in session `session_id`.
-    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<String> {
+    /// Signs a new access token for `user_id` in session `session_id`, which ends at
+    /// `session_ends`: the token never outlives its session. Returns the token and its lifetime
+    /// in seconds (the response's `expires_in`).
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        session_ends: Timestamp,
+    ) -> anyhow::Result<(String, u64)> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let exp = (now + self.ttl_seconds as i64).min(session_ends.datetime().unix_timestamp());
         let claims = Claims {
             iss: self.issuer.to_string(),
             aud: AUDIENCE.to_owned(),
             sub: user_id,
             sid: session_id,
             iat: now,
-            exp: now + self.ttl_seconds as i64,
+            exp,
             jti: Uuid::new_v4(),
         };
         let keys = self.keys.current();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(keys.signing.kid.clone());
-        Ok(jsonwebtoken::encode(
-            &header,
-            &claims,
-            &keys.signing.encoding,
-        )?)
+        let token = jsonwebtoken::encode(&header, &claims, &keys.signing.encoding)?;
+        Ok((token, (exp - now).max(0) as u64))
     }
 
     /// Verifies key, signature, algorithm, issuer, audience and expiry.

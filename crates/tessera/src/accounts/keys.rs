@@ -14,7 +14,8 @@
 //! another instance verifies here without waiting.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -61,7 +62,11 @@ pub struct SigningKeys {
     /// How long a retired key keeps verifying.
     retired_grace: Duration,
     current: RwLock<Arc<KeySet>>,
-    last_reload: Mutex<Instant>,
+    /// When the key set was last read. Behind an async lock that an unknown-`kid` reload holds
+    /// while it reads, so a burst of tokens with one unknown `kid` reloads once, not once each.
+    last_reload: tokio::sync::Mutex<Instant>,
+    /// Reloads caused by an unknown `kid`, for tests and diagnostics.
+    unknown_kid_reloads: AtomicU64,
 }
 
 fn sealing_context(kid: &str) -> Vec<u8> {
@@ -118,7 +123,14 @@ impl SigningKeys {
             store,
             sealer,
             retired_grace,
-            last_reload: Mutex::new(Instant::now()),
+            // As if read a second ago: an unknown `kid` right after start-up may be a rotation
+            // this instance has not seen, so it is allowed its one reload at once.
+            last_reload: tokio::sync::Mutex::new(
+                Instant::now()
+                    .checked_sub(Duration::from_secs(1))
+                    .unwrap_or_else(Instant::now),
+            ),
+            unknown_kid_reloads: AtomicU64::new(0),
         })
     }
 
@@ -142,31 +154,41 @@ impl SigningKeys {
 
     /// Re-reads the key set from the database.
     pub async fn reload(&self) -> anyhow::Result<()> {
-        if let Some(set) = Self::read(&self.store, &self.sealer, self.retired_grace).await? {
-            *self.current.write().expect("key set lock poisoned") = Arc::new(set);
-        }
-        *self.last_reload.lock().expect("reload clock poisoned") = Instant::now();
+        let mut last_reload = self.last_reload.lock().await;
+        self.read_into_current().await?;
+        *last_reload = Instant::now();
         Ok(())
     }
 
+    async fn read_into_current(&self) -> anyhow::Result<()> {
+        if let Some(set) = Self::read(&self.store, &self.sealer, self.retired_grace).await? {
+            *self.current.write().expect("key set lock poisoned") = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    /// How many times an unknown `kid` made this instance re-read the key set.
+    pub fn unknown_kid_reloads(&self) -> u64 {
+        self.unknown_kid_reloads.load(Ordering::Relaxed)
+    }
+
     /// The verifying key for `kid`; reloads once (at most once a second) if it is unknown, since
-    /// another instance may just have rotated.
+    /// another instance may just have rotated. Concurrent callers wait for one reload and then
+    /// look again, rather than each reading the database.
     pub async fn verifying_key(&self, kid: &str) -> Option<DecodingKey> {
         if let Some(key) = self.current().verifying_key(kid) {
             return Some(key.clone());
         }
-        let due = self
-            .last_reload
-            .lock()
-            .map(|at| at.elapsed() >= Duration::from_secs(1))
-            .unwrap_or(false);
-        if due {
-            if let Err(error) = self.reload().await {
+        let mut last_reload = self.last_reload.lock().await;
+        if last_reload.elapsed() >= Duration::from_secs(1) {
+            self.unknown_kid_reloads.fetch_add(1, Ordering::Relaxed);
+            if let Err(error) = self.read_into_current().await {
                 tracing::warn!(%error, "reloading JWT keys failed");
             }
-            return self.current().verifying_key(kid).cloned();
+            *last_reload = Instant::now();
         }
-        None
+        drop(last_reload);
+        self.current().verifying_key(kid).cloned()
     }
 
     /// Reloads every [`RELOAD_INTERVAL`] until the task is aborted.

@@ -128,10 +128,11 @@ pub async fn start(state: &AppState, user_id: Uuid, client: &ClientInfo) -> ApiR
             refresh_token_hash: &hash(&refresh_token),
         })
         .await?;
+    let (access_token, expires_in) = state.jwt.issue(user_id, session_id, expires_at)?;
     Ok(TokenPair {
-        access_token: state.jwt.issue(user_id, session_id)?,
+        access_token,
         token_type: "bearer",
-        expires_in: state.jwt.ttl_seconds(),
+        expires_in,
         refresh_token,
         refresh_expires_in: seconds_until(expires_at, now),
     })
@@ -158,13 +159,16 @@ pub async fn refresh(
             session_id,
             user_id,
             expires_at,
-        } => Ok(TokenPair {
-            access_token: state.jwt.issue(user_id, session_id)?,
-            token_type: "bearer",
-            expires_in: state.jwt.ttl_seconds(),
-            refresh_token: next,
-            refresh_expires_in: seconds_until(expires_at, now),
-        }),
+        } => {
+            let (access_token, expires_in) = state.jwt.issue(user_id, session_id, expires_at)?;
+            Ok(TokenPair {
+                access_token,
+                token_type: "bearer",
+                expires_in,
+                refresh_token: next,
+                refresh_expires_in: seconds_until(expires_at, now),
+            })
+        }
         RefreshOutcome::Reused {
             session_id,
             user_id,
