@@ -6,7 +6,6 @@
 //! (on `/api/`) rate limit → (on PAT routes) audit recorder → extractors (JWT or PAT + scope) →
 //! handler → store.
 
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -190,12 +189,8 @@ impl App {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = crate::server::ServeLimits::from_config(&self.state.config);
+        crate::server::serve_router(listener, self.router, limits, shutdown).await;
         for task in &self.background {
             task.abort();
         }

@@ -189,6 +189,20 @@ pub struct Config {
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub password_hash_queue: u32,
 
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// A client must send its request head within this many seconds of connecting (or of its
+    /// previous request on a kept-alive connection), or it is disconnected.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_read_timeout_seconds: u64,
+
+    /// On shutdown, in-flight requests get this many seconds to finish before their
+    /// connections are closed.
+    #[arg(long, env = "SHUTDOWN_DEADLINE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_deadline_seconds: u64,
+
     /// A request that takes longer than this many seconds is answered 503 and dropped.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
@@ -215,6 +229,25 @@ pub struct Config {
     /// used files are dropped first).
     #[arg(long, env = "FCS_CACHE_MB", default_value_t = 512)]
     pub fcs_cache_mb: u64,
+
+    /// Largest `GET /api/v1/fcs/events` page, in MiB of JSON (estimated before it is built);
+    /// a larger page answers 422 and says how to ask for a smaller one.
+    #[arg(long, env = "FCS_MAX_RESPONSE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub fcs_max_response_mb: u64,
+
+    /// Memory, in MiB, that FCS files being decoded may take at once (each decode reserves its
+    /// decoded size first). A file that decodes to more than this or FCS_CACHE_MB is refused.
+    #[arg(long, env = "FCS_DECODE_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_194_303))]
+    pub fcs_decode_memory_mb: u64,
+
+    /// Bytes of FCS uploads each user may keep, in MiB; 0 means no quota.
+    #[arg(long, env = "FCS_QUOTA_MB", default_value_t = 1024)]
+    pub fcs_quota_mb: u64,
+
+    /// Time an FCS upload may take, in seconds. Unset: REQUEST_TIMEOUT_SECONDS plus the time
+    /// FCS_MAX_UPLOAD_MB takes at 2 MiB/s.
+    #[arg(long, env = "FCS_UPLOAD_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub fcs_upload_timeout_seconds: Option<u64>,
 
     /// Sealing keys for third-party tokens and client secrets, `id:base64key,…` (32-byte keys,
     /// standard base64), the active one first. Unset: one key derived from `SECRET_KEY`.

@@ -15,5 +15,6 @@ pub mod connections;
 pub mod crypto;
 pub mod http;
 pub mod resources;
+pub mod server;
 pub mod store;
 pub mod tokens;

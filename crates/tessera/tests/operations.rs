@@ -217,3 +217,224 @@ async fn responses_are_compressed_when_asked_and_tiny_ones_are_not() {
         .unwrap();
     assert!(health.headers().get("content-encoding").is_none());
 }
+
+/// A client that never finishes its request head is disconnected after the header-read timeout
+/// (slowloris); a prompt one on the next connection is served.
+#[tokio::test]
+async fn a_slow_request_head_is_disconnected_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Some(std::sync::Arc::new(|config| {
+            config.header_read_timeout_seconds = 1;
+        })),
+        ..Default::default()
+    })
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    // Guard only: the server must close the connection by itself well before this.
+    tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut answer))
+        .await
+        .expect("the server closed the slow connection")
+        .ok();
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "never served"
+    );
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+}
+
+/// With `MAX_CONNECTIONS=1`, a second connection is not served while the first is open, and is
+/// served as soon as the first closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(TestOptions {
+        configure: Some(std::sync::Arc::new(|config| {
+            config.max_connections = 1;
+        })),
+        ..Default::default()
+    })
+    .await;
+    let request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    first.write_all(request).await.unwrap();
+    let mut buffer = [0u8; 1024];
+    let read = first.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+
+    let mut second = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(500), second.read(&mut buffer)).await;
+    assert!(waiting.is_err(), "served while the only slot was taken");
+    drop(first);
+    let read = tokio::time::timeout(Duration::from_secs(30), second.read(&mut buffer))
+        .await
+        .expect("served once the slot was free")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+}
+
+/// Shutdown waits for in-flight requests only until the deadline: a request that never ends
+/// cannot hold the process.
+#[tokio::test]
+async fn shutdown_closes_what_is_still_open_at_the_deadline() {
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let handler_entered = entered.clone();
+    let routes = axum::Router::new().route(
+        "/hangs",
+        axum::routing::get(move || {
+            handler_entered.notify_one();
+            std::future::pending::<&'static str>()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = tessera::server::ServeLimits {
+        max_connections: 8,
+        header_read_timeout: Duration::from_secs(10),
+        shutdown_deadline: Duration::from_secs(1),
+    };
+    let server = tokio::spawn(tessera::server::serve_router(listener, routes, limits, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let hanging = tokio::spawn(client.get(format!("http://{addr}/hangs")).send());
+    entered.notified().await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("the server stopped at the deadline")
+        .unwrap();
+    assert!(hanging.await.unwrap().is_err(), "the hanging request was cut off");
+}
+
+/// Every operation in the document, as (method, path with its path parameters filled in, the
+/// operation object).
+fn documented_operations(doc: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let mut filled = path.clone();
+            while let (Some(open), Some(close)) = (filled.find('{'), filled.find('}')) {
+                filled.replace_range(open..=close, &uuid::Uuid::now_v7().to_string());
+            }
+            operations.push((method.to_uppercase(), filled, operation.clone()));
+        }
+    }
+    operations
+}
+
+/// The statuses the document adds to every operation from its traits are the statuses the
+/// router gives: 429 exactly where the rate limit applies, 401 on every secured operation.
+#[tokio::test]
+async fn shared_statuses_in_the_document_match_the_router() {
+    let app = TestApp::spawn_with(TestOptions {
+        rate_limit_per_minute: 1,
+        ..TestOptions::default()
+    })
+    .await;
+    let doc = app.get("/openapi.json", None).await.body;
+    // The one request of the minute.
+    app.get("/api/v1/workspaces", None).await;
+    for (method, path, operation) in documented_operations(&doc) {
+        let reply = app
+            .client
+            .request(common::method(&method), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        let documented = operation["responses"].get("429").is_some();
+        assert_eq!(
+            reply.status() == StatusCode::TOO_MANY_REQUESTS,
+            documented,
+            "{method} {path}: {} (429 documented: {documented})",
+            reply.status()
+        );
+    }
+
+    let app = TestApp::spawn().await;
+    for (method, path, operation) in documented_operations(&doc) {
+        let secured = operation["security"]
+            .as_array()
+            .is_some_and(|requirements| !requirements.is_empty());
+        if !secured {
+            continue;
+        }
+        assert!(operation["responses"].get("401").is_some(), "{method} {path}");
+        let mut request = app.client.request(common::method(&method), app.url(&path));
+        if operation["requestBody"]["content"]
+            .get("application/json")
+            .is_some()
+        {
+            request = request.json(&json!({}));
+        }
+        let reply = request.send().await.unwrap();
+        assert_eq!(
+            reply.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+    }
+}
+
+/// ReDoc beside Swagger UI: the page, its boot script and the bundle, from the binary, under a
+/// CSP that allows no inline script. Needs `.merge(openapi::redoc_routes())` in `app::router`.
+#[tokio::test]
+async fn redoc_page_and_bundle_are_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let page = app.client.get(app.url("/redoc")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from {csp}"))
+            .to_owned()
+    };
+    assert_eq!(directive("script-src"), "script-src 'self'");
+    assert_eq!(directive("connect-src"), "connect-src 'self'");
+    assert_eq!(directive("worker-src"), "worker-src blob:");
+    assert_eq!(directive("frame-ancestors"), "frame-ancestors 'none'");
+    let html = page.text().await.unwrap();
+    assert_eq!(html.matches("<script").count(), 2, "{html}");
+    assert_eq!(html.matches("<script src=\"/redoc/").count(), 2, "{html}");
+
+    let init = app.client.get(app.url("/redoc/init.js")).send().await.unwrap();
+    assert_eq!(init.status(), StatusCode::OK);
+    assert!(init.text().await.unwrap().contains("Redoc.init(\"/openapi.json\""));
+
+    let bundle = app
+        .client
+        .get(app.url("/redoc/redoc.standalone.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(bundle.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let bundle = bundle.text().await.unwrap();
+    assert!(bundle.contains("Version: \"2.5.4\""));
+    // Nothing is loaded from off the host: the one CDN image is replaced.
+    assert!(!bundle.contains("cdn.redoc.ly"));
+    assert!(bundle.len() > 1_000_000);
+    let licenses = app
+        .client
+        .get(app.url("/redoc/redoc.standalone.js.LICENSE.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(licenses.status(), StatusCode::OK);
+}
