@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let hasher = PasswordHasher::new(1)?;
+    let hasher = PasswordHasher::new(1, 1)?;
     let phc = hasher.hash("correct horse battery".to_owned()).await?;
     let mut samples = Vec::new();
     for _ in 0..30 {

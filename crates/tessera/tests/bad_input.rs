@@ -141,19 +141,48 @@ async fn ids_limits_and_offsets_are_checked() {
             },
         );
     }
-    for query in [
-        "?limit=abc",
-        "?offset=1.5",
-        "?limit=99999999999999999999999",
+    // Values the query extractor cannot parse (not a number, a fraction, beyond i64) are bad
+    // values like the others: 422 naming the parameter.
+    for (query, parameter) in [
+        ("?limit=abc", "limit"),
+        ("?offset=1.5", "offset"),
+        ("?limit=99999999999999999999999", "limit"),
+        ("?limit=99999999999999999999", "limit"),
     ] {
         assert_envelope(
             &app.logs(&jwt, &id, query).await,
-            StatusCode::BAD_REQUEST,
-            "query",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("query parameter {parameter}"),
         );
     }
     assert_eq!(
         app.logs(&jwt, &id, "?limit=1000&offset=0").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn query_values_beyond_their_type_are_422_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    let jwt = app.user("alice").await;
+    app.db
+        .exec("UPDATE users SET role = 'admin' WHERE username = 'alice'")
+        .await;
+    let (id, _) = app.pat(&jwt, &["fcs:read"]).await;
+    // One past i64::MAX does not parse; i64::MAX parses and is refused by the range check.
+    for per_page in ["9223372036854775808", "9223372036854775807", "-9223372036854775809"] {
+        let reply = app
+            .get(&format!("/api/v1/beneficiaries?per_page={per_page}"), Some(&jwt))
+            .await;
+        assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, "per_page");
+    }
+    let reply = app.logs(&jwt, &id, "?limit=99999999999999999999").await;
+    assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, "limit");
+    // The same route still answers a good page.
+    assert_eq!(
+        app.get("/api/v1/beneficiaries?per_page=100", Some(&jwt))
+            .await
+            .status,
         StatusCode::OK
     );
 }
@@ -456,4 +485,24 @@ fn uuid_literal(app: &TestApp, id: &str) -> String {
     } else {
         format!("X'{}'", id.replace('-', ""))
     }
+}
+
+/// SQLite busy past its busy timeout (another process holding the write lock) is a passing
+/// condition: 503 with `Retry-After` in the envelope, not a 500, and nothing half-stored.
+#[tokio::test]
+async fn a_sqlite_write_lock_held_elsewhere_is_a_503_with_retry_after() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    if app.db.is_postgres() {
+        return; // SQLite's single write lock; PostgreSQL has row locks instead.
+    }
+    let mut holder = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let body = json!({"username": "blocked", "email": "blocked@example.com", "password": "correct horse battery"});
+    let refused = app.post("/api/v1/auth/register", None, body.clone()).await;
+    assert_envelope(&refused, StatusCode::SERVICE_UNAVAILABLE, "busy");
+    assert_eq!(refused.header("retry-after"), "1");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let created = app.post("/api/v1/auth/register", None, body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
 }

@@ -132,7 +132,7 @@ impl<'q> Encode<'q, Sqlite> for Timestamp {
 impl<'r> Decode<'r, Sqlite> for Timestamp {
     fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
         let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
-        Ok(Timestamp::from_storage(text)?)
+        Timestamp::from_storage(text)
     }
 }
 
