@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -62,10 +63,10 @@ fn refresh_grant() -> MockBuilder {
         .and(body_string_contains("grant_type=refresh_token"))
 }
 
-/// An app whose `google` preset points at `provider`, with quick retries for tests.
-async fn app_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)) -> TestApp {
+/// Options whose `google` preset points at `provider`, with quick retries for tests.
+fn options_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)) -> TestOptions {
     let base = provider.uri();
-    TestApp::spawn_with(TestOptions {
+    TestOptions {
         configure: Some(Arc::new(move |config| {
             config.google_auth_url = format!("{base}/authorize");
             config.google_token_url = format!("{base}/token");
@@ -74,8 +75,12 @@ async fn app_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)
             tweak(config);
         })),
         ..TestOptions::default()
-    })
-    .await
+    }
+}
+
+/// An app whose `google` preset points at `provider`, with quick retries for tests.
+async fn app_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)) -> TestApp {
+    TestApp::spawn_with(options_with(provider, tweak)).await
 }
 
 async fn app(provider: &MockServer) -> TestApp {
@@ -1364,4 +1369,355 @@ async fn the_openapi_document_lists_every_connections_route_and_scope() {
         pat.contains("connections:admin, connections:write, connections:read"),
         "{pat}"
     );
+}
+
+/// `requests` token requests for the setup's branch, from `tasks` concurrent tasks.
+async fn token_requests(
+    app: &Arc<TestApp>,
+    s: &Arc<Setup>,
+    requests: usize,
+    tasks: usize,
+) -> Vec<common::Reply> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers = (0..tasks).map(|_| {
+        let (app, s, next) = (app.clone(), s.clone(), next.clone());
+        tokio::spawn(async move {
+            let mut replies = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                replies.push(token(&app, &s).await);
+            }
+            replies
+        })
+    });
+    let mut replies = Vec::new();
+    for worker in futures::future::join_all(workers).await {
+        replies.extend(worker.unwrap());
+    }
+    replies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_reconnect_all_consumers_get_the_one_refreshed_token() {
+    let provider = MockServer::start().await;
+    let app = Arc::new(app(&provider).await);
+    let s = Arc::new(setup(&app, "owner").await);
+    for round in 0..20 {
+        // A grant whose access token lives one second: inside the refresh buffer from the start.
+        let short = tokens(&format!("ya29.short-{round}"), Some("1//r"), Some(1));
+        let connected = connect(&app, &provider, &s, short).await;
+        assert_eq!(connected.status, StatusCode::OK, "{:?}", connected.body);
+        let fresh = format!("ya29.fresh-{round}");
+        let once = refresh_grant()
+            .respond_with(tokens(&fresh, None, Some(3600)))
+            .expect(1)
+            .mount_as_scoped(&provider)
+            .await;
+        let replies = token_requests(&app, &s, 300, 64).await;
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for reply in &replies {
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            let access = reply.data()["access_token"].as_str().unwrap().to_owned();
+            *seen.entry(access).or_default() += 1;
+        }
+        assert_eq!(replies.len(), 300);
+        assert_eq!(seen.len(), 1, "round {round}: {seen:?}");
+        assert!(seen.contains_key(&fresh), "round {round}: {seen:?}");
+        drop(once);
+    }
+}
+
+/// The stored form of the instant `seconds` from now.
+fn stamp_in(seconds: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
+    let text = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    format!("{}.000000Z", &text[..19])
+}
+
+#[tokio::test]
+async fn a_hanging_provider_gets_the_refresh_rules_answer_not_the_request_timeout() {
+    let provider = MockServer::start().await;
+    // Three attempts of 2 s each (6 s) would outlast the 3 s request timeout.
+    let app = app_with(&provider, |config| {
+        config.request_timeout_seconds = 3;
+        config.oauth_http_timeout_seconds = 2;
+        config.oauth_refresh_retries = 2;
+        config.oauth_failure_cooldown_seconds = 0;
+    })
+    .await;
+    let s = setup(&app, "owner").await;
+    let live = tokens("ya29.live", Some("1//r"), Some(3600));
+    assert_eq!(
+        connect(&app, &provider, &s, live).await.status,
+        StatusCode::OK
+    );
+    let _hangs = refresh_grant()
+        .respond_with(tokens("ya29.never", None, Some(3600)).set_delay(Duration::from_secs(600)))
+        .mount_as_scoped(&provider)
+        .await;
+
+    // Inside the refresh buffer but not expired (and issued long ago, so due for a refresh by
+    // any rule): the stored token.
+    let soon = format!(
+        "UPDATE oauth_connections SET expires_at = '{}', connected_at = '2020-01-01T00:00:00.000000Z'",
+        stamp_in(60)
+    );
+    change_behind_the_apps_back(&app, &soon).await;
+    let got = token(&app, &s).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(got.data()["access_token"], "ya29.live");
+
+    // Expired: the refresh rules' 504, not the router's 503.
+    expire(&app).await;
+    let timed_out = token(&app, &s).await;
+    assert_eq!(
+        timed_out.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{:?}",
+        timed_out.body
+    );
+    assert!(
+        timed_out.message().contains("did not answer within"),
+        "{}",
+        timed_out.message()
+    );
+}
+
+/// Counts the requests it matches, so a test can wait until a call has reached the provider.
+struct Arrivals(Arc<tokio::sync::Semaphore>);
+
+impl wiremock::Match for Arrivals {
+    fn matches(&self, _: &Request) -> bool {
+        self.0.add_permits(1);
+        true
+    }
+}
+
+impl Arrivals {
+    /// The matcher, and a semaphore that gains a permit per matched request.
+    fn counter() -> (Arrivals, Arc<tokio::sync::Semaphore>) {
+        let arrived = Arc::new(tokio::sync::Semaphore::new(0));
+        (Arrivals(arrived.clone()), arrived)
+    }
+}
+
+/// Waits until `count` more requests have reached the provider (bounded, so a broken test
+/// fails instead of hanging).
+async fn arrived(arrivals: &tokio::sync::Semaphore, count: u32) {
+    tokio::time::timeout(Duration::from_secs(60), arrivals.acquire_many(count))
+        .await
+        .expect("the refresh reaches the provider")
+        .unwrap()
+        .forget();
+}
+
+/// An owner whose OAuth client's token endpoint is `provider`, with `branches` connected
+/// branches.
+async fn owner_at(app: &TestApp, name: &str, provider: &MockServer, branches: usize) -> Vec<Setup> {
+    let jwt = app.user(name).await;
+    let client = app
+        .post(
+            "/api/v1/oauth-clients",
+            Some(&jwt),
+            json!({"client_id": "client-123", "client_secret": "shh-client-secret",
+                   "redirect_uri": REDIRECT, "token_url": format!("{}/token", provider.uri())}),
+        )
+        .await;
+    assert_eq!(client.status, StatusCode::CREATED, "{:?}", client.body);
+    let client = client.data()["id"].as_str().unwrap().to_owned();
+    let mut setups = Vec::new();
+    for i in 0..branches {
+        let branch = app
+            .post(
+                "/api/v1/branches",
+                Some(&jwt),
+                json!({"branch_id": format!("b-{i}"), "name": format!("Branch {i}"), "client_id": client}),
+            )
+            .await;
+        assert_eq!(branch.status, StatusCode::CREATED, "{:?}", branch.body);
+        let s = Setup {
+            jwt: jwt.clone(),
+            client: client.clone(),
+            branch: branch.data()["id"].as_str().unwrap().to_owned(),
+        };
+        let first = tokens(&format!("ya29.{name}-{i}"), Some("1//r"), Some(3600));
+        assert_eq!(
+            connect(app, provider, &s, first).await.status,
+            StatusCode::OK
+        );
+        setups.push(s);
+    }
+    setups
+}
+
+/// A token request in a task of its own; answers the status.
+fn spawn_token_request(app: &TestApp, s: &Setup) -> tokio::task::JoinHandle<StatusCode> {
+    let request = app
+        .client
+        .get(app.url(&format!("/api/v1/branches/{}/token", s.branch)))
+        .bearer_auth(&s.jwt)
+        .send();
+    tokio::spawn(async move { request.await.map(|r| r.status()).unwrap_or_default() })
+}
+
+/// `hanging_owners` owners, six branches each, share one token endpoint that hangs; another
+/// owner's endpoint answers at once. That owner's refresh must be answered while every refresh
+/// at the hanging endpoint is still waiting for it (its answer comes after 10 s).
+async fn a_refresh_elsewhere_is_answered_while(hanging_owners: usize) {
+    let google = MockServer::start().await;
+    let app = app_with(&google, |config| {
+        config.oauth_allow_private_endpoints = true;
+        // Only the hanging endpoint's answer ends its refreshes.
+        config.request_timeout_seconds = 120;
+        config.oauth_http_timeout_seconds = 60;
+    })
+    .await;
+    let slow = MockServer::start().await;
+    let fast = MockServer::start().await;
+    let mut stuck = Vec::new();
+    for owner in 0..hanging_owners {
+        stuck.extend(owner_at(&app, &format!("slow{owner}"), &slow, 6).await);
+    }
+    let other = owner_at(&app, "other", &fast, 1).await.remove(0);
+    expire(&app).await;
+    let (arrivals, arrived_at_slow) = Arrivals::counter();
+    let _hangs = refresh_grant()
+        .and(arrivals)
+        .respond_with(tokens("ya29.late", None, Some(3600)).set_delay(Duration::from_secs(10)))
+        .mount_as_scoped(&slow)
+        .await;
+    let _answers = refresh_grant()
+        .respond_with(tokens("ya29.other", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&fast)
+        .await;
+    let mut stuck_requests: futures::stream::FuturesUnordered<_> =
+        stuck.iter().map(|s| spawn_token_request(&app, s)).collect();
+    arrived(&arrived_at_slow, 1).await;
+    let answer = tokio::select! {
+        answer = token(&app, &other) => answer,
+        first = futures::StreamExt::next(&mut stuck_requests) => {
+            panic!("the other owner's refresh waited for the hanging endpoint ({first:?})")
+        }
+    };
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.data()["access_token"], "ya29.other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_owners_hanging_token_endpoint_does_not_starve_another_owners_refresh() {
+    a_refresh_elsewhere_is_answered_while(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_sharing_a_hanging_host_do_not_starve_a_refresh_at_another_host() {
+    a_refresh_elsewhere_is_answered_while(2).await;
+}
+
+/// Makes the next write of new tokens to `oauth_connections` fail once, as a passing database
+/// fault would (a trigger; on PostgreSQL a sequence counts, since it survives the rollback).
+async fn fail_the_next_token_write(db: &common::TestDb) {
+    if db.is_postgres() {
+        db.exec("CREATE SEQUENCE token_writes").await;
+        db.exec(
+            "CREATE FUNCTION fail_first_token_write() RETURNS trigger AS $$ BEGIN \
+             IF nextval('token_writes') = 1 THEN RAISE EXCEPTION 'injected write failure'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+        )
+        .await;
+        db.exec(
+            "CREATE TRIGGER fail_first_token_write BEFORE UPDATE OF access_token_sealed \
+             ON oauth_connections FOR EACH ROW EXECUTE FUNCTION fail_first_token_write()",
+        )
+        .await;
+    } else {
+        db.exec("CREATE TABLE token_write_failures (remaining INTEGER NOT NULL)")
+            .await;
+        db.exec("INSERT INTO token_write_failures VALUES (1)").await;
+        // FAIL (unlike ABORT) keeps the countdown the trigger made before failing.
+        db.exec(
+            "CREATE TRIGGER fail_first_token_write BEFORE UPDATE OF access_token_sealed \
+             ON oauth_connections WHEN (SELECT remaining FROM token_write_failures) > 0 \
+             BEGIN UPDATE token_write_failures SET remaining = remaining - 1; \
+             SELECT RAISE(FAIL, 'injected write failure'); END",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_after_a_refresh_is_retried_and_the_rotated_token_kept() {
+    let (provider, app, s) = connected_app(tokens("ya29.1", Some("1//r1"), Some(3600))).await;
+    expire(&app).await;
+    fail_the_next_token_write(&app.db).await;
+    let rotated = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr1"))
+        .respond_with(tokens("ya29.2", Some("1//r2"), Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let got = token(&app, &s).await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(got.data()["access_token"], "ya29.2");
+    drop(rotated);
+
+    // The rotated refresh token was stored: the next refresh sends it.
+    expire(&app).await;
+    let _with_r2 = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr2"))
+        .respond_with(tokens("ya29.3", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let next = token(&app, &s).await;
+    assert_eq!(next.status, StatusCode::OK, "{:?}", next.body);
+    assert_eq!(next.data()["access_token"], "ya29.3");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_keep_alive_refresh_so_its_rotated_token_is_stored() {
+    let provider = MockServer::start().await;
+    let options = || options_with(&provider, |_| {});
+    let app = TestApp::spawn_with(options()).await;
+    let s = setup(&app, "owner").await;
+    let first = tokens("ya29.1", Some("1//r1"), Some(3600));
+    assert_eq!(
+        connect(&app, &provider, &s, first).await.status,
+        StatusCode::OK
+    );
+    // Connected long ago and never refreshed: the keep-alive pass refreshes it.
+    app.db
+        .exec("UPDATE oauth_connections SET connected_at = '2020-01-01T00:00:00.000000Z'")
+        .await;
+    let (arrivals, arrived_at_provider) = Arrivals::counter();
+    let rotating = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr1"))
+        .and(arrivals)
+        .respond_with(tokens("ya29.2", Some("1//r2"), Some(3600)).set_delay(Duration::from_secs(1)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let connections = app.state.connections.clone();
+    let pass = tokio::spawn(async move { connections.keep_alive_once().await });
+    // Shut down while the provider is still answering the refresh.
+    arrived(&arrived_at_provider, 1).await;
+    let db = app.shutdown().await;
+    assert_eq!(pass.await.unwrap().unwrap(), 1, "the refresh was stored");
+    drop(rotating);
+
+    let app = TestApp::start(db, &options()).await;
+    let jwt = app.user_login("owner").await;
+    expire(&app).await;
+    let _with_r2 = refresh_grant()
+        .and(body_string_contains("refresh_token=1%2F%2Fr2"))
+        .respond_with(tokens("ya29.3", None, Some(3600)))
+        .expect(1)
+        .mount_as_scoped(&provider)
+        .await;
+    let got = app
+        .get(&format!("/api/v1/branches/{}/token", s.branch), Some(&jwt))
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
+    assert_eq!(got.data()["access_token"], "ya29.3");
 }

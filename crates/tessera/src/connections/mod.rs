@@ -6,6 +6,7 @@
 //! * [`oauth`] — the protocol: authorization URL with PKCE, code exchange, refresh, revocation.
 //! * [`vault`] — sealing every secret at rest, bound to its row and column.
 //! * [`refresh`] — the refresh rules: once, rotation, dead grants, passing faults, keep-alive.
+//! * [`limits`] — a refresh's deadline and the bounds on refreshes at once (per owner, per host).
 //! * [`clients`], [`branches`], [`flow`], [`tokens`] — the `/api/v1` routes.
 //! * [`compat`] — the `/token-management/*` routes of the earlier service.
 //!
@@ -18,6 +19,7 @@ pub mod branches;
 pub mod clients;
 pub mod compat;
 pub mod flow;
+pub mod limits;
 pub mod oauth;
 pub mod provider;
 pub mod refresh;

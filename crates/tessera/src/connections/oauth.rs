@@ -58,7 +58,7 @@ pub enum ProviderError {
     /// 5xx, 429 or an unreadable answer: it may work later.
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
-    /// No answer within the timeout.
+    /// No answer within the timeout (whole seconds, rounded up).
     #[error("the provider did not answer within {0} s")]
     Timeout(u64),
     /// The provider could not be reached.
@@ -173,7 +173,7 @@ pub struct OAuthHttp {
     trusted: reqwest::Client,
     /// For the endpoints clients named: resolves public addresses only.
     guarded: reqwest::Client,
-    timeout_seconds: u64,
+    timeout: Duration,
 }
 
 impl OAuthHttp {
@@ -197,8 +197,13 @@ impl OAuthHttp {
         Ok(OAuthHttp {
             trusted,
             guarded,
-            timeout_seconds,
+            timeout: Duration::from_secs(timeout_seconds),
         })
+    }
+
+    /// The timeout of one call (`OAUTH_HTTP_TIMEOUT_SECONDS`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn client(&self, guarded: bool) -> &reqwest::Client {
@@ -224,21 +229,24 @@ impl OAuthHttp {
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier.expose()),
         ];
-        self.token_request(provider, client, &form).await
+        self.token_request(provider, client, &form, self.timeout)
+            .await
     }
 
-    /// Refreshes once (the caller decides about retries).
+    /// Refreshes once, giving up after `timeout` (the caller decides about retries and cuts the
+    /// timeout to the time its request has left).
     pub async fn refresh(
         &self,
         provider: &ResolvedProvider,
         client: &ClientCredentials<'_>,
         refresh_token: &SecretString,
+        timeout: Duration,
     ) -> Result<IssuedTokens, ProviderError> {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
         ];
-        self.token_request(provider, client, &form).await
+        self.token_request(provider, client, &form, timeout).await
     }
 
     /// Revokes a token (RFC 7009). `hint` is `refresh_token` or `access_token`.
@@ -261,12 +269,14 @@ impl OAuthHttp {
             )
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| transport_error(e, self.timeout))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let body = self.read_capped(response).await.unwrap_or_default();
+        let body = read_capped(response, self.timeout)
+            .await
+            .unwrap_or_default();
         Err(classify_error(status, &body))
     }
 
@@ -275,6 +285,7 @@ impl OAuthHttp {
         provider: &ResolvedProvider,
         client: &ClientCredentials<'_>,
         form: &[(&str, &str)],
+        timeout: Duration,
     ) -> Result<IssuedTokens, ProviderError> {
         let response = self
             .authenticated(
@@ -285,11 +296,12 @@ impl OAuthHttp {
                 form,
             )
             .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(timeout)
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| transport_error(e, timeout))?;
         let status = response.status();
-        let body = self.read_capped(response).await?;
+        let body = read_capped(response, timeout).await?;
         if !status.is_success() {
             return Err(classify_error(status, &body));
         }
@@ -342,33 +354,37 @@ impl OAuthHttp {
             request.form(&with_credentials)
         }
     }
+}
 
-    /// The answer's body, refused past [`MAX_ANSWER_BYTES`].
-    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(e))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(ProviderError::Unavailable(format!(
-                    "the provider's answer is larger than {} KiB",
-                    MAX_ANSWER_BYTES / 1024
-                )));
-            }
-            body.extend_from_slice(&chunk);
+/// The answer's body, refused past [`MAX_ANSWER_BYTES`]. `timeout` is the request's, for the
+/// message if the body does not arrive in time.
+async fn read_capped(
+    mut response: reqwest::Response,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProviderError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, timeout))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ProviderError::Unavailable(format!(
+                "the provider's answer is larger than {} KiB",
+                MAX_ANSWER_BYTES / 1024
+            )));
         }
-        Ok(body)
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
+}
 
-    fn transport_error(&self, error: reqwest::Error) -> ProviderError {
-        if error.is_timeout() {
-            ProviderError::Timeout(self.timeout_seconds)
-        } else {
-            // Without the URL: it is configuration, but the error chain is enough to act on.
-            ProviderError::Unreachable(error.without_url().to_string())
-        }
+fn transport_error(error: reqwest::Error, timeout: Duration) -> ProviderError {
+    if error.is_timeout() {
+        ProviderError::Timeout(timeout.as_secs_f64().ceil() as u64)
+    } else {
+        // Without the URL: it is configuration, but the error chain is enough to act on.
+        ProviderError::Unreachable(error.without_url().to_string())
     }
 }
 

@@ -6,15 +6,21 @@
 //!   ([`crate::store::ConnectionLock`]) and re-read it before calling the provider: whoever waited
 //!   finds the token the first caller stored and returns it. So 1,000 concurrent requests on an
 //!   expired token cost one provider call, on one instance or many. At most a quarter of the
-//!   database pool is held by refreshes, and each refresh runs in a task of its own, so a client
-//!   that goes away cannot cut it off between the provider's answer and the write.
+//!   database pool is held by refreshes, at most half of that by one owner and all but one slot
+//!   by one provider host ([`RefreshLimits`]), so one slow token endpoint cannot starve the
+//!   others. Each refresh runs in a task of its own, so a client that goes away cannot cut it
+//!   off between the provider's answer and the write; a failed write is retried, and shutdown
+//!   waits for refreshes in flight ([`Connections::drain`]) before the pool closes.
+//! * **In time.** A refresh, waits and retries included, has one [`Deadline`] inside the
+//!   request's timeout; each provider attempt is cut to the time left, so the caller gets these
+//!   rules' answer, not the router's generic 503.
 //! * **Rotation.** A new refresh token replaces the old one in the same write as the new access
 //!   token; a response without one keeps the old.
 //! * **Dead grants.** `invalid_grant` flips the connection to `needs_reauth` once; from then on
 //!   token requests answer 409 without calling the provider.
-//! * **Passing faults.** A few retries with doubling back-off; then, if the stored token has not
-//!   expired, it is handed out anyway (not to a forced refresh, which asked for a new one); else
-//!   502 (504 on a timeout). After a failure no new attempt is made for the connection for
+//! * **Passing faults.** A few retries with doubling back-off, while they fit in the deadline;
+//!   then, if the stored token has not expired, it is handed out anyway (not to a forced
+//!   refresh, which asked for a new one); else 502 (504 on a timeout). After a failure no new attempt is made for the connection for
 //!   `OAUTH_FAILURE_COOLDOWN_SECONDS`.
 //! * **No silent immortality.** No `expires_in` → `OAUTH_DEFAULT_TOKEN_LIFETIME_SECONDS`.
 //! * **Keep-alive.** [`Connections::keep_alive_once`] refreshes tokens about to expire that
@@ -25,8 +31,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use super::limits::{refresh_budget, Deadline, InFlight, RefreshLimits};
 use super::oauth::{ClientCredentials, IssuedTokens, OAuthHttp, ProviderError};
 use super::provider::{Presets, ResolvedProvider};
 use super::vault::{Slot, Vault};
@@ -34,8 +42,8 @@ use crate::cache::{ChangeCache, Feed};
 use crate::config::{Config, SecretString};
 use crate::http::ApiError;
 use crate::store::{
-    BackendKind, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens, Store, Timestamp,
-    TokenRow,
+    BackendKind, ConnectionLock, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens,
+    Store, Timestamp, TokenRow,
 };
 
 /// Token rows by (owner, branch): the hot path's one read, kept in memory and emptied by every
@@ -44,6 +52,13 @@ pub type ConnectionCache = ChangeCache<(Uuid, Uuid), TokenRow>;
 
 /// The longest lifetime believed from a provider's `expires_in`.
 const MAX_LIFETIME_SECONDS: u64 = 366 * 86_400;
+
+/// Pauses before storing a refresh's outcome again after the write failed.
+const WRITE_RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(200),
+    Duration::from_millis(800),
+];
 
 /// A valid access token for a branch.
 #[derive(Debug)]
@@ -77,6 +92,8 @@ pub struct RefreshPolicy {
     pub keepalive_concurrency: usize,
     /// Grants not refreshed for this long are refreshed by the keep-alive task.
     pub idle_after: time::Duration,
+    /// The time one refresh may take, waits and retries included (see [`refresh_budget`]).
+    pub budget: Duration,
 }
 
 impl RefreshPolicy {
@@ -92,6 +109,7 @@ impl RefreshPolicy {
             keepalive_interval: Duration::from_secs(config.oauth_keepalive_interval_seconds),
             keepalive_concurrency: config.oauth_keepalive_concurrency as usize,
             idle_after: time::Duration::days(config.oauth_idle_refresh_days as i64),
+            budget: refresh_budget(Duration::from_secs(config.request_timeout_seconds)),
         }
     }
 }
@@ -129,21 +147,52 @@ impl Need {
     }
 }
 
-/// When a stored token stops being handed out: `buffer` before it expires, but never earlier than
-/// half-way through its life, so a provider whose tokens live shorter than the buffer is not
-/// asked for a new one on every request.
+/// When a stored token stops being handed out: `buffer` before it expires.
+///
+/// One exception: a token that a *refresh* brought and that lives shorter than the buffer is
+/// handed out for the first half of its life. That provider's refreshes bring tokens this
+/// short, so refreshing again sooner would only bring another as short, at the cost of a
+/// provider call on every request. A token from the code exchange gets no such exception: its
+/// lifetime says nothing about what a refresh brings (a grant connected with a token that lives
+/// a second is refreshed at once, and every consumer gets the refreshed token).
 fn refresh_due(row: &ConnectionRecord, buffer: time::Duration) -> Timestamp {
-    let issued = row.last_refresh_at.unwrap_or(row.connected_at);
-    let lifetime = row.expires_at - issued;
-    row.expires_at - buffer.min(lifetime / 2)
+    let by_buffer = row.expires_at - buffer;
+    match row.last_refresh_at {
+        Some(refreshed) => by_buffer.max(refreshed + (row.expires_at - refreshed) / 2),
+        None => by_buffer,
+    }
+}
+
+/// One refresh to run: which branch, what the caller needs, by when, and (for the keep-alive
+/// pass) one more bound on how many run at once.
+struct RefreshJob {
+    branch_id: Uuid,
+    need: Need,
+    /// `None` when no caller waits (the keep-alive pass): waiting for a turn is then unbounded
+    /// (until shutdown), and the provider calls get the policy's budget from when they start.
+    deadline: Option<Deadline>,
+    gate: Option<Arc<Semaphore>>,
 }
 
 /// Everything a refresh needs besides the row: the client's provider and credentials, prepared
 /// before the row lock is taken.
 struct ClientContext {
+    owner_id: Uuid,
     client_id: String,
     provider: ResolvedProvider,
     secret: SecretString,
+}
+
+impl ClientContext {
+    /// The token endpoint's host and port: the unit the per-host bound counts.
+    fn token_host(&self) -> String {
+        let url = &self.provider.token;
+        let host = url.host_str().unwrap_or_default();
+        match url.port_or_known_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
 }
 
 /// The OAuth connections service: vault, provider client, refresh rules.
@@ -162,9 +211,11 @@ pub struct Connections {
     pub cache: ConnectionCache,
     /// One async lock per branch being refreshed (single flight).
     flights: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
-    /// Refreshes holding a database row lock at once, kept well below the pool size: a slow
-    /// provider must not take every connection the other requests need.
-    refresh_slots: tokio::sync::Semaphore,
+    /// Refreshes that may talk to a provider at once: in all (each may hold a database row
+    /// lock, so well below the pool size), per owner and per provider host.
+    limits: RefreshLimits,
+    /// Refreshes running, for shutdown to wait for.
+    in_flight: InFlight,
     /// When this instance last recorded each branch's use (cached rows do not see the writes).
     uses: Mutex<HashMap<Uuid, Timestamp>>,
 }
@@ -184,9 +235,8 @@ impl Connections {
             policy: RefreshPolicy::from_config(config),
             flights: Mutex::new(HashMap::new()),
             uses: Mutex::new(HashMap::new()),
-            refresh_slots: tokio::sync::Semaphore::new(
-                (config.database_max_connections as usize / 4).max(1),
-            ),
+            limits: RefreshLimits::new((config.database_max_connections as usize / 4).max(1)),
+            in_flight: InFlight::default(),
         })
     }
 
@@ -212,7 +262,17 @@ impl Connections {
             self.note_use(connection, now);
             return self.stored_token(connection);
         }
-        self.refresh(branch_id, Need::DueAt(now)).await
+        self.refresh(self.job(branch_id, Need::DueAt(now))).await
+    }
+
+    /// A refresh for a request: due within the policy's budget.
+    fn job(&self, branch_id: Uuid, need: Need) -> RefreshJob {
+        RefreshJob {
+            branch_id,
+            need,
+            deadline: Some(Deadline::after(self.policy.budget)),
+            gate: None,
+        }
     }
 
     /// The owner's branch's token row, from the cache or the database.
@@ -250,8 +310,16 @@ impl Connections {
         if self.store.find_branch(owner_id, branch_id).await?.is_none() {
             return Err(ApiError::NotFound("Branch not found".to_owned()));
         }
-        self.refresh(branch_id, Need::RefreshedBefore(requested_at))
+        self.refresh(self.job(branch_id, Need::RefreshedBefore(requested_at)))
             .await
+    }
+
+    /// Stops new refreshes and waits for those in flight, so that none loses a rotated refresh
+    /// token to a closed database pool: call at shutdown, before the pool closes. It ends: those
+    /// still waiting for a turn give up at once, and a provider exchange is bounded by the
+    /// policy's budget (plus the write's retries).
+    pub async fn drain(&self) {
+        self.in_flight.close_and_wait().await;
     }
 
     /// One pass of the keep-alive task: refreshes due connections, `keepalive_concurrency` at a
@@ -268,21 +336,24 @@ impl Connections {
             .store
             .connections_due(expiring_before, used_since, idle_before, now, 500)
             .await?;
-        let gate = Arc::new(tokio::sync::Semaphore::new(
-            self.policy.keepalive_concurrency,
-        ));
+        // The pass's own bound is taken after the owner's and the host's shares (see
+        // `RefreshLimits::acquire`), so refreshes stuck at one owner's slow endpoint hold at most
+        // that owner's share of it and the others' refreshes go on.
+        let gate = Arc::new(Semaphore::new(self.policy.keepalive_concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         for branch_id in due {
             let service = Arc::clone(self);
-            let permit = Arc::clone(&gate).acquire_owned().await?;
-            tasks.spawn(async move {
-                let _permit = permit;
-                let need = Need::KeepAlive {
-                    due_before,
-                    idle_before,
-                };
-                service.refresh(branch_id, need).await
-            });
+            let need = Need::KeepAlive {
+                due_before,
+                idle_before,
+            };
+            let job = RefreshJob {
+                branch_id,
+                need,
+                deadline: None,
+                gate: Some(Arc::clone(&gate)),
+            };
+            tasks.spawn(async move { service.refresh(job).await });
         }
         let mut refreshed = 0;
         while let Some(result) = tasks.join_next().await {
@@ -360,42 +431,43 @@ impl Connections {
     }
 
     /// Serialised refresh of one branch: see the module docs.
-    async fn refresh(
-        self: &Arc<Self>,
-        branch_id: Uuid,
-        need: Need,
-    ) -> Result<AccessToken, ApiError> {
+    async fn refresh(self: &Arc<Self>, job: RefreshJob) -> Result<AccessToken, ApiError> {
+        let Some(in_flight) = self.in_flight.enter() else {
+            return Err(ApiError::Unavailable(
+                "The service is shutting down: try again shortly".to_owned(),
+            ));
+        };
         // In a task of its own, so it runs to the end even if the request that started it is
         // dropped (the client went away, the request timed out): a provider that rotated the
         // refresh token must see the new one stored, or the grant is lost.
         let service = Arc::clone(self);
-        tokio::spawn(async move { service.refresh_now(branch_id, need).await })
-            .await
-            .map_err(|error| ApiError::Internal(error.into()))?
+        tokio::spawn(async move {
+            let _in_flight = in_flight;
+            service.refresh_now(job).await
+        })
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?
     }
 
-    async fn refresh_now(&self, branch_id: Uuid, need: Need) -> Result<AccessToken, ApiError> {
+    async fn refresh_now(&self, job: RefreshJob) -> Result<AccessToken, ApiError> {
         let flight = {
             let mut flights = self.flights.lock().expect("flights lock");
-            Arc::clone(flights.entry(branch_id).or_default())
+            Arc::clone(flights.entry(job.branch_id).or_default())
         };
-        let answer = {
-            let _in_process = flight.lock().await;
-            self.refresh_in_flight(branch_id, need).await
+        let answer = match self.wait(&job, flight.lock()).await {
+            Some(_in_process) => self.refresh_in_flight(&job).await,
+            None => self.out_of_time(&job).await,
         };
         let mut flights = self.flights.lock().expect("flights lock");
         // Ours and the map's: nobody else is waiting on this branch.
         if Arc::strong_count(&flight) == 2 {
-            flights.remove(&branch_id);
+            flights.remove(&job.branch_id);
         }
         answer
     }
 
-    async fn refresh_in_flight(
-        &self,
-        branch_id: Uuid,
-        need: Need,
-    ) -> Result<AccessToken, ApiError> {
+    async fn refresh_in_flight(&self, job: &RefreshJob) -> Result<AccessToken, ApiError> {
+        let (branch_id, need) = (job.branch_id, job.need);
         let buffer = self.policy.buffer;
         // A plain read first: whoever queued behind a refresh finds its result without taking
         // the row lock in turn.
@@ -407,31 +479,86 @@ impl Connections {
         // Prepared before the lock, so no second pool connection (nor a fault of ours) is
         // needed while a connection holds it.
         let context = self.client_context(branch_id).await?;
-        let _slot = self
-            .refresh_slots
-            .acquire()
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        let (lock, row) = self.store.lock_connection(branch_id).await?;
+        let limits = self
+            .limits
+            .acquire(context.owner_id, context.token_host(), job.gate.clone());
+        let Some(_permit) = self.wait(job, limits).await else {
+            return self.out_of_time(job).await;
+        };
+        let Some(locked) = self.wait(job, self.store.lock_connection(branch_id)).await else {
+            return self.out_of_time(job).await;
+        };
+        let (lock, row) = locked?;
         let Some(row) = row else {
             lock.release().await?;
             return Err(not_connected(branch_id));
         };
-        let now = Timestamp::now();
-        let unusable = usable(&row).err();
-        let cooling_down = row.next_attempt_at.is_some_and(|at| at > now);
-        let met = need.is_met_by(&row, buffer);
-        if unusable.is_some() || met || cooling_down || row.refresh_token_sealed.is_none() {
+        if let Some(answer) = self.answer_without_calling(&row, need) {
             lock.release().await?;
-            return match unusable {
-                Some(error) => Err(error),
-                None if met => self.stored_token(&row),
-                None => self.without_refresh(&row, now, need.is_forced()),
-            };
+            return answer;
         }
-        let outcome = self.call_provider(&context, &row).await;
+        let deadline = job
+            .deadline
+            .unwrap_or_else(|| Deadline::after(self.policy.budget));
+        let Some(first_timeout) = deadline.attempt_timeout(self.http.timeout()) else {
+            lock.release().await?;
+            return self.out_of_time(job).await;
+        };
+        let outcome = self
+            .call_provider(&context, &row, deadline, first_timeout)
+            .await;
         let now = Timestamp::now();
-        let (result, answer) = match outcome {
+        let (result, answer) = self.judge(&row, need, outcome, now);
+        self.store_outcome(branch_id, lock, &result, now).await;
+        self.changed();
+        answer
+    }
+
+    /// Under the row lock, the answer when no provider call is to be made: the grant is unusable,
+    /// someone met the need meanwhile, the connection is cooling down after a failure, or there
+    /// is no refresh token. `None`: call the provider.
+    fn answer_without_calling(
+        &self,
+        row: &ConnectionRecord,
+        need: Need,
+    ) -> Option<Result<AccessToken, ApiError>> {
+        if let Err(error) = usable(row) {
+            return Some(Err(error));
+        }
+        if need.is_met_by(row, self.policy.buffer) {
+            return Some(self.stored_token(row));
+        }
+        let now = Timestamp::now();
+        let cooling_down = row.next_attempt_at.is_some_and(|at| at > now);
+        (cooling_down || row.refresh_token_sealed.is_none())
+            .then(|| self.without_refresh(row, now, need.is_forced()))
+    }
+
+    /// `future`'s output, unless the job's deadline passes or shutdown begins first (`None`):
+    /// only waits for a turn belong here, which are safe to abandon.
+    async fn wait<F: std::future::Future>(&self, job: &RefreshJob, future: F) -> Option<F::Output> {
+        let bounded = async {
+            match job.deadline {
+                Some(deadline) => deadline.wait(future).await,
+                None => Some(future.await),
+            }
+        };
+        tokio::select! {
+            output = bounded => output,
+            () = self.in_flight.closed() => None,
+        }
+    }
+
+    /// What a provider call comes to: the outcome to store, and the caller's answer.
+    fn judge(
+        &self,
+        row: &ConnectionRecord,
+        need: Need,
+        outcome: Result<(IssuedTokens, SealedTokens), ProviderError>,
+        now: Timestamp,
+    ) -> (RefreshResult, Result<AccessToken, ApiError>) {
+        let branch_id = row.branch_id;
+        match outcome {
             Ok((tokens, sealed)) => {
                 let answer = Ok(AccessToken {
                     access_token: tokens.access_token,
@@ -455,7 +582,7 @@ impl Connections {
                 tracing::warn!(%branch_id, error = %error, "token refresh failed");
                 let answer = if row.expires_at > now && !need.is_forced() {
                     // Still valid, just inside the buffer: better than failing.
-                    self.stored_token(&row)
+                    self.stored_token(row)
                 } else {
                     Err(provider_failure(
                         &error,
@@ -468,11 +595,61 @@ impl Connections {
                 };
                 (result, answer)
             }
+        }
+    }
+
+    /// Stores a refresh's outcome under the lock; if that fails, again without it (a few times,
+    /// with back-off): new tokens that are not stored are a rotated refresh token lost, and the
+    /// grant with it. If every attempt fails, says so in the log (never the secret).
+    async fn store_outcome(
+        &self,
+        branch_id: Uuid,
+        lock: ConnectionLock,
+        result: &RefreshResult,
+        now: Timestamp,
+    ) {
+        let target = lock.target();
+        let Err(mut error) = lock.finish(result, now).await else {
+            return;
         };
-        let written = lock.finish(&result, now).await;
-        self.changed();
-        written?;
-        answer
+        for pause in WRITE_RETRY_PAUSES {
+            tracing::warn!(%branch_id, error = %error, "storing a refresh's outcome failed; retrying");
+            tokio::time::sleep(pause).await;
+            match self.store.store_refresh_result(target, result, now).await {
+                Ok(()) => return,
+                Err(again) => error = again,
+            }
+        }
+        match result {
+            RefreshResult::Refreshed(tokens) => tracing::error!(
+                %branch_id,
+                error = %error,
+                rotated_refresh_token = tokens.refresh_token.is_some(),
+                "the refreshed tokens could not be stored: if the provider rotated the refresh \
+                 token, the grant is lost and the branch must be re-connected"
+            ),
+            _ => {
+                tracing::error!(%branch_id, error = %error, "a refresh's outcome could not be stored")
+            }
+        }
+    }
+
+    /// The answer when the deadline passed (or shutdown began) before a provider call could be
+    /// made, while waiting for another refresh of the branch or for a slot: the stored token if
+    /// it is what the caller needs or has not expired, else a 504.
+    async fn out_of_time(&self, job: &RefreshJob) -> Result<AccessToken, ApiError> {
+        if let Some(row) = self.store.read_connection(job.branch_id).await? {
+            usable(&row)?;
+            let live = row.expires_at > Timestamp::now() && !job.need.is_forced();
+            if live || job.need.is_met_by(&row, self.policy.buffer) {
+                return self.stored_token(&row);
+            }
+        }
+        Err(ApiError::GatewayTimeout(
+            "Refreshing the branch's token did not finish in time: other refreshes (of this \
+             branch, its owner or its provider) are still running; try again shortly"
+                .to_owned(),
+        ))
     }
 
     /// The branch's client, provider and client secret.
@@ -487,17 +664,22 @@ impl Connections {
             .vault
             .open(Slot::ClientSecret(client.id), &client.client_secret_sealed)?;
         Ok(ClientContext {
+            owner_id: client.owner_id,
             client_id: client.client_id,
             provider,
             secret,
         })
     }
 
-    /// A refresh attempt with retries for passing faults.
+    /// A refresh attempt with retries for passing faults, while they fit before `deadline`; the
+    /// first attempt gives up after `timeout`, later ones after the per-call timeout or the time
+    /// left, whichever is shorter.
     async fn call_provider(
         &self,
         context: &ClientContext,
         row: &ConnectionRecord,
+        deadline: Deadline,
+        mut timeout: Duration,
     ) -> Result<(IssuedTokens, SealedTokens), ProviderError> {
         let refresh_token = self
             .vault
@@ -515,9 +697,9 @@ impl Connections {
         };
         let mut attempt = 0;
         loop {
-            match self
+            let error = match self
                 .http
-                .refresh(&context.provider, &credentials, &refresh_token)
+                .refresh(&context.provider, &credentials, &refresh_token, timeout)
                 .await
             {
                 Ok(tokens) => {
@@ -525,13 +707,33 @@ impl Connections {
                         self.seal_tokens(row.branch_id, &tokens, &row.scope, Timestamp::now());
                     return Ok((tokens, sealed));
                 }
-                Err(error) if error.is_passing() && attempt < self.policy.retries => {
-                    tokio::time::sleep(self.policy.backoff * 2u32.pow(attempt)).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
+                Err(error) => error,
+            };
+            match self.next_attempt(&error, attempt, deadline).await {
+                Some(next) => timeout = next,
+                None => return Err(error),
             }
+            attempt += 1;
         }
+    }
+
+    /// After a failed attempt: pauses and answers the next attempt's timeout, or `None` when
+    /// there is to be no next attempt (a refusal, no retries left, or no time left for one).
+    async fn next_attempt(
+        &self,
+        error: &ProviderError,
+        attempt: u32,
+        deadline: Deadline,
+    ) -> Option<Duration> {
+        if !error.is_passing() || attempt >= self.policy.retries {
+            return None;
+        }
+        let pause = self.policy.backoff * 2u32.pow(attempt);
+        if !deadline.fits_after(pause) {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        deadline.attempt_timeout(self.http.timeout())
     }
 
     /// The answer when no provider call may be made (cooling down after a failure, or no refresh
@@ -662,16 +864,32 @@ mod tests {
     }
 
     #[test]
-    fn a_token_is_due_a_buffer_before_expiry_but_never_before_half_its_life() {
+    fn a_token_is_due_a_buffer_before_expiry_but_a_short_refreshed_one_at_half_its_life() {
         let buffer = time::Duration::seconds(300);
         let issued = Timestamp::now();
         let hour = row(issued, 3600);
         assert_eq!(refresh_due(&hour, buffer), hour.expires_at - buffer);
+        // From the code exchange: refreshed at once, whatever its lifetime.
         let minute = row(issued, 60);
+        assert_eq!(refresh_due(&minute, buffer), minute.expires_at - buffer);
+        assert!(!Need::DueAt(issued).is_met_by(&minute, buffer));
+        // From a refresh: that provider's tokens are this short, so half its life it is handed out.
+        let refreshed = ConnectionRecord {
+            last_refresh_at: Some(issued),
+            ..row(issued, 60)
+        };
         assert_eq!(
-            refresh_due(&minute, buffer),
+            refresh_due(&refreshed, buffer),
             issued + time::Duration::seconds(30)
         );
-        assert!(Need::DueAt(issued).is_met_by(&minute, buffer));
+        assert!(Need::DueAt(issued).is_met_by(&refreshed, buffer));
+        let refreshed_hour = ConnectionRecord {
+            last_refresh_at: Some(issued),
+            ..row(issued, 3600)
+        };
+        assert_eq!(
+            refresh_due(&refreshed_hour, buffer),
+            refreshed_hour.expires_at - buffer
+        );
     }
 }

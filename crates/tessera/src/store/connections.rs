@@ -613,65 +613,106 @@ pub struct SealedValue {
     pub sealed: Vec<u8>,
 }
 
+/// Which grant a refresh's outcome belongs to: the branch, and when the grant it started from
+/// was connected (a re-connection meanwhile must not be overwritten by the old grant's outcome).
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshTarget {
+    branch_id: Uuid,
+    connected_at: Option<Timestamp>,
+}
+
+/// The statement that stores a refresh's outcome, bound the same way on whichever executor runs
+/// it (the row lock's transaction, or the pool for a retry).
+macro_rules! store_refresh_result {
+    ($executor:expr, $target:expr, $result:expr, $now:expr) => {{
+        let target: RefreshTarget = $target;
+        match $result {
+            RefreshResult::Refreshed(tokens) => sqlx::query(
+                "UPDATE oauth_connections SET access_token_sealed = $2, \
+                 refresh_token_sealed = COALESCE($3, refresh_token_sealed), token_type = $4, scope = $5, \
+                 expires_at = $6, last_refresh_at = $7, last_attempt_at = $7, next_attempt_at = NULL, \
+                 last_error = NULL, consecutive_failures = 0, refresh_count = refresh_count + 1 \
+                 WHERE branch_id = $1 AND connected_at = $8",
+            )
+            .bind(target.branch_id)
+            .bind(&tokens.access_token)
+            .bind(&tokens.refresh_token)
+            .bind(&tokens.token_type)
+            .bind(&tokens.scope)
+            .bind(tokens.expires_at)
+            .bind($now)
+            .bind(target.connected_at)
+            .execute($executor)
+            .await,
+            RefreshResult::GrantDead { error } => sqlx::query(
+                "UPDATE oauth_connections SET status = 'needs_reauth', last_error = $2, last_attempt_at = $3, \
+                 next_attempt_at = NULL, consecutive_failures = consecutive_failures + 1 \
+                 WHERE branch_id = $1 AND connected_at = $4",
+            )
+            .bind(target.branch_id)
+            .bind(error)
+            .bind($now)
+            .bind(target.connected_at)
+            .execute($executor)
+            .await,
+            RefreshResult::Failed { error, next_attempt_at } => sqlx::query(
+                "UPDATE oauth_connections SET last_error = $2, last_attempt_at = $3, next_attempt_at = $4, \
+                 consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1 AND connected_at = $5",
+            )
+            .bind(target.branch_id)
+            .bind(error)
+            .bind($now)
+            .bind(*next_attempt_at)
+            .bind(target.connected_at)
+            .execute($executor)
+            .await,
+        }
+    }};
+}
+
+impl Store {
+    /// Stores a refresh's outcome without the row lock: the retry after a failed
+    /// [`ConnectionLock::finish`], so that a rotated refresh token is not lost to a passing
+    /// database fault.
+    pub async fn store_refresh_result(
+        &self,
+        target: RefreshTarget,
+        result: &RefreshResult,
+        now: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => store_refresh_result!(pool, target, result, now).map(drop))
+    }
+}
+
 impl ConnectionLock {
+    /// The grant this refresh started from, to store its outcome again if
+    /// [`ConnectionLock::finish`] fails.
+    pub fn target(&self) -> RefreshTarget {
+        RefreshTarget {
+            branch_id: self.branch_id,
+            connected_at: self.connected_at,
+        }
+    }
+
     /// Writes what the refresh came to and ends the lock.
     pub async fn finish(
         mut self,
         result: &RefreshResult,
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
-        // The same statement, bound the same way, on whichever executor holds the lock.
-        macro_rules! store_result {
-            ($executor:expr) => {
-                match result {
-                    RefreshResult::Refreshed(tokens) => sqlx::query(
-                        "UPDATE oauth_connections SET access_token_sealed = $2, \
-                         refresh_token_sealed = COALESCE($3, refresh_token_sealed), token_type = $4, scope = $5, \
-                         expires_at = $6, last_refresh_at = $7, last_attempt_at = $7, next_attempt_at = NULL, \
-                         last_error = NULL, consecutive_failures = 0, refresh_count = refresh_count + 1 \
-                         WHERE branch_id = $1 AND connected_at = $8",
-                    )
-                    .bind(self.branch_id)
-                    .bind(&tokens.access_token)
-                    .bind(&tokens.refresh_token)
-                    .bind(&tokens.token_type)
-                    .bind(&tokens.scope)
-                    .bind(tokens.expires_at)
-                    .bind(now)
-                    .bind(self.connected_at)
-                    .execute($executor)
-                    .await,
-                    RefreshResult::GrantDead { error } => sqlx::query(
-                        "UPDATE oauth_connections SET status = 'needs_reauth', last_error = $2, last_attempt_at = $3, \
-                         next_attempt_at = NULL, consecutive_failures = consecutive_failures + 1 \
-                         WHERE branch_id = $1 AND connected_at = $4",
-                    )
-                    .bind(self.branch_id)
-                    .bind(error)
-                    .bind(now)
-                    .bind(self.connected_at)
-                    .execute($executor)
-                    .await,
-                    RefreshResult::Failed { error, next_attempt_at } => sqlx::query(
-                        "UPDATE oauth_connections SET last_error = $2, last_attempt_at = $3, next_attempt_at = $4, \
-                         consecutive_failures = consecutive_failures + 1 WHERE branch_id = $1 AND connected_at = $5",
-                    )
-                    .bind(self.branch_id)
-                    .bind(error)
-                    .bind(now)
-                    .bind(*next_attempt_at)
-                    .bind(self.connected_at)
-                    .execute($executor)
-                    .await,
-                }
-            };
-        }
+        let target = self.target();
         match self.postgres.take() {
-            Some(mut tx) => {
-                store_result!(&mut *tx)?;
-                tx.commit().await
+            Some(mut tx) => match store_refresh_result!(&mut *tx, target, result, now) {
+                Ok(_) => tx.commit().await,
+                Err(error) => {
+                    // At once, so a retry is not left waiting for this transaction's row lock.
+                    let _ = tx.rollback().await;
+                    Err(error)
+                }
+            },
+            None => {
+                on_pool!(self.store, pool => store_refresh_result!(pool, target, result, now).map(drop))
             }
-            None => on_pool!(self.store, pool => store_result!(pool).map(drop)),
         }
     }
 
