@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
@@ -25,7 +25,6 @@ use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
@@ -300,6 +299,23 @@ fn docs_routes() -> Router {
     ))
 }
 
+/// `REQUEST_TIMEOUT_SECONDS` for every request except those whose route keeps its own, longer
+/// limit (FCS uploads: `FCS_UPLOAD_TIMEOUT_SECONDS`, sized to `FCS_MAX_UPLOAD_MB`). Like the
+/// `TimeoutLayer` it replaces, it answers 503 with an empty body, which the envelope guard fills.
+async fn request_timeout(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if crate::resources::fcs::has_own_timeout(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a handler panicked");
     envelope(
@@ -349,10 +365,7 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     };
     routes
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(from_fn_with_state(timeout, request_timeout))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), record_pat_requests))
         .layer(from_fn_with_state(

@@ -212,7 +212,8 @@ async fn panics_timeouts_and_405s_on_pat_routes_are_audited_with_their_status() 
 
     let app = TestApp::spawn_with(TestOptions {
         configure: Some(std::sync::Arc::new(|config| {
-            config.request_timeout_seconds = 1;
+            // Long enough for registration and login on a loaded machine; the hang waits it out.
+            config.request_timeout_seconds = 5;
         })),
         ..TestOptions::default()
     })

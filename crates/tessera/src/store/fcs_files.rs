@@ -57,6 +57,14 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as::<_, FcsFileRecord>(&sql).bind(user_id).fetch_all(pool).await)
     }
 
+    /// Bytes of the user's stored files (what `FCS_QUOTA_MB` counts).
+    pub async fn fcs_bytes_stored(&self, user_id: Uuid) -> Result<i64, sqlx::Error> {
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so both backends answer an i64.
+        let sql =
+            "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM fcs_files WHERE user_id = $1";
+        on_pool!(self, pool => sqlx::query_scalar::<_, i64>(sql).bind(user_id).fetch_one(pool).await)
+    }
+
     /// One of the user's files; another user's id gives `None`.
     pub async fn find_fcs_file(
         &self,

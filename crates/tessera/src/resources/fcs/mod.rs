@@ -5,9 +5,14 @@
 //! `file_id` to a file the caller may see ([`service`]), takes its decoded columns from the
 //! cache ([`cache`]) or decodes them on the blocking pool, and renders them ([`view`]). Uploads
 //! stream into object storage ([`upload`], [`storage`]), are validated by the engine, and only
-//! then get their database row: a file the engine rejects leaves nothing behind.
+//! then get their database row: a file the engine rejects leaves nothing behind. Event pages
+//! are size-checked and streamed ([`events`]); decoding is bounded ([`decoding`]); every refusal
+//! is answered from one place ([`errors`]).
 
 pub mod cache;
+pub mod decoding;
+pub mod errors;
+pub mod events;
 pub mod service;
 pub mod storage;
 pub mod upload;
@@ -21,12 +26,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
-use tessera_fcs::FcsError;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use self::service::{decode, not_found, parse_file_id, FcsService, Sample, SAMPLE_ID};
-use self::storage::Storage;
+use self::errors::FcsRefusal;
+use self::events::EventsPage;
+use self::service::{not_found, parse_file_id, FcsService, Sample, SAMPLE_ID};
+use self::storage::{PendingObject, STAGING};
 use self::upload::Received;
 use self::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::app::AppState;
@@ -43,17 +49,24 @@ const DEFAULT_LIMIT: i64 = 100;
 /// Largest `limit` accepted.
 const MAX_LIMIT: i64 = 10_000;
 
+/// The upload route, which has its own timeout (`FCS_UPLOAD_TIMEOUT_SECONDS`).
+pub const UPLOAD_PATH: &str = "/api/v1/fcs/upload";
+
+/// Whether a request is one whose route keeps its own time limit, longer than
+/// `REQUEST_TIMEOUT_SECONDS`, so the global timeout must let it be: an FCS upload.
+pub fn has_own_timeout(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST && path == UPLOAD_PATH
+}
+
 /// The `/api/v1/fcs` routes, with the FCS service they share.
 pub fn routes(config: &Config) -> Router<AppState> {
     Router::new()
         .route("/api/v1/fcs/parameters", get(parameters))
         .route("/api/v1/fcs/events", get(events))
         .route("/api/v1/fcs/statistics", get(statistics))
-        // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself.
-        .route(
-            "/api/v1/fcs/upload",
-            post(upload).layer(DefaultBodyLimit::disable()),
-        )
+        // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself,
+        // and its own timeout.
+        .route(UPLOAD_PATH, post(upload).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/fcs/files", get(list_files))
         .route("/api/v1/fcs/files/{id}", delete(delete_file))
         .layer(Extension(FcsService::start(config)))
@@ -115,7 +128,7 @@ pub async fn parameters(
     responses(
         (status = 200, description = "A page of events", body = inline(Enveloped<EventsView>)),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
-        (status = 422, description = "limit, offset or channels invalid", body = ErrorEnvelope),
+        (status = 422, description = "limit, offset or channels invalid, or the page larger than FCS_MAX_RESPONSE_MB", body = ErrorEnvelope),
     ))]
 pub async fn events(
     pat: Pat<FcsRead>,
@@ -128,8 +141,10 @@ pub async fn events(
     let selected = data
         .select(query.channels.as_deref())
         .map_err(ApiError::Validation)?;
-    // Rendered here, while `data` is borrowed: the rows are serialised straight from the columns.
-    Ok(ok(EventsView::new(file_id, &data, &selected, limit, offset)).into_response())
+    let page = EventsPage::new(&file_id, data, selected, limit, offset);
+    page.within(fcs.max_response_bytes())?;
+    // Streamed: the rows are serialised from the columns as the client reads them.
+    Ok(page.into_response())
 }
 
 /// Per-channel statistics: min, max, mean, median, std (population), then count, cv, p5, p95.
@@ -285,9 +300,10 @@ pub async fn delete_file(
     request_body(content_type = "multipart/form-data", description = "Field `file`: the FCS file"),
     responses(
         (status = 201, description = "Stored and readable via `file_id`", body = inline(Enveloped<FileView>)),
-        (status = 413, description = "Larger than FCS_MAX_UPLOAD_MB", body = ErrorEnvelope),
+        (status = 413, description = "Larger than FCS_MAX_UPLOAD_MB, or over the caller's FCS_QUOTA_MB", body = ErrorEnvelope),
         (status = 415, description = "Not multipart/form-data", body = ErrorEnvelope),
-        (status = 422, description = "No `file` field, or the engine rejected the file (its message)", body = ErrorEnvelope),
+        (status = 422, description = "No `file` field, the engine rejected the file (its message), or it decodes larger than one file may", body = ErrorEnvelope),
+        (status = 503, description = "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS", body = ErrorEnvelope),
     ))]
 pub async fn upload(
     pat: Pat<FcsWrite>,
@@ -295,32 +311,55 @@ pub async fn upload(
     Extension(fcs): Extension<FcsService>,
     request: Request,
 ) -> ApiResult<Success<FileView>> {
-    let limit = fcs.max_upload_bytes();
-    let mut multipart = upload::multipart(request, limit).await?;
-    let storage = fcs.storage().await?;
-    let id = Uuid::now_v7();
-    // Received under a staging key and moved to its final key only once the engine accepts it.
-    let staging = format!("staging/{id}.fcs");
-    let received = upload::receive(&mut multipart, storage, &staging, limit).await?;
-    let data = match validate(storage, &staging).await {
-        Ok(data) => data,
-        Err(error) => {
-            storage.discard(&staging).await;
-            return Err(error);
-        }
-    };
-    let record = new_record(id, pat.user_id, received, &data);
-    keep(&state, storage, &staging, &record).await?;
-    fcs.remember(id, Arc::new(data));
+    let timeout = fcs.upload_timeout();
+    // Receiving and validating are what a slow client or a big file make long. Whatever the
+    // timeout cuts off cleans up after itself (see `PendingObject`).
+    let receiving = receive_and_validate(&state, &fcs, pat.user_id, request);
+    let Accepted {
+        staged,
+        record,
+        data,
+    } = tokio::time::timeout(timeout, receiving)
+        .await
+        .map_err(|_| FcsRefusal::UploadTimedOut {
+            seconds: timeout.as_secs(),
+        })??;
+    keep(&state, staged, record.clone()).await?;
+    fcs.remember(record.id, Arc::new(data));
     Ok(created(FileView::upload(&record)))
 }
 
-/// Opens and fully decodes the staged file: the engine's verdict on it.
-async fn validate(storage: &Storage, key: &str) -> ApiResult<FcsData> {
-    let decoded = async { decode(storage.open(key).await?).await }.await;
-    decoded.map_err(|error| match error {
-        FcsError::Io { .. } => ApiError::Internal(anyhow::Error::new(error)),
-        rejected => ApiError::invalid(format!("file: {rejected}")),
+/// An upload the engine accepted, still in staging.
+struct Accepted {
+    staged: PendingObject,
+    record: FcsFileRecord,
+    data: FcsData,
+}
+
+/// Receives and validates one upload; on any failure (or if dropped) nothing is left behind.
+async fn receive_and_validate(
+    state: &AppState,
+    fcs: &FcsService,
+    user_id: Uuid,
+    request: Request,
+) -> ApiResult<Accepted> {
+    let room = fcs.room(&state.store, user_id).await?;
+    let mut multipart = upload::multipart(request, room.limit()).await?;
+    let storage = fcs.storage().await?;
+    let id = Uuid::now_v7();
+    // Received under a staging key and moved to its final key only once the engine accepts it.
+    let staging = format!("{STAGING}/{id}.fcs");
+    let (staged, received) = upload::receive(&mut multipart, storage, staging, &room).await?;
+    let data = fcs.validate(&staged).await?;
+    // Checked again now that the size is known: other uploads may have finished meanwhile.
+    fcs.room(&state.store, user_id)
+        .await?
+        .admit(received.size_bytes)?;
+    let record = new_record(id, user_id, received, &data);
+    Ok(Accepted {
+        staged,
+        record,
+        data,
     })
 }
 
@@ -337,24 +376,21 @@ fn new_record(id: Uuid, user_id: Uuid, received: Received, data: &FcsData) -> Fc
     }
 }
 
-/// Moves the staged object to its final key and records it; on failure removes the object.
-async fn keep(
-    state: &AppState,
-    storage: &Storage,
-    staging: &str,
-    record: &FcsFileRecord,
-) -> ApiResult<()> {
-    if let Err(error) = storage.rename(staging, &record.object_key).await {
-        storage.discard(staging).await;
-        return Err(ApiError::Internal(
-            anyhow::Error::new(error).context("storing an FCS upload"),
-        ));
-    }
-    if let Err(error) = state.store.insert_fcs_file(record).await {
-        storage.discard(&record.object_key).await;
-        return Err(error.into());
-    }
-    Ok(())
+/// Moves the staged object to its final key and records it. This runs in a task of its own, so
+/// that a client leaving half-way cannot part the object from its row: both are kept, or
+/// neither.
+async fn keep(state: &AppState, staged: PendingObject, record: FcsFileRecord) -> ApiResult<()> {
+    let store = state.store.clone();
+    let kept = tokio::spawn(async move {
+        let stored = staged
+            .rename(&record.object_key)
+            .await
+            .context("storing an FCS upload")?;
+        store.insert_fcs_file(&record).await?;
+        stored.keep();
+        Ok::<_, ApiError>(())
+    });
+    kept.await.context("storing an FCS upload")?
 }
 
 /// Resolves `file_id` for the caller and returns the file's id and decoded data.

@@ -6,18 +6,26 @@
 //! sample on the very first start), and the first request that needs one waits for it. A
 //! failure (an unreadable `FCS_SAMPLE_PATH`, an unwritable data directory) is logged and answered
 //! 503 on the routes that need it, and retried by the next request, instead of keeping the whole
-//! service from starting.
+//! service from starting. Opening the store also sweeps what crashed uploads left in staging.
+//!
+//! Decoding is bounded by [`Decoder`] (one file's size, the memory of decodes in flight, one
+//! decode per file); uploads by [`Room`] (`FCS_MAX_UPLOAD_MB`, `FCS_QUOTA_MB`) and
+//! [`FcsService::upload_timeout`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use tessera_fcs::{FcsError, FcsFile};
+use tessera_fcs::FcsFile;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::cache::{FcsCache, FileKey};
-use super::storage::{open_blocking, run_blocking, Storage};
+use super::decoding::Decoder;
+use super::errors::FcsRefusal;
+use super::storage::{open_blocking, PendingObject, Storage};
+use super::upload::{Quota, Room};
 use super::view::FcsData;
 use crate::config::Config;
 use crate::http::{ApiError, ApiResult};
@@ -80,15 +88,34 @@ struct Inner {
     data_dir: PathBuf,
     sample_path: Option<PathBuf>,
     max_upload_bytes: u64,
+    max_response_bytes: u64,
+    /// `None`: no quota.
+    quota_bytes: Option<u64>,
+    upload_timeout: Duration,
     cache: FcsCache,
+    decoder: Decoder,
     storage: OnceCell<Storage>,
     sample: OnceCell<Arc<Sample>>,
-    /// Decoding one file at a time bounds the memory beyond the cache budget to one file, and
-    /// lets a second request for the same file find it cached instead of decoding it again.
-    loading: tokio::sync::Mutex<()>,
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// Staging objects older than this when the store opens are leftovers of a crash. Far longer
+/// than an upload may take (see [`upload_timeout`]), so no running upload loses its object.
+const STAGING_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// The time an upload may take: `FCS_UPLOAD_TIMEOUT_SECONDS`, else the ordinary request timeout
+/// (for decoding and storing) plus the transfer of the largest upload at 2 MiB/s — scaling with
+/// `FCS_MAX_UPLOAD_MB` rather than a flat figure that is either too short for a raised limit or
+/// a needlessly long hold on a connection for a small one.
+pub fn upload_timeout(config: &Config) -> Duration {
+    let computed = || {
+        config
+            .request_timeout_seconds
+            .saturating_add(config.fcs_max_upload_mb.div_ceil(2))
+    };
+    Duration::from_secs(config.fcs_upload_timeout_seconds.unwrap_or_else(computed))
+}
 
 impl FcsService {
     /// A service for `config`; starts preparing the sample and the store in the background when
@@ -98,12 +125,15 @@ impl FcsService {
             data_dir: config.data_dir.clone(),
             sample_path: config.fcs_sample_path.clone(),
             max_upload_bytes: config.fcs_max_upload_mb.saturating_mul(MIB),
+            max_response_bytes: config.fcs_max_response_mb.saturating_mul(MIB),
+            quota_bytes: (config.fcs_quota_mb > 0).then(|| config.fcs_quota_mb.saturating_mul(MIB)),
+            upload_timeout: upload_timeout(config),
             cache: FcsCache::new(
                 usize::try_from(config.fcs_cache_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
             ),
+            decoder: Decoder::new(config.fcs_cache_mb, config.fcs_decode_memory_mb),
             storage: OnceCell::new(),
             sample: OnceCell::new(),
-            loading: tokio::sync::Mutex::new(()),
         }));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let warm = service.clone();
@@ -116,20 +146,55 @@ impl FcsService {
         service
     }
 
-    /// The largest accepted upload, in bytes.
-    pub fn max_upload_bytes(&self) -> u64 {
-        self.0.max_upload_bytes
+    /// The largest events page, in bytes of JSON (`FCS_MAX_RESPONSE_MB`).
+    pub fn max_response_bytes(&self) -> u64 {
+        self.0.max_response_bytes
     }
 
-    /// The upload store, created on first use.
+    /// The time an upload may take (see [`upload_timeout`]).
+    pub fn upload_timeout(&self) -> Duration {
+        self.0.upload_timeout
+    }
+
+    /// How much `user_id` may upload now: `FCS_MAX_UPLOAD_MB`, or less when their stored files
+    /// come near `FCS_QUOTA_MB`; a full quota is refused at once, before the body is read.
+    pub async fn room(&self, store: &Store, user_id: Uuid) -> ApiResult<Room> {
+        let quota = match self.0.quota_bytes {
+            None => None,
+            Some(quota_bytes) => {
+                let used = store.fcs_bytes_stored(user_id).await?;
+                let used_bytes = u64::try_from(used).unwrap_or(0);
+                Some(Quota {
+                    quota_bytes,
+                    used_bytes,
+                })
+            }
+        };
+        let room = Room {
+            max_upload_bytes: self.0.max_upload_bytes,
+            quota,
+        };
+        if room.limit() == 0 {
+            return Err(room.refusal().into());
+        }
+        Ok(room)
+    }
+
+    /// The upload store, created on first use; opening it sweeps staging (see the module docs).
     pub async fn storage(&self) -> ApiResult<&Storage> {
         let root = self.0.data_dir.join("uploads");
+        // Older than any running upload can be (see STAGING_MAX_AGE).
+        let max_age = STAGING_MAX_AGE.max(self.0.upload_timeout);
         self.0
             .storage
             .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || Storage::local(&root))
-                    .await
-                    .map_err(anyhow::Error::from)?
+                tokio::task::spawn_blocking(move || {
+                    let storage = Storage::local(&root)?;
+                    storage.sweep_staging(max_age);
+                    Ok::<_, anyhow::Error>(storage)
+                })
+                .await
+                .map_err(anyhow::Error::from)?
             })
             .await
             .map_err(|error| {
@@ -180,13 +245,14 @@ impl FcsService {
             .ok_or_else(not_found)
     }
 
-    /// The decoded file, from the cache or decoded now (off the async workers) and kept.
+    /// The decoded file, from the cache or decoded now (off the async workers) and kept. While
+    /// one request decodes a file, others for it wait and find it cached; others go on.
     pub async fn data(&self, source: &FcsSource) -> ApiResult<Arc<FcsData>> {
         let key = source.key();
         if let Some(data) = self.0.cache.get(key) {
             return Ok(data);
         }
-        let _one_at_a_time = self.0.loading.lock().await;
+        let _flight = self.0.decoder.single_flight(key).await;
         if let Some(data) = self.0.cache.get(key) {
             return Ok(data);
         }
@@ -194,13 +260,25 @@ impl FcsService {
             FcsSource::Sample(sample) => open_blocking(sample.path.clone()).await,
             FcsSource::Upload(record) => self.storage().await?.open(&record.object_key).await,
         };
-        // Both were validated before they became visible: failing now is our fault.
-        let data = async { decode(file?).await }
+        let data = async { self.0.decoder.decode(file?).await }
             .await
-            .context("decoding a stored FCS file")?;
+            .map_err(stored_file_refusal)?;
         let data = Arc::new(data);
         self.0.cache.insert(key, data.clone());
         Ok(data)
+    }
+
+    /// Opens and fully decodes a received upload: the engine's verdict on it, within the decode
+    /// bounds.
+    pub async fn validate(&self, upload: &PendingObject) -> ApiResult<FcsData> {
+        let storage = self.storage().await?;
+        let decoded = async {
+            self.0
+                .decoder
+                .decode(storage.open(upload.key()).await?)
+                .await
+        };
+        Ok(decoded.await?)
     }
 
     /// Keeps a freshly validated upload's decoded data, so its first read is free.
@@ -214,9 +292,15 @@ impl FcsService {
     }
 }
 
-/// Decodes an opened file on the blocking pool.
-pub async fn decode(file: FcsFile) -> Result<FcsData, FcsError> {
-    run_blocking(move || FcsData::decode(&file)).await
+/// A stored file passed validation before it became visible, so the engine rejecting it now is
+/// our fault; a file over the decode cap (stored before the cap, or since lowered) is refused.
+fn stored_file_refusal(refusal: FcsRefusal) -> ApiError {
+    match refusal {
+        FcsRefusal::Rejected(error) => {
+            ApiError::Internal(anyhow::Error::new(error).context("decoding a stored FCS file"))
+        }
+        other => other.into(),
+    }
 }
 
 /// A `file_id` that is not `sample` must be a UUID.
@@ -270,4 +354,214 @@ fn ensure_synthetic_sample(data_dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::rename(&partial, &path).with_context(|| format!("creating {}", path.display()))?;
     tracing::info!(path = %path.display(), "FCS_SAMPLE_PATH is not set: generated the synthetic sample");
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Decoding under load, observed through the decoder's probe (no timing): requests for other
+    //! files are not held up, the memory budget holds, and one file is decoded once.
+
+    use std::sync::mpsc as blocking;
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::resources::fcs::decoding::probe::Event;
+
+    /// A service on a fresh data directory whose files are told apart by their event counts.
+    struct Bench {
+        service: FcsService,
+        dir: tempfile::TempDir,
+        user: Uuid,
+    }
+
+    impl Bench {
+        fn new(cache_mb: u64, decode_memory_mb: u64) -> Bench {
+            let dir = tempfile::tempdir().unwrap();
+            let sample = dir.path().join("sample.fcs");
+            std::fs::write(&sample, fcs_bytes(10)).unwrap();
+            let mut config = Config::for_data_dir(dir.path());
+            config.fcs_sample_path = Some(sample);
+            config.fcs_cache_mb = cache_mb;
+            config.fcs_decode_memory_mb = decode_memory_mb;
+            Bench {
+                service: FcsService::start(&config),
+                dir,
+                user: Uuid::now_v7(),
+            }
+        }
+
+        /// Stores a one-channel file of `events` events as an upload of the bench's user.
+        fn upload(&self, events: usize) -> FcsFileRecord {
+            let id = Uuid::now_v7();
+            let object_key = format!("users/{}/{id}.fcs", self.user);
+            let path = self.dir.path().join("uploads").join(&object_key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, fcs_bytes(events)).unwrap();
+            FcsFileRecord {
+                id,
+                user_id: self.user,
+                filename: format!("{events}.fcs"),
+                object_key,
+                size_bytes: 0,
+                total_events: events as i64,
+                total_parameters: 1,
+                created_at: crate::store::Timestamp::now(),
+            }
+        }
+
+        /// Reads `record` in a task of its own; resolves to its event count.
+        fn read(&self, record: &FcsFileRecord) -> tokio::task::JoinHandle<usize> {
+            let (service, source) = (self.service.clone(), FcsSource::Upload(record.clone()));
+            tokio::spawn(async move { service.data(&source).await.unwrap().event_count() })
+        }
+
+        /// Reports every probe event; a decode of one of `held` files blocks until released
+        /// through the returned senders (in the order of `held`).
+        fn watch(
+            &self,
+            held: &[usize],
+        ) -> (mpsc::UnboundedReceiver<Event>, Vec<blocking::Sender<()>>) {
+            let (events_tx, events) = mpsc::unbounded_channel();
+            let (releases, gates): (Vec<_>, Vec<_>) = held
+                .iter()
+                .map(|&events| {
+                    let (release, gate) = blocking::channel::<()>();
+                    (release, (events, Mutex::new(gate)))
+                })
+                .unzip();
+            self.service
+                .0
+                .decoder
+                .set_probe(Arc::new(move |event: Event| {
+                    events_tx.send(event.clone()).unwrap();
+                    if let Event::Decoding { events } = event {
+                        if let Some((_, gate)) = gates.iter().find(|(held, _)| *held == events) {
+                            // On the blocking pool: only this decode waits. A dropped sender (the
+                            // test failed) lets it go.
+                            let _ = gate.lock().unwrap().recv();
+                        }
+                    }
+                }));
+            (events, releases)
+        }
+    }
+
+    fn fcs_bytes(events: usize) -> Vec<u8> {
+        let params = [tessera_fcs::WriteParameter::new("A", 1024.0)];
+        let no_keywords: [(&str, &str); 0] = [];
+        let mut bytes = Vec::new();
+        tessera_fcs::write_fcs31(&mut bytes, &params, &[vec![1.0; events]], &no_keywords).unwrap();
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_read_of_one_file_is_not_held_up_by_the_decode_of_another() {
+        let bench = Bench::new(64, 64);
+        let (big, small) = (bench.upload(50_000), bench.upload(300));
+        let (mut events, releases) = bench.watch(&[50_000]);
+
+        let reading_big = bench.read(&big);
+        assert_eq!(
+            events.recv().await,
+            Some(Event::Decoding { events: 50_000 })
+        );
+        let reading_small = bench.read(&small);
+        // Not `WaitingForFlight`: the small file's request does not queue behind the big one.
+        assert_eq!(events.recv().await, Some(Event::Decoding { events: 300 }));
+        assert_eq!(reading_small.await.unwrap(), 300);
+        assert!(
+            !reading_big.is_finished(),
+            "the big file is still being decoded"
+        );
+
+        releases[0].send(()).unwrap();
+        assert_eq!(reading_big.await.unwrap(), 50_000);
+    }
+
+    #[tokio::test]
+    async fn concurrent_decodes_stay_within_the_memory_budget() {
+        // 1 MiB for decodes in flight; each file decodes to about 406 KiB: two fit, three do not.
+        let bench = Bench::new(1, 1);
+        let files: Vec<FcsFileRecord> = (0..3).map(|i| bench.upload(52_000 + i)).collect();
+        let (mut events, releases) = bench.watch(&[52_000, 52_001]);
+
+        let first = bench.read(&files[0]);
+        assert_eq!(
+            events.recv().await,
+            Some(Event::Decoding { events: 52_000 })
+        );
+        let second = bench.read(&files[1]);
+        assert_eq!(
+            events.recv().await,
+            Some(Event::Decoding { events: 52_001 })
+        );
+        let third = bench.read(&files[2]);
+        assert_eq!(
+            events.recv().await,
+            Some(Event::QueuedForMemory { events: 52_002 })
+        );
+        assert!(bench.service.0.decoder.free_bytes() < 52_002 * 8);
+
+        // The first decode ends and frees its room: the third starts.
+        releases[0].send(()).unwrap();
+        assert_eq!(first.await.unwrap(), 52_000);
+        assert_eq!(
+            events.recv().await,
+            Some(Event::Decoding { events: 52_002 })
+        );
+        assert_eq!(third.await.unwrap(), 52_002);
+        releases[1].send(()).unwrap();
+        assert_eq!(second.await.unwrap(), 52_001);
+        assert_eq!(bench.service.0.decoder.free_bytes(), 1024 * 1024);
+
+        // A file that could never fit is refused at once rather than queued.
+        let huge = FcsSource::Upload(bench.upload(200_000));
+        let refused = bench.service.data(&huge).await.unwrap_err().to_string();
+        assert!(refused.contains("FCS_CACHE_MB=1"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_of_one_file_decode_it_once() {
+        let bench = Bench::new(64, 64);
+        let file = bench.upload(4_000);
+        let (mut events, releases) = bench.watch(&[4_000]);
+
+        let first = bench.read(&file);
+        assert_eq!(events.recv().await, Some(Event::Decoding { events: 4_000 }));
+        let second = bench.read(&file);
+        assert_eq!(
+            events.recv().await,
+            Some(Event::WaitingForFlight(FileKey::Upload(file.id)))
+        );
+        releases[0].send(()).unwrap();
+        assert_eq!(
+            (first.await.unwrap(), second.await.unwrap()),
+            (4_000, 4_000)
+        );
+        // The second request found the first one's result: no other decode happened.
+        assert!(events.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn an_upload_cancelled_while_it_is_validated_leaves_no_staging_file() {
+        let bench = Bench::new(64, 64);
+        let storage = bench.service.storage().await.unwrap().clone();
+        let key = format!("staging/{}.fcs", Uuid::now_v7());
+        let path = bench.dir.path().join("uploads").join(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, fcs_bytes(7_000)).unwrap();
+        let (mut events, releases) = bench.watch(&[7_000]);
+
+        // What the upload handler does after receiving, cut off (a timeout, a client gone).
+        let pending = PendingObject::new(&storage, key);
+        let service = bench.service.clone();
+        let upload = tokio::spawn(async move { service.validate(&pending).await.map(drop) });
+        assert_eq!(events.recv().await, Some(Event::Decoding { events: 7_000 }));
+        upload.abort();
+        assert!(upload.await.unwrap_err().is_cancelled());
+        assert!(!path.exists(), "{} is left behind", path.display());
+        drop(releases);
+    }
 }

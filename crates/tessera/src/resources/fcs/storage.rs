@@ -3,11 +3,15 @@
 //! uploads to S3-compatible storage means building a different store here, not touching them.
 //!
 //! Uploads stream in through [`Storage::begin`] (a multipart upload: chunks are written as they
-//! arrive, the object appears only when it completes, and an abandoned upload removes its staging
-//! file). Files are read back by memory-mapping when the store is local, else downloaded.
+//! arrive, the object appears only when it completes) under a `staging/` key held by a
+//! [`PendingObject`], which deletes it on every way out but success — an error, a timeout, a
+//! client that leaves. What a crash leaves in `staging/` is swept when the store is next opened
+//! ([`Storage::sweep_staging`]). Files are read back by memory-mapping when the store is local,
+//! else downloaded.
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use object_store::local::LocalFileSystem;
@@ -17,6 +21,9 @@ use tessera_fcs::{FcsError, FcsFile};
 
 /// Bytes buffered before a part is handed to the store: bounds memory per upload.
 const PART_BYTES: usize = 1 << 20;
+
+/// Where uploads are received before the engine has accepted them.
+pub const STAGING: &str = "staging";
 
 /// The upload store.
 #[derive(Clone, Debug)]
@@ -72,6 +79,55 @@ impl Storage {
         }
     }
 
+    /// Deletes `key` now, from a destructor: on the local disk at once (so nothing is left once
+    /// the request has ended, even at shutdown), including the part file of an unfinished
+    /// multipart upload (`<key>#<n>`, which `object_store` itself removes only later, from a
+    /// background task); elsewhere from a spawned task.
+    fn delete_now(&self, key: &str) {
+        match &self.local {
+            Some(local) => match local.path_to_filesystem(&Path::from(key)) {
+                Ok(path) => remove_with_parts(&path),
+                Err(error) => tracing::warn!(%error, key, "could not delete an FCS object"),
+            },
+            None => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let (storage, key) = (self.clone(), key.to_owned());
+                    runtime.spawn(async move { storage.discard(&key).await });
+                }
+            }
+        }
+    }
+
+    /// Deletes what is older than `max_age` under `staging/`: uploads cut off by a crash (finished
+    /// or not). Younger ones may belong to uploads still running. Blocking.
+    pub fn sweep_staging(&self, max_age: Duration) {
+        // Only the local store exists today; a remote one would list `staging/` here (and leave
+        // unfinished multipart uploads to the bucket's lifecycle rule).
+        let Some(local) = &self.local else { return };
+        let Ok(dir) = local.path_to_filesystem(&Path::from(STAGING)) else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return; // no staging directory yet: nothing to sweep
+        };
+        let cutoff = SystemTime::now()
+            .checked_sub(max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut swept = 0;
+        for entry in entries.flatten() {
+            let modified = entry.metadata().and_then(|m| m.modified());
+            if modified.is_ok_and(|at| at < cutoff) && std::fs::remove_file(entry.path()).is_ok() {
+                swept += 1;
+            }
+        }
+        if swept > 0 {
+            tracing::info!(
+                swept,
+                "deleted FCS uploads left in staging by an earlier run"
+            );
+        }
+    }
+
     /// Opens the FCS file stored at `key`. Parsing is blocking work and runs on the blocking pool.
     pub async fn open(&self, key: &str) -> Result<FcsFile, FcsError> {
         let location = Path::from(key);
@@ -85,6 +141,76 @@ impl Storage {
             .await
             .map_err(|e| io_error(key, e))?;
         run_blocking(move || FcsFile::from_vec(bytes.to_vec())).await
+    }
+}
+
+/// Removes `path` and the part files `<path>#<n>` beside it; a missing file is not an error.
+fn remove_with_parts(path: &FsPath) {
+    let remove = |path: &FsPath| match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(%error, path = %path.display(), "could not delete an FCS object");
+        }
+        _ => {}
+    };
+    remove(path);
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let part_prefix = format!("{}#", name.to_string_lossy());
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&part_prefix)
+        {
+            remove(&entry.path());
+        }
+    }
+}
+
+/// An object that users cannot see yet (no row points at it): deleted when dropped, unless
+/// [`kept`](Self::keep). Holding one is what makes every failure path clean up.
+#[derive(Debug)]
+pub struct PendingObject {
+    storage: Storage,
+    key: String,
+    kept: bool,
+}
+
+impl PendingObject {
+    /// Takes charge of `key` (which may not exist yet: it is being written).
+    pub fn new(storage: &Storage, key: String) -> Self {
+        PendingObject {
+            storage: storage.clone(),
+            key,
+            kept: false,
+        }
+    }
+
+    /// Where the object is.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Moves the object to `to`, still pending there. On failure the object is deleted.
+    pub async fn rename(self, to: &str) -> object_store::Result<PendingObject> {
+        self.storage.rename(&self.key, to).await?;
+        let moved = PendingObject::new(&self.storage, to.to_owned());
+        self.keep();
+        Ok(moved)
+    }
+
+    /// The object is visible now (or moved on): keep it.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for PendingObject {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.storage.delete_now(&self.key);
+        }
     }
 }
 

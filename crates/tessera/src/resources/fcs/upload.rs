@@ -4,7 +4,9 @@
 //! axum's default body limit (sized for JSON bodies) is disabled on the upload route; this module
 //! applies the upload limit instead, twice: exactly, on the bytes of the `file` field, and
 //! loosely, on the whole body (the limit plus room for multipart framing and small fields), so
-//! that other fields cannot be used to push unbounded data through the server either.
+//! that other fields cannot be used to push unbounded data through the server either. The limit
+//! is `FCS_MAX_UPLOAD_MB` or what is left of the user's `FCS_QUOTA_MB`, whichever is smaller,
+//! so an upload over the quota is refused as soon as it passes it, not after it is stored.
 
 use axum::body::Body;
 use axum::extract::multipart::MultipartError;
@@ -13,7 +15,8 @@ use axum::http::{header, StatusCode};
 use http_body_util::Limited;
 use object_store::WriteMultipart;
 
-use super::storage::Storage;
+use super::errors::FcsRefusal;
+use super::storage::{PendingObject, Storage};
 use crate::http::{ApiError, ApiResult};
 
 /// The multipart field that carries the file.
@@ -24,6 +27,54 @@ const FRAMING_ALLOWANCE: u64 = 64 * 1024;
 
 /// Longest stored file name, in characters.
 const MAX_FILENAME_CHARS: usize = 120;
+
+/// How much one upload may bring: `FCS_MAX_UPLOAD_MB`, and what is left of the user's quota.
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    /// `FCS_MAX_UPLOAD_MB` in bytes.
+    pub max_upload_bytes: u64,
+    /// `FCS_QUOTA_MB` in bytes and the user's stored bytes, when there is a quota.
+    pub quota: Option<Quota>,
+}
+
+/// A user's quota and what they store.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub quota_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl Room {
+    /// The most bytes this upload may have.
+    pub fn limit(&self) -> u64 {
+        let left = self
+            .quota
+            .map_or(u64::MAX, |q| q.quota_bytes.saturating_sub(q.used_bytes));
+        self.max_upload_bytes.min(left)
+    }
+
+    /// Refuses `size_bytes` when it is more than [`Self::limit`].
+    pub fn admit(&self, size_bytes: u64) -> Result<(), FcsRefusal> {
+        if size_bytes > self.limit() {
+            return Err(self.refusal());
+        }
+        Ok(())
+    }
+
+    /// Refuses an upload of more than [`Self::limit`] bytes: the quota when that is what
+    /// limits it, else the upload limit.
+    pub fn refusal(&self) -> FcsRefusal {
+        match self.quota {
+            Some(q) if self.limit() < self.max_upload_bytes => FcsRefusal::OverQuota {
+                quota_bytes: q.quota_bytes,
+                used_bytes: q.used_bytes,
+            },
+            _ => FcsRefusal::UploadTooLarge {
+                limit_bytes: self.max_upload_bytes,
+            },
+        }
+    }
+}
 
 /// What was received.
 #[derive(Debug)]
@@ -58,56 +109,61 @@ pub async fn multipart(request: Request, limit: u64) -> ApiResult<Multipart> {
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
-/// Streams the `file` field into `key`, at most `limit` bytes. On any failure nothing is left
-/// under `key`. Fields before and after it are skipped.
+/// Streams the `file` field into `key`, at most `room.limit()` bytes. The object is pending:
+/// whatever ends this upload before it is kept deletes it. Fields before and after it are
+/// skipped.
 pub async fn receive(
     multipart: &mut Multipart,
     storage: &Storage,
-    key: &str,
-    limit: u64,
-) -> ApiResult<Received> {
-    let next = |error| multipart_error(error, limit);
-    while let Some(mut field) = multipart.next_field().await.map_err(next)? {
+    key: String,
+    room: &Room,
+) -> ApiResult<(PendingObject, Received)> {
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, room))?
+    {
         if field.name() != Some(FILE_FIELD) {
             continue;
         }
         let filename = sanitize_filename(field.file_name().unwrap_or(""));
-        let mut writer = storage.begin(key).await.map_err(storage_error)?;
-        let copied = copy(&mut field, &mut writer, limit).await;
+        // Before the first byte is written, so that even a cancelled upload leaves nothing.
+        let pending = PendingObject::new(storage, key);
+        let mut writer = storage.begin(pending.key()).await.map_err(storage_error)?;
+        let copied = copy(&mut field, &mut writer, room).await;
         let size_bytes = match copied {
             Ok(size) => size,
             Err(error) => {
-                // Best effort: the staging file is also removed when the writer is dropped.
                 let _ = writer.abort().await;
                 return Err(error);
             }
         };
         writer.finish().await.map_err(storage_error)?;
-        return Ok(Received {
+        let received = Received {
             filename,
             size_bytes,
-        });
+        };
+        return Ok((pending, received));
     }
-    Err(ApiError::invalid(format!(
-        "{FILE_FIELD}: the multipart field `{FILE_FIELD}` with the FCS file is missing"
-    )))
+    Err(FcsRefusal::MissingFile.into())
 }
 
-/// Copies the field's chunks into the writer, counting bytes against `limit`.
+/// Copies the field's chunks into the writer, counting bytes against the room.
 async fn copy(
     field: &mut axum::extract::multipart::Field<'_>,
     writer: &mut WriteMultipart,
-    limit: u64,
+    room: &Room,
 ) -> ApiResult<u64> {
+    let limit = room.limit();
     let mut size: u64 = 0;
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|error| multipart_error(error, limit))?
+        .map_err(|error| multipart_error(error, room))?
     {
         size += chunk.len() as u64;
         if size > limit {
-            return Err(too_large(limit));
+            return Err(room.refusal().into());
         }
         // Back pressure: at most two parts in flight, so memory per upload stays bounded.
         writer.wait_for_capacity(2).await.map_err(storage_error)?;
@@ -116,18 +172,11 @@ async fn copy(
     Ok(size)
 }
 
-fn too_large(limit: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!(
-        "{FILE_FIELD}: the upload is larger than the limit of {} MiB (FCS_MAX_UPLOAD_MB)",
-        limit / (1024 * 1024)
-    ))
-}
-
 /// A body over the whole-body cap is refused like a file over the limit: same status, same
 /// message (which of the two trips first depends on how the body was chunked).
-fn multipart_error(error: MultipartError, limit: u64) -> ApiError {
+fn multipart_error(error: MultipartError, room: &Room) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large(limit)
+        room.refusal().into()
     } else {
         ApiError::BadRequest(format!("Malformed multipart body: {}", error.body_text()))
     }
@@ -163,7 +212,38 @@ pub fn sanitize_filename(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize_filename;
+    use super::*;
+
+    #[test]
+    fn the_room_is_the_smaller_of_the_upload_limit_and_what_the_quota_leaves() {
+        const MIB: u64 = 1024 * 1024;
+        let room = |used_bytes| Room {
+            max_upload_bytes: 256 * MIB,
+            quota: Some(Quota {
+                quota_bytes: 1024 * MIB,
+                used_bytes,
+            }),
+        };
+        assert_eq!(room(0).limit(), 256 * MIB);
+        assert!(matches!(
+            room(0).refusal(),
+            FcsRefusal::UploadTooLarge { .. }
+        ));
+        assert_eq!(room(1000 * MIB).limit(), 24 * MIB);
+        assert!(matches!(
+            room(1000 * MIB).refusal(),
+            FcsRefusal::OverQuota { .. }
+        ));
+        assert!(room(1000 * MIB).admit(24 * MIB).is_ok());
+        assert!(room(1000 * MIB).admit(24 * MIB + 1).is_err());
+        // Over the quota already (it was lowered): nothing fits.
+        assert_eq!(room(2000 * MIB).limit(), 0);
+        let unlimited = Room {
+            max_upload_bytes: 256 * MIB,
+            quota: None,
+        };
+        assert_eq!(unlimited.limit(), 256 * MIB);
+    }
 
     #[test]
     fn file_names_are_reduced_to_a_safe_basename() {

@@ -123,6 +123,16 @@ impl Print {
             DataType::Int | DataType::Ascii => Print::Integer,
         }
     }
+
+    /// The longest text a value may print as: ryu's shortest float32 (at most 16 bytes, e.g.
+    /// `-1.17549435e-38`) or float64 (24); integers of up to 2^53 take 17 and larger ones print
+    /// as float64; non-finite values print as `null`.
+    fn max_text_len(self) -> usize {
+        match self {
+            Print::Float32 => 16,
+            Print::Float64 | Print::Integer => 24,
+        }
+    }
 }
 
 /// One value with its printing rule.
@@ -187,10 +197,61 @@ impl ParametersView {
     }
 }
 
-/// Event rows `[offset, offset + limit)` of the selected channels, serialised without copying.
+/// Event rows `[start, end)` of the selected channels, serialised without copying.
 pub struct EventRows<'a> {
     columns: Vec<(&'a str, Print, &'a [f64])>,
     rows: usize,
+}
+
+impl<'a> EventRows<'a> {
+    /// Events `[start, end)` (clamped to the file) of the `selected` channels.
+    pub(super) fn of(data: &'a FcsData, selected: &[usize], start: usize, end: usize) -> Self {
+        let end = end.min(data.event_count());
+        let start = start.min(end);
+        let columns = selected
+            .iter()
+            .map(|&i| {
+                let p = &data.parameters[i];
+                (
+                    p.pnn.as_str(),
+                    Print::of(p),
+                    &data.columns.data[i][start..end],
+                )
+            })
+            .collect();
+        EventRows {
+            columns,
+            rows: end - start,
+        }
+    }
+
+    /// Appends rows `range` (positions in these rows) as JSON objects, with the commas that
+    /// separate them from each other and from earlier rows: what the `events` array holds.
+    pub(super) fn write_json(&self, range: std::ops::Range<usize>, out: &mut Vec<u8>) {
+        for event in range {
+            if event > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, &Row(self, event))
+                .expect("serialising into memory cannot fail");
+        }
+    }
+
+    /// An upper bound of one row's JSON bytes, comma included: braces, then per channel its
+    /// escaped name, a colon, the longest value its type prints and a comma.
+    pub(super) fn max_row_bytes(&self) -> usize {
+        let entries: usize = self
+            .columns
+            .iter()
+            .map(|(name, print, _)| json_string_len(name) + 2 + print.max_text_len())
+            .sum();
+        entries + 3
+    }
+}
+
+/// Bytes of `text` as a JSON string, quotes and escapes included.
+fn json_string_len(text: &str) -> usize {
+    serde_json::to_string(text).map_or(6 * text.len() + 2, |s| s.len())
 }
 
 impl Serialize for EventRows<'_> {
@@ -236,29 +297,12 @@ impl<'a> EventsView<'a> {
         limit: usize,
         offset: usize,
     ) -> Self {
-        let total = data.event_count();
-        let start = offset.min(total);
-        let end = start.saturating_add(limit).min(total);
-        let columns = selected
-            .iter()
-            .map(|&i| {
-                let p = &data.parameters[i];
-                (
-                    p.pnn.as_str(),
-                    Print::of(p),
-                    &data.columns.data[i][start..end],
-                )
-            })
-            .collect();
         EventsView {
             file_id,
-            total_events: total,
+            total_events: data.event_count(),
             limit,
             offset,
-            events: EventRows {
-                columns,
-                rows: end - start,
-            },
+            events: EventRows::of(data, selected, offset, offset.saturating_add(limit)),
         }
     }
 }

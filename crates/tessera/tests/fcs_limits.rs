@@ -1,0 +1,634 @@
+//! The FCS endpoints' limits over HTTP: the size of an events page (and that it is streamed),
+//! the decoded size of one file, the per-user quota, the upload timeout, staging left by failed
+//! or crashed uploads, and the engine's refusal of `$NEXTDATA` chains that share one TEXT —
+//! measured against the real binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{Binary, TestApp, TestDb, TestOptions};
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tessera::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const MIB: usize = 1024 * 1024;
+
+/// Options whose settings `configure` changes.
+fn options(configure: impl Fn(&mut Config) + Send + Sync + 'static) -> TestOptions {
+    TestOptions {
+        configure: Some(std::sync::Arc::new(configure)),
+        ..Default::default()
+    }
+}
+
+/// An app and one user's PAT with `fcs:analyze` (which includes read and write).
+async fn app_with(options: TestOptions) -> (TestApp, String) {
+    let app = TestApp::spawn_with(options).await;
+    let pat = pat_of(&app, "alice").await;
+    (app, pat)
+}
+
+async fn pat_of(app: &TestApp, username: &str) -> String {
+    let jwt = app.user(username).await;
+    app.pat(&jwt, &["fcs:analyze"]).await.1
+}
+
+async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> common::Reply {
+    let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
+    let response = app
+        .client
+        .post(app.url("/api/v1/fcs/upload"))
+        .bearer_auth(pat)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload sent");
+    TestApp::reply(response).await
+}
+
+/// Every file under `<data dir>/uploads` (staging and unfinished part files included).
+fn stored_objects(data_dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&data_dir.join("uploads"), &mut found);
+    found
+}
+
+fn staged(data_dir: &Path) -> Vec<PathBuf> {
+    let staging = data_dir.join("uploads").join("staging");
+    stored_objects(data_dir)
+        .into_iter()
+        .filter(|p| p.starts_with(&staging))
+        .collect()
+}
+
+fn synthetic_bytes() -> Vec<u8> {
+    tessera_fcs::synth::dxflex_like_sample().unwrap()
+}
+
+/// A float32 file with one parameter per name and `events` events.
+fn fcs_file(names: &[String], events: usize) -> Vec<u8> {
+    let params: Vec<_> = names
+        .iter()
+        .map(|n| tessera_fcs::WriteParameter::new(n.clone(), 1024.0))
+        .collect();
+    let columns: Vec<Vec<f64>> = (0..names.len())
+        .map(|p| {
+            (0..events)
+                .map(|e| ((e * 31 + p) % 1000) as f64 + 0.5)
+                .collect()
+        })
+        .collect();
+    let no_keywords: [(&str, &str); 0] = [];
+    let mut bytes = Vec::new();
+    tessera_fcs::write_fcs31(&mut bytes, &params, &columns, &no_keywords).unwrap();
+    bytes
+}
+
+/// `multipart/form-data` with the `file` field holding `file`: (boundary, body).
+fn multipart_body(file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "tessera-test-boundary-7d1f".to_owned();
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"raw.fcs\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, body)
+}
+
+/// Opens a raw connection and sends an upload's request head and the first `sent` bytes of its
+/// body (a client that can stall or vanish half-way, which reqwest cannot be made to do).
+async fn start_raw_upload(
+    app: &TestApp,
+    pat: &str,
+    body: &[u8],
+    boundary: &str,
+    sent: usize,
+) -> TcpStream {
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/fcs/upload HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {pat}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        app.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..sent]).await.unwrap();
+    stream
+}
+
+/// Reads the whole answer on a raw connection (the server closes it after answering an upload
+/// whose body it did not read to the end): status and JSON body.
+async fn raw_reply(mut stream: TcpStream) -> (u16, Value) {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:.200}"));
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let body = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text:.400}"));
+    (status, body)
+}
+
+// ---- 1. the size of an events page ---------------------------------------------------------
+
+/// 26 channels with the longest names the engine accepts: every event repeats 6.6 KB of names,
+/// so a 10,000-event page is about 70 MB of JSON.
+fn long_names() -> Vec<String> {
+    (0..26)
+        .map(|i| format!("{i:02}{}", "N".repeat(254)))
+        .collect()
+}
+
+/// An app with `FCS_MAX_RESPONSE_MB` (`None`: the default) holding the long-names file.
+async fn long_names_app(max_response_mb: Option<u64>) -> (TestApp, String, String) {
+    let (app, pat) = app_with(options(move |c| {
+        if let Some(mb) = max_response_mb {
+            c.fcs_max_response_mb = mb;
+        }
+    }))
+    .await;
+    let uploaded = upload(
+        &app,
+        &pat,
+        "long-names.fcs",
+        fcs_file(&long_names(), 10_000),
+    )
+    .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+    let file_id = uploaded.data()["file_id"].as_str().unwrap().to_owned();
+    (app, pat, file_id)
+}
+
+async fn events_of(app: &TestApp, pat: &str, file_id: &str, query: &str) -> common::Reply {
+    app.get(
+        &format!("/api/v1/fcs/events?file_id={file_id}&{query}"),
+        Some(pat),
+    )
+    .await
+}
+
+/// The `limit=N` an over-size refusal suggests.
+fn suggested_limit(message: &str) -> usize {
+    message
+        .split("limit=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no limit suggested: {message}"))
+}
+
+#[tokio::test]
+async fn an_events_page_over_fcs_max_response_mb_is_refused_with_how_to_page() {
+    let (app, pat, file_id) = long_names_app(None).await;
+    let refused = events_of(&app, &pat, &file_id, "limit=10000").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    let message = refused.message();
+    assert!(
+        message.starts_with("events: this page would be about "),
+        "{message}"
+    );
+    assert!(
+        message.contains("more than FCS_MAX_RESPONSE_MB=64"),
+        "{message}"
+    );
+    assert!(message.contains("fewer channels (channels="), "{message}");
+    assert!(
+        (5_000..10_000).contains(&suggested_limit(message)),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn what_an_over_size_refusal_suggests_is_accepted() {
+    // A small cap keeps the pages of this test small.
+    let (app, pat, file_id) = long_names_app(Some(2)).await;
+    let refused = events_of(&app, &pat, &file_id, "limit=10000").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let suggested = suggested_limit(refused.message());
+
+    let fewer_events = events_of(&app, &pat, &file_id, &format!("limit={suggested}")).await;
+    assert_eq!(
+        fewer_events.status,
+        StatusCode::OK,
+        "{:?}",
+        fewer_events.body
+    );
+    assert_eq!(
+        fewer_events.data()["events"].as_array().unwrap().len(),
+        suggested
+    );
+    let one_more = events_of(&app, &pat, &file_id, &format!("limit={}", suggested + 1)).await;
+    assert_eq!(one_more.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let names = long_names();
+    let query = format!(
+        "limit={}&channels={},{}",
+        2 * suggested,
+        names[0],
+        names[25]
+    );
+    let fewer_channels = events_of(&app, &pat, &file_id, &query).await;
+    assert_eq!(
+        fewer_channels.status,
+        StatusCode::OK,
+        "{:?}",
+        fewer_channels.body
+    );
+    let events = fewer_channels.data()["events"].as_array().unwrap();
+    assert_eq!(
+        (events.len(), events[0].as_object().unwrap().len()),
+        (2 * suggested, 2)
+    );
+}
+
+#[tokio::test]
+async fn event_pages_are_streamed_in_chunks() {
+    let (app, pat) = app_with(TestOptions::default()).await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/fcs/events?limit=10000"))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // No length known up front: the body is produced while it is sent.
+    assert_eq!(header("content-length"), None);
+    assert_eq!(header("transfer-encoding").as_deref(), Some("chunked"));
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with(
+            r#"{"success":true,"data":{"file_id":"sample","total_events":34297,"limit":10000,"offset":0,"events":[{"FSC-H":"#
+        ),
+        "{text:.300}"
+    );
+    assert!(text.ends_with("}]}}"), "{}", &text[text.len() - 100..]);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["data"]["events"].as_array().unwrap().len(), 10_000);
+}
+
+// ---- 2. the decoded size of one file --------------------------------------------------------
+
+#[tokio::test]
+async fn an_upload_that_decodes_larger_than_one_file_may_is_refused_naming_the_setting() {
+    // The synthetic sample: 34,297 events × 26 parameters decode to 6.8 MiB of f64s.
+    for (cache_mb, decode_mb, named) in [
+        (2, 1024, "FCS_CACHE_MB=2"),
+        (512, 3, "FCS_DECODE_MEMORY_MB=3"),
+    ] {
+        let (app, pat) = app_with(options(move |c| {
+            c.fcs_cache_mb = cache_mb;
+            c.fcs_decode_memory_mb = decode_mb;
+        }))
+        .await;
+        let refused = upload(&app, &pat, "sample.fcs", synthetic_bytes()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}",
+            refused.body
+        );
+        let message = refused.message();
+        assert!(message.starts_with("file: "), "{message}");
+        assert!(
+            message.contains("34297 events × 26 parameters"),
+            "{message}"
+        );
+        assert!(message.contains("6.8 MiB"), "{message}");
+        assert!(message.contains(named), "{message}");
+        assert!(stored_objects(app.db.dir.path()).is_empty());
+        assert_eq!(
+            app.db
+                .strings("SELECT CAST(COUNT(*) AS TEXT) FROM fcs_files")
+                .await,
+            vec!["0".to_owned()]
+        );
+    }
+}
+
+// ---- 3. $NEXTDATA chains sharing one TEXT, against the real binary ---------------------------
+
+/// `k` HEADERs at bytes 0, 58, 116, … all aimed at one TEXT of about `text_len` bytes after
+/// them, whose `$NEXTDATA` (58) leads each HEADER to the next (as crates/fcs/tests/limits.rs).
+fn shared_text_file(k: usize, text_len: usize) -> Vec<u8> {
+    let mut text = String::from(
+        "/$DATATYPE/I/$BYTEORD/1,2/$MODE/L/$TOT/0/$PAR/1/$P1N/A/$P1B/16/$P1R/1024/$NEXTDATA/58/PAD/",
+    );
+    text.push_str(&"x".repeat(text_len.saturating_sub(text.len() + 1)));
+    text.push('/');
+    let t = 58 * k;
+    let mut out = Vec::with_capacity(t + text.len());
+    for i in 0..k {
+        let (tb, te) = (t - 58 * i, t + text.len() - 1 - 58 * i);
+        let h = format!("FCS3.1    {tb:>8}{te:>8}{:>8}{:>8}{:>8}{:>8}", 0, 0, 0, 0);
+        out.extend_from_slice(h.as_bytes());
+    }
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// `VmHWM` (peak resident set) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+#[tokio::test]
+async fn datasets_sharing_one_text_are_refused_over_http_quickly_and_cheaply() {
+    let db = TestDb::new().await;
+    let server = Binary::start(&db, &[]).await;
+    let pid = server.child.id().unwrap();
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
+    let registered = post(
+        "/api/v1/auth/register",
+        json!({"username": "ada", "email": "ada@example.com", "password": "correct horse battery"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let login: Value = post(
+        "/api/v1/auth/login",
+        json!({"username": "ada", "password": "correct horse battery"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let jwt = login["data"]["access_token"].as_str().unwrap();
+    let token: Value = client
+        .post(format!("{base}/api/v1/tokens"))
+        .bearer_auth(jwt)
+        .json(&json!({"name": "proof", "scopes": ["fcs:write"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = token["data"]["token"].as_str().unwrap().to_owned();
+    let send = |name: &str, bytes: Vec<u8>| {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
+        client
+            .post(format!("{base}/api/v1/fcs/upload"))
+            .bearer_auth(&pat)
+            .multipart(form)
+            .send()
+    };
+    // Warm up the upload path (storage, multipart, decoding) so the peak measures the file.
+    let warm = send("warm.fcs", fcs_file(&["A".to_owned()], 200_000))
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), StatusCode::CREATED);
+
+    let crafted = shared_text_file(4000, 1_000_000);
+    let size = crafted.len();
+    let peak_before = peak_rss_kib(pid);
+    let started = Instant::now();
+    let refused = send("crafted.fcs", crafted).await.unwrap();
+    let elapsed = started.elapsed();
+    let status = refused.status();
+    let body: Value = refused.json().await.unwrap();
+    let peak_after = peak_rss_kib(pid);
+    let growth_mib = (peak_after.saturating_sub(peak_before)) as f64 / 1024.0;
+    eprintln!(
+        "MEASURED: {size} bytes, 4,000 datasets on one TEXT: answered {status} in {:.1} ms; \
+         server peak RSS {peak_before} KiB -> {peak_after} KiB (+{growth_mib:.1} MiB)",
+        elapsed.as_secs_f64() * 1000.0
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["message"],
+        "file: dataset 1 (starting at byte 58): TEXT (bytes 232,000..=1,231,999) overlaps the TEXT \
+         of dataset 0 (bytes 232,000..=1,231,999); datasets chained by $NEXTDATA may not share bytes"
+    );
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    assert!(growth_mib < 50.0, "peak RSS grew by {growth_mib:.1} MiB");
+    let staging = db.dir.path().join("uploads").join("staging");
+    assert_eq!(std::fs::read_dir(staging).map_or(0, |d| d.count()), 0);
+    server.stop().await;
+}
+
+// ---- 4. staging objects of failed uploads ---------------------------------------------------
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_leaves_no_staging_file() {
+    let (app, pat) = app_with(TestOptions::default()).await;
+    let (boundary, body) = multipart_body(&vec![0u8; 48 * MIB]);
+    let stream = start_raw_upload(&app, &pat, &body, &boundary, 40 * MIB).await;
+    // 40 MiB sent, more than the socket buffers hold: the server is writing the upload.
+    assert!(
+        !staged(app.db.dir.path()).is_empty(),
+        "the upload is being received into staging"
+    );
+    drop(stream);
+    // A graceful shutdown waits for every connection's request to end.
+    let db = app.shutdown().await;
+    assert_eq!(stored_objects(db.dir.path()), Vec::<PathBuf>::new());
+}
+
+/// Creates `name` under `<data dir>/uploads/staging` last modified `age` ago.
+fn leftover(data_dir: &Path, name: &str, age: Duration) -> PathBuf {
+    let dir = data_dir.join("uploads").join("staging");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn staging_leftovers_older_than_an_hour_are_swept_when_the_store_opens() {
+    let db = TestDb::new().await;
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    // What crashes leave: a finished staging object and an unfinished multipart part file.
+    let old = [
+        leftover(
+            db.dir.path(),
+            "0190f0e0-0000-7000-8000-000000000001.fcs",
+            hours(2),
+        ),
+        leftover(
+            db.dir.path(),
+            "0190f0e0-0000-7000-8000-000000000002.fcs#1",
+            hours(30),
+        ),
+    ];
+    // An upload another instance may still be receiving.
+    let young = leftover(
+        db.dir.path(),
+        "0190f0e0-0000-7000-8000-000000000003.fcs#1",
+        Duration::ZERO,
+    );
+    let app = TestApp::start(db, &TestOptions::default()).await;
+    let pat = pat_of(&app, "alice").await;
+    // An upload waits for the store to open (and so for the sweep).
+    let uploaded = upload(&app, &pat, "x.fcs", synthetic_bytes()).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
+    for path in &old {
+        assert!(!path.exists(), "{} was swept", path.display());
+    }
+    assert!(young.exists());
+    assert_eq!(staged(app.db.dir.path()), vec![young]);
+}
+
+// ---- 5. the per-user quota ------------------------------------------------------------------
+
+#[tokio::test]
+async fn uploads_over_the_quota_are_refused_with_the_usage() {
+    let (app, pat) = app_with(options(|c| c.fcs_quota_mb = 5)).await;
+    let bytes = synthetic_bytes(); // 3.4 MiB: one fits in 5 MiB, two do not
+    let first = upload(&app, &pat, "one.fcs", bytes.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+
+    let refused = upload(&app, &pat, "two.fcs", bytes.clone()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:?}",
+        refused.body
+    );
+    let message = refused.message();
+    for part in [
+        "quota of 5 MiB (FCS_QUOTA_MB=5)",
+        "you store 3.4 MiB",
+        "at most 1.6 MiB",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    assert_eq!(stored_objects(app.db.dir.path()).len(), 1);
+
+    // The quota is per user, and deleting frees it.
+    let bob = pat_of(&app, "bob").await;
+    assert_eq!(
+        upload(&app, &bob, "b.fcs", bytes.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let id = first.data()["file_id"].as_str().unwrap();
+    let deleted = app
+        .delete(&format!("/api/v1/fcs/files/{id}"), Some(&pat))
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(
+        upload(&app, &pat, "two.fcs", bytes).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_quota_of_zero_means_no_quota() {
+    let (app, pat) = app_with(options(|c| c.fcs_quota_mb = 0)).await;
+    let bytes = fcs_file(&["A".to_owned()], 200_000); // 0.8 MB
+    for name in ["1.fcs", "2.fcs"] {
+        let reply = upload(&app, &pat, name, bytes.clone()).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    }
+}
+
+// ---- 6. the upload timeout ------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_stalled_upload_times_out_after_fcs_upload_timeout_seconds_and_leaves_nothing() {
+    let (app, pat) = app_with(options(|c| c.fcs_upload_timeout_seconds = Some(2))).await;
+    let (boundary, body) = multipart_body(&vec![0u8; 16 * MIB]);
+    // The client sends most of the body, then stalls (and waits for the answer).
+    let stream = start_raw_upload(&app, &pat, &body, &boundary, 12 * MIB).await;
+    let (status, reply) = raw_reply(stream).await;
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(
+        reply["message"],
+        "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS=2 allows; nothing was kept"
+    );
+    // Cut off mid-body: the staging part file is gone by the time the answer is sent.
+    assert_eq!(stored_objects(app.db.dir.path()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn an_upload_may_take_longer_than_request_timeout_seconds() {
+    let (app, pat) = app_with(options(|c| {
+        // Long enough for registration and login on a loaded machine.
+        c.request_timeout_seconds = 3;
+        c.fcs_upload_timeout_seconds = Some(60);
+    }))
+    .await;
+    let (boundary, body) = multipart_body(&synthetic_bytes());
+    let half = body.len() / 2;
+    let mut stream = start_raw_upload(&app, &pat, &body, &boundary, half).await;
+    // A slow client (not synchronisation): the upload takes longer than REQUEST_TIMEOUT_SECONDS.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    stream.write_all(&body[half..]).await.unwrap();
+    let (status, reply) = raw_reply_keep_alive(stream).await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["data"]["total_events"], 34_297);
+}
+
+/// Like [`raw_reply`] for an answer on a connection the server keeps open: reads the head, then
+/// `Content-Length` bytes.
+async fn raw_reply_keep_alive(mut stream: TcpStream) -> (u16, Value) {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .and_then(|v| v.parse().ok())
+            .expect("a Content-Length");
+        if body.len() >= length {
+            let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+            return (status, serde_json::from_str(&body[..length]).unwrap());
+        }
+    }
+}
