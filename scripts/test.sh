@@ -59,3 +59,8 @@ ensure_redis || true
 psql "$PG_URL_BASE/postgres" -q -v ON_ERROR_STOP=1 \
   -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB" >/dev/null
 TEST_DATABASE_URL="$PG_URL_BASE/$PG_DB" cargo test --workspace --tests
+
+# The OpenAPI document against the real server: schemathesis with an admin JWT, then with a PAT
+# holding every scope, ~2 minutes each; every answer must be documented (scripts/schemathesis.sh).
+echo "== schemathesis"
+scripts/schemathesis.sh

@@ -170,9 +170,16 @@ async fn query_values_beyond_their_type_are_422_naming_the_parameter() {
         .await;
     let (id, _) = app.pat(&jwt, &["fcs:read"]).await;
     // One past i64::MAX does not parse; i64::MAX parses and is refused by the range check.
-    for per_page in ["9223372036854775808", "9223372036854775807", "-9223372036854775809"] {
+    for per_page in [
+        "9223372036854775808",
+        "9223372036854775807",
+        "-9223372036854775809",
+    ] {
         let reply = app
-            .get(&format!("/api/v1/beneficiaries?per_page={per_page}"), Some(&jwt))
+            .get(
+                &format!("/api/v1/beneficiaries?per_page={per_page}"),
+                Some(&jwt),
+            )
             .await;
         assert_envelope(&reply, StatusCode::UNPROCESSABLE_ENTITY, "per_page");
     }
@@ -497,7 +504,10 @@ async fn a_sqlite_write_lock_held_elsewhere_is_a_503_with_retry_after() {
         return; // SQLite's single write lock; PostgreSQL has row locks instead.
     }
     let mut holder = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     let body = json!({"username": "blocked", "email": "blocked@example.com", "password": "correct horse battery"});
     let refused = app.post("/api/v1/auth/register", None, body.clone()).await;
     assert_envelope(&refused, StatusCode::SERVICE_UNAVAILABLE, "busy");

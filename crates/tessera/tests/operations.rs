@@ -231,7 +231,9 @@ async fn a_slow_request_head_is_disconnected_after_the_header_read_timeout() {
     })
     .await;
     let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     // Guard only: the server must close the connection by itself well before this.
     tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut answer))
@@ -297,9 +299,14 @@ async fn shutdown_closes_what_is_still_open_at_the_deadline() {
         header_read_timeout: Duration::from_secs(10),
         shutdown_deadline: Duration::from_secs(1),
     };
-    let server = tokio::spawn(tessera::server::serve_router(listener, routes, limits, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(tessera::server::serve_router(
+        listener,
+        routes,
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let client = reqwest::Client::new();
     let hanging = tokio::spawn(client.get(format!("http://{addr}/hangs")).send());
     entered.notified().await;
@@ -308,7 +315,10 @@ async fn shutdown_closes_what_is_still_open_at_the_deadline() {
         .await
         .expect("the server stopped at the deadline")
         .unwrap();
-    assert!(hanging.await.unwrap().is_err(), "the hanging request was cut off");
+    assert!(
+        hanging.await.unwrap().is_err(),
+        "the hanging request was cut off"
+    );
 }
 
 /// Every operation in the document, as (method, path with its path parameters filled in, the
@@ -363,7 +373,10 @@ async fn shared_statuses_in_the_document_match_the_router() {
         if !secured {
             continue;
         }
-        assert!(operation["responses"].get("401").is_some(), "{method} {path}");
+        assert!(
+            operation["responses"].get("401").is_some(),
+            "{method} {path}"
+        );
         let mut request = app.client.request(common::method(&method), app.url(&path));
         if operation["requestBody"]["content"]
             .get("application/json")
@@ -410,9 +423,18 @@ async fn redoc_page_and_bundle_are_served_from_the_binary() {
     assert_eq!(html.matches("<script").count(), 2, "{html}");
     assert_eq!(html.matches("<script src=\"/redoc/").count(), 2, "{html}");
 
-    let init = app.client.get(app.url("/redoc/init.js")).send().await.unwrap();
+    let init = app
+        .client
+        .get(app.url("/redoc/init.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(init.status(), StatusCode::OK);
-    assert!(init.text().await.unwrap().contains("Redoc.init(\"/openapi.json\""));
+    assert!(init
+        .text()
+        .await
+        .unwrap()
+        .contains("Redoc.init(\"/openapi.json\""));
 
     let bundle = app
         .client

@@ -83,9 +83,7 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops: Vec<&str> = forwarded_for
-            .flat_map(|value| value.split(','))
-            .collect();
+        let hops: Vec<&str> = forwarded_for.flat_map(|value| value.split(',')).collect();
         let mut client = peer;
         for hop in hops.into_iter().rev() {
             let Ok(hop) = hop.trim().parse::<IpAddr>() else {

@@ -22,7 +22,8 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Query-string parameters; unparsable values answer 400 naming the parameter.
+/// Query-string parameters; a value that does not parse (wrong type, out of range, unknown
+/// variant) answers 422 naming the parameter, like every other bad value.
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
@@ -56,7 +57,34 @@ fn bytes_rejection(rejection: BytesRejection) -> ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::BadRequest(rejection.body_text())
+        ApiError::Validation(query_message(&rejection.body_text()))
+    }
+}
+
+/// axum says `Failed to deserialize query string: limit: number too large to fit in target type`;
+/// the person needs `Invalid query parameter limit: number too large to fit in target type`. The
+/// reason may quote the value (an unknown variant), so the message is cut to a readable length.
+fn query_message(text: &str) -> String {
+    const MAX_BYTES: usize = 300;
+    let detail = text
+        .strip_prefix("Failed to deserialize query string")
+        .map(|rest| rest.trim_start_matches(':').trim())
+        .unwrap_or(text);
+    let message = match detail.split_once(": ") {
+        Some((parameter, reason))
+            if !parameter.is_empty()
+                && parameter
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) =>
+        {
+            format!("Invalid query parameter {parameter}: {reason}")
+        }
+        _ => format!("Invalid query string: {detail}"),
+    };
+    if message.len() <= MAX_BYTES {
+        message
+    } else {
+        format!("{}…", super::truncate(&message, MAX_BYTES))
     }
 }
 
@@ -68,5 +96,27 @@ impl From<PathRejection> for ApiError {
         } else {
             ApiError::BadRequest(text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_message;
+
+    #[test]
+    fn query_messages_name_the_parameter() {
+        assert_eq!(
+            query_message("Failed to deserialize query string: per_page: number too large to fit in target type"),
+            "Invalid query parameter per_page: number too large to fit in target type"
+        );
+        assert_eq!(
+            query_message("Failed to deserialize query string: missing field `code`"),
+            "Invalid query string: missing field `code`"
+        );
+        let long = format!(
+            "Failed to deserialize query string: sort_by: unknown variant `{}`",
+            "x".repeat(5000)
+        );
+        assert!(query_message(&long).len() < 310);
     }
 }

@@ -51,8 +51,12 @@ impl Clock for LimiterClock {
     }
 }
 
-type KeyedLimiter =
-    RateLimiter<ClientKey, DefaultKeyedStateStore<ClientKey>, LimiterClock, StateInformationMiddleware>;
+type KeyedLimiter = RateLimiter<
+    ClientKey,
+    DefaultKeyedStateStore<ClientKey>,
+    LimiterClock,
+    StateInformationMiddleware,
+>;
 
 /// The shared limiter; cheap to clone.
 #[derive(Clone)]
@@ -65,13 +69,17 @@ pub struct IpRateLimit {
 impl IpRateLimit {
     /// A limiter allowing `per_minute` requests per minute per IP.
     pub fn new(per_minute: NonZeroU32, clock: LimiterClock) -> Self {
-        let limiter =
-            RateLimiter::<ClientKey, _, _, governor::middleware::NoOpMiddleware<QuantaInstant>>::new(
-                Quota::per_minute(per_minute),
-                DefaultKeyedStateStore::default(),
-                clock.clone(),
-            )
-            .with_middleware::<StateInformationMiddleware>();
+        let limiter = RateLimiter::<
+            ClientKey,
+            _,
+            _,
+            governor::middleware::NoOpMiddleware<QuantaInstant>,
+        >::new(
+            Quota::per_minute(per_minute),
+            DefaultKeyedStateStore::default(),
+            clock.clone(),
+        )
+        .with_middleware::<StateInformationMiddleware>();
         IpRateLimit {
             limiter: Arc::new(limiter),
             clock,

@@ -519,6 +519,7 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
         (status = 200, description = "`{success, data: [beneficiary], pagination: {page, per_page, total, pages}}`", body = inline(super::input::Paged<BeneficiaryView>)),
+        (status = 403, description = "Your role may not read case records (members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "A parameter is out of range or not allowed", body = crate::http::openapi::ErrorEnvelope),
     ))]
 pub async fn list_beneficiaries(
@@ -551,6 +552,7 @@ pub async fn list_beneficiaries(
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
         (status = 200, description = "The beneficiary", body = inline(crate::http::openapi::Enveloped<BeneficiaryView>)),
+        (status = 403, description = "Your role may not read case records (members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such beneficiary", body = crate::http::openapi::ErrorEnvelope),
     ))]
 pub async fn get_beneficiary(
@@ -576,6 +578,7 @@ pub async fn get_beneficiary(
     security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
     responses(
         (status = 200, description = "The updated beneficiary", body = inline(crate::http::openapi::Enveloped<BeneficiaryView>)),
+        (status = 403, description = "Your role may not update beneficiaries (therapists, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such beneficiary", body = crate::http::openapi::ErrorEnvelope),
         (status = 409, description = "national_id already taken", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "A field is invalid or a required one was nulled", body = crate::http::openapi::ErrorEnvelope),

@@ -414,6 +414,7 @@ async fn book(
     security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
     responses(
         (status = 201, description = "Booked", body = inline(Enveloped<SessionView>)),
+        (status = 403, description = "Your role may not book sessions (only admins, managers and therapists book)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such beneficiary", body = ErrorEnvelope),
         (status = 409, description = "The therapist has an overlapping scheduled session", body = ErrorEnvelope),
         (status = 422, description = "A field is missing or invalid (the message names it)", body = ErrorEnvelope),
@@ -486,6 +487,7 @@ fn session_query(query: SessionListQuery, page: PageRequest) -> Result<SessionQu
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
         (status = 200, description = "`{success, data: [session], pagination}`", body = inline(super::input::Paged<SessionView>)),
+        (status = 403, description = "Your role may not read sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such beneficiary", body = ErrorEnvelope),
         (status = 422, description = "A parameter is invalid", body = ErrorEnvelope),
     ))]
@@ -526,6 +528,7 @@ pub async fn list_sessions(
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
         (status = 200, description = "The session", body = inline(Enveloped<SessionView>)),
+        (status = 403, description = "Your role may not read sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
     ))]
 pub async fn get_session(
@@ -582,6 +585,7 @@ async fn save(
     security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
     responses(
         (status = 200, description = "The updated session", body = inline(Enveloped<SessionView>)),
+        (status = 403, description = "Your role may not change sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
         (status = 409, description = "Overlap, or a status change of a session that is no longer scheduled", body = ErrorEnvelope),
         (status = 422, description = "A field is invalid", body = ErrorEnvelope),
@@ -683,6 +687,7 @@ fn must_be_scheduled(record: &SessionRecord, verb: &str) -> ApiResult<()> {
     security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
     responses(
         (status = 200, description = "The completed session", body = inline(Enveloped<SessionView>)),
+        (status = 403, description = "Your role may not change sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
         (status = 409, description = "The session is not scheduled", body = ErrorEnvelope),
         (status = 422, description = "A field is invalid", body = ErrorEnvelope),
@@ -719,6 +724,7 @@ pub struct CancelBody {
     security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
     responses(
         (status = 200, description = "The cancelled session", body = inline(Enveloped<SessionView>)),
+        (status = 403, description = "Your role may not change sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
         (status = 409, description = "The session is not scheduled", body = ErrorEnvelope),
         (status = 422, description = "reason is missing or empty", body = ErrorEnvelope),
@@ -757,6 +763,7 @@ pub struct UpcomingQuery {
     security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
     responses(
         (status = 200, description = "The caller's scheduled sessions", body = inline(Enveloped<Vec<SessionView>>)),
+        (status = 403, description = "Your role may not read sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "days out of range", body = ErrorEnvelope),
     ))]
 pub async fn upcoming_sessions(
