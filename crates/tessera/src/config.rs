@@ -420,9 +420,15 @@ mod tests {
     fn debug_output_never_shows_the_database_password() {
         let mut config = Config::for_data_dir(Path::new("/tmp/none"));
         for (url, shown) in [
-            ("postgres://app:hunter2-db@db:5432/tessera", "postgres://app:***@db:5432/tessera"),
+            (
+                "postgres://app:hunter2-db@db:5432/tessera",
+                "postgres://app:***@db:5432/tessera",
+            ),
             ("postgres://db/tessera?password=hunter2-db", "<redacted>"),
-            ("sqlite:///var/lib/tessera.db", "sqlite:///var/lib/tessera.db"),
+            (
+                "sqlite:///var/lib/tessera.db",
+                "sqlite:///var/lib/tessera.db",
+            ),
         ] {
             config.database_url = Some(DatabaseUrl::from(url.to_owned()));
             let printed = format!("{config:?}");

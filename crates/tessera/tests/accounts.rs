@@ -643,7 +643,10 @@ async fn closed_registration_is_refused_in_the_envelope_and_stores_nothing() {
         reply.body,
         json!({"success": false, "error": "Forbidden", "message": "Registration is closed: ask an administrator for an account"})
     );
-    let count = app.db.strings("SELECT CAST(count(*) AS TEXT) FROM users").await;
+    let count = app
+        .db
+        .strings("SELECT CAST(count(*) AS TEXT) FROM users")
+        .await;
     assert_eq!(count, ["0"]);
 }
 
@@ -756,12 +759,21 @@ async fn parallel_guesses_get_no_more_checks_than_the_threshold() {
         login(&app, "alice", password)
     });
     let replies = futures::future::join_all(guesses).await;
-    let accepted = replies.iter().filter(|r| r.status == StatusCode::OK).count();
-    assert!(accepted <= 1, "at most the one right password, if it came early");
+    let accepted = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert!(
+        accepted <= 1,
+        "at most the one right password, if it came early"
+    );
     let checked = security_events(&app, "login_failed").await + accepted;
     assert_eq!(checked, 10, "only the threshold's attempts are checked");
     assert_eq!(security_events(&app, "login_refused_locked").await, 50);
-    assert_eq!(security_events(&app, "login_locked").await, usize::from(accepted == 0));
+    assert_eq!(
+        security_events(&app, "login_locked").await,
+        usize::from(accepted == 0)
+    );
 }
 
 /// The username and the email of one account share one counter.
@@ -774,7 +786,11 @@ async fn the_username_and_the_email_of_an_account_share_one_count() {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
     let locked = login(&app, "alice", PASSWORD).await;
-    assert_eq!(locked.status, StatusCode::UNAUTHORIZED, "four failures lock it");
+    assert_eq!(
+        locked.status,
+        StatusCode::UNAUTHORIZED,
+        "four failures lock it"
+    );
     assert_eq!(security_events(&app, "login_locked").await, 1);
 }
 
@@ -798,7 +814,10 @@ async fn a_login_flood_past_the_hashing_queue_is_refused_with_retry_after() {
         .iter()
         .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
         .collect();
-    assert!(!busy.is_empty(), "40 at once cannot all fit one thread and one place");
+    assert!(
+        !busy.is_empty(),
+        "40 at once cannot all fit one thread and one place"
+    );
     for reply in &replies {
         assert!(
             matches!(
@@ -952,7 +971,12 @@ async fn access_tokens_never_outlive_their_session() {
     let expires_in = data["expires_in"].as_u64().unwrap();
     assert!(expires_in <= 60, "{expires_in}");
     assert!(expires_in <= data["refresh_expires_in"].as_u64().unwrap());
-    let payload = data["access_token"].as_str().unwrap().split('.').nth(1).unwrap();
+    let payload = data["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
     let claims: Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)

@@ -398,10 +398,14 @@ async fn self_registered_accounts_reach_no_case_record() {
     let member = app.user("newcomer").await;
     let profile = app.get("/api/v1/auth/profile", Some(&member)).await;
     assert_eq!(profile.data()["role"], "member");
-    let (_, pat) = app.pat(&member, &["beneficiaries:delete", "fcs:read"]).await;
+    let (_, pat) = app
+        .pat(&member, &["beneficiaries:delete", "fcs:read"])
+        .await;
     for credential in [&member, &pat] {
         for (method, path, _, body) in case_record_routes(&b, &s, &s) {
-            let reply = app.request(method.clone(), &path, Some(credential), body).await;
+            let reply = app
+                .request(method.clone(), &path, Some(credential), body)
+                .await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
             assert!(
                 reply.message().starts_with("Your role (member) may not"),

@@ -11,11 +11,13 @@ use super::password::PasswordHasher;
 use super::sessions::{self, ClientInfo, TokenPair};
 use super::Role;
 use crate::app::AppState;
+use crate::config::Registration;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, truncate, ApiError, ApiResult, AuthFailure, Success};
-use crate::config::Registration;
-use crate::store::{AccountOrigin, FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord};
+use crate::store::{
+    AccountOrigin, FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord,
+};
 
 /// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {
@@ -309,9 +311,7 @@ pub async fn guarded_password_check(
             .await?;
         record_new_locks(state, attempt, (account, from_ip), now).await?;
     }
-    Ok(PasswordCheck {
-        matched: succeeded,
-    })
+    Ok(PasswordCheck { matched: succeeded })
 }
 
 /// Records a `login_locked` event for each counter that has just reached its threshold, naming

@@ -182,7 +182,10 @@ mod tests {
             locked_until: until,
         };
         let verdict = |n| policy().verdict_after_reserving(reserved(n), count(1), now);
-        assert!(!verdict(10).locked, "the tenth attempt locks, and is checked");
+        assert!(
+            !verdict(10).locked,
+            "the tenth attempt locks, and is checked"
+        );
         assert!(verdict(11).locked);
         assert!(verdict(60).locked);
         let first = policy().verdict_after_reserving(count(1), count(1), now);

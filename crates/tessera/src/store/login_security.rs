@@ -99,10 +99,7 @@ impl Store {
     }
 
     /// Gives back one reserved attempt of each `(subject, lock threshold)`.
-    pub async fn release_login_attempt(
-        &self,
-        subjects: &[(&str, i32)],
-    ) -> Result<(), sqlx::Error> {
+    pub async fn release_login_attempt(&self, subjects: &[(&str, i32)]) -> Result<(), sqlx::Error> {
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;

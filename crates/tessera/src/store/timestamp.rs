@@ -82,7 +82,8 @@ impl Timestamp {
     /// whose UTC form is outside years 1–9999 (`9999-12-31T23:59:59-01:00` is in year 10000):
     /// every later step — arithmetic, formatting, storing — may then assume a representable time.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-        let at = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+        let at =
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
         let utc = at.checked_to_offset(UtcOffset::UTC)?;
         (1..=9999)
             .contains(&utc.year())

@@ -149,7 +149,10 @@ impl Store {
     }
 
     /// Every account, oldest first, optionally only those with `role` (for `tessera users list`).
-    pub async fn list_accounts(&self, role: Option<Role>) -> Result<Vec<AccountSummary>, sqlx::Error> {
+    pub async fn list_accounts(
+        &self,
+        role: Option<Role>,
+    ) -> Result<Vec<AccountSummary>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as::<_, AccountSummary>(
             "SELECT id, username, email, role, created_via, created_at FROM users \
              WHERE $1 IS NULL OR role = $1 ORDER BY created_at, id",

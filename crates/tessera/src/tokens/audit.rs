@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{OriginalUri, Request, State};
-use axum::middleware::Next;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
@@ -28,10 +28,10 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
-use crate::tokens::auth::attribute_presented_pat;
 use crate::http::truncate;
 use crate::http::ApiError;
 use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
+use crate::tokens::auth::attribute_presented_pat;
 
 /// How often pending `last_used_at` values are written.
 pub const LAST_USED_FLUSH: Duration = Duration::from_secs(20);
@@ -272,8 +272,8 @@ pub async fn record_pat_requests(
         .map_or_else(|| request.uri().path(), |original| original.0.path());
     let endpoint = truncate(path, MAX_ENDPOINT_LEN).to_owned();
     let ip = request.extensions().get::<ClientIp>().map(|c| c.0);
-    let headers = (request.method() != axum::http::Method::OPTIONS)
-        .then(|| request.headers().clone());
+    let headers =
+        (request.method() != axum::http::Method::OPTIONS).then(|| request.headers().clone());
 
     let response = next.run(request).await;
 
