@@ -272,15 +272,20 @@ pub async fn record_pat_requests(
         .map_or_else(|| request.uri().path(), |original| original.0.path());
     let endpoint = truncate(path, MAX_ENDPOINT_LEN).to_owned();
     let ip = request.extensions().get::<ClientIp>().map(|c| c.0);
-    let headers =
-        (request.method() != axum::http::Method::OPTIONS).then(|| request.headers().clone());
+    // Only the credential is kept for a possible 405 (a refcounted clone), not the whole
+    // header map: this runs on every API request, the PAT hot path included.
+    let authorization = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .cloned();
 
     let response = next.run(request).await;
 
     let mut attribution = slot.take();
     if attribution.is_none() && response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(headers) = &headers {
-            attribution = attribute_presented_pat(&state, headers, "Method not allowed").await;
+        if let Some(authorization) = &authorization {
+            attribution =
+                attribute_presented_pat(&state, authorization, "Method not allowed").await;
         }
     }
     let Some(attribution) = attribution else {

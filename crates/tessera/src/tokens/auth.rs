@@ -120,10 +120,12 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
 /// this service issued: refused, for `reason`. Costs a lookup only for such requests.
 pub async fn attribute_presented_pat(
     state: &AppState,
-    headers: &axum::http::HeaderMap,
+    authorization: &axum::http::HeaderValue,
     reason: &'static str,
 ) -> Option<Attribution> {
-    let Bearer::Token(presented) = bearer(headers) else {
+    let mut headers = axum::http::HeaderMap::with_capacity(1);
+    headers.insert(axum::http::header::AUTHORIZATION, authorization.clone());
+    let Bearer::Token(presented) = bearer(&headers) else {
         return None;
     };
     let well_formed = format::parse(presented)?;
