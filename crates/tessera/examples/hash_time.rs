@@ -17,8 +17,9 @@ async fn main() -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for _ in 0..30 {
         let started = Instant::now();
+        let place = hasher.take_place()?;
         let matched = hasher
-            .verify("correct horse battery".to_owned(), Some(phc.clone()))
+            .verify(place, "correct horse battery".to_owned(), Some(phc.clone()))
             .await?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(matched, "the password must verify");

@@ -56,6 +56,8 @@ pub struct AppInner {
     pub jwt: AccessTokens,
     /// Brute-force thresholds for logins.
     pub lockout: LockoutPolicy,
+    /// Wakes logins waiting for a place below the brute-force thresholds.
+    pub login_places: crate::accounts::login_guard::LoginPlaces,
     /// The PAT audit writer.
     pub audit: AuditLog,
     /// Authenticated tokens, emptied by any revocation.
@@ -151,6 +153,7 @@ impl App {
             passwords: PasswordHasher::new(concurrency, config.password_hash_queue as usize)?,
             jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
             lockout: LockoutPolicy::from_config(&config),
+            login_places: Default::default(),
             trusted_proxies: TrustedProxies::new(
                 config.trusted_proxies.clone(),
                 config.rate_limit_ipv6_prefix,

@@ -179,6 +179,12 @@ pub struct Config {
     #[arg(long, env = "LOGIN_MAX_DELAY_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(0..=30_000))]
     pub login_max_delay_ms: u64,
 
+    /// How long, in seconds, a login may wait for its turn when as many attempts on its account
+    /// or address are being checked as could still lock it; then it is answered 503 with
+    /// `Retry-After` (never "Invalid credentials": its password was not checked).
+    #[arg(long, env = "LOGIN_WAIT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub login_wait_seconds: u64,
+
     /// How many password hashes may run at once (each takes 19 MiB and one core for tens of ms).
     /// Defaults to the number of cores.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]

@@ -747,33 +747,124 @@ async fn the_ip_lock_counts_an_ipv6_client_by_its_64() {
     assert_eq!(locked, ["2001:db8:7:7::/64"]);
 }
 
-/// Parallel guesses cannot all pass a count read before any of them was written: each attempt is
-/// reserved first, so of 60 at once exactly the threshold's 10 are checked, and the rest are
-/// refused as locked — the right password among them included.
+/// Parallel guesses cannot all pass a count read before any of them was written: each attempt
+/// takes a place below the threshold first, so of 60 wrong ones at once exactly the threshold's
+/// 10 are checked, and the rest, waiting for a place, find the account locked.
 #[tokio::test]
 async fn parallel_guesses_get_no_more_checks_than_the_threshold() {
     let app = TestApp::spawn_with(brute_force_options(10, 100_000)).await;
     register(&app, "alice").await;
-    let guesses = (0..60).map(|n| {
-        let password = if n == 59 { PASSWORD } else { "wrong guess" };
-        login(&app, "alice", password)
-    });
+    let guesses = (0..60).map(|_| login(&app, "alice", "wrong guess"));
     let replies = futures::future::join_all(guesses).await;
-    let accepted = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::OK)
-        .count();
-    assert!(
-        accepted <= 1,
-        "at most the one right password, if it came early"
-    );
-    let checked = security_events(&app, "login_failed").await + accepted;
-    assert_eq!(checked, 10, "only the threshold's attempts are checked");
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{:?}", reply.body);
+    }
+    assert_eq!(security_events(&app, "login_failed").await, 10);
     assert_eq!(security_events(&app, "login_refused_locked").await, 50);
-    assert_eq!(
-        security_events(&app, "login_locked").await,
-        usize::from(accepted == 0)
-    );
+    assert_eq!(security_events(&app, "login_locked").await, 1);
+}
+
+/// The production thresholds (10 per account, 50 per address, 3 s delays).
+fn default_lockout() -> TestOptions {
+    TestOptions {
+        login_lock_threshold: 10,
+        login_ip_lock_threshold: 50,
+        login_max_delay_ms: 3_000,
+        ..TestOptions::default()
+    }
+}
+
+/// A burst of honest logins behind one address (an office, a script) is never told its right
+/// password is wrong: attempts beyond the places left wait their turn, and none is a failure.
+#[tokio::test]
+async fn sixty_concurrent_right_passwords_from_one_address_all_log_in() {
+    let app = TestApp::spawn_with(default_lockout()).await;
+    register(&app, "alice").await;
+    let logins = (0..60).map(|_| login(&app, "alice", PASSWORD));
+    let replies = futures::future::join_all(logins).await;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+    assert_eq!(security_events(&app, "login_failed").await, 0);
+    let failures = app
+        .db
+        .strings("SELECT CAST(COALESCE(SUM(failures), 0) AS TEXT) FROM login_failures")
+        .await;
+    assert_eq!(failures, ["0"]);
+    assert_eq!(in_flight(&app).await, 0, "every place was given back");
+}
+
+async fn in_flight(app: &TestApp) -> usize {
+    let count = app
+        .db
+        .strings("SELECT CAST(COUNT(*) AS TEXT) FROM login_attempts_in_flight")
+        .await;
+    count[0].parse().unwrap()
+}
+
+/// A client that hangs up while its attempt waits out a delay gives its place back, and the
+/// attempt is not counted as a failure.
+#[tokio::test]
+async fn a_dropped_login_gives_its_place_back_uncounted() {
+    let app = TestApp::spawn_with(TestOptions {
+        login_max_delay_ms: 30_000,
+        ..default_lockout()
+    })
+    .await;
+    let id = register(&app, "alice").await;
+    // Eight failures in the window: the next attempt is delayed 6.4 s.
+    app.db
+        .exec(&format!(
+            "INSERT INTO login_failures (subject, failures, last_failure_at) \
+             VALUES ('account:{id}', 8, '2999-01-01T00:00:00.000000Z')"
+        ))
+        .await;
+    let attempt = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/api/v1/auth/login");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username": "alice", "password": PASSWORD}))
+                .send()
+                .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while in_flight(&app).await == 0 {
+        assert!(Instant::now() < deadline, "the attempt never took a place");
+        tokio::task::yield_now().await;
+    }
+    attempt.abort();
+    while in_flight(&app).await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped attempt kept its place"
+        );
+        tokio::task::yield_now().await;
+    }
+    let failures = app
+        .db
+        .strings(&format!(
+            "SELECT CAST(failures AS TEXT) FROM login_failures WHERE subject = 'account:{id}'"
+        ))
+        .await;
+    assert_eq!(failures, ["8"], "an unchecked attempt is no failure");
+}
+
+/// A place left by a process that died stops counting once it expires.
+#[tokio::test]
+async fn an_expired_place_does_not_count() {
+    let app = TestApp::spawn_with(brute_force_options(1, 100_000)).await;
+    let id = register(&app, "alice").await;
+    app.db
+        .exec(&format!(
+            "INSERT INTO login_attempts_in_flight (subject, attempt_id, expires_at) \
+             VALUES ('account:{id}', {}, '2000-01-01T00:00:00.000000Z')",
+            app.db.uuid_literal("0190a8f0-0000-7000-8000-000000000000")
+        ))
+        .await;
+    assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK);
 }
 
 /// The username and the email of one account share one counter.
@@ -833,12 +924,13 @@ async fn a_login_flood_past_the_hashing_queue_is_refused_with_retry_after() {
         busy[0].message(),
         "Too many sign-ins at once; try again in a moment"
     );
-    // A refused attempt was not a failure of that login: its reservation was given back.
+    // A refused attempt was decided before any write: no counter row, no failure.
     let counted = app
         .db
-        .strings("SELECT CAST(COALESCE(SUM(failures), 0) AS TEXT) FROM login_failures WHERE subject LIKE 'account:ghost%'")
+        .strings("SELECT CAST(COUNT(*) AS TEXT) || ' ' || CAST(COALESCE(SUM(failures), 0) AS TEXT) FROM login_failures WHERE subject LIKE 'account:ghost%'")
         .await;
-    assert_eq!(counted, [(40 - busy.len()).to_string()]);
+    let answered = 40 - busy.len();
+    assert_eq!(counted, [format!("{answered} {answered}")]);
     assert_eq!(login(&app, "alice", PASSWORD).await.status, StatusCode::OK);
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::login_guard::{guarded_password_check, AttemptEvents, PasswordAttempt};
 use super::password::PasswordHasher;
 use super::sessions::{self, ClientInfo, TokenPair};
 use super::Role;
@@ -14,10 +15,8 @@ use crate::app::AppState;
 use crate::config::Registration;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
-use crate::http::{created, ok, truncate, ApiError, ApiResult, AuthFailure, Success};
-use crate::store::{
-    AccountOrigin, FailureCount, NewUser, SecurityEvent, Store, Timestamp, UserRecord,
-};
+use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
+use crate::store::{AccountOrigin, NewUser, Store, Timestamp, UserRecord};
 
 /// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {
@@ -199,163 +198,8 @@ pub async fn login(
     }
 }
 
-/// The security events a guarded password check records: (failed, refused while locked).
-pub type AttemptEvents = (&'static str, &'static str);
-
 /// A login's events.
 const LOGIN_EVENTS: AttemptEvents = ("login_failed", "login_refused_locked");
-
-/// Who is trying a password, for the brute-force counters.
-pub struct PasswordAttempt<'a> {
-    /// The login as typed, lowercased (the account counter's key).
-    pub login: &'a str,
-    /// The client IP (the IP counter's key).
-    pub ip: &'a str,
-    /// The account, when the login names one.
-    pub user_id: Option<Uuid>,
-    /// Which events to record.
-    pub events: AttemptEvents,
-}
-
-/// What a guarded check found.
-pub struct PasswordCheck {
-    /// The password matched an existing account and neither counter is locked.
-    pub matched: bool,
-}
-
-/// The account counter's key: the account's id when the login names one, so its username and
-/// email share one count; otherwise the login as typed, so unknown accounts count like real ones.
-/// No account name or email is longer than 254 characters; a longer login is still counted, under
-/// a bounded key.
-pub fn account_subject(attempt: &PasswordAttempt<'_>) -> String {
-    match attempt.user_id {
-        Some(id) => format!("account:{id}"),
-        None => format!("account:{}", truncate(attempt.login, 320)),
-    }
-}
-
-/// Checks a password under the brute-force rules (see [`super::lockout`]). The attempt is
-/// reserved against both counters first, so parallel guesses each see the ones before them;
-/// then it is delayed by the counters, argon2 always runs (a lock costs the same time as a wrong
-/// password), and a locked or failed attempt is recorded. A success gives its reservation back.
-pub async fn guarded_password_check(
-    state: &AppState,
-    attempt: &PasswordAttempt<'_>,
-    password: String,
-    stored_hash: Option<String>,
-) -> ApiResult<PasswordCheck> {
-    let account_subject = account_subject(attempt);
-    let ip_subject = format!("ip:{}", attempt.ip);
-    let policy = state.lockout;
-    let now = Timestamp::now();
-    let (account, from_ip) = state
-        .store
-        .reserve_login_attempt(
-            (
-                &account_subject,
-                policy.failure_policy(policy.account_lock_threshold, now),
-            ),
-            (
-                &ip_subject,
-                policy.failure_policy(policy.ip_lock_threshold, now),
-            ),
-            now,
-        )
-        .await?;
-    let verdict = policy.verdict_after_reserving(account, from_ip, now);
-    let reserved = [
-        (account_subject.as_str(), policy.account_lock_threshold),
-        (ip_subject.as_str(), policy.ip_lock_threshold),
-    ];
-    if !verdict.delay.is_zero() {
-        tokio::time::sleep(verdict.delay).await;
-    }
-    let matched = match state.passwords.verify(password, stored_hash).await {
-        Ok(matched) => matched,
-        Err(error) => {
-            // Not checked (the hashing queue is full): not a failure of the person typing.
-            if !verdict.locked {
-                state.store.release_login_attempt(&reserved).await?;
-            }
-            return Err(error.into());
-        }
-    };
-    let event = |kind, detail| SecurityEvent {
-        kind,
-        user_id: attempt.user_id,
-        session_id: None,
-        ip: Some(attempt.ip),
-        detail: Some(detail),
-    };
-    let now = Timestamp::now();
-    let (failed, refused_locked) = attempt.events;
-    let succeeded = matched && attempt.user_id.is_some() && !verdict.locked;
-    if verdict.locked {
-        let detail = "refused: account or client locked after repeated failures";
-        state
-            .store
-            .record_security_event(event(refused_locked, detail), now)
-            .await?;
-    } else if succeeded {
-        // A success clears the account's count and gives back the IP's one attempt (an office
-        // behind one address keeps the failures its other people made).
-        state
-            .store
-            .settle_successful_login(&account_subject, reserved[1])
-            .await?;
-    } else {
-        let detail = "wrong password or unknown login";
-        state
-            .store
-            .record_security_event(event(failed, detail), now)
-            .await?;
-        record_new_locks(state, attempt, (account, from_ip), now).await?;
-    }
-    Ok(PasswordCheck { matched: succeeded })
-}
-
-/// Records a `login_locked` event for each counter that has just reached its threshold, naming
-/// what was locked: the account (its id, when the login names one) or the client IP.
-async fn record_new_locks(
-    state: &AppState,
-    attempt: &PasswordAttempt<'_>,
-    (account, from_ip): (FailureCount, FailureCount),
-    now: Timestamp,
-) -> ApiResult<()> {
-    let policy = state.lockout;
-    let locks = [
-        (
-            "account",
-            account,
-            policy.account_lock_threshold,
-            attempt.user_id,
-            None,
-        ),
-        (
-            "client IP",
-            from_ip,
-            policy.ip_lock_threshold,
-            None,
-            Some(attempt.ip),
-        ),
-    ];
-    for (what, count, threshold, user_id, ip) in locks {
-        if count.failures != threshold {
-            continue;
-        }
-        tracing::warn!(what, "login locked after repeated failures");
-        let detail = format!("{what} locked after {threshold} failed logins");
-        let event = SecurityEvent {
-            kind: "login_locked",
-            user_id,
-            session_id: None,
-            ip,
-            detail: Some(&detail),
-        };
-        state.store.record_security_event(event, now).await?;
-    }
-    Ok(())
-}
 
 /// Refresh body.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,11 +6,15 @@
 //! answer nor its timing tells an attacker whether an account exists. The IP counter catches one
 //! client spraying many accounts; its thresholds are higher because offices share addresses.
 //!
-//! Each attempt is first delayed by the larger of the two counters' delays (a sleep: it holds a
-//! connection, not a core). While either subject is locked the password is still checked — the
-//! lock must cost the same time as a wrong password — and the answer is the same 401
-//! `Invalid credentials` whatever the password. Counts live in the database, so every instance
-//! sees the same ones; a quiet [`LockoutPolicy::window`] forgets them.
+//! Only a checked wrong password is a failure. An attempt first takes a place below both
+//! thresholds (checked failures plus attempts in flight), so however many guesses arrive at once,
+//! no more than the threshold are checked; an attempt that finds no place free waits for one
+//! (a right password settles in tens of milliseconds), and is never told its password was wrong
+//! unless it was checked and was. Each attempt is then delayed by the larger of the two counters'
+//! delays (a sleep: it holds a connection, not a core). While either subject is locked the
+//! password is still hashed — the lock must cost the same time as a wrong password — and the
+//! answer is the same 401 `Invalid credentials` whatever the password. Counts live in the
+//! database, so every instance sees the same ones; a quiet [`LockoutPolicy::window`] forgets them.
 
 use std::time::Duration;
 
@@ -28,6 +32,10 @@ pub struct LockoutPolicy {
     pub window: Duration,
     /// The longest delay before an attempt (also applied while locked).
     pub max_delay: Duration,
+    /// How long an attempt may wait for a place.
+    pub wait: Duration,
+    /// How long a place outlives its attempt if the process dies: the longest a request may run.
+    pub place_lifetime: Duration,
 }
 
 /// The first delayed attempt comes after this share of the lock threshold's failures.
@@ -52,6 +60,8 @@ impl LockoutPolicy {
             ip_lock_threshold: config.login_ip_lock_threshold,
             window: Duration::from_secs(config.login_lock_seconds),
             max_delay: Duration::from_millis(config.login_max_delay_ms),
+            wait: Duration::from_secs(config.login_wait_seconds),
+            place_lifetime: Duration::from_secs(config.request_timeout_seconds),
         }
     }
 
@@ -72,32 +82,12 @@ impl LockoutPolicy {
         Verdict { delay, locked }
     }
 
-    /// The verdict for an attempt from the counters it reserved (which include it): a count above
-    /// a threshold means that subject was locked before this attempt; one at the threshold is the
-    /// attempt that locks it, which is still checked.
-    pub fn verdict_after_reserving(
-        &self,
-        account: FailureCount,
-        ip: FailureCount,
-        now: Timestamp,
-    ) -> Verdict {
-        let before = |count: FailureCount, threshold: i32| FailureCount {
-            failures: count.failures - 1,
-            locked_until: count.locked_until.filter(|_| count.failures > threshold),
-        };
-        self.verdict(
-            before(account, self.account_lock_threshold),
-            before(ip, self.ip_lock_threshold),
-            now,
-        )
-    }
-
-    /// How a failure of a subject with `threshold` is counted at `now`.
-    pub fn failure_policy(&self, threshold: i32, now: Timestamp) -> FailurePolicy {
+    /// How failures are counted at `now`.
+    pub fn failure_policy(&self, now: Timestamp) -> FailurePolicy {
         let window = time::Duration::try_from(self.window).unwrap_or(time::Duration::MINUTE);
         FailurePolicy {
+            now,
             window_start: now + -window,
-            lock_threshold: threshold,
             locked_until: now + window,
         }
     }
@@ -130,6 +120,8 @@ mod tests {
             ip_lock_threshold: 50,
             window: Duration::from_secs(900),
             max_delay: Duration::from_secs(3),
+            wait: Duration::from_secs(10),
+            place_lifetime: Duration::from_secs(30),
         }
     }
 
@@ -171,24 +163,5 @@ mod tests {
             locked_until: Some(now + -time::Duration::seconds(1)),
         };
         assert!(!policy().verdict(expired, count(0), now).locked);
-    }
-
-    #[test]
-    fn a_reserved_count_above_the_threshold_was_locked_and_at_it_is_still_checked() {
-        let now = Timestamp::now();
-        let until = Some(now + time::Duration::minutes(15));
-        let reserved = |failures| FailureCount {
-            failures,
-            locked_until: until,
-        };
-        let verdict = |n| policy().verdict_after_reserving(reserved(n), count(1), now);
-        assert!(
-            !verdict(10).locked,
-            "the tenth attempt locks, and is checked"
-        );
-        assert!(verdict(11).locked);
-        assert!(verdict(60).locked);
-        let first = policy().verdict_after_reserving(count(1), count(1), now);
-        assert_eq!(first.delay, Duration::ZERO);
     }
 }

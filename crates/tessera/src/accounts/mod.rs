@@ -5,6 +5,7 @@ pub mod api;
 pub mod jwt;
 pub mod keys;
 pub mod lockout;
+pub mod login_guard;
 pub mod password;
 pub mod profile;
 pub mod role;

@@ -7,7 +7,8 @@
 //! (`PASSWORD_HASH_QUEUE`): when it is full a login is refused at once with 503 and `Retry-After`
 //! instead of waiting past the request timeout, and a job whose request has gone (the client hung
 //! up, the timeout fired) is dropped before it is hashed, so a flood stops costing CPU when it
-//! stops.
+//! stops. A login takes its place in that queue ([`PasswordHasher::take_place`]) before it does
+//! anything else, so a full queue is answered before any database write or lockout delay.
 //!
 //! Those threads run at a lower scheduling priority (nice 10 on Linux). With nothing else to do
 //! they still get whole cores, so login throughput is unchanged; but when a login flood keeps
@@ -19,6 +20,8 @@
 
 use std::sync::mpsc::{self, TrySendError};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::OsRng;
@@ -34,8 +37,14 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 pub struct PasswordHasher {
     jobs: mpsc::SyncSender<Job>,
+    /// One permit per running or waiting job: the threads plus the queue's places.
+    places: Arc<Semaphore>,
     dummy_hash: Arc<str>,
 }
+
+/// A place in the hashing queue, held from before a check's bookkeeping until its hash is done
+/// (or the place is dropped unused).
+pub struct HashingPlace(OwnedSemaphorePermit);
 
 /// Why a hash did not run.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +58,11 @@ pub enum HashingError {
     Failed(String),
 }
 
-/// Starts `threads` hashing threads taking jobs from one queue of `queue` places; they end when
-/// every sender is gone.
-fn start_pool(threads: usize, queue: usize) -> anyhow::Result<mpsc::SyncSender<Job>> {
-    let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
+/// Starts `threads` hashing threads taking jobs from one queue; they end when every sender is
+/// gone. The channel holds `capacity` jobs, as many as there are places, so a job with a place
+/// always fits.
+fn start_pool(threads: usize, capacity: usize) -> anyhow::Result<mpsc::SyncSender<Job>> {
+    let (sender, receiver) = mpsc::sync_channel::<Job>(capacity);
     let receiver = Arc::new(Mutex::new(receiver));
     for n in 0..threads {
         let receiver = receiver.clone();
@@ -114,10 +124,22 @@ impl PasswordHasher {
     /// `queue` more waiting.
     pub fn new(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
         let dummy_hash = hash_blocking(&crate::tokens::format::random_base62(24))?;
+        let threads = concurrency.max(1);
+        let places = threads + queue;
         Ok(PasswordHasher {
-            jobs: start_pool(concurrency.max(1), queue)?,
+            jobs: start_pool(threads, places)?,
+            places: Arc::new(Semaphore::new(places)),
             dummy_hash: dummy_hash.into(),
         })
+    }
+
+    /// Takes a place for one hash, or says at once that every place is taken.
+    pub fn take_place(&self) -> Result<HashingPlace, HashingError> {
+        self.places
+            .clone()
+            .try_acquire_owned()
+            .map(HashingPlace)
+            .map_err(|_| HashingError::QueueFull)
     }
 
     /// Runs `work` on a hashing thread and waits for its result without blocking the caller's
@@ -127,8 +149,20 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
+        let place = self.take_place()?;
+        self.run_in(place, work).await
+    }
+
+    /// [`Self::run`] in a place taken earlier; the place is given back when the job has run or
+    /// been skipped.
+    async fn run_in<T: Send + 'static>(
+        &self,
+        HashingPlace(permit): HashingPlace,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            let _permit = permit;
             if !done.is_closed() {
                 let _ = done.send(work());
             }
@@ -151,16 +185,19 @@ impl PasswordHasher {
             .map_err(|error| HashingError::Failed(error.to_string()))
     }
 
-    /// Verifies `password` against `phc`, or against the dummy hash when there is no user, so
-    /// both cases take the same time. Returns true only for a real match.
+    /// Verifies `password` against `phc` in `place`, or against the dummy hash when there is no
+    /// user, so both cases take the same time. Returns true only for a real match.
     pub async fn verify(
         &self,
+        place: HashingPlace,
         password: String,
         phc: Option<String>,
     ) -> Result<bool, HashingError> {
         let user_exists = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matched = self.run(move || verify_blocking(&password, &phc)).await?;
+        let matched = self
+            .run_in(place, move || verify_blocking(&password, &phc))
+            .await?;
         Ok(matched && user_exists)
     }
 }
@@ -174,15 +211,13 @@ mod tests {
         let hasher = PasswordHasher::new(2, 8).unwrap();
         let phc = hasher.hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(hasher
-            .verify("correct horse".into(), Some(phc.clone()))
-            .await
-            .unwrap());
-        assert!(!hasher
-            .verify("wrong horse".into(), Some(phc))
-            .await
-            .unwrap());
-        assert!(!hasher.verify("anything".into(), None).await.unwrap());
+        let verify = |password: &str, phc: Option<String>| {
+            let place = hasher.take_place().unwrap();
+            hasher.verify(place, password.to_owned(), phc)
+        };
+        assert!(verify("correct horse", Some(phc.clone())).await.unwrap());
+        assert!(!verify("wrong horse", Some(phc)).await.unwrap());
+        assert!(!verify("anything", None).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -221,9 +221,9 @@ pub async fn change_password(
         .username
         .to_lowercase();
     let stored = state.store.password_hash(user.user_id).await?;
-    let check = super::api::guarded_password_check(
+    let check = super::login_guard::guarded_password_check(
         &state,
-        &super::api::PasswordAttempt {
+        &super::login_guard::PasswordAttempt {
             login: &username,
             ip: &client.key.to_string(),
             user_id: Some(user.user_id),

@@ -14,13 +14,13 @@ pub struct FailureCount {
     pub locked_until: Option<Timestamp>,
 }
 
-/// How a failure is counted.
+/// How failures are counted at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct FailurePolicy {
+    /// The instant.
+    pub now: Timestamp,
     /// A failure after this instant continues the count; an older last failure starts it afresh.
     pub window_start: Timestamp,
-    /// The count at which the subject is locked.
-    pub lock_threshold: i32,
     /// Until when a lock set now lasts.
     pub locked_until: Timestamp,
 }
@@ -40,13 +40,59 @@ pub struct SecurityEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// Reserves an attempt before its password is checked, so parallel guesses cannot all pass a
-/// count read before any of them was written. Every attempt adds one to `failures` (a quiet
-/// window starts the count afresh); reaching the threshold sets the lock. While a lock holds,
-/// neither `last_failure_at` nor `locked_until` moves, so attempts made while locked cannot
-/// extend the lock. The returned count includes this attempt: above the threshold means the
-/// subject was locked before it.
-const RESERVE_ATTEMPT: &str =
+/// What the counters said when an attempt asked for a place (see
+/// [`Store::reserve_login_attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// A place is reserved for the attempt; the counts are the checked failures before it
+    /// (account, IP).
+    Reserved(FailureCount, FailureCount),
+    /// A subject is locked: the attempt holds no place and must be refused.
+    Locked,
+    /// Every place left below a subject's threshold is held by attempts in flight: try again
+    /// when one settles.
+    Full,
+}
+
+/// A brute-force subject and the count at which it locks.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// `account:…` or `ip:…`.
+    pub key: &'a str,
+    /// Checked failures that lock it.
+    pub lock_threshold: i32,
+}
+
+/// Takes the subject's counter row (creating an empty one), which on PostgreSQL holds the row
+/// lock until commit: attempts on one subject reserve one after another. Returns the failures of
+/// the current window (an older last failure counts as none) and the lock.
+const LOCK_COUNTER: &str =
+    "INSERT INTO login_failures AS f (subject, failures, last_failure_at, locked_until) \
+     VALUES ($1, 0, $2, NULL) \
+     ON CONFLICT (subject) DO UPDATE SET failures = f.failures \
+     RETURNING CASE WHEN last_failure_at > $3 THEN failures ELSE 0 END AS failures, locked_until";
+
+/// [`LOCK_COUNTER`]'s answer without taking the row.
+const READ_COUNTER: &str =
+    "SELECT CASE WHEN last_failure_at > $2 THEN failures ELSE 0 END AS failures, locked_until \
+     FROM login_failures WHERE subject = $1";
+
+const COUNT_IN_FLIGHT: &str =
+    "SELECT COUNT(*) FROM login_attempts_in_flight WHERE subject = $1 AND expires_at > $2";
+
+/// Reservations of a process that died stop counting when they expire; they are swept here.
+const SWEEP_EXPIRED: &str =
+    "DELETE FROM login_attempts_in_flight WHERE subject = $1 AND expires_at <= $2";
+
+const INSERT_IN_FLIGHT: &str =
+    "INSERT INTO login_attempts_in_flight (subject, attempt_id, expires_at) VALUES ($1, $2, $3)";
+
+const DELETE_IN_FLIGHT: &str = "DELETE FROM login_attempts_in_flight WHERE attempt_id = $1";
+
+/// Counts one checked wrong password (a quiet window starts the count afresh); reaching the
+/// threshold sets the lock. While a lock holds, neither `last_failure_at` nor `locked_until`
+/// moves, so failures while locked cannot extend it.
+const RECORD_FAILURE: &str =
     "INSERT INTO login_failures AS f (subject, failures, last_failure_at, locked_until) \
      VALUES ($1, 1, $2, CASE WHEN $4 <= 1 THEN $5 END) \
      ON CONFLICT (subject) DO UPDATE SET \
@@ -58,68 +104,146 @@ const RESERVE_ATTEMPT: &str =
          ELSE f.locked_until END \
      RETURNING failures, locked_until";
 
-/// Gives back a reservation that was not a failure (a success, or an attempt that could not be
-/// checked): one less, and no lock once below the threshold again.
-const RELEASE_ATTEMPT: &str = "UPDATE login_failures SET failures = failures - 1, \
-       locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END \
-     WHERE subject = $1 AND failures > 0";
-
 const INSERT_EVENT: &str =
     "INSERT INTO security_events (occurred_at, kind, user_id, session_id, ip, detail) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// Why an attempt gets no place, given each subject's (checked failures, attempts in flight):
+/// locked beats full, since a locked attempt is answered at once.
+fn refusal(
+    subjects: &[Subject<'_>; 2],
+    counts: &[(FailureCount, i64)],
+    now: Timestamp,
+) -> Option<Admission> {
+    let mut refusal = None;
+    for (subject, (count, in_flight)) in subjects.iter().zip(counts) {
+        if count.failures >= subject.lock_threshold
+            || count.locked_until.is_some_and(|until| until > now)
+        {
+            return Some(Admission::Locked);
+        }
+        if i64::from(count.failures) + in_flight >= i64::from(subject.lock_threshold) {
+            refusal = Some(Admission::Full);
+        }
+    }
+    refusal
+}
+
 impl Store {
-    /// Reserves one attempt against both subjects in one transaction (see [`RESERVE_ATTEMPT`])
-    /// and returns their counts including it: (account, IP).
+    /// Asks for a place for one attempt on both subjects: refused when either is locked, or when
+    /// its checked failures plus the attempts in flight reach its threshold (so however many
+    /// guesses run at once, no more than the threshold are ever checked); otherwise a place
+    /// expiring at `expires_at` is reserved on both, in one transaction that holds both counter
+    /// rows. A read without locks answers first, so attempts woken to find no place free cost no
+    /// write.
     pub async fn reserve_login_attempt(
         &self,
-        account: (&str, FailurePolicy),
-        ip: (&str, FailurePolicy),
-        now: Timestamp,
+        attempt_id: Uuid,
+        subjects: [Subject<'_>; 2],
+        policy: FailurePolicy,
+        expires_at: Timestamp,
+    ) -> Result<Admission, sqlx::Error> {
+        let now = policy.now;
+        on_pool!(self, pool => {
+            let mut counts = Vec::with_capacity(2);
+            for subject in subjects {
+                let count = sqlx::query_as::<_, FailureCount>(READ_COUNTER)
+                    .bind(subject.key)
+                    .bind(policy.window_start)
+                    .fetch_optional(pool)
+                    .await?
+                    .unwrap_or(FailureCount { failures: 0, locked_until: None });
+                let in_flight: i64 = sqlx::query_scalar(COUNT_IN_FLIGHT)
+                    .bind(subject.key)
+                    .bind(now)
+                    .fetch_one(pool)
+                    .await?;
+                counts.push((count, in_flight));
+            }
+            if let Some(refusal) = refusal(&subjects, &counts, now) {
+                return Ok(refusal);
+            }
+            let _turn = self.write_turn().await;
+            let mut tx = pool.begin().await?;
+            counts.clear();
+            for subject in subjects {
+                let count = sqlx::query_as::<_, FailureCount>(LOCK_COUNTER)
+                    .bind(subject.key)
+                    .bind(now)
+                    .bind(policy.window_start)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(SWEEP_EXPIRED).bind(subject.key).bind(now).execute(&mut *tx).await?;
+                let in_flight: i64 = sqlx::query_scalar(COUNT_IN_FLIGHT)
+                    .bind(subject.key)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                counts.push((count, in_flight));
+            }
+            if let Some(refusal) = refusal(&subjects, &counts, now) {
+                tx.commit().await?;
+                return Ok(refusal);
+            }
+            for subject in subjects {
+                sqlx::query(INSERT_IN_FLIGHT)
+                    .bind(subject.key)
+                    .bind(attempt_id)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(Admission::Reserved(counts[0].0, counts[1].0))
+        })
+    }
+
+    /// Gives back an attempt's places without counting anything (its password was not checked).
+    pub async fn release_login_attempt(&self, attempt_id: Uuid) -> Result<(), sqlx::Error> {
+        let _turn = self.write_turn().await;
+        on_pool!(self, pool => sqlx::query(DELETE_IN_FLIGHT)
+            .bind(attempt_id)
+            .execute(pool)
+            .await
+            .map(drop))
+    }
+
+    /// A checked wrong password: gives back the attempt's places and counts a failure on both
+    /// subjects, locking those that reach their threshold. Returns the new counts (account, IP).
+    pub async fn settle_failed_login(
+        &self,
+        attempt_id: Uuid,
+        subjects: [Subject<'_>; 2],
+        policy: FailurePolicy,
     ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut counts = Vec::with_capacity(2);
-            for (subject, policy) in [account, ip] {
+            for subject in subjects {
                 counts.push(
-                    sqlx::query_as::<_, FailureCount>(RESERVE_ATTEMPT)
-                        .bind(subject)
-                        .bind(now)
+                    sqlx::query_as::<_, FailureCount>(RECORD_FAILURE)
+                        .bind(subject.key)
+                        .bind(policy.now)
                         .bind(policy.window_start)
-                        .bind(policy.lock_threshold)
+                        .bind(subject.lock_threshold)
                         .bind(policy.locked_until)
                         .fetch_one(&mut *tx)
                         .await?,
                 );
             }
+            sqlx::query(DELETE_IN_FLIGHT).bind(attempt_id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok((counts[0], counts[1]))
         })
     }
 
-    /// Gives back one reserved attempt of each `(subject, lock threshold)`.
-    pub async fn release_login_attempt(&self, subjects: &[(&str, i32)]) -> Result<(), sqlx::Error> {
-        let _turn = self.write_turn().await;
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for (subject, threshold) in subjects {
-                sqlx::query(RELEASE_ATTEMPT)
-                    .bind(*subject)
-                    .bind(*threshold)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        })
-    }
-
-    /// After a success: forgets the account's failures and gives back the attempt reserved
-    /// against the client's `(subject, lock threshold)`, in one transaction.
+    /// A checked right password: gives back the attempt's places and forgets the account's
+    /// failures (the client IP keeps the failures its other people made).
     pub async fn settle_successful_login(
         &self,
+        attempt_id: Uuid,
         account: &str,
-        (ip, ip_threshold): (&str, i32),
     ) -> Result<(), sqlx::Error> {
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
@@ -128,11 +252,7 @@ impl Store {
                 .bind(account)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(RELEASE_ATTEMPT)
-                .bind(ip)
-                .bind(ip_threshold)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(DELETE_IN_FLIGHT).bind(attempt_id).execute(&mut *tx).await?;
             tx.commit().await
         })
     }

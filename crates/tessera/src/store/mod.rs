@@ -39,7 +39,7 @@ pub use connections::{
     OAuthStateRecord, RefreshResult, SealedColumn, SealedTokens, SealedValue, TokenRow,
 };
 pub use fcs_files::FcsFileRecord;
-pub use login_security::{FailureCount, FailurePolicy, SecurityEvent};
+pub use login_security::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
 pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
 pub use timestamp::Timestamp;

@@ -93,6 +93,15 @@ impl TestDb {
         self.url.starts_with("postgres")
     }
 
+    /// `id` as an SQL literal of the backend's UUID column type (a 16-byte BLOB on SQLite).
+    pub fn uuid_literal(&self, id: &str) -> String {
+        if self.is_postgres() {
+            format!("'{id}'::uuid")
+        } else {
+            format!("X'{}'", id.replace('-', ""))
+        }
+    }
+
     /// Runs a statement with literal values on a connection of its own.
     pub async fn exec(&self, sql: &str) {
         if self.is_postgres() {

@@ -1,0 +1,305 @@
+//! A password check under the brute-force rules of [`super::lockout`], shared by login and
+//! change-password.
+//!
+//! The order of the steps is the point:
+//! 1. a place in the hashing queue, so a full queue is a 503 before anything is written or
+//!    delayed;
+//! 2. a place below both thresholds (account and client IP): checked failures plus attempts in
+//!    flight. No place free means other attempts are being checked: this one waits for one of
+//!    them to settle (woken in this process, or looking again every [`LOOK_AGAIN`] for other
+//!    instances), and after `LOGIN_WAIT_SECONDS` it is a 503, never "Invalid credentials";
+//! 3. the delay the checked failures call for, then argon2;
+//! 4. the settlement: only a checked wrong password counts as a failure. A request dropped before
+//!    it settles gives its place back ([`InFlight`]'s `Drop`); a process that dies leaves places
+//!    that stop counting when they expire.
+
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::password::HashingPlace;
+use crate::app::AppState;
+use crate::http::{truncate, ApiError, ApiResult};
+use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject, Timestamp};
+
+/// How often a waiting attempt looks again without being woken, for places freed by another
+/// instance (this process's own settlements wake it at once).
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
+
+/// Wakes attempts waiting for a place when one in this process settles.
+#[derive(Debug, Default)]
+pub struct LoginPlaces {
+    freed: Notify,
+}
+
+/// The security events a guarded password check records: (failed, refused while locked).
+pub type AttemptEvents = (&'static str, &'static str);
+
+/// Who is trying a password, for the brute-force counters.
+pub struct PasswordAttempt<'a> {
+    /// The login as typed, lowercased (the account counter's key).
+    pub login: &'a str,
+    /// The client IP (the IP counter's key).
+    pub ip: &'a str,
+    /// The account, when the login names one.
+    pub user_id: Option<Uuid>,
+    /// Which events to record.
+    pub events: AttemptEvents,
+}
+
+/// What a guarded check found.
+pub struct PasswordCheck {
+    /// The password matched an existing account and neither counter is locked.
+    pub matched: bool,
+}
+
+/// The account counter's key: the account's id when the login names one, so its username and
+/// email share one count; otherwise the login as typed, so unknown accounts count like real ones.
+/// No account name or email is longer than 254 characters; a longer login is still counted, under
+/// a bounded key.
+pub fn account_subject(attempt: &PasswordAttempt<'_>) -> String {
+    match attempt.user_id {
+        Some(id) => format!("account:{id}"),
+        None => format!("account:{}", truncate(attempt.login, 320)),
+    }
+}
+
+/// Checks a password under the brute-force rules (see the module docs).
+pub async fn guarded_password_check(
+    state: &AppState,
+    attempt: &PasswordAttempt<'_>,
+    password: String,
+    stored_hash: Option<String>,
+) -> ApiResult<PasswordCheck> {
+    let hashing = state.passwords.take_place()?;
+    let policy = state.lockout;
+    let account_key = account_subject(attempt);
+    let ip_key = format!("ip:{}", attempt.ip);
+    let subjects = [
+        Subject {
+            key: &account_key,
+            lock_threshold: policy.account_lock_threshold,
+        },
+        Subject {
+            key: &ip_key,
+            lock_threshold: policy.ip_lock_threshold,
+        },
+    ];
+    let Some((in_flight, account, from_ip)) = wait_for_place(state, subjects).await? else {
+        return refuse_locked(state, attempt, hashing, password, stored_hash).await;
+    };
+    let verdict = policy.verdict(account, from_ip, Timestamp::now());
+    if !verdict.delay.is_zero() {
+        tokio::time::sleep(verdict.delay).await;
+    }
+    let matched = state
+        .passwords
+        .verify(hashing, password, stored_hash)
+        .await?;
+    if matched && attempt.user_id.is_some() {
+        in_flight.settle_success(&account_key).await?;
+        return Ok(PasswordCheck { matched: true });
+    }
+    let now = Timestamp::now();
+    let counts = in_flight
+        .settle_failure(subjects, policy.failure_policy(now))
+        .await?;
+    let (failed, _) = attempt.events;
+    let detail = "wrong password or unknown login";
+    state
+        .store
+        .record_security_event(event(attempt, failed, detail), now)
+        .await?;
+    record_new_locks(state, attempt, counts, now).await?;
+    Ok(PasswordCheck { matched: false })
+}
+
+/// Waits for a place for the attempt: `Some` with the counts before it, or `None` when a subject
+/// is locked. A 503 once `LOGIN_WAIT_SECONDS` have passed without one.
+async fn wait_for_place(
+    state: &AppState,
+    subjects: [Subject<'_>; 2],
+) -> ApiResult<Option<(InFlight, FailureCount, FailureCount)>> {
+    let policy = state.lockout;
+    let deadline = tokio::time::Instant::now() + policy.wait;
+    loop {
+        // Listening before looking, so a place freed in between still wakes this attempt.
+        let freed = state.login_places.freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        // Armed before the reservation: a request dropped while reserving still gives it back.
+        let in_flight = InFlight::new(state);
+        let now = Timestamp::now();
+        let admission = state
+            .store
+            .reserve_login_attempt(
+                in_flight.attempt_id,
+                subjects,
+                policy.failure_policy(now),
+                now + time::Duration::try_from(policy.place_lifetime)
+                    .unwrap_or(time::Duration::MINUTE),
+            )
+            .await?;
+        match admission {
+            Admission::Reserved(account, from_ip) => {
+                return Ok(Some((in_flight, account, from_ip)))
+            }
+            Admission::Locked => {
+                in_flight.disarm();
+                return Ok(None);
+            }
+            Admission::Full => in_flight.disarm(),
+        }
+        let look_again = tokio::time::Instant::now() + LOOK_AGAIN;
+        if look_again > deadline {
+            return Err(ApiError::Unavailable(
+                "Too many sign-ins for this account or address at once; try again in a moment"
+                    .to_owned(),
+            ));
+        }
+        let _ = tokio::time::timeout_at(look_again, freed).await;
+    }
+}
+
+/// A locked subject: the password is hashed all the same (a lock must cost the time a wrong
+/// password costs), the refusal recorded, and the answer is a failed check.
+async fn refuse_locked(
+    state: &AppState,
+    attempt: &PasswordAttempt<'_>,
+    hashing: HashingPlace,
+    password: String,
+    stored_hash: Option<String>,
+) -> ApiResult<PasswordCheck> {
+    tokio::time::sleep(state.lockout.max_delay).await;
+    state
+        .passwords
+        .verify(hashing, password, stored_hash)
+        .await?;
+    let (_, refused_locked) = attempt.events;
+    let detail = "refused: account or client locked after repeated failures";
+    state
+        .store
+        .record_security_event(event(attempt, refused_locked, detail), Timestamp::now())
+        .await?;
+    Ok(PasswordCheck { matched: false })
+}
+
+fn event<'a>(attempt: &PasswordAttempt<'a>, kind: &'a str, detail: &'a str) -> SecurityEvent<'a> {
+    SecurityEvent {
+        kind,
+        user_id: attempt.user_id,
+        session_id: None,
+        ip: Some(attempt.ip),
+        detail: Some(detail),
+    }
+}
+
+/// Records a `login_locked` event for each counter that has just reached its threshold, naming
+/// what was locked: the account (its id, when the login names one) or the client IP.
+async fn record_new_locks(
+    state: &AppState,
+    attempt: &PasswordAttempt<'_>,
+    (account, from_ip): (FailureCount, FailureCount),
+    now: Timestamp,
+) -> ApiResult<()> {
+    let policy = state.lockout;
+    let locks = [
+        (
+            "account",
+            account,
+            policy.account_lock_threshold,
+            attempt.user_id,
+            None,
+        ),
+        (
+            "client IP",
+            from_ip,
+            policy.ip_lock_threshold,
+            None,
+            Some(attempt.ip),
+        ),
+    ];
+    for (what, count, threshold, user_id, ip) in locks {
+        if count.failures != threshold {
+            continue;
+        }
+        tracing::warn!(what, "login locked after repeated failures");
+        let detail = format!("{what} locked after {threshold} failed logins");
+        let event = SecurityEvent {
+            kind: "login_locked",
+            user_id,
+            session_id: None,
+            ip,
+            detail: Some(&detail),
+        };
+        state.store.record_security_event(event, now).await?;
+    }
+    Ok(())
+}
+
+/// An attempt's reserved places. Settling gives them back and wakes waiting attempts; dropped
+/// unsettled (the request went away, or its check failed to run) it gives them back uncounted.
+struct InFlight {
+    state: AppState,
+    attempt_id: Uuid,
+    armed: bool,
+}
+
+impl InFlight {
+    fn new(state: &AppState) -> Self {
+        InFlight {
+            state: state.clone(),
+            attempt_id: Uuid::now_v7(),
+            armed: true,
+        }
+    }
+
+    /// Nothing was reserved: nothing to give back.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    async fn settle_success(mut self, account_key: &str) -> Result<(), sqlx::Error> {
+        let store = &self.state.store;
+        store
+            .settle_successful_login(self.attempt_id, account_key)
+            .await?;
+        self.armed = false;
+        self.state.login_places.freed.notify_waiters();
+        Ok(())
+    }
+
+    async fn settle_failure(
+        mut self,
+        subjects: [Subject<'_>; 2],
+        policy: FailurePolicy,
+    ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
+        let store = &self.state.store;
+        let counts = store
+            .settle_failed_login(self.attempt_id, subjects, policy)
+            .await?;
+        self.armed = false;
+        self.state.login_places.freed.notify_waiters();
+        Ok(counts)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let state = self.state.clone();
+        let attempt_id = self.attempt_id;
+        runtime.spawn(async move {
+            if let Err(error) = state.store.release_login_attempt(attempt_id).await {
+                tracing::warn!(%error, "giving back a login attempt's place failed; it expires");
+            }
+            state.login_places.freed.notify_waiters();
+        });
+    }
+}
