@@ -199,10 +199,21 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
-    /// A client must send its request head within this many seconds of connecting (or of its
-    /// previous request on a kept-alive connection), or it is disconnected.
+    /// A client must send its first request head within this many seconds of connecting (on
+    /// HTTP/1.1 also each later one within this long of the previous answer), or it is
+    /// disconnected.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub header_read_timeout_seconds: u64,
+
+    /// A connection with no request in flight for this many seconds is closed (HTTP/1.1 and
+    /// HTTP/2 alike), so idle clients cannot keep connection slots.
+    #[arg(long, env = "IDLE_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_seconds: u64,
+
+    /// HTTP/2 connections are pinged after this many seconds of silence and closed when the
+    /// answer takes longer than this again (a peer that vanished frees its slot).
+    #[arg(long, env = "HTTP2_KEEPALIVE_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub http2_keepalive_seconds: u64,
 
     /// On shutdown, in-flight requests get this many seconds to finish before their
     /// connections are closed.

@@ -1,22 +1,33 @@
 //! The HTTP server loop: the layer under the router that owns sockets.
 //!
 //! `axum::serve` has no knobs for what a public server needs, so connections are served here with
-//! hyper-util directly, under three limits (all settings):
+//! hyper-util directly, under these limits (all settings):
 //! - **a connection cap** (`MAX_CONNECTIONS`): a connection is accepted only when a slot is free,
-//!   so a flood of idle sockets queues in the kernel's backlog instead of exhausting memory and
-//!   file descriptors;
-//! - **a header-read timeout** (`HEADER_READ_TIMEOUT_SECONDS`): a client that opens a connection
-//!   and sends its request head slowly (slowloris) is disconnected;
+//!   so a flood of sockets queues in the kernel's backlog instead of exhausting memory and file
+//!   descriptors. Every connection below has a deadline, so a slot taken by a client that does
+//!   nothing frees within `HEADER_READ_TIMEOUT_SECONDS` and the clients queued behind it get in;
+//! - **a first-request deadline** (`HEADER_READ_TIMEOUT_SECONDS`, from connect): a connection
+//!   whose first request has not reached the service by then is closed, whatever it is doing:
+//!   silent (hyper's HTTP/1-or-2 detection has no timer of its own), sending its head slowly
+//!   (slowloris), or an HTTP/2 preface and nothing else. On HTTP/1.1 hyper also applies the same
+//!   timeout to every later request head;
+//! - **an idle timeout** (`IDLE_TIMEOUT_SECONDS`): a connection with no request in flight (a
+//!   response body still streaming counts as in flight) for this long is closed, on HTTP/1.1 and
+//!   HTTP/2 alike;
+//! - **HTTP/2 keep-alive pings** (`HTTP2_KEEPALIVE_SECONDS`): a peer that stops answering pings
+//!   is dropped;
 //! - **a shutdown deadline** (`SHUTDOWN_DEADLINE_SECONDS`): on shutdown no new connection is
 //!   accepted, in-flight requests may finish, and whatever is still open at the deadline is
 //!   dropped, so a stuck client cannot hold a deployment hostage.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,7 +35,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -34,8 +45,12 @@ use crate::config::Config;
 pub struct ServeLimits {
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
-    /// How long a client may take to send a request head.
+    /// How long a client may take to send a request head (the first one: from connect).
     pub header_read_timeout: Duration,
+    /// How long a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
+    /// HTTP/2 ping interval, and how long a ping's answer may take.
+    pub http2_keepalive: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_deadline: Duration,
 }
@@ -46,9 +61,92 @@ impl ServeLimits {
         ServeLimits {
             max_connections: config.max_connections as usize,
             header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+            http2_keepalive: Duration::from_secs(config.http2_keepalive_seconds),
             shutdown_deadline: Duration::from_secs(config.shutdown_deadline_seconds),
         }
     }
+}
+
+/// What one connection's requests are doing: how many are in flight (until their response body
+/// is done or dropped), and how many have started. Watched by [`Activity::idle_too_long`].
+#[derive(Clone)]
+struct Activity(Arc<watch::Sender<Requests>>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Requests {
+    in_flight: usize,
+    started: u64,
+}
+
+/// One request in flight; ends when dropped.
+struct InFlight(Activity);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0 .0.send_modify(|requests| requests.in_flight -= 1);
+    }
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity(Arc::new(watch::Sender::new(Requests::default())))
+    }
+
+    fn begin(&self) -> InFlight {
+        self.0.send_modify(|requests| {
+            requests.in_flight += 1;
+            requests.started += 1;
+        });
+        InFlight(self.clone())
+    }
+
+    /// Resolves once the connection has gone `first` from its start without a request, or later
+    /// `idle` with none in flight.
+    async fn idle_too_long(&self, first: Duration, idle: Duration) {
+        let mut requests = self.0.subscribe();
+        loop {
+            // `self` holds the sender, so these waits end only by their condition.
+            let started = match requests.wait_for(|now| now.in_flight == 0).await {
+                Ok(now) => now.started,
+                Err(_) => return,
+            };
+            let allowance = if started == 0 { first } else { idle };
+            let busy_again = requests.wait_for(|now| now.in_flight > 0 || now.started != started);
+            if tokio::time::timeout(allowance, busy_again).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The router as one connection's service: each request learns its peer address and counts as
+/// in flight until its response body is finished or dropped.
+fn counted_service(
+    router: Router,
+    peer: std::net::SocketAddr,
+    activity: Activity,
+) -> impl tower::Service<
+    Request<Incoming>,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
+> + Clone
+       + Send {
+    tower::service_fn(move |mut request: Request<Incoming>| {
+        let in_flight = activity.begin();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await?;
+            Ok(response.map(|body| {
+                axum::body::Body::new(body.map_frame(move |frame| {
+                    let _ = &in_flight;
+                    frame
+                }))
+            }))
+        }
+    })
 }
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again, so the loop
@@ -71,7 +169,11 @@ pub async fn serve_router(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.http2_keepalive)
+        .keep_alive_timeout(limits.http2_keepalive);
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -89,12 +191,8 @@ pub async fn serve_router(
             },
             () = &mut shutdown => break,
         };
-        let service = router
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
+        let activity = Activity::new();
+        let service = counted_service(router.clone(), peer, activity.clone());
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
@@ -109,6 +207,9 @@ pub async fn serve_router(
                     }
                 }
                 _ = deadline.wait_for(|passed| *passed) => {}
+                () = activity.idle_too_long(limits.header_read_timeout, limits.idle_timeout) => {
+                    tracing::debug!("closing a connection with no request in flight");
+                }
             }
         });
     }
