@@ -23,6 +23,7 @@ use crate::config::{Config, LogFormat};
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::store::{AccountOrigin, RoleChange, Store, Timestamp};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
+use crate::tokens::ceiling::{tokens_beyond_role, warn_of_tokens_beyond_role};
 
 /// Tessera: accounts, personal access tokens and the resources they guard.
 #[derive(Debug, Parser)]
@@ -152,19 +153,31 @@ enum TokensCommand {
         #[arg(long, value_delimiter = ',')]
         allowed_ips: Option<Vec<String>>,
     },
-    /// List a user's tokens (never the secrets).
+    /// List a user's tokens (never the secrets); with `--over-privileged`, the live tokens
+    /// holding scopes beyond their owner's role, of one user or of everyone.
     List {
         /// Username or email.
+        #[arg(long, required_unless_present = "over_privileged")]
+        user: Option<String>,
+        /// Only live tokens whose scopes exceed what their owner's role may hold.
         #[arg(long)]
-        user: String,
+        over_privileged: bool,
     },
-    /// Revoke a token by id.
+    /// Revoke a token by id, or with `--over-privileged` every live token beyond its owner's
+    /// role (of one user, or of everyone).
     Revoke {
         /// Username or email of the owner.
-        #[arg(long)]
-        user: String,
+        #[arg(long, required_unless_present = "over_privileged")]
+        user: Option<String>,
         /// Token id.
-        id: Uuid,
+        #[arg(
+            required_unless_present = "over_privileged",
+            conflicts_with = "over_privileged"
+        )]
+        id: Option<Uuid>,
+        /// Every live token whose scopes exceed what its owner's role may hold.
+        #[arg(long)]
+        over_privileged: bool,
     },
 }
 
@@ -276,6 +289,13 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             match store.change_role(id, role).await? {
                 RoleChange::Changed { previous } => {
                     println!("{user}: {previous} → {role}");
+                    let beyond = warn_of_tokens_beyond_role(&store, id).await?;
+                    if beyond > 0 {
+                        eprintln!(
+                            "{beyond} of {user}'s tokens now hold scopes beyond the role: \
+                             see `tessera tokens list --over-privileged --user {user}`"
+                        );
+                    }
                 }
                 RoleChange::LastAdmin => anyhow::bail!("{user} is the last admin"),
                 RoleChange::NoSuchUser => anyhow::bail!("no user `{user}`"),
@@ -319,6 +339,14 @@ async fn user_id(store: &Store, login: &str) -> anyhow::Result<Uuid> {
         .id)
 }
 
+/// The user named by `login`, if one was named.
+async fn optional_user_id(store: &Store, login: Option<&str>) -> anyhow::Result<Option<Uuid>> {
+    match login {
+        Some(login) => Ok(Some(user_id(store, login).await?)),
+        None => Ok(None),
+    }
+}
+
 async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
     let store = connect(&config).await?;
     match command {
@@ -343,15 +371,46 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             print_json(&created)?;
             eprintln!("The token is shown once; store it now.");
         }
-        TokensCommand::List { user } => {
-            let owner = user_id(&store, &user).await?;
-            let list = token_list(&store, owner)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print_json(&list)?;
+        TokensCommand::List {
+            user,
+            over_privileged,
+        } => {
+            let owner = optional_user_id(&store, user.as_deref()).await?;
+            match (owner, over_privileged) {
+                (owner, true) => print_json(&tokens_beyond_role(&store, owner).await?)?,
+                (Some(owner), false) => {
+                    let list = token_list(&store, owner)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    print_json(&list)?;
+                }
+                (None, false) => unreachable!("clap requires --user without --over-privileged"),
+            }
         }
-        TokensCommand::Revoke { user, id } => {
-            let owner = user_id(&store, &user).await?;
+        TokensCommand::Revoke {
+            user,
+            id,
+            over_privileged,
+        } => {
+            let owner = optional_user_id(&store, user.as_deref()).await?;
+            if over_privileged {
+                let now = Timestamp::now();
+                for token in tokens_beyond_role(&store, owner).await? {
+                    store.revoke_token(token.user_id, token.id, now).await?;
+                    println!(
+                        "revoked {} ({}) of {}: {} beyond the role {}",
+                        token.id,
+                        token.name,
+                        token.owner,
+                        token.beyond_role.join(", "),
+                        token.role
+                    );
+                }
+                return Ok(());
+            }
+            let (Some(owner), Some(user), Some(id)) = (owner, user, id) else {
+                anyhow::bail!("give --user and a token id, or --over-privileged");
+            };
             match store.revoke_token(owner, id, Timestamp::now()).await? {
                 Some(at) => println!("revoked {id} at {}", at.to_rfc3339()),
                 None => anyhow::bail!("`{user}` has no token {id}"),

@@ -402,9 +402,9 @@ async fn echoed_values_are_cut_to_a_readable_length() {
 async fn nul_characters_are_refused_not_a_server_error_on_either_backend() {
     let app = TestApp::spawn().await;
     let jwt = app.user("nul").await;
-    // A staff role, so the beneficiary body reaches validation.
+    // A role that reaches case records and OAuth clients, so every body reaches validation.
     app.db
-        .exec("UPDATE users SET role = 'data_entry' WHERE username = 'nul'")
+        .exec("UPDATE users SET role = 'admin' WHERE username = 'nul'")
         .await;
     let nul = "Lay\u{0}la";
     let beneficiary = json!({"national_id": "N-1", "first_name": nul, "last_name": "H",

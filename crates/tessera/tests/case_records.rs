@@ -398,8 +398,29 @@ async fn self_registered_accounts_reach_no_case_record() {
     let member = app.user("newcomer").await;
     let profile = app.get("/api/v1/auth/profile", Some(&member)).await;
     assert_eq!(profile.data()["role"], "member");
+    // A member cannot mint a case-record scope at all ...
+    let refused = app
+        .post(
+            "/api/v1/tokens",
+            Some(&member),
+            json!({"name": "too much", "scopes": ["fcs:read", "beneficiaries:delete"]}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.message(),
+        "A token cannot do more than its owner: your role (member) may not hold beneficiaries:delete"
+    );
+    // ... and one minted before that rule (here: while the account was a manager) does not
+    // reach the case records either: the rules go by the owner's role now.
+    app.db
+        .exec("UPDATE users SET role = 'manager' WHERE username = 'newcomer'")
+        .await;
     let (_, pat) = app
         .pat(&member, &["beneficiaries:delete", "fcs:read"])
+        .await;
+    app.db
+        .exec("UPDATE users SET role = 'member' WHERE username = 'newcomer'")
         .await;
     for credential in [&member, &pat] {
         for (method, path, _, body) in case_record_routes(&b, &s, &s) {

@@ -197,6 +197,68 @@ async fn operators_list_accounts_by_role_and_demote_them() {
     app.shutdown().await;
 }
 
+/// Tokens minted before the role ceiling, or whose owner's role was lowered since, keep working
+/// until reviewed: a role change names them, `tokens list --over-privileged` finds them, and
+/// `tokens revoke --over-privileged` ends them (and only them).
+#[tokio::test]
+async fn operators_find_and_revoke_tokens_beyond_their_owners_role() {
+    let db = TestDb::new().await;
+    assert!(tessera(&db, "migrate").status.success());
+    let app = TestApp::start(db.share(), &TestOptions::default()).await;
+    app.user_with_role("root", "admin").await;
+    let admin = app.user_with_role("boss", "admin").await;
+    let (beyond, beyond_secret) = app.pat(&admin, &["connections:admin", "fcs:read"]).await;
+    let (within, _) = app.pat(&admin, &["fcs:read"]).await;
+    let nobody = json_stdout(&tessera(&db, "tokens list --over-privileged"));
+    assert_eq!(nobody, serde_json::json!([]));
+
+    let demoted = tessera(&db, "users set-role --user boss --role member");
+    assert!(demoted.status.success());
+    let said = String::from_utf8_lossy(&demoted.stderr);
+    assert!(
+        said.contains("1 of boss's tokens now hold scopes beyond the role"),
+        "{said}"
+    );
+    assert!(said.contains(&beyond), "the log names the token: {said}");
+
+    let found = json_stdout(&tessera(&db, "tokens list --over-privileged"));
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["id"], beyond.as_str());
+    assert_eq!(found[0]["owner"], "boss");
+    assert_eq!(found[0]["role"], "member");
+    assert_eq!(
+        found[0]["beyond_role"],
+        serde_json::json!(["connections:admin"])
+    );
+    // Still working until reviewed, for what the role allows.
+    let fcs = app
+        .get("/api/v1/fcs/parameters", Some(&beyond_secret))
+        .await;
+    assert_eq!(fcs.status, StatusCode::OK);
+
+    let revoked = tessera(&db, "tokens revoke --over-privileged");
+    assert!(revoked.status.success());
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains(&beyond));
+    assert_eq!(
+        json_stdout(&tessera(&db, "tokens list --over-privileged")),
+        serde_json::json!([])
+    );
+    let member = app.user_login("boss").await;
+    let listed = app.get("/api/v1/tokens", Some(&member)).await;
+    let status_of = |id: &str| {
+        listed.data()["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of(&beyond), "revoked");
+    assert_eq!(status_of(&within), "active");
+    app.shutdown().await;
+}
+
 /// `--help` shows which settings come from the environment, never the database password.
 #[test]
 fn help_does_not_print_the_database_password() {

@@ -96,7 +96,7 @@ struct Setup {
 const REDIRECT: &str = "http://127.0.0.1:9/api/v1/oauth/callback";
 
 async fn setup(app: &TestApp, username: &str) -> Setup {
-    let jwt = app.user(username).await;
+    let jwt = app.user_with_role(username, "admin").await;
     let client = app
         .post(
             "/api/v1/oauth-clients",
@@ -839,7 +839,7 @@ async fn scopes_ownership_and_validation() {
         }
     }
     // Another user sees none of it.
-    let stranger = app.user("stranger").await;
+    let stranger = app.user_with_role("stranger", "admin").await;
     for path in [
         format!("/api/v1/branches/{b}/token"),
         format!("/api/v1/branches/{b}"),
@@ -1072,7 +1072,7 @@ async fn disconnect_revokes_at_the_provider_and_deletes_the_grant() {
 async fn the_compatibility_routes_keep_their_shapes() {
     let provider = MockServer::start().await;
     let app = app(&provider).await;
-    let jwt = app.user("fetcher").await;
+    let jwt = app.user_with_role("fetcher", "admin").await;
     let created = app
         .post(
             "/token-management/clients",
@@ -1515,7 +1515,7 @@ async fn arrived(arrivals: &tokio::sync::Semaphore, count: u32) {
 /// An owner whose OAuth client's token endpoint is `provider`, with `branches` connected
 /// branches.
 async fn owner_at(app: &TestApp, name: &str, provider: &MockServer, branches: usize) -> Vec<Setup> {
-    let jwt = app.user(name).await;
+    let jwt = app.user_with_role(name, "admin").await;
     let client = app
         .post(
             "/api/v1/oauth-clients",

@@ -35,7 +35,7 @@ async fn start_authorize_callback_token_refresh_revoke_against_oauth2_mock_serve
         ..TestOptions::default()
     })
     .await;
-    let jwt = app.user("owner").await;
+    let jwt = app.user_with_role("owner", "admin").await;
     let redirect_uri = app.url("/api/v1/oauth/callback");
     let client = app
         .post(

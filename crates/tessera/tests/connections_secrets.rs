@@ -63,6 +63,8 @@ async fn no_secret_reaches_a_log_line_or_a_database_column_in_plain_text() {
 
     call(&http, Method::POST, format!("{base}/api/v1/auth/register"), None,
         Some(json!({"username": "owner", "email": "o@example.com", "password": "correct horse battery"}))).await;
+    db.exec("UPDATE users SET role = 'admin' WHERE username = 'owner'")
+        .await;
     let (_, login) = call(
         &http,
         Method::POST,

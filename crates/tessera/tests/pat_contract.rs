@@ -215,7 +215,8 @@ fn forge_with_prefix(prefix: &str) -> String {
 #[tokio::test]
 async fn every_scope_against_every_route() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    // An admin, whose role may hold every scope (see `a_token_never_outranks_its_owner`).
+    let jwt = app.user_with_role("alice", "admin").await;
     for scope in ALL_SCOPES {
         let (_, token) = app.pat(&jwt, &[scope, "users:read"]).await;
         let granted: Vec<&str> = vec![scope, "users:read"];
@@ -660,4 +661,101 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         )
         .await;
     assert_eq!(spoofed.status, StatusCode::FORBIDDEN);
+}
+
+/// What each role may hold, written here independently of the code's table: the contract's
+/// scopes for everyone; case records for staff (deleting for admins and managers); connections
+/// for admins (OAuth clients) and managers (branches and grants).
+fn role_may_hold(role: &str, scope: &str) -> bool {
+    let (resource, level) = scope.split_once(':').unwrap();
+    match resource {
+        "workspaces" | "users" | "fcs" => true,
+        "beneficiaries" => match role {
+            "admin" | "manager" => true,
+            "member" => false,
+            _ => level != "delete",
+        },
+        "connections" => match role {
+            "admin" => true,
+            "manager" => level != "admin",
+            _ => false,
+        },
+        other => unreachable!("{other}"),
+    }
+}
+
+const ROLES: [&str; 7] = [
+    "admin",
+    "manager",
+    "therapist",
+    "social_worker",
+    "coordinator",
+    "data_entry",
+    "member",
+];
+
+/// Every role against every scope: minting within the role succeeds, beyond it is 403 in the
+/// envelope naming the scope, and nothing is stored.
+#[tokio::test]
+async fn a_token_never_outranks_its_owner() {
+    let app = TestApp::spawn().await;
+    for role in ROLES {
+        let jwt = app.user_with_role(&format!("{role}-owner"), role).await;
+        for scope in ALL_SCOPES {
+            let reply = app
+                .post(
+                    "/api/v1/tokens",
+                    Some(&jwt),
+                    json!({"name": "t", "scopes": ["fcs:read", scope]}),
+                )
+                .await;
+            if role_may_hold(role, scope) {
+                assert_eq!(reply.status, StatusCode::CREATED, "{role} {scope}");
+                continue;
+            }
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} {scope}");
+            assert_eq!(
+                reply.body,
+                json!({"success": false, "error": "Forbidden", "message": format!(
+                    "A token cannot do more than its owner: your role ({role}) may not hold {scope}"
+                )})
+            );
+        }
+        let listed = app.get("/api/v1/tokens", Some(&jwt)).await;
+        let allowed = ALL_SCOPES.iter().filter(|s| role_may_hold(role, s)).count();
+        assert_eq!(listed.data()["total"], allowed, "{role}");
+    }
+}
+
+/// A person's own JWT reaches the connections only as far as their role may hold: the same
+/// ceiling as their tokens.
+#[tokio::test]
+async fn a_jwt_reaches_connections_only_as_far_as_the_role() {
+    let app = TestApp::spawn().await;
+    let routes = [
+        ("/api/v1/oauth-clients", "connections:admin"),
+        ("/api/v1/branches", "connections:read"),
+    ];
+    for role in ROLES {
+        let jwt = app.user_with_role(&format!("{role}-owner"), role).await;
+        for (path, scope) in routes {
+            let reply = app.get(path, Some(&jwt)).await;
+            if role_may_hold(role, scope) {
+                assert_eq!(reply.status, StatusCode::OK, "{role} {path}");
+            } else {
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} {path}");
+                assert_eq!(
+                    reply.message(),
+                    format!("Your role ({role}) may not use {scope}")
+                );
+            }
+        }
+        // Writing branches needs connections:write: refused before the body is read.
+        let reply = app.post("/api/v1/branches", Some(&jwt), json!({})).await;
+        if role_may_hold(role, "connections:write") {
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{role}");
+        } else {
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role}");
+        }
+    }
 }

@@ -430,6 +430,7 @@ pub async fn change_role(
             Timestamp::now(),
         )
         .await?;
+    crate::tokens::ceiling::warn_of_tokens_beyond_role(&state.store, id).await?;
     Ok(ok(
         serde_json::json!({"id": id, "role": role, "previous_role": previous}),
     ))

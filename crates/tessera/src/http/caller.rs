@@ -3,7 +3,8 @@
 //! Case records and OAuth connections accept either a staff member's access JWT or a PAT holding
 //! the route's scope. The bearer's shape decides which: a `pat_…` token goes through the full PAT
 //! check (contract order, scope, audit attribution); anything else must be a valid access JWT.
-//! A PAT acts for its owner, so role rules apply to it too: see [`Caller::role`].
+//! A JWT reaches only what its holder's role may hold ([`crate::tokens::ceiling`]), as their
+//! tokens do. A PAT acts for its owner, so role rules apply to it too: see [`Caller::role`].
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -74,6 +75,13 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Caller<R> {
             });
         }
         let user = AuthUser::from_request_parts(parts, state).await?;
+        if !crate::tokens::ceiling::role_allows(user.role, R::SCOPE) {
+            return Err(ApiError::Forbidden(format!(
+                "Your role ({}) may not use {}",
+                user.role,
+                R::SCOPE
+            )));
+        }
         Ok(Caller {
             user_id: user.user_id,
             credential: Credential::Jwt { role: user.role },

@@ -43,7 +43,7 @@ pub use login_security::{Admission, FailureCount, FailurePolicy, SecurityEvent, 
 pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
 pub use timestamp::Timestamp;
-pub use tokens::{NewToken, TokenRecord};
+pub use tokens::{NewToken, OwnedTokenRecord, TokenRecord};
 pub use users::{
     AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
     UserCredentials, UserRecord,

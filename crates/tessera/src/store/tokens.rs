@@ -53,6 +53,18 @@ pub struct NewToken<'a> {
     pub expires_at: Timestamp,
 }
 
+/// A live token with its owner, for reviewing tokens against their owners' roles.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnedTokenRecord {
+    /// The token.
+    #[sqlx(flatten)]
+    pub token: TokenRecord,
+    /// The owner's username.
+    pub owner: String,
+    /// The owner's role now.
+    pub owner_role: crate::accounts::Role,
+}
+
 const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, revoked_at";
 
 impl Store {
@@ -82,6 +94,24 @@ impl Store {
             "SELECT {COLUMNS} FROM personal_access_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
         );
         on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql).bind(user_id).fetch_all(pool).await)
+    }
+
+    /// Every live (neither revoked nor expired) token with its owner, of one owner or of all,
+    /// oldest first.
+    pub async fn live_tokens_with_owners(
+        &self,
+        owner: Option<Uuid>,
+        now: Timestamp,
+    ) -> Result<Vec<OwnedTokenRecord>, sqlx::Error> {
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, u.username AS owner, u.role AS owner_role \
+             FROM personal_access_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.revoked_at IS NULL AND t.expires_at > $1 AND ($2 IS NULL OR t.user_id = $2) \
+             ORDER BY t.created_at, t.id",
+            columns.join(", ")
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, OwnedTokenRecord>(&sql).bind(now).bind(owner).fetch_all(pool).await)
     }
 
     /// One of the user's tokens; another user's id gives `None`, exactly like a missing one.

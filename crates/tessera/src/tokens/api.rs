@@ -13,13 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::scopes::{Scope, ScopeSet};
-use super::{format, Token, TokenStatus};
+use super::{ceiling, format, Token, TokenStatus};
 use crate::accounts::AuthUser;
 use crate::app::AppState;
 use crate::http::error::echo;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
-use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::store::{AuditEntry, NewToken, Store, Timestamp};
 
 /// The `/api/v1/tokens` routes.
@@ -318,6 +318,7 @@ fn not_found() -> ApiError {
     responses(
         (status = 201, description = "Created; `token` is shown once", body = inline(Enveloped<CreatedToken>)),
         (status = 401, description = "Missing, invalid or expired JWT", body = ErrorEnvelope),
+        (status = 403, description = "A scope beyond what the caller's role may hold (named in the message)", body = ErrorEnvelope),
         (status = 422, description = "Invalid name, scopes, expiry or allowed_ips", body = ErrorEnvelope),
     ))]
 pub async fn create_token(
@@ -339,6 +340,21 @@ pub async fn issue_token(
 ) -> ApiResult<CreatedToken> {
     let now = Timestamp::now();
     let spec = validate(body, now)?;
+    let role = store
+        .user_role(user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
+    let beyond = ceiling::beyond_role(role, &spec.scopes);
+    if !beyond.is_empty() {
+        return Err(ApiError::Forbidden(format!(
+            "A token cannot do more than its owner: your role ({role}) may not hold {}",
+            beyond
+                .iter()
+                .map(Scope::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let minted = format::generate();
     let scopes_json =
         serde_json::to_string(&spec.scopes.to_strings()).map_err(anyhow::Error::from)?;

@@ -3,6 +3,7 @@
 //!
 //! * [`format`] — what a token looks like and how it is hashed.
 //! * [`scopes`] — the scope hierarchy and the per-route requirement types.
+//! * [`ceiling`] — the scopes each role may hold: no token outranks its owner.
 //! * [`auth`] — the [`Pat`] extractor: authentication, IP allowlist and scope check.
 //! * [`cache`] — authenticated tokens kept in memory, emptied at once by any revocation.
 //! * [`audit`] — the group-commit audit writer and the middleware that records every PAT request.
@@ -12,6 +13,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod ceiling;
 pub mod format;
 pub mod scopes;
 

@@ -112,6 +112,11 @@ impl Scope {
         })
     }
 
+    /// The highest level of `resource`.
+    pub fn highest(resource: Resource) -> Scope {
+        Scope::new(resource, resource.levels().len() as u8 - 1)
+    }
+
     const fn new(resource: Resource, rank: u8) -> Scope {
         Scope { resource, rank }
     }
@@ -186,6 +191,11 @@ impl ScopeSet {
     /// Canonical strings in grant order: the contract's `your_scopes`.
     pub fn to_strings(&self) -> Vec<String> {
         self.0.iter().map(Scope::to_string).collect()
+    }
+
+    /// The scopes in grant order.
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
     }
 
     /// Whether no scope is held.

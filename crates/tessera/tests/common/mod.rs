@@ -324,6 +324,18 @@ impl TestApp {
         self.user_login(username).await
     }
 
+    /// Registers `username`, gives them `role` (as an operator would), and logs in; returns the
+    /// JWT.
+    pub async fn user_with_role(&self, username: &str, role: &str) -> String {
+        self.user(username).await;
+        self.db
+            .exec(&format!(
+                "UPDATE users SET role = '{role}' WHERE username = '{username}'"
+            ))
+            .await;
+        self.user_login(username).await
+    }
+
     /// Logs an existing user in (password `correct horse battery`); returns the JWT.
     pub async fn user_login(&self, username: &str) -> String {
         let login = self

@@ -136,4 +136,32 @@ mod tests {
             assert!(permits(role, Action::ReadBeneficiary), "{role}");
         }
     }
+
+    /// The tokens' ceiling (`tokens::ceiling`) for the case records is the highest scope an
+    /// action the role may take needs: no role mints more than its rules let it use, nor less.
+    #[test]
+    fn the_token_ceiling_matches_the_rule_table() {
+        use crate::tokens::ceiling::ceiling;
+        use crate::tokens::scopes::{
+            BeneficiariesDelete, BeneficiariesRead, BeneficiariesWrite, Resource,
+        };
+        let scope_of = |action| match action {
+            Action::ReadBeneficiary | Action::ReadSession | Action::ReadAccessLog => {
+                BeneficiariesRead::SCOPE
+            }
+            Action::CreateBeneficiary
+            | Action::UpdateBeneficiary
+            | Action::CreateSession
+            | Action::UpdateSession => BeneficiariesWrite::SCOPE,
+            Action::DeleteBeneficiary => BeneficiariesDelete::SCOPE,
+        };
+        for role in Role::ALL {
+            let needed = Action::ALL
+                .into_iter()
+                .filter(|action| permits(role, *action))
+                .map(scope_of)
+                .reduce(|a, b| if a.satisfies(b) { a } else { b });
+            assert_eq!(ceiling(role, Resource::Beneficiaries), needed, "{role}");
+        }
+    }
 }
