@@ -20,6 +20,7 @@ use crate::accounts::password::PasswordHasher;
 use crate::accounts::Role;
 use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
+use crate::resources::fcs::service::FcsService;
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::store::{AccountOrigin, RoleChange, Store, Timestamp};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
@@ -53,7 +54,7 @@ enum Command {
     /// Manage the OAuth connections' sealed secrets.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
-    /// Inspect FCS files with the engine (no database needed).
+    /// Inspect FCS files with the engine (no database needed), or check the stored uploads.
     #[command(subcommand)]
     Fcs(FcsCommand),
 }
@@ -82,6 +83,10 @@ enum FcsCommand {
     },
     /// Write the synthetic DxFLEX-like sample (34,297 events × 26 parameters) to OUT.
     Synth { out: PathBuf },
+    /// Read every stored upload as the server would, under the current limits, and list (JSON)
+    /// those that no longer read, with what a read answers: e.g. files stored before a limit
+    /// was tightened. Their owners can still list and delete them.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,7 +211,7 @@ pub async fn run() -> anyhow::Result<()> {
             let report = crate::connections::vault::rekey(&store, &vault).await?;
             print_json(&report)
         }
-        Command::Fcs(command) => fcs(command),
+        Command::Fcs(command) => fcs(cli.config, command).await,
     }
 }
 
@@ -420,7 +425,18 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fcs(command: FcsCommand) -> anyhow::Result<()> {
+async fn check_stored_fcs(config: Config) -> anyhow::Result<()> {
+    let store = connect(&config).await?;
+    let fcs = FcsService::start(&config);
+    let unreadable = fcs
+        .unreadable_uploads(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("{} stored FCS file(s) no longer read", unreadable.len());
+    print_json(&unreadable)
+}
+
+async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
     match command {
         FcsCommand::Info { file } => {
             let data = decode_fcs(&file)?;
@@ -450,6 +466,7 @@ fn fcs(command: FcsCommand) -> anyhow::Result<()> {
             let id = file.display().to_string();
             print_json(&EventsView::new(id, &data, &selected, limit, offset))
         }
+        FcsCommand::Check => check_stored_fcs(config).await,
         FcsCommand::Synth { out } => {
             tessera_fcs::synth::write_dxflex_like_sample(&out)
                 .with_context(|| format!("writing {}", out.display()))?;

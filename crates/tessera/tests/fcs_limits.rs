@@ -632,3 +632,115 @@ async fn raw_reply_keep_alive(mut stream: TcpStream) -> (u16, Value) {
         }
     }
 }
+
+// ---- 5. stored files the engine now refuses -------------------------------------------------
+
+/// `tessera fcs check` on the app's database and data directory: its JSON list.
+fn fcs_check(db: &TestDb) -> Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["fcs", "check"])
+        .env("DATABASE_URL", &db.url)
+        .env("TESSERA_DATA_DIR", db.dir.path())
+        .env("SECRET_KEY", "test-secret-key-test-secret-key-0123456789")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Plants an upload of `alice`'s as if stored before the engine's current limits: the object
+/// and its row, without the validation an upload gets today. Returns its id.
+async fn plant_stored_file(app: &TestApp, bytes: &[u8]) -> String {
+    let id = uuid::Uuid::now_v7();
+    let owner = app
+        .state
+        .store
+        .find_user_by_login("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let key = format!("users/{owner}/{id}.fcs");
+    let path = app.db.dir.path().join("uploads").join(&key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    app.db
+        .exec(&format!(
+            "INSERT INTO fcs_files (id, user_id, filename, object_key, size_bytes, total_events, \
+             total_parameters, created_at) VALUES ({}, {}, 'old.fcs', '{key}', {}, 0, 1, \
+             '2025-01-01T00:00:00.000000Z')",
+            app.db.uuid_literal(&id.to_string()),
+            app.db.uuid_literal(&owner.to_string()),
+            bytes.len()
+        ))
+        .await;
+    id.to_string()
+}
+
+/// A file stored before a limit tightened (here: datasets sharing one TEXT) answers 422 naming
+/// the limit it breaks, not 500; it stays listed and deletable, and `tessera fcs check` lists it
+/// (and nothing else) until it is deleted.
+#[tokio::test]
+async fn a_stored_file_the_engine_now_refuses_is_a_clear_422_listed_and_deletable() {
+    let (app, pat) = app_with(TestOptions::default()).await;
+    let good = upload(&app, &pat, "good.fcs", synthetic_bytes()).await;
+    assert_eq!(good.status, StatusCode::CREATED, "{:?}", good.body);
+    let good = good.data()["file_id"].as_str().unwrap().to_owned();
+    let old = plant_stored_file(&app, &shared_text_file(2, 200)).await;
+
+    let read = app
+        .get(&format!("/api/v1/fcs/parameters?file_id={old}"), Some(&pat))
+        .await;
+    assert_eq!(
+        read.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        read.body
+    );
+    let message = read.message();
+    assert!(
+        message.starts_with(&format!(
+            "file_id: the stored file {old} no longer reads under the current limits: dataset 1"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("datasets chained by $NEXTDATA may not share bytes"),
+        "{message}"
+    );
+    let listed = app.get("/api/v1/fcs/files", Some(&pat)).await;
+    let ids: Vec<&str> = listed.data()["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&old.as_str()) && ids.contains(&good.as_str()),
+        "{ids:?}"
+    );
+
+    let found = fcs_check(&app.db);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["id"], old.as_str());
+    assert_eq!(found[0]["filename"], "old.fcs");
+    assert_eq!(found[0]["problem"], message);
+
+    let deleted = app
+        .delete(&format!("/api/v1/fcs/files/{old}"), Some(&pat))
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(fcs_check(&app.db), json!([]));
+    let still = app
+        .get(
+            &format!("/api/v1/fcs/parameters?file_id={good}"),
+            Some(&pat),
+        )
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+}

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{on_pool, Store, Timestamp};
 
 /// One uploaded file, as the row holds it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct FcsFileRecord {
     /// File id (UUIDv7): the API's `file_id`.
     pub id: Uuid,
@@ -55,6 +55,12 @@ impl Store {
             "SELECT {COLUMNS} FROM fcs_files WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
         );
         on_pool!(self, pool => sqlx::query_as::<_, FcsFileRecord>(&sql).bind(user_id).fetch_all(pool).await)
+    }
+
+    /// Every stored file of every user, oldest first: for operators' checks.
+    pub async fn all_fcs_files(&self) -> Result<Vec<FcsFileRecord>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM fcs_files ORDER BY created_at, id");
+        on_pool!(self, pool => sqlx::query_as::<_, FcsFileRecord>(&sql).fetch_all(pool).await)
     }
 
     /// Bytes of the user's stored files (what `FCS_QUOTA_MB` counts).

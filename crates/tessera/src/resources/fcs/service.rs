@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tessera_fcs::FcsFile;
+use tessera_fcs::{FcsError, FcsFile};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -262,10 +262,34 @@ impl FcsService {
         };
         let data = async { self.0.decoder.decode(file?).await }
             .await
-            .map_err(stored_file_refusal)?;
+            .map_err(|refusal| stored_file_refusal(source, refusal))?;
         let data = Arc::new(data);
         self.0.cache.insert(key, data.clone());
         Ok(data)
+    }
+
+    /// Reads every stored upload as a request would, under the current limits, and returns
+    /// those that no longer read, with why (`tessera fcs check`). One at a time: decoding stays
+    /// within the decode budget however many files there are.
+    pub async fn unreadable_uploads(&self, store: &Store) -> ApiResult<Vec<UnreadableUpload>> {
+        let storage = self.storage().await?;
+        let mut unreadable = Vec::new();
+        for record in store.all_fcs_files().await? {
+            let decoded = async {
+                self.0
+                    .decoder
+                    .decode(storage.open(&record.object_key).await?)
+                    .await
+            };
+            if let Err(refusal) = decoded.await {
+                let source = FcsSource::Upload(record.clone());
+                unreadable.push(UnreadableUpload {
+                    problem: stored_file_refusal(&source, refusal).to_string(),
+                    file: record,
+                });
+            }
+        }
+        Ok(unreadable)
     }
 
     /// Opens and fully decodes a received upload: the engine's verdict on it, within the decode
@@ -292,14 +316,32 @@ impl FcsService {
     }
 }
 
-/// A stored file passed validation before it became visible, so the engine rejecting it now is
-/// our fault; a file over the decode cap (stored before the cap, or since lowered) is refused.
-fn stored_file_refusal(refusal: FcsRefusal) -> ApiError {
-    match refusal {
-        FcsRefusal::Rejected(error) => {
-            ApiError::Internal(anyhow::Error::new(error).context("decoding a stored FCS file"))
+/// A stored upload that no longer reads, and why.
+#[derive(Debug, serde::Serialize)]
+pub struct UnreadableUpload {
+    /// The upload's record (owner, name, size, when).
+    #[serde(flatten)]
+    pub file: FcsFileRecord,
+    /// What a read of it answers.
+    pub problem: String,
+}
+
+/// A stored upload passed validation before it became visible, but the engine's limits may
+/// have tightened since (longer names, overlapping `$NEXTDATA`, the TEXT budget) or the decode
+/// caps been lowered: such a file is refused with 422 naming the limit it breaks, and stays
+/// listed and deletable. Failing to read our own storage, or the sample, is our fault (500).
+fn stored_file_refusal(source: &FcsSource, refusal: FcsRefusal) -> ApiError {
+    match (source, refusal) {
+        (_, FcsRefusal::Rejected(error @ FcsError::Io { .. }))
+        | (FcsSource::Sample(_), FcsRefusal::Rejected(error)) => {
+            ApiError::Internal(anyhow::Error::new(error).context("reading a stored FCS file"))
         }
-        other => other.into(),
+        (FcsSource::Upload(record), FcsRefusal::Rejected(error)) => ApiError::invalid(format!(
+            "file_id: the stored file {} no longer reads under the current limits: {error}; \
+             it stays listed, and DELETE /api/v1/fcs/files/{} removes it",
+            record.id, record.id
+        )),
+        (_, other) => other.into(),
     }
 }
 
