@@ -359,7 +359,8 @@ pub fn router(state: AppState) -> Router {
 ///
 /// The PAT audit recorder sits outside the timeout and the panic catcher, so a request that
 /// times out (503) or panics (500) is recorded with the status the client got; the client IP is
-/// resolved before it, so the entry names the client.
+/// resolved before it, so the entry names the client. An upload's deadline is set outside the
+/// recorder, so it covers the audit too.
 pub fn with_middleware(routes: Router, state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.max_body_bytes;
@@ -372,6 +373,10 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
         .layer(from_fn_with_state(timeout, request_timeout))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), record_pat_requests))
+        .layer(from_fn_with_state(
+            crate::resources::fcs::service::upload_timeout(&state.config),
+            crate::http::deadline::set_upload_deadline,
+        ))
         .layer(from_fn_with_state(
             state.trusted_proxies.clone(),
             resolve_client_ip,

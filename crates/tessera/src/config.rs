@@ -261,8 +261,14 @@ pub struct Config {
     #[arg(long, env = "FCS_QUOTA_MB", default_value_t = 1024)]
     pub fcs_quota_mb: u64,
 
-    /// Time an FCS upload may take, in seconds. Unset: REQUEST_TIMEOUT_SECONDS plus the time
-    /// FCS_MAX_UPLOAD_MB takes at 2 MiB/s.
+    /// Bytes of FCS uploads all users together may keep, in GiB; 0 means no cap. Uploads past it
+    /// are answered 507.
+    #[arg(long, env = "FCS_MAX_TOTAL_GB", default_value_t = 100)]
+    pub fcs_max_total_gb: u64,
+
+    /// Time an FCS upload may take from arrival to answer, in seconds: receiving, checking,
+    /// storing and auditing. Unset: REQUEST_TIMEOUT_SECONDS plus the time FCS_MAX_UPLOAD_MB
+    /// takes at 2 MiB/s.
     #[arg(long, env = "FCS_UPLOAD_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub fcs_upload_timeout_seconds: Option<u64>,
 

@@ -744,3 +744,188 @@ async fn a_stored_file_the_engine_now_refuses_is_a_clear_422_listed_and_deletabl
         .await;
     assert_eq!(still.status, StatusCode::OK);
 }
+
+// ---- 6. storage limits under concurrency, and the upload's deadline -------------------------
+
+/// Uploads `count` copies of the synthetic file at once; their statuses.
+async fn concurrent_uploads(app: &TestApp, pat: &str, count: usize) -> Vec<common::Reply> {
+    let bytes = synthetic_bytes();
+    let names: Vec<String> = (0..count).map(|n| format!("c{n}.fcs")).collect();
+    let uploads = names
+        .iter()
+        .map(|name| upload(app, pat, name, bytes.clone()));
+    futures::future::join_all(uploads).await
+}
+
+fn count_status(replies: &[common::Reply], status: StatusCode) -> usize {
+    replies.iter().filter(|r| r.status == status).count()
+}
+
+/// Objects moved to their final keys (not staging).
+fn kept_objects(data_dir: &Path) -> usize {
+    let staging = data_dir.join("uploads").join("staging");
+    stored_objects(data_dir)
+        .into_iter()
+        .filter(|p| !p.starts_with(&staging))
+        .count()
+}
+
+/// Four uploads against a quota that fits one, all checked and moved to their final keys while
+/// another client holds the upload bookkeeping, so each passed every check made before any was
+/// recorded: still exactly one is kept; the others are told the quota and leave nothing.
+#[tokio::test]
+async fn the_quota_holds_under_concurrent_uploads() {
+    let (app, pat) = app_with(options(|c| c.fcs_quota_mb = 5)).await;
+    let holder = hold_upload_bookkeeping(&app.db).await;
+    let uploads = tokio::spawn({
+        let app_url = app.url("/api/v1/fcs/upload");
+        let client = app.client.clone();
+        let pat = pat.clone();
+        async move {
+            let bytes = synthetic_bytes();
+            let sends = (0..4).map(|n| {
+                let form = Form::new().part(
+                    "file",
+                    Part::bytes(bytes.clone()).file_name(format!("c{n}.fcs")),
+                );
+                client
+                    .post(&app_url)
+                    .bearer_auth(&pat)
+                    .multipart(form)
+                    .send()
+            });
+            futures::future::join_all(sends).await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kept_objects(app.db.dir.path()) < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the uploads never reached storing"
+        );
+        tokio::task::yield_now().await;
+    }
+    drop(holder);
+    let mut replies = Vec::new();
+    for sent in uploads.await.unwrap() {
+        replies.push(TestApp::reply(sent.unwrap()).await);
+    }
+    let bodies: Vec<_> = replies.iter().map(|r| &r.body).collect();
+    assert_eq!(count_status(&replies, StatusCode::CREATED), 1, "{bodies:?}");
+    assert_eq!(count_status(&replies, StatusCode::PAYLOAD_TOO_LARGE), 3);
+    for refused in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert!(
+            refused.message().contains("FCS_QUOTA_MB=5"),
+            "{}",
+            refused.message()
+        );
+    }
+    assert_eq!(stored_objects(app.db.dir.path()).len(), 1);
+}
+
+/// Pretends `bytes` are stored by another user (a row only), to bring the shared storage near
+/// its cap without writing a gigabyte.
+async fn fill_shared_storage(app: &TestApp, bytes: u64) {
+    app.user("filler").await;
+    let owner = app
+        .state
+        .store
+        .find_user_by_login("filler")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let id = uuid::Uuid::now_v7();
+    app.db
+        .exec(&format!(
+            "INSERT INTO fcs_files (id, user_id, filename, object_key, size_bytes, total_events, \
+             total_parameters, created_at) VALUES ({}, {}, 'big.fcs', 'users/x/big.fcs', {bytes}, \
+             0, 1, '2025-01-01T00:00:00.000000Z')",
+            app.db.uuid_literal(&id.to_string()),
+            app.db.uuid_literal(&owner.to_string()),
+        ))
+        .await;
+}
+
+/// `FCS_MAX_TOTAL_GB` caps what all users store together: with room for one more file, three
+/// uploads at once keep exactly one and the others get 507 saying how full it is; then even
+/// the start of an upload is refused.
+#[tokio::test]
+async fn the_shared_storage_cap_answers_507_and_holds_under_concurrent_uploads() {
+    let (app, pat) = app_with(options(|c| c.fcs_max_total_gb = 1)).await;
+    fill_shared_storage(&app, (1024 - 4) * MIB as u64).await;
+    let replies = concurrent_uploads(&app, &pat, 3).await;
+    assert_eq!(count_status(&replies, StatusCode::CREATED), 1);
+    assert_eq!(count_status(&replies, StatusCode::INSUFFICIENT_STORAGE), 2);
+    let full = replies
+        .iter()
+        .find(|r| r.status == StatusCode::INSUFFICIENT_STORAGE)
+        .unwrap();
+    assert!(
+        full.message()
+            .starts_with("file: the server's FCS storage is full: 1.0 of 1 GiB (FCS_MAX_TOTAL_GB)"),
+        "{}",
+        full.message()
+    );
+    let later = upload(&app, &pat, "later.fcs", synthetic_bytes()).await;
+    assert_eq!(
+        later.status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "{:?}",
+        later.body
+    );
+    assert_eq!(stored_objects(app.db.dir.path()).len(), 1);
+}
+
+/// A lock on the upload bookkeeping, held by another client's connection until dropped.
+#[allow(dead_code)] // held, never read: dropping the connection ends its transaction
+enum Holder {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+async fn hold_upload_bookkeeping(db: &TestDb) -> Holder {
+    use sqlx::Connection;
+    if db.is_postgres() {
+        let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        for statement in ["BEGIN", "SELECT admitted FROM fcs_admission FOR UPDATE"] {
+            sqlx::query(statement).execute(&mut holder).await.unwrap();
+        }
+        Holder::Postgres(holder)
+    } else {
+        let mut holder = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        Holder::Sqlite(holder)
+    }
+}
+
+/// `FCS_UPLOAD_TIMEOUT_SECONDS` covers storing too: an upload that cannot be recorded before
+/// it passes is answered with the timeout, and nothing is kept.
+#[tokio::test]
+async fn the_upload_deadline_covers_storing_and_nothing_is_kept() {
+    let (app, pat) = app_with(options(|c| c.fcs_upload_timeout_seconds = Some(2))).await;
+    let holder = hold_upload_bookkeeping(&app.db).await;
+    let refused = upload(&app, &pat, "late.fcs", synthetic_bytes()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        refused.message(),
+        "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS=2 allows; nothing was kept"
+    );
+    drop(holder);
+    assert_eq!(stored_objects(app.db.dir.path()), Vec::<PathBuf>::new());
+    let files = app.get("/api/v1/fcs/files", Some(&pat)).await;
+    assert_eq!(
+        files.data()["total"],
+        1,
+        "only the sample: {:?}",
+        files.body
+    );
+}

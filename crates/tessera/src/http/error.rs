@@ -74,6 +74,9 @@ pub enum ApiError {
     /// 413: the body is over the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 507: storage shared by all users is full (`FCS_MAX_TOTAL_GB`); the message says how full.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// 415: the body is not of a content type the route accepts.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -117,6 +120,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

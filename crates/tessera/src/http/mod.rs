@@ -6,6 +6,7 @@
 
 pub mod caller;
 pub mod client_ip;
+pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod fallback;

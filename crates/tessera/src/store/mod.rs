@@ -38,7 +38,7 @@ pub use connections::{
     BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, OAuthClientRecord,
     OAuthStateRecord, RefreshResult, SealedColumn, SealedTokens, SealedValue, TokenRow,
 };
-pub use fcs_files::FcsFileRecord;
+pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
 pub use login_security::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
 pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
+use crate::http::deadline::Deadline;
 use crate::http::truncate;
 use crate::http::ApiError;
 use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
@@ -279,6 +280,8 @@ pub async fn record_pat_requests(
         .get(axum::http::header::AUTHORIZATION)
         .cloned();
 
+    let deadline = request.extensions().get::<Deadline>().copied();
+
     let response = next.run(request).await;
 
     let mut attribution = slot.take();
@@ -301,9 +304,21 @@ pub async fn record_pat_requests(
         authorized: attribution.authorized,
         reason: attribution.reason.map(str::to_owned),
     };
-    match state.audit.record(entry).await {
+    let recorded = match deadline {
+        Some(Deadline(at)) => tokio::time::timeout_at(at, state.audit.record(entry))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::Unavailable(
+                    "The audit log did not confirm the request within its time limit".to_owned(),
+                ))
+            }),
+        None => state.audit.record(entry).await,
+    };
+    match recorded {
         Ok(()) => response,
-        // The answer cannot be given without its audit entry; say so instead.
+        // A failure answer stands: the request changed nothing, and its own message says more.
+        Err(_) if response.status().is_server_error() => response,
+        // A success cannot be given without its audit entry; say so instead.
         Err(error) => error.into_response(),
     }
 }

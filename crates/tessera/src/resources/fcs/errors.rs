@@ -17,6 +17,8 @@ pub enum FcsRefusal {
     UploadTooLarge { limit_bytes: u64 },
     /// The upload would take the user's stored files over `FCS_QUOTA_MB`.
     OverQuota { quota_bytes: u64, used_bytes: u64 },
+    /// The upload would take every user's stored files over `FCS_MAX_TOTAL_GB`.
+    StorageFull { limit_bytes: u64, used_bytes: u64 },
     /// The multipart body has no `file` field.
     MissingFile,
     /// The upload took longer than `FCS_UPLOAD_TIMEOUT_SECONDS`.
@@ -85,6 +87,10 @@ impl From<FcsRefusal> for ApiError {
                 quota_bytes,
                 used_bytes,
             } => ApiError::PayloadTooLarge(over_quota(quota_bytes, used_bytes)),
+            FcsRefusal::StorageFull {
+                limit_bytes,
+                used_bytes,
+            } => ApiError::InsufficientStorage(storage_full(limit_bytes, used_bytes)),
             FcsRefusal::MissingFile => ApiError::invalid(format!(
                 "{FILE_FIELD}: the multipart field `{FILE_FIELD}` with the FCS file is missing"
             )),
@@ -121,6 +127,17 @@ fn over_quota(quota_bytes: u64, used_bytes: u64) -> String {
          {quota_mb} MiB (FCS_QUOTA_MB={quota_mb}): you store {:.1} MiB, so at most {room:.1} MiB \
          more fits; delete files you no longer need (DELETE /api/v1/fcs/files/{{id}})",
         used_bytes as f64 / MIB
+    )
+}
+
+fn storage_full(limit_bytes: u64, used_bytes: u64) -> String {
+    const GIB: f64 = 1024.0 * MIB;
+    format!(
+        "{FILE_FIELD}: the server's FCS storage is full: {:.1} of {:.0} GiB (FCS_MAX_TOTAL_GB) are \
+         stored, so at most {:.1} MiB more fits; ask an operator to make room",
+        used_bytes as f64 / GIB,
+        limit_bytes as f64 / GIB,
+        limit_bytes.saturating_sub(used_bytes) as f64 / MIB
     )
 }
 

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -37,6 +38,7 @@ use self::upload::Received;
 use self::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::app::AppState;
 use crate::config::Config;
+use crate::http::deadline::Deadline;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
@@ -303,7 +305,8 @@ pub async fn delete_file(
         (status = 413, description = "Larger than FCS_MAX_UPLOAD_MB, or over the caller's FCS_QUOTA_MB", body = ErrorEnvelope),
         (status = 415, description = "Not multipart/form-data", body = ErrorEnvelope),
         (status = 422, description = "No `file` field, the engine rejected the file (its message), or it decodes larger than one file may", body = ErrorEnvelope),
-        (status = 503, description = "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS", body = ErrorEnvelope),
+        (status = 503, description = "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS (receiving, checking, storing and auditing it)", body = ErrorEnvelope),
+        (status = 507, description = "Every user's stored files would pass FCS_MAX_TOTAL_GB", body = ErrorEnvelope),
     ))]
 pub async fn upload(
     pat: Pat<FcsWrite>,
@@ -312,19 +315,29 @@ pub async fn upload(
     request: Request,
 ) -> ApiResult<Success<FileView>> {
     let timeout = fcs.upload_timeout();
-    // Receiving and validating are what a slow client or a big file make long. Whatever the
-    // timeout cuts off cleans up after itself (see `PendingObject`).
+    // From the request's arrival, covering receiving, checking, storing and (in the recorder)
+    // auditing; a route built without the stack's deadline layer starts counting here.
+    let deadline = request
+        .extensions()
+        .get::<Deadline>()
+        .map_or_else(|| Instant::now() + timeout, |deadline| deadline.0);
+    let timed_out = || FcsRefusal::UploadTimedOut {
+        seconds: timeout.as_secs(),
+    };
+    // Whatever the deadline cuts off cleans up after itself (see `PendingObject`).
     let receiving = receive_and_validate(&state, &fcs, pat.user_id, request);
     let Accepted {
         staged,
         record,
         data,
-    } = tokio::time::timeout(timeout, receiving)
+    } = tokio::time::timeout_at(deadline, receiving)
         .await
-        .map_err(|_| FcsRefusal::UploadTimedOut {
-            seconds: timeout.as_secs(),
-        })??;
-    keep(&state, staged, record.clone()).await?;
+        .map_err(|_| timed_out())??;
+    match keep(&state, &fcs, staged, record.clone(), deadline).await? {
+        Kept::Stored => {}
+        Kept::Refused(refusal) => return Err(refusal.into()),
+        Kept::TimedOut => return Err(timed_out().into()),
+    }
     fcs.remember(record.id, Arc::new(data));
     Ok(created(FileView::upload(&record)))
 }
@@ -376,19 +389,47 @@ fn new_record(id: Uuid, user_id: Uuid, received: Received, data: &FcsData) -> Fc
     }
 }
 
-/// Moves the staged object to its final key and records it. This runs in a task of its own, so
-/// that a client leaving half-way cannot part the object from its row: both are kept, or
-/// neither.
-async fn keep(state: &AppState, staged: PendingObject, record: FcsFileRecord) -> ApiResult<()> {
+/// How storing an accepted upload ended.
+enum Kept {
+    /// Moved to its final key and recorded.
+    Stored,
+    /// Recording it would break the user's quota or the shared cap, counting every file recorded
+    /// before it (another upload may have finished meanwhile); nothing was kept.
+    Refused(FcsRefusal),
+    /// The deadline passed before it could be recorded; nothing was kept.
+    TimedOut,
+}
+
+/// Moves the staged object to its final key and records it within the storage limits, by
+/// `deadline`. This runs in a task of its own, so that a client leaving half-way cannot part the
+/// object from its row: both are kept, or neither.
+async fn keep(
+    state: &AppState,
+    fcs: &FcsService,
+    staged: PendingObject,
+    record: FcsFileRecord,
+    deadline: Instant,
+) -> ApiResult<Kept> {
     let store = state.store.clone();
+    let limits = fcs.storage_limits();
+    let fcs = fcs.clone();
     let kept = tokio::spawn(async move {
-        let stored = staged
-            .rename(&record.object_key)
-            .await
-            .context("storing an FCS upload")?;
-        store.insert_fcs_file(&record).await?;
+        let Ok(moved) = tokio::time::timeout_at(deadline, staged.rename(&record.object_key)).await
+        else {
+            return Ok(Kept::TimedOut);
+        };
+        let stored = moved.context("storing an FCS upload")?;
+        let admission = store
+            .insert_fcs_file_within(&record, limits, deadline)
+            .await?;
+        let Some(admission) = admission else {
+            return Ok(Kept::TimedOut);
+        };
+        if let Some(refusal) = fcs.refusal(admission) {
+            return Ok(Kept::Refused(refusal));
+        }
         stored.keep();
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>(Kept::Stored)
     });
     kept.await.context("storing an FCS upload")?
 }

@@ -25,11 +25,11 @@ use super::cache::{FcsCache, FileKey};
 use super::decoding::Decoder;
 use super::errors::FcsRefusal;
 use super::storage::{open_blocking, PendingObject, Storage};
-use super::upload::{Quota, Room};
+use super::upload::{Room, Usage};
 use super::view::FcsData;
 use crate::config::Config;
 use crate::http::{ApiError, ApiResult};
-use crate::store::{FcsFileRecord, Store};
+use crate::store::{FcsFileRecord, FileAdmission, StorageLimits, Store};
 
 /// The `file_id` that names the built-in sample (also what an absent `file_id` means).
 pub const SAMPLE_ID: &str = "sample";
@@ -91,6 +91,8 @@ struct Inner {
     max_response_bytes: u64,
     /// `None`: no quota.
     quota_bytes: Option<u64>,
+    /// `FCS_MAX_TOTAL_GB` in bytes; `None`: no cap.
+    total_bytes: Option<u64>,
     upload_timeout: Duration,
     cache: FcsCache,
     decoder: Decoder,
@@ -127,6 +129,8 @@ impl FcsService {
             max_upload_bytes: config.fcs_max_upload_mb.saturating_mul(MIB),
             max_response_bytes: config.fcs_max_response_mb.saturating_mul(MIB),
             quota_bytes: (config.fcs_quota_mb > 0).then(|| config.fcs_quota_mb.saturating_mul(MIB)),
+            total_bytes: (config.fcs_max_total_gb > 0)
+                .then(|| config.fcs_max_total_gb.saturating_mul(1024 * MIB)),
             upload_timeout: upload_timeout(config),
             cache: FcsCache::new(
                 usize::try_from(config.fcs_cache_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
@@ -157,27 +161,58 @@ impl FcsService {
     }
 
     /// How much `user_id` may upload now: `FCS_MAX_UPLOAD_MB`, or less when their stored files
-    /// come near `FCS_QUOTA_MB`; a full quota is refused at once, before the body is read.
+    /// come near `FCS_QUOTA_MB` or everyone's near `FCS_MAX_TOTAL_GB`; no room at all is refused
+    /// at once, before the body is read. (Recording the file checks again, atomically.)
     pub async fn room(&self, store: &Store, user_id: Uuid) -> ApiResult<Room> {
+        let bytes = |stored: i64| u64::try_from(stored).unwrap_or(0);
         let quota = match self.0.quota_bytes {
             None => None,
-            Some(quota_bytes) => {
-                let used = store.fcs_bytes_stored(user_id).await?;
-                let used_bytes = u64::try_from(used).unwrap_or(0);
-                Some(Quota {
-                    quota_bytes,
-                    used_bytes,
-                })
-            }
+            Some(limit_bytes) => Some(Usage {
+                limit_bytes,
+                used_bytes: bytes(store.fcs_bytes_stored(user_id).await?),
+            }),
+        };
+        let total = match self.0.total_bytes {
+            None => None,
+            Some(limit_bytes) => Some(Usage {
+                limit_bytes,
+                used_bytes: bytes(store.fcs_bytes_stored_by_all().await?),
+            }),
         };
         let room = Room {
             max_upload_bytes: self.0.max_upload_bytes,
             quota,
+            total,
         };
         if room.limit() == 0 {
             return Err(room.refusal().into());
         }
         Ok(room)
+    }
+
+    /// The limits recording a file checks (see [`Store::insert_fcs_file_within`]).
+    pub fn storage_limits(&self) -> StorageLimits {
+        let signed = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
+        StorageLimits {
+            user_quota: self.0.quota_bytes.map(signed),
+            total: self.0.total_bytes.map(signed),
+        }
+    }
+
+    /// What refusing a file that [`Store::insert_fcs_file_within`] did not admit answers.
+    pub fn refusal(&self, admission: FileAdmission) -> Option<FcsRefusal> {
+        let bytes = |stored: i64| u64::try_from(stored).unwrap_or(0);
+        match admission {
+            FileAdmission::Stored => None,
+            FileAdmission::OverQuota { used } => Some(FcsRefusal::OverQuota {
+                quota_bytes: self.0.quota_bytes.unwrap_or(0),
+                used_bytes: bytes(used),
+            }),
+            FileAdmission::StorageFull { used } => Some(FcsRefusal::StorageFull {
+                limit_bytes: self.0.total_bytes.unwrap_or(0),
+                used_bytes: bytes(used),
+            }),
+        }
     }
 
     /// The upload store, created on first use; opening it sweeps staging (see the module docs).

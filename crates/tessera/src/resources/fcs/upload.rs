@@ -28,29 +28,38 @@ const FRAMING_ALLOWANCE: u64 = 64 * 1024;
 /// Longest stored file name, in characters.
 const MAX_FILENAME_CHARS: usize = 120;
 
-/// How much one upload may bring: `FCS_MAX_UPLOAD_MB`, and what is left of the user's quota.
+/// How much one upload may bring: `FCS_MAX_UPLOAD_MB`, what is left of the user's quota, and what
+/// is left of the storage all users share.
 #[derive(Debug, Clone, Copy)]
 pub struct Room {
     /// `FCS_MAX_UPLOAD_MB` in bytes.
     pub max_upload_bytes: u64,
-    /// `FCS_QUOTA_MB` in bytes and the user's stored bytes, when there is a quota.
-    pub quota: Option<Quota>,
+    /// `FCS_QUOTA_MB` and the user's stored bytes, when there is a quota.
+    pub quota: Option<Usage>,
+    /// `FCS_MAX_TOTAL_GB` and every user's stored bytes, when there is a cap.
+    pub total: Option<Usage>,
 }
 
-/// A user's quota and what they store.
+/// A storage limit and what is stored against it, in bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct Quota {
-    pub quota_bytes: u64,
+pub struct Usage {
+    pub limit_bytes: u64,
     pub used_bytes: u64,
+}
+
+impl Usage {
+    fn left(self) -> u64 {
+        self.limit_bytes.saturating_sub(self.used_bytes)
+    }
 }
 
 impl Room {
     /// The most bytes this upload may have.
     pub fn limit(&self) -> u64 {
-        let left = self
-            .quota
-            .map_or(u64::MAX, |q| q.quota_bytes.saturating_sub(q.used_bytes));
-        self.max_upload_bytes.min(left)
+        let left = |usage: Option<Usage>| usage.map_or(u64::MAX, Usage::left);
+        self.max_upload_bytes
+            .min(left(self.quota))
+            .min(left(self.total))
     }
 
     /// Refuses `size_bytes` when it is more than [`Self::limit`].
@@ -61,14 +70,23 @@ impl Room {
         Ok(())
     }
 
-    /// Refuses an upload of more than [`Self::limit`] bytes: the quota when that is what
-    /// limits it, else the upload limit.
+    /// Refuses an upload of more than [`Self::limit`] bytes, naming what limits it: the shared
+    /// storage, else the user's quota, else the upload limit.
     pub fn refusal(&self) -> FcsRefusal {
-        match self.quota {
-            Some(q) if self.limit() < self.max_upload_bytes => FcsRefusal::OverQuota {
-                quota_bytes: q.quota_bytes,
-                used_bytes: q.used_bytes,
-            },
+        let limit = self.limit();
+        match (self.total, self.quota) {
+            (Some(total), _) if total.left() == limit && limit < self.max_upload_bytes => {
+                FcsRefusal::StorageFull {
+                    limit_bytes: total.limit_bytes,
+                    used_bytes: total.used_bytes,
+                }
+            }
+            (_, Some(quota)) if quota.left() == limit && limit < self.max_upload_bytes => {
+                FcsRefusal::OverQuota {
+                    quota_bytes: quota.limit_bytes,
+                    used_bytes: quota.used_bytes,
+                }
+            }
             _ => FcsRefusal::UploadTooLarge {
                 limit_bytes: self.max_upload_bytes,
             },
@@ -219,10 +237,11 @@ mod tests {
         const MIB: u64 = 1024 * 1024;
         let room = |used_bytes| Room {
             max_upload_bytes: 256 * MIB,
-            quota: Some(Quota {
-                quota_bytes: 1024 * MIB,
+            quota: Some(Usage {
+                limit_bytes: 1024 * MIB,
                 used_bytes,
             }),
+            total: None,
         };
         assert_eq!(room(0).limit(), 256 * MIB);
         assert!(matches!(
@@ -241,8 +260,22 @@ mod tests {
         let unlimited = Room {
             max_upload_bytes: 256 * MIB,
             quota: None,
+            total: None,
         };
         assert_eq!(unlimited.limit(), 256 * MIB);
+        // The shared storage, when it leaves least, is what refuses.
+        let nearly_full = Room {
+            total: Some(Usage {
+                limit_bytes: 2048 * MIB,
+                used_bytes: 2040 * MIB,
+            }),
+            ..room(1000 * MIB)
+        };
+        assert_eq!(nearly_full.limit(), 8 * MIB);
+        assert!(matches!(
+            nearly_full.refusal(),
+            FcsRefusal::StorageFull { .. }
+        ));
     }
 
     #[test]
