@@ -20,7 +20,6 @@ use axum::routing::{any, get};
 use axum::Router;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -35,7 +34,6 @@ use crate::accounts::lockout::LockoutPolicy;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::client_ip::{resolve_client_ip, TrustedProxies};
-use crate::http::error::envelope;
 use crate::http::rate_limit::{limit_by_client_ip, IpRateLimit, LimiterClock};
 use crate::http::{fallback, openapi, ApiError};
 use crate::store::{BackendKind, Store};
@@ -319,15 +317,6 @@ async fn request_timeout(
     }
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a handler panicked");
-    envelope(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Some("Internal server error".to_owned()),
-        None,
-    )
-}
-
 fn request_span(request: &Request) -> tracing::Span {
     let request_id = request
         .headers()
@@ -357,10 +346,10 @@ pub fn router(state: AppState) -> Router {
 /// Wraps `routes` in the middleware stack (public so that tests can put a route that panics or
 /// hangs behind the real stack). The first layer named is the innermost.
 ///
-/// The PAT audit recorder sits outside the timeout and the panic catcher, so a request that
-/// times out (503) or panics (500) is recorded with the status the client got; the client IP is
-/// resolved before it, so the entry names the client. An upload's deadline is set outside the
-/// recorder, so it covers the audit too.
+/// The PAT audit recorder is the outermost layer but one and catches panics itself: a request
+/// that times out (503) or panics anywhere in the stack (500, in the envelope) is recorded with
+/// the status the client got. An upload's deadline is set outside the recorder, so it covers the
+/// audit too.
 pub fn with_middleware(routes: Router, state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.max_body_bytes;
@@ -371,12 +360,6 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(timeout, request_timeout))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(from_fn_with_state(state.clone(), record_pat_requests))
-        .layer(from_fn_with_state(
-            crate::resources::fcs::service::upload_timeout(&state.config),
-            crate::http::deadline::set_upload_deadline,
-        ))
         .layer(from_fn_with_state(
             state.trusted_proxies.clone(),
             resolve_client_ip,
@@ -417,6 +400,14 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
                         .and(NotForContentType::SSE),
                 ),
         )
+        // Outside everything else, so it catches a panic in any layer (500 in the envelope)
+        // and records the status the client got.
+        .layer(from_fn_with_state(state.clone(), record_pat_requests))
+        // An upload's deadline starts before the recorder, so it covers the audit too.
+        .layer(from_fn_with_state(
+            crate::resources::fcs::service::upload_timeout(&state.config),
+            crate::http::deadline::set_upload_deadline,
+        ))
 }
 
 /// Bodies smaller than this are sent as they are: compressing them saves less than it costs.

@@ -120,8 +120,9 @@ impl Activity {
     }
 }
 
-/// The router as one connection's service: each request learns its peer address and counts as
-/// in flight until its response body is finished or dropped.
+/// The router as one connection's service: each request learns its peer address, counts as in
+/// flight until its response body is finished or dropped, and is answered 500 in the envelope if
+/// anything in it panics.
 fn counted_service(
     router: Router,
     peer: std::net::SocketAddr,
@@ -138,7 +139,15 @@ fn counted_service(
         request.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
         async move {
-            let response = router.oneshot(request).await?;
+            // The stack's own catcher (the audit recorder) answers panics inside it; this one
+            // answers the rest, so no panic ever drops a connection.
+            let response = crate::http::fallback::catching_panics(async move {
+                match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            })
+            .await;
             Ok(response.map(|body| {
                 axum::body::Body::new(body.map_frame(move |frame| {
                     let _ = &in_flight;

@@ -598,3 +598,49 @@ async fn redoc_page_and_bundle_are_served_from_the_binary() {
         .unwrap();
     assert_eq!(licenses.status(), StatusCode::OK);
 }
+
+/// A panic in a layer outside every other one (here: wrapped around the app's whole stack) is
+/// still answered, by the server loop: 500 in the envelope, the connection kept.
+#[tokio::test]
+async fn a_panic_in_any_layer_is_a_500_in_the_envelope_not_a_dropped_connection() {
+    async fn panicking_layer(
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        if request.uri().path() == "/health" {
+            return next.run(request).await;
+        }
+        panic!("a layer bug")
+    }
+    let app = TestApp::spawn().await;
+    let routes =
+        tessera::app::router(app.state.clone()).layer(axum::middleware::from_fn(panicking_layer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = tessera::server::ServeLimits::from_config(&app.state.config);
+    tokio::spawn(tessera::server::serve_router(
+        listener,
+        routes,
+        limits,
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let reply = client
+        .get(format!("http://{addr}/api/v1/workspaces"))
+        .send()
+        .await
+        .expect("answered, not dropped");
+    assert_eq!(reply.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"success": false, "error": "Internal Server Error", "message": "Internal server error"})
+    );
+    // The same connection pool still serves.
+    let health = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}

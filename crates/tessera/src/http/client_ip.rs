@@ -106,12 +106,8 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Middleware: resolves [`ClientIp`] and stores it in the request's extensions.
-pub async fn resolve_client_ip(
-    State(trusted): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// The client's address: the socket peer, or what trusted proxies say in `X-Forwarded-For`.
+pub fn client_ip_of(trusted: &TrustedProxies, request: &Request) -> IpAddr {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -122,7 +118,16 @@ pub async fn resolve_client_ip(
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok());
-    let client = trusted.resolve(peer, forwarded);
+    trusted.resolve(peer, forwarded)
+}
+
+/// Middleware: resolves [`ClientIp`] and stores it in the request's extensions.
+pub async fn resolve_client_ip(
+    State(trusted): State<TrustedProxies>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = client_ip_of(&trusted, &request);
     request.extensions_mut().insert(ClientIp(client));
     request
         .extensions_mut()

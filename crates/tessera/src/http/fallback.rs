@@ -49,3 +49,24 @@ pub async fn ensure_error_envelope(request: Request, next: Next) -> Response {
     }
     replaced
 }
+
+/// The answer to a panic anywhere in the stack: the 500 envelope, never a dropped connection.
+/// The panic itself was printed by the panic hook; its payload may hold anything, so it is not
+/// repeated here.
+pub fn panic_response() -> Response {
+    tracing::error!("a request panicked");
+    envelope(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Some("Internal server error".to_owned()),
+        None,
+    )
+}
+
+/// Runs `answer`, turning a panic into [`panic_response`].
+pub async fn catching_panics(answer: impl std::future::Future<Output = Response>) -> Response {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(answer)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| panic_response())
+}

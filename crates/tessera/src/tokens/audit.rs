@@ -27,8 +27,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::http::client_ip::ClientIp;
+use crate::http::client_ip::client_ip_of;
 use crate::http::deadline::Deadline;
+use crate::http::fallback::catching_panics;
 use crate::http::truncate;
 use crate::http::ApiError;
 use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
@@ -260,7 +261,7 @@ pub async fn record_pat_requests(
     next: Next,
 ) -> Response {
     if !audited_path(request.uri().path()) {
-        return next.run(request).await;
+        return catching_panics(next.run(request)).await;
     }
     let slot = AuditSlot::default();
     request.extensions_mut().insert(slot.clone());
@@ -272,7 +273,7 @@ pub async fn record_pat_requests(
         .get::<OriginalUri>()
         .map_or_else(|| request.uri().path(), |original| original.0.path());
     let endpoint = truncate(path, MAX_ENDPOINT_LEN).to_owned();
-    let ip = request.extensions().get::<ClientIp>().map(|c| c.0);
+    let ip = client_ip_of(&state.trusted_proxies, &request);
     // Only the credential is kept for a possible 405 (a refcounted clone), not the whole
     // header map: this runs on every API request, the PAT hot path included.
     let authorization = request
@@ -282,14 +283,17 @@ pub async fn record_pat_requests(
 
     let deadline = request.extensions().get::<Deadline>().copied();
 
-    let response = next.run(request).await;
+    let response = catching_panics(next.run(request)).await;
 
     let mut attribution = slot.take();
-    if attribution.is_none() && response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(authorization) = &authorization {
-            attribution =
-                attribute_presented_pat(&state, authorization, "Method not allowed").await;
-        }
+    // No extractor looked at the PAT (a 405), or the panic came before one did.
+    let unexamined = match response.status() {
+        StatusCode::METHOD_NOT_ALLOWED => Some("Method not allowed"),
+        StatusCode::INTERNAL_SERVER_ERROR => Some("Internal server error"),
+        _ => None,
+    };
+    if let (None, Some(reason), Some(authorization)) = (&attribution, unexamined, &authorization) {
+        attribution = attribute_presented_pat(&state, authorization, reason).await;
     }
     let Some(attribution) = attribution else {
         return response;
@@ -297,7 +301,7 @@ pub async fn record_pat_requests(
     let entry = AuditEntry {
         token_id: attribution.token_id,
         occurred_at,
-        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        ip: ip.to_string(),
         method,
         endpoint,
         status_code: i32::from(response.status().as_u16()),
