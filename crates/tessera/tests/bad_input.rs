@@ -516,3 +516,27 @@ async fn a_sqlite_write_lock_held_elsewhere_is_a_503_with_retry_after() {
     let created = app.post("/api/v1/auth/register", None, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
 }
+
+/// A time an operator wrote by hand with SQLite's own functions (`datetime('now', …)`, the form
+/// `YYYY-MM-DD HH:MM:SS` in UTC) is read, not a 500 for every request that touches the row.
+#[tokio::test]
+async fn a_hand_edited_sqlite_datetime_is_read() {
+    let app = TestApp::spawn().await;
+    if app.db.is_postgres() {
+        return; // PostgreSQL has a time type: a hand-edited value is parsed by the server.
+    }
+    let jwt = app.user("alice").await;
+    let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
+    app.db
+        .exec("UPDATE personal_access_tokens SET expires_at = datetime('now', '+1 day')")
+        .await;
+    let listed = app.get(&format!("/api/v1/tokens/{id}"), Some(&jwt)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    let expires_at = listed.data()["expires_at"].as_str().unwrap().to_owned();
+    assert!(
+        expires_at.ends_with('Z') && expires_at.len() == 20,
+        "{expires_at}"
+    );
+    let used = app.get("/api/v1/workspaces", Some(&pat)).await;
+    assert_eq!(used.status, StatusCode::OK, "{:?}", used.body);
+}

@@ -17,6 +17,11 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 const STORAGE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+/// What SQLite's date and time functions write, and what this code writes (`T` and a `Z` aside):
+/// `YYYY-MM-DD HH:MM[:SS[.fraction]]`, with a space or a `T`, in UTC.
+const SQLITE_FORMS: &[FormatItem<'static>] = format_description!(
+    "[year]-[month]-[day][first [ ] [T]][hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
+);
 const WIRE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
@@ -61,21 +66,20 @@ impl Timestamp {
     }
 
     /// Reads what SQLite holds: the fixed-width form this code writes or, for a value an operator
-    /// edited by hand, any RFC 3339 text (`2020-01-01T00:00:00Z`, `…+02:00`), so that one edited
-    /// row cannot make every request that touches it fail.
+    /// edited by hand, any RFC 3339 text (`2020-01-01T00:00:00Z`, `…+02:00`) or SQLite's own
+    /// forms (`datetime('now')` gives `2020-01-01 00:00:00`, in UTC; `HH:MM` and `.SSS` too), so
+    /// that one edited row cannot make every request that touches it fail. (Such a row compares
+    /// as text a little off in SQL until it is written again in the fixed form.)
     fn from_storage(text: &str) -> Result<Self, BoxDynError> {
-        let fixed = text.strip_suffix('Z').and_then(|trimmed| {
-            PrimitiveDateTime::parse(
-                trimmed,
-                format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
-            )
-            .ok()
-        });
-        match fixed {
-            Some(parsed) => Ok(Timestamp(parsed.assume_utc())),
-            None => Timestamp::parse_rfc3339(text)
-                .ok_or_else(|| format!("stored time {text:?} is not RFC 3339").into()),
+        let utc_text = text.strip_suffix('Z').unwrap_or(text);
+        if let Ok(parsed) = PrimitiveDateTime::parse(utc_text, SQLITE_FORMS) {
+            if (1..=9999).contains(&parsed.year()) {
+                return Ok(Timestamp::from_datetime(parsed.assume_utc()));
+            }
         }
+        Timestamp::parse_rfc3339(text).ok_or_else(|| {
+            format!("stored time {text:?} is neither RFC 3339 nor SQLite's date-time form").into()
+        })
     }
 
     /// Parses client (or hand-edited) RFC 3339 text. `None` for malformed text and for instants
@@ -189,6 +193,17 @@ mod tests {
             assert_eq!(Timestamp::from_storage(text).unwrap(), expected, "{text}");
         }
         assert!(Timestamp::from_storage("2020-01-01").is_err());
+        assert!(Timestamp::from_storage("yesterday").is_err());
+    }
+
+    #[test]
+    fn sqlites_own_date_time_forms_are_read_as_utc() {
+        let read = |text: &str| Timestamp::from_storage(text).unwrap().to_rfc3339();
+        assert_eq!(read("2024-01-15 10:30:00"), "2024-01-15T10:30:00Z");
+        assert_eq!(read("2024-01-15 10:30"), "2024-01-15T10:30:00Z");
+        assert_eq!(read("2024-01-15 10:30:05.123"), "2024-01-15T10:30:05Z");
+        assert_eq!(read("2024-01-15T10:30:05"), "2024-01-15T10:30:05Z");
+        assert!(Timestamp::from_storage("2024-01-15").is_err());
         assert!(Timestamp::from_storage("yesterday").is_err());
     }
 
