@@ -3,7 +3,7 @@
 # documented (status, content type, body schema) and none may be a server error.
 #
 # Starts target/debug/tessera (built here if needed) on a free loopback port, SQLite in a
-# temporary data directory; makes an admin with the CLI, logs it in for a JWT, mints a PAT holding
+# temporary data directory (or the empty PostgreSQL database SCHEMATHESIS_DATABASE_URL names); makes an admin with the CLI, logs it in for a JWT, mints a PAT holding
 # every scope, and runs schemathesis once with each credential for a fixed time budget: the PAT
 # first (it can reach no route that ends the JWT's session), then the JWT (whose run may revoke
 # or regenerate tokens, the PAT among them).
@@ -12,6 +12,7 @@
 #   SCHEMATHESIS_SECONDS=30 scripts/schemathesis.sh
 #   SCHEMATHESIS_RUNS=jwt scripts/schemathesis.sh   # only one of: pat, jwt
 #   SCHEMATHESIS_BUILD=0 scripts/schemathesis.sh    # use target/debug/tessera as it is
+#   SCHEMATHESIS_DATABASE_URL=postgres://…/empty_db scripts/schemathesis.sh   # on PostgreSQL
 #
 # Nothing leaves the machine: provider endpoints (GOOGLE_*_URL) and an HTTP(S) proxy for every
 # other provider call (OAuth clients the fuzzer creates name public hosts) point at a loopback
@@ -25,7 +26,8 @@ VENV="$PWD/.venv-test" # the test venv of scripts/test.sh (PyJWT)
 BUDGET="${SCHEMATHESIS_SECONDS:-120}"
 RUNS="${SCHEMATHESIS_RUNS:-pat jwt}"
 BIN="$PWD/target/debug/tessera"
-REPORTS="$PWD/target/schemathesis"
+BACKEND="$([ -n "${SCHEMATHESIS_DATABASE_URL:-}" ] && echo postgres || echo sqlite)"
+REPORTS="$PWD/target/schemathesis/$BACKEND"
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 
 # What schemathesis 4.32.5 installed (pip freeze), pinned so that a run is the same run next month.
@@ -87,7 +89,7 @@ mkdir -p "$REPORTS"
 # The server's environment: nothing inherited may point it elsewhere.
 export TESSERA_ADDR="127.0.0.1:$PORT"
 export TESSERA_DATA_DIR="$WORK/data"
-export DATABASE_URL="sqlite://$WORK/data/tessera.db"
+export DATABASE_URL="${SCHEMATHESIS_DATABASE_URL:-sqlite://$WORK/data/tessera.db}"
 export SECRET_KEY="schemathesis-run-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 unset TOKEN_ENCRYPTION_KEYS FCS_SAMPLE_PATH TRUSTED_PROXIES REGISTRATION
 export LOG_FORMAT=json RUST_LOG=info
@@ -234,7 +236,7 @@ TOML
 run() {
   local name="$1" credential="$2"
   shift 2
-  echo "== schemathesis ($name, ${BUDGET}s)"
+  echo "== schemathesis ($name on $BACKEND, ${BUDGET}s)"
   local start=$SECONDS rc=0
   # From the reports directory: schemathesis keeps its cache in ./.schemathesis.
   (cd "$REPORTS" && "$VENV/bin/schemathesis" --config-file "$WORK/$name.toml" \
@@ -246,7 +248,7 @@ run() {
     --report junit --report-junit-path "$REPORTS/$name.xml" \
     --no-color \
     "$@") || rc=$?
-  echo "schemathesis ($name) took $((SECONDS - start)) s"
+  echo "schemathesis ($name on $BACKEND) took $((SECONDS - start)) s"
   return "$rc"
 }
 
@@ -270,7 +272,7 @@ for which in $RUNS; do
 done
 # A plain closing line (one per credential run), so the log does not end on schemathesis's
 # pytest-like "N warnings in …" line, which reads as a run of no tests.
-echo "schemathesis runs: $passed passed, $failed failed"
+echo "schemathesis runs on $BACKEND: $passed passed, $failed failed"
 if [ "$status" -ne 0 ]; then
   echo "schemathesis found failures; the server's log: $REPORTS/server.log" >&2
 fi
