@@ -17,12 +17,13 @@ use uuid::Uuid;
 use crate::accounts::api::{create_account, RegisterRequest};
 use crate::accounts::keys::SigningKeys;
 use crate::accounts::password::PasswordHasher;
-use crate::accounts::Role;
+use crate::types::{Role, Timestamp};
+
 use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
 use crate::resources::fcs::service::FcsService;
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
-use crate::store::{AccountOrigin, RoleChange, Store, Timestamp};
+use crate::store::{AccountOrigin, RoleChange, Store};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
 use crate::tokens::ceiling::{tokens_beyond_role, warn_of_tokens_beyond_role};
 
@@ -137,7 +138,7 @@ enum UsersCommand {
 
 fn parse_role(raw: &str) -> Result<Role, String> {
     raw.parse()
-        .map_err(|e: crate::accounts::role::UnknownRole| e.to_string())
+        .map_err(|e: crate::types::UnknownRole| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

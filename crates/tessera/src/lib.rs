@@ -18,3 +18,4 @@ pub mod resources;
 pub mod server;
 pub mod store;
 pub mod tokens;
+pub mod types;

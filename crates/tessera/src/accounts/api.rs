@@ -10,13 +10,14 @@ use uuid::Uuid;
 use super::login_guard::{guarded_password_check, AttemptEvents, PasswordAttempt};
 use super::password::PasswordHasher;
 use super::sessions::{self, ClientInfo, TokenPair};
-use super::Role;
+
 use crate::app::AppState;
 use crate::config::Registration;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
-use crate::store::{AccountOrigin, NewUser, Store, Timestamp, UserRecord};
+use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
+use crate::types::{Role, Timestamp};
 
 /// The `/api/v1/auth` routes.
 pub fn routes() -> Router<AppState> {

@@ -5,6 +5,7 @@
 //! can rotate while older tokens stay valid. Claims: `iss`, `aud`, `sub` (user id), `sid` (the
 //! login session, so logout ends the token's use here at once), `iat`, `exp`, `jti`.
 
+use crate::types::Timestamp;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -12,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::SigningKeys;
-use crate::store::Timestamp;
 
 /// The audience of every access token: Tessera's own API.
 pub const AUDIENCE: &str = "tessera";

@@ -27,7 +27,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::KeyRing;
-use crate::store::{SigningKeyRecord, Store, Timestamp};
+use crate::store::{SigningKeyRecord, Store};
+use crate::types::Timestamp;
 
 /// How often every instance re-reads the key set.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);

@@ -19,7 +19,8 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::store::{FailureCount, FailurePolicy, Timestamp};
+use crate::store::{FailureCount, FailurePolicy};
+use crate::types::Timestamp;
 
 /// The thresholds, from configuration.
 #[derive(Debug, Clone, Copy)]

@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::password::HashingPlace;
 use crate::app::AppState;
 use crate::http::{truncate, ApiError, ApiResult};
-use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject, Timestamp};
+use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
+use crate::types::Timestamp;
 
 /// How often a waiting attempt looks again without being woken, for places freed by another
 /// instance (this process's own settlements wake it at once).

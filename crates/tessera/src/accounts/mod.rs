@@ -8,10 +8,7 @@ pub mod lockout;
 pub mod login_guard;
 pub mod password;
 pub mod profile;
-pub mod role;
 pub mod sessions;
-
-pub use role::Role;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,6 +16,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
+use crate::types::Role;
 use jwt::JwtError;
 
 /// A person authenticated by an access JWT of a running session. PATs are refused here: a script's token must not be

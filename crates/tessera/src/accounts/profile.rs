@@ -7,15 +7,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{AuthUser, Role};
+use super::AuthUser;
 use crate::app::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::checked_text;
 use crate::http::{ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::store::{
     EndReason, LoginSessionRecord, ProfileChanges, ProfileRecord, RoleChange, SecurityEvent,
-    Timestamp,
 };
+use crate::types::{Role, Timestamp};
 
 /// Routes for the caller's own account and the role change.
 pub fn routes() -> Router<AppState> {
@@ -406,7 +406,7 @@ pub async fn change_role(
     let role: Role = body
         .role
         .parse()
-        .map_err(|e: super::role::UnknownRole| ApiError::invalid(e.to_string()))?;
+        .map_err(|e: crate::types::UnknownRole| ApiError::invalid(e.to_string()))?;
     let previous = match state.store.change_role(id, role).await? {
         RoleChange::Changed { previous } => previous,
         RoleChange::LastAdmin => {

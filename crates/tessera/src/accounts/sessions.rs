@@ -19,8 +19,9 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::http::client_ip::{ClientIp, ClientKey};
 use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
-use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent, Timestamp};
+use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent};
 use crate::tokens::format::random_base62;
+use crate::types::Timestamp;
 
 /// Every refresh token starts with this, so secret scanners and people can tell it from a PAT.
 pub const REFRESH_PREFIX: &str = "rt_";

@@ -14,8 +14,9 @@ use crate::http::fields::{
     email, optional, optional_text, required, required_text, Field, LONG_TEXT, SHORT_TEXT,
 };
 use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::store::{BranchRecord, Timestamp};
+use crate::store::BranchRecord;
 use crate::tokens::scopes::{ConnectionsRead, ConnectionsWrite};
+use crate::types::Timestamp;
 
 /// A branch as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]

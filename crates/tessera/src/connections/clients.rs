@@ -14,8 +14,9 @@ use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::{self, one_of, optional, required, required_text, Field, SHORT_TEXT};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::store::{OAuthClientRecord, Timestamp};
+use crate::store::OAuthClientRecord;
 use crate::tokens::scopes::ConnectionsAdmin;
+use crate::types::Timestamp;
 
 /// Longest accepted client id or secret.
 const MAX_CREDENTIAL: usize = 2_000;

@@ -24,8 +24,9 @@ use crate::http::caller::Caller;
 use crate::http::error::echo;
 use crate::http::extract::{Path, Query};
 use crate::http::{ok, ApiError, ApiResult, Success};
-use crate::store::{BranchRecord, OAuthStateRecord, Timestamp};
+use crate::store::{BranchRecord, OAuthStateRecord};
 use crate::tokens::scopes::ConnectionsWrite;
+use crate::types::Timestamp;
 
 /// How long an authorization may take.
 const STATE_LIFETIME: time::Duration = time::Duration::minutes(10);

@@ -43,8 +43,9 @@ use crate::config::{Config, SecretString};
 use crate::http::ApiError;
 use crate::store::{
     BackendKind, ConnectionLock, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens,
-    Store, Timestamp, TokenRow,
+    Store, TokenRow,
 };
+use crate::types::Timestamp;
 
 /// Token rows by (owner, branch): the hot path's one read, kept in memory and emptied by every
 /// change of a connection or branch, here and on other instances (see [`crate::cache`]).

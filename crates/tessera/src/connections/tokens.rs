@@ -16,8 +16,9 @@ use crate::app::AppState;
 use crate::http::caller::Caller;
 use crate::http::extract::Path;
 use crate::http::{ok, ApiError, ApiResult, Success};
-use crate::store::{ConnectionRecord, Timestamp};
+use crate::store::ConnectionRecord;
 use crate::tokens::scopes::{ConnectionsRead, ConnectionsWrite};
+use crate::types::Timestamp;
 
 /// A branch's access token as the token routes answer it.
 #[derive(Debug, Serialize, ToSchema)]

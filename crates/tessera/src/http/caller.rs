@@ -11,10 +11,11 @@ use axum::http::request::Parts;
 use uuid::Uuid;
 
 use super::{bearer, ApiError, AuthFailure, Bearer};
-use crate::accounts::{AuthUser, Role};
+use crate::accounts::AuthUser;
 use crate::app::AppState;
 use crate::tokens::scopes::{RequiredScope, Scope};
 use crate::tokens::Pat;
+use crate::types::Role;
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy)]

@@ -1,8 +1,9 @@
 //! Queries on `pat_audit_log`.
 
+use crate::types::Timestamp;
 use uuid::Uuid;
 
-use super::{on_pool, Backend, Store, Timestamp};
+use super::{on_pool, Backend, Store};
 
 /// One use of a PAT, as stored and as the logs API shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -9,6 +9,7 @@
 //! check made after it (overlap, current status) still holds at commit on both backends, with the
 //! same SQL text.
 
+use crate::types::{ClockTime, Day, Timestamp};
 use std::sync::LazyLock;
 
 use serde::Serialize;
@@ -17,7 +18,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{on_pool, Backend, ClockTime, Day, Store, Timestamp};
+use super::{on_pool, Backend, Store};
 
 /// Who is acting: the person, and the PAT if they act through one.
 #[derive(Debug, Clone, Copy)]

@@ -9,10 +9,11 @@
 //! in-process single flight is the lock; holding SQLite's only write lock across a provider call
 //! would stall every other writer (the audit log among them), so there the "lock" is a plain read.
 
+use crate::types::{text_backed, Timestamp};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{on_pool, text_backed, Backend, Store, Timestamp};
+use super::{on_pool, Backend, Store};
 
 /// An OAuth client registration (an app at a provider), as the row holds it.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,9 +1,10 @@
 //! Queries on `fcs_files`: the metadata of uploaded FCS files. Every query is filtered by the
 //! owner, so another user's file id behaves exactly like a missing one.
 
+use crate::types::Timestamp;
 use uuid::Uuid;
 
-use super::{on_pool, Store, Timestamp};
+use super::{on_pool, Store};
 
 /// One uploaded file, as the row holds it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]

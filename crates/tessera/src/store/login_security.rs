@@ -1,9 +1,10 @@
 //! Queries on `login_failures` (brute-force counters) and `security_events` (the record of every
 //! failed login, lock, and refresh-token replay).
 
+use crate::types::Timestamp;
 use uuid::Uuid;
 
-use super::{on_pool, Store, Timestamp};
+use super::{on_pool, Store};
 
 /// A failure counter as it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]

@@ -4,19 +4,17 @@
 //! pool of either kind and every query is written once and compiled twice through [`on_pool!`]:
 //! the SQL text is shared (numbered `$1` parameters work on both), the column types differ only in
 //! the migrations (`migrations/sqlite`, `migrations/postgres`). Values that the two backends store
-//! differently get a domain type with an implementation for each ([`Timestamp`]).
+//! differently get a domain type with an implementation for each ([`crate::types::Timestamp`]).
 //!
 //! Nothing outside this module writes SQL.
 
 mod audit;
-mod calendar;
 mod case_records;
 mod connections;
 mod fcs_files;
 mod login_security;
 mod sessions;
 mod signing_keys;
-mod timestamp;
 mod tokens;
 mod users;
 
@@ -29,7 +27,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
-pub use calendar::{ClockTime, Day};
 pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues,
     CaseTx, SessionQuery, SessionRecord, SessionValues,
@@ -42,7 +39,6 @@ pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
 pub use login_security::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
 pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
-pub use timestamp::Timestamp;
 pub use tokens::{NewToken, OwnedTokenRecord, TokenRecord};
 pub use users::{
     AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
@@ -83,55 +79,6 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
-
-/// Stores a domain type as TEXT on both backends and serialises it as its `Display` form. The
-/// type needs `Display` and `fn parse(&str) -> Option<Self>`; `$what` names it in decode errors.
-macro_rules! text_backed {
-    ($type:ident, $what:literal) => {
-        impl serde::Serialize for $type {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
-            }
-        }
-
-        // Stored as TEXT on both backends.
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $type
-        where
-            String: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <String as sqlx::Type<DB>>::type_info()
-            }
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $type
-        where
-            &'r str: sqlx::Decode<'r, DB>,
-        {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                let raw = <&str as sqlx::Decode<DB>>::decode(value)?;
-                $type::parse(raw)
-                    .ok_or_else(|| format!("stored {} {raw:?} is malformed", $what).into())
-            }
-        }
-
-        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $type
-        where
-            String: sqlx::Encode<'q, DB>,
-        {
-            fn encode_by_ref(
-                &self,
-                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
-            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-                <String as sqlx::Encode<DB>>::encode(self.to_string(), buf)
-            }
-        }
-    };
-}
-pub(crate) use text_backed;
 
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if needed.

@@ -2,10 +2,10 @@
 //! tokens. A refresh token is spent by a conditional `UPDATE … WHERE spent_at IS NULL`, so of two
 //! racing uses exactly one wins on either backend; the loser is indistinguishable from a replay.
 
+use crate::types::{Role, Timestamp};
 use uuid::Uuid;
 
-use super::{on_pool, Store, Timestamp};
-use crate::accounts::Role;
+use super::{on_pool, Store};
 
 /// A new login session with its first refresh token.
 pub struct NewLoginSession<'a> {

@@ -1,7 +1,8 @@
 //! Queries on `signing_keys`: the Ed25519 keys access JWTs are signed with, shared by every
 //! instance through the database.
 
-use super::{on_pool, Store, Timestamp};
+use super::{on_pool, Store};
+use crate::types::Timestamp;
 
 /// One stored signing key. The private half is sealed; see `accounts::keys`.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,8 +1,9 @@
 //! Queries on `personal_access_tokens`.
 
+use crate::types::Timestamp;
 use uuid::Uuid;
 
-use super::{on_pool, Store, Timestamp};
+use super::{on_pool, Store};
 
 /// One stored token, exactly as the row holds it. `tokens::Token` turns it into domain types.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -62,7 +63,7 @@ pub struct OwnedTokenRecord {
     /// The owner's username.
     pub owner: String,
     /// The owner's role now.
-    pub owner_role: crate::accounts::Role,
+    pub owner_role: crate::types::Role,
 }
 
 const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, revoked_at";

@@ -1,9 +1,9 @@
 //! Queries on `users`.
 
+use crate::types::{Role, Timestamp};
 use uuid::Uuid;
 
-use super::{on_pool, Store, Timestamp};
-use crate::accounts::Role;
+use super::{on_pool, Store};
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -59,7 +59,7 @@ impl std::fmt::Display for AccountOrigin {
     }
 }
 
-super::text_backed!(AccountOrigin, "account origin");
+crate::types::text_backed!(AccountOrigin, "account origin");
 
 /// An account as an operator's listing shows it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]

@@ -20,7 +20,8 @@ use crate::http::error::echo;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
-use crate::store::{AuditEntry, NewToken, Store, Timestamp};
+use crate::store::{AuditEntry, NewToken, Store};
+use crate::types::Timestamp;
 
 /// The `/api/v1/tokens` routes.
 pub fn routes() -> Router<AppState> {

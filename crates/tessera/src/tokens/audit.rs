@@ -32,8 +32,9 @@ use crate::http::deadline::Deadline;
 use crate::http::fallback::catching_panics;
 use crate::http::truncate;
 use crate::http::ApiError;
-use crate::store::{AuditEntry, BackendKind, Store, Timestamp};
+use crate::store::{AuditEntry, BackendKind, Store};
 use crate::tokens::auth::attribute_presented_pat;
+use crate::types::Timestamp;
 
 /// How often pending `last_used_at` values are written.
 pub const LAST_USED_FLUSH: Duration = Duration::from_secs(20);

@@ -26,7 +26,7 @@ use super::{Token, TokenStatus};
 use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
-use crate::store::Timestamp;
+use crate::types::Timestamp;
 
 /// An authenticated PAT holding at least scope `R`.
 #[derive(Debug)]

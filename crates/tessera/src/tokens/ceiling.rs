@@ -21,10 +21,10 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::accounts::Role;
-use crate::store::{Store, Timestamp};
+use crate::store::Store;
 use crate::tokens::scopes::{Resource, Scope, ScopeSet};
 use crate::tokens::Token;
+use crate::types::{Role, Timestamp};
 
 /// The highest scope of `resource` that `role` may hold, or `None` for none at all.
 pub fn ceiling(role: Role, resource: Resource) -> Option<Scope> {

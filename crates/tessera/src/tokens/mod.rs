@@ -23,7 +23,8 @@ use uuid::Uuid;
 pub use auth::Pat;
 use scopes::ScopeSet;
 
-use crate::store::{Timestamp, TokenRecord};
+use crate::store::TokenRecord;
+use crate::types::Timestamp;
 
 /// A token's state at a moment, as the API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

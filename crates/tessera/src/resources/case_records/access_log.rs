@@ -17,8 +17,9 @@ use crate::http::caller::Caller;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::ErrorEnvelope;
 use crate::http::{ApiError, ApiResult};
-use crate::store::{AccessLogRecord, Timestamp};
+use crate::store::AccessLogRecord;
 use crate::tokens::scopes::BeneficiariesRead;
+use crate::types::Timestamp;
 
 /// Entries per page when `limit` is not given.
 const DEFAULT_LIMIT: i64 = 50;

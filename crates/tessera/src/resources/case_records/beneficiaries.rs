@@ -21,10 +21,10 @@ use crate::http::error::{echo, ResultExt};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::store::{
-    AccessEntry, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues, CaseTx, Day,
-    Timestamp,
+    AccessEntry, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues, CaseTx,
 };
 use crate::tokens::scopes::{BeneficiariesDelete, BeneficiariesRead, BeneficiariesWrite};
+use crate::types::{Day, Timestamp};
 
 /// Allowed `gender` values.
 pub const GENDERS: &[&str] = &["male", "female"];

@@ -15,7 +15,7 @@ pub use crate::http::fields::{
     SHORT_TEXT,
 };
 use crate::http::ApiError;
-use crate::store::{ClockTime, Day};
+use crate::types::{ClockTime, Day};
 
 /// Parses a `YYYY-MM-DD` date.
 pub fn date(name: &str, raw: &str) -> Result<Day, ApiError> {

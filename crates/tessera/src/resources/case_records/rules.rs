@@ -11,12 +11,12 @@
 //! entry may read the beneficiaries it enters but not sessions, and only admins and managers read
 //! the access log.
 
-use crate::accounts::Role;
 use crate::app::AppState;
 use crate::http::caller::{Caller, Credential};
 use crate::http::ApiError;
 use crate::store::Actor;
 use crate::tokens::scopes::RequiredScope;
+use crate::types::Role;
 
 /// Something a caller may try to do to the case records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

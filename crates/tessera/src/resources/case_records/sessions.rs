@@ -28,10 +28,9 @@ use crate::http::caller::Caller;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::store::{
-    AccessEntry, Actor, CaseTx, Day, SessionQuery, SessionRecord, SessionValues, Timestamp,
-};
+use crate::store::{AccessEntry, Actor, CaseTx, SessionQuery, SessionRecord, SessionValues};
 use crate::tokens::scopes::{BeneficiariesRead, BeneficiariesWrite};
+use crate::types::{Day, Timestamp};
 
 /// Allowed `session_type` values.
 pub const SESSION_TYPES: &[&str] = &[

@@ -42,9 +42,10 @@ use crate::http::deadline::Deadline;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::store::{FcsFileRecord, Timestamp};
+use crate::store::FcsFileRecord;
 use crate::tokens::scopes::{FcsAnalyze, FcsRead, FcsWrite};
 use crate::tokens::Pat;
+use crate::types::Timestamp;
 
 /// Events per page when `limit` is not given.
 const DEFAULT_LIMIT: i64 = 100;

@@ -484,7 +484,7 @@ mod tests {
                 size_bytes: 0,
                 total_events: events as i64,
                 total_parameters: 1,
-                created_at: crate::store::Timestamp::now(),
+                created_at: crate::types::Timestamp::now(),
             }
         }
 

@@ -88,7 +88,7 @@ impl FromStr for Role {
 }
 
 // Stored as TEXT; the CHECK constraint in the migrations keeps it to these names.
-crate::store::text_backed!(Role, "role");
+super::text_backed!(Role, "role");
 
 #[cfg(test)]
 mod tests {
