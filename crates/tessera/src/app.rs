@@ -35,7 +35,8 @@ use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
 use crate::http::client_ip::{resolve_client_ip, TrustedProxies};
 use crate::http::rate_limit::{limit_by_client_ip, IpRateLimit, LimiterClock};
-use crate::http::{fallback, openapi, ApiError};
+use crate::http::{fallback, ApiError};
+use crate::openapi;
 use crate::store::{BackendKind, Store};
 use crate::tokens::audit::{record_pat_requests, AuditLog, AuditWriter};
 use crate::tokens::cache::{token_cache, TokenCache};
@@ -406,7 +407,7 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
         // An upload's deadline starts before the recorder, so it covers the audit too.
         .layer(from_fn_with_state(
             crate::resources::fcs::service::upload_timeout(&state.config),
-            crate::http::deadline::set_upload_deadline,
+            crate::resources::fcs::set_upload_deadline,
         ))
 }
 

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use crate::store::Store;
+use crate::store::{Feed, Store};
 
 /// Entries older than this are re-read even without an invalidation: a safety net, not the
 /// mechanism correctness relies on.
@@ -37,25 +37,6 @@ const MAX_AGE: Duration = Duration::from_secs(300);
 const MAX_ENTRIES: usize = 100_000;
 /// How often a SQLite server checks whether another process changed a row.
 pub const SQLITE_POLL: Duration = Duration::from_millis(200);
-
-/// Which rows a cache holds, and so which changes empty it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
-    /// `personal_access_tokens` (migration 0002).
-    Tokens,
-    /// `oauth_connections` and `branches` (migration 0006).
-    Connections,
-}
-
-impl Feed {
-    /// The PostgreSQL `NOTIFY` channel its triggers announce changes on.
-    pub fn channel(self) -> &'static str {
-        match self {
-            Feed::Tokens => "tessera_token_changed",
-            Feed::Connections => "tessera_connection_changed",
-        }
-    }
-}
 
 struct Entry<V> {
     value: Arc<V>,

@@ -8,12 +8,14 @@
 
 pub mod accounts;
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod http;
+pub mod openapi;
 pub mod resources;
 pub mod server;
 pub mod store;

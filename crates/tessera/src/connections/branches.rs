@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::fields::{

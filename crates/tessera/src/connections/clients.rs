@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::provider::{checked_endpoint, checked_redirect_uri, AUTH_METHODS, PROVIDERS};
 use super::vault::Slot;
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::{self, one_of, optional, required, required_text, Field, SHORT_TEXT};

@@ -18,7 +18,7 @@ use super::branches::{create_branch, BranchBody};
 use super::clients::{change_client, create_client, OAuthClientBody};
 use super::refresh::AccessToken;
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::Field;
 use crate::http::{ApiError, ApiResult};

@@ -20,7 +20,7 @@ use super::oauth::{authorization_url, random_bytes, ClientCredentials, Pkce};
 use super::refresh::provider_failure;
 use super::vault::Slot;
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::error::echo;
 use crate::http::extract::{Path, Query};
 use crate::http::{ok, ApiError, ApiResult, Success};

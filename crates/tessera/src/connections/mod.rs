@@ -13,7 +13,7 @@
 //! Every route but the callback takes the owner's JWT or a PAT with a `connections` scope
 //! ([`Caller`]); another user's objects answer 404.
 //!
-//! [`Caller`]: crate::http::caller::Caller
+//! [`Caller`]: crate::auth::Caller
 
 pub mod branches;
 pub mod clients;

@@ -38,9 +38,10 @@ use super::limits::{refresh_budget, Deadline, InFlight, RefreshLimits};
 use super::oauth::{ClientCredentials, IssuedTokens, OAuthHttp, ProviderError};
 use super::provider::{Presets, ResolvedProvider};
 use super::vault::{Slot, Vault};
-use crate::cache::{ChangeCache, Feed};
+use crate::cache::ChangeCache;
 use crate::config::{Config, SecretString};
 use crate::http::ApiError;
+use crate::store::Feed;
 use crate::store::{
     BackendKind, ConnectionLock, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens,
     Store, TokenRow,

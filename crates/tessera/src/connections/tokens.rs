@@ -13,7 +13,7 @@ use super::oauth::ClientCredentials;
 use super::refresh::AccessToken;
 use super::vault::Slot;
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::extract::Path;
 use crate::http::{ok, ApiError, ApiResult, Success};
 use crate::store::ConnectionRecord;

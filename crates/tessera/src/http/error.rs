@@ -214,16 +214,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::accounts::password::HashingError> for ApiError {
-    fn from(error: crate::accounts::password::HashingError) -> Self {
-        use crate::accounts::password::HashingError;
-        match error {
-            HashingError::QueueFull => ApiError::Unavailable(error.to_string()),
-            HashingError::Failed(_) => ApiError::Internal(error.into()),
-        }
-    }
-}
-
 /// Whether `db` is SQLite's "database is busy/locked" (primary codes 5 and 6, any extended code):
 /// another writer held the lock past the busy timeout, a passing condition.
 fn is_sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {

@@ -4,7 +4,6 @@
 //! Capabilities (`accounts`, `tokens`, `resources`) own their handlers; this module owns what
 //! every handler relies on, so the contract's conventions are written down once.
 
-pub mod caller;
 pub mod client_ip;
 pub mod deadline;
 pub mod error;

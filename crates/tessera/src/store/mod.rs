@@ -10,6 +10,7 @@
 
 mod audit;
 mod case_records;
+mod change_feed;
 mod connections;
 mod fcs_files;
 mod login_security;
@@ -31,6 +32,7 @@ pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues,
     CaseTx, SessionQuery, SessionRecord, SessionValues,
 };
+pub use change_feed::Feed;
 pub use connections::{
     BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, OAuthClientRecord,
     OAuthStateRecord, RefreshResult, SealedColumn, SealedTokens, SealedValue, TokenRow,

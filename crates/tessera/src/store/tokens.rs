@@ -194,17 +194,3 @@ impl Store {
         })
     }
 }
-
-impl Store {
-    /// SQLite only: the trigger-maintained count of changes on a cache's feed (migrations 0002
-    /// and 0006).
-    pub async fn change_count(&self, feed: crate::cache::Feed) -> Result<i64, sqlx::Error> {
-        let sql = match feed {
-            crate::cache::Feed::Tokens => "SELECT changes FROM token_change_counter WHERE id = 1",
-            crate::cache::Feed::Connections => {
-                "SELECT changes FROM connection_change_counter WHERE id = 1"
-            }
-        };
-        on_pool!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)
-    }
-}

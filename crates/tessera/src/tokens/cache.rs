@@ -6,7 +6,8 @@
 
 use super::format::TokenHash;
 use super::Token;
-use crate::cache::{ChangeCache, Feed};
+use crate::cache::ChangeCache;
+use crate::store::Feed;
 
 /// Authenticated tokens by the SHA-256 of the secret.
 pub type TokenCache = ChangeCache<TokenHash, Token>;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::beneficiaries::not_found;
 use super::rules::{authorize, Action};
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::ErrorEnvelope;
 use crate::http::{ApiError, ApiResult};

@@ -16,7 +16,7 @@ use super::input::{
 };
 use super::rules::{authorize, Action};
 use crate::app::AppState;
-use crate::http::caller::Caller;
+use crate::auth::Caller;
 use crate::http::error::{echo, ResultExt};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::{created, ok, ApiError, ApiResult, Success};

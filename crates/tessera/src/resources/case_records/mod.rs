@@ -10,7 +10,7 @@
 //! Every route takes a staff JWT or a PAT with a `beneficiaries` scope ([`Caller`]); the routes sit
 //! in the PAT group of the router, so PAT uses are also in the token's audit log.
 //!
-//! [`Caller`]: crate::http::caller::Caller
+//! [`Caller`]: crate::auth::Caller
 
 pub mod access_log;
 pub mod beneficiaries;

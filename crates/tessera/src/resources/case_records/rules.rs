@@ -12,7 +12,7 @@
 //! the access log.
 
 use crate::app::AppState;
-use crate::http::caller::{Caller, Credential};
+use crate::auth::{Caller, Credential};
 use crate::http::ApiError;
 use crate::store::Actor;
 use crate::tokens::scopes::RequiredScope;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
@@ -59,6 +60,20 @@ pub const UPLOAD_PATH: &str = "/api/v1/fcs/upload";
 /// `REQUEST_TIMEOUT_SECONDS`, so the global timeout must let it be: an FCS upload.
 pub fn has_own_timeout(method: &axum::http::Method, path: &str) -> bool {
     method == axum::http::Method::POST && path == UPLOAD_PATH
+}
+
+/// Gives FCS uploads their deadline, `timeout` from now.
+pub async fn set_upload_deadline(
+    State(timeout): State<std::time::Duration>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if has_own_timeout(request.method(), request.uri().path()) {
+        request
+            .extensions_mut()
+            .insert(Deadline(Instant::now() + timeout));
+    }
+    next.run(request).await
 }
 
 /// The `/api/v1/fcs` routes, with the FCS service they share.

@@ -10,9 +10,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
-use super::{bearer, ApiError, AuthFailure, Bearer};
 use crate::accounts::AuthUser;
 use crate::app::AppState;
+use crate::http::{bearer, ApiError, AuthFailure, Bearer};
 use crate::tokens::scopes::{RequiredScope, Scope};
 use crate::tokens::Pat;
 use crate::types::Role;
