@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use uuid::Uuid;
 
 use crate::accounts::AuthUser;
-use crate::app::AppState;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
+use crate::state::AppState;
 use crate::tokens::scopes::{RequiredScope, Scope};
 use crate::tokens::Pat;
 use crate::types::Role;

@@ -15,14 +15,14 @@ use tessera_fcs::FcsFile;
 use uuid::Uuid;
 
 use crate::accounts::api::{create_account, RegisterRequest};
-use crate::accounts::keys::SigningKeys;
+use crate::accounts::keys::{retired_key_grace, SigningKeys};
 use crate::accounts::password::PasswordHasher;
 use crate::types::{Role, Timestamp};
 
-use crate::app::{shutdown_signal, App};
 use crate::config::{Config, LogFormat};
 use crate::resources::fcs::service::FcsService;
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
+use crate::server::{shutdown_signal, Server};
 use crate::store::{AccountOrigin, RoleChange, Store};
 use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
 use crate::tokens::ceiling::{tokens_beyond_role, warn_of_tokens_beyond_role};
@@ -235,7 +235,7 @@ fn init_tracing(config: &Config) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.addr;
-    let app = App::build(config).await?;
+    let app = Server::build(config).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, backend = ?app.state.store.kind(), "listening; API docs at /docs");
     app.serve(listener, shutdown_signal()).await
@@ -319,7 +319,8 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             println!("new signing key {kid}; the previous key verifies until its tokens expire");
         }
         KeysCommand::List => {
-            let grace = time::Duration::seconds(config.jwt_ttl_seconds as i64 + 90);
+            let grace = retired_key_grace(config.jwt_ttl_seconds);
+            let grace = time::Duration::try_from(grace).context("the key grace")?;
             let keys = store.verifying_keys(Timestamp::now() + -grace).await?;
             let listed: Vec<_> = keys
                 .iter()
@@ -428,7 +429,7 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
 
 async fn check_stored_fcs(config: Config) -> anyhow::Result<()> {
     let store = connect(&config).await?;
-    let fcs = FcsService::start(&config);
+    let fcs = FcsService::new(&config);
     let unreadable = fcs
         .unreadable_uploads(&store)
         .await

@@ -7,7 +7,6 @@
 //! the assembly of it all in [`app`].
 
 pub mod accounts;
-pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod cli;
@@ -17,7 +16,9 @@ pub mod crypto;
 pub mod http;
 pub mod openapi;
 pub mod resources;
+pub mod router;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod types;

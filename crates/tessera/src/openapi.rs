@@ -29,8 +29,8 @@ use crate::tokens::scopes::Scope;
         scope too low and a 429 carry `data` instead of `message`. Each operation lists every status it \
         can answer."),
     paths(
-        crate::app::health,
-        crate::app::ready,
+        crate::router::health,
+        crate::router::ready,
         crate::accounts::api::register,
         crate::accounts::api::login,
         crate::accounts::api::refresh,
@@ -42,7 +42,7 @@ use crate::tokens::scopes::Scope;
         crate::accounts::profile::update_profile,
         crate::accounts::profile::change_password,
         crate::accounts::profile::change_role,
-        crate::app::jwks,
+        crate::router::jwks,
         crate::tokens::api::create_token,
         crate::tokens::api::list_tokens,
         crate::tokens::api::get_token,

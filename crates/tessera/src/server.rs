@@ -1,5 +1,12 @@
-//! The HTTP server loop: the layer under the router that owns sockets.
+//! The server: runs the built state and router, with every background task, until shutdown.
 //!
+//! [`Server::build`] builds the services and the router (starting nothing); [`Server::serve`]
+//! starts the background work — the audit writer, signing-key reloads, cache invalidation from
+//! the change feeds, the OAuth keep-alive, the FCS warm-up, forgetting idle rate-limit clients —
+//! serves connections, and on shutdown drains requests, commits queued audit entries, drains
+//! OAuth refreshes and closes the database.
+//!
+//! Below that, the loop that owns sockets.
 //! `axum::serve` has no knobs for what a public server needs, so connections are served here with
 //! hyper-util directly, under these limits (all settings):
 //! - **a connection cap** (`MAX_CONNECTIONS`): a connection is accepted only when a slot is free,
@@ -39,6 +46,107 @@ use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::http::rate_limit::LimiterClock;
+use crate::state::{AppState, Services};
+use crate::tokens::audit::AuditWriterToStart;
+
+/// A built application, ready to serve.
+pub struct Server {
+    /// Shared state (also handed to tests).
+    pub state: AppState,
+    /// The limiter's clock; tests advance it to show recovery after the window.
+    pub limiter_clock: LimiterClock,
+    router: Router,
+    audit_writer: AuditWriterToStart,
+}
+
+impl Server {
+    /// Builds the services (database, migrations) and the router. Starts nothing.
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let Services {
+            state,
+            limiter_clock,
+            audit_writer,
+        } = Services::build(config).await?;
+        Ok(Server {
+            router: crate::router::router(state.clone()),
+            state,
+            limiter_clock,
+            audit_writer,
+        })
+    }
+
+    /// Starts the background work, serves on `listener` until `shutdown` resolves, then finishes
+    /// in-flight requests, commits queued audit entries and closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let audit_writer = self.audit_writer.spawn();
+        let background = start_background_work(&state);
+        let limits = ServeLimits::from_config(&state.config);
+        serve_router(listener, self.router, limits, shutdown).await;
+        for task in &background {
+            task.abort();
+        }
+        audit_writer.shutdown().await;
+        state.connections.drain().await;
+        state.store.close().await;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+/// Every periodic or warming task the state needs while serving.
+fn start_background_work(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let invalidator = crate::cache::spawn_change_feed(
+        state.store.clone(),
+        vec![
+            Box::new(state.token_cache.clone()),
+            Box::new(state.connections.cache.clone()),
+        ],
+    );
+    let key_reloader = state.jwt.keys().spawn_reloader();
+    let fcs = state.fcs.clone();
+    let fcs_warm_up = tokio::spawn(async move { fcs.warm_up().await });
+    let rate_limit = state.rate_limit.clone();
+    let forget_idle_clients = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            rate_limit.forget_idle();
+        }
+    });
+    [invalidator, key_reloader, fcs_warm_up, forget_idle_clients]
+        .into_iter()
+        .chain(state.connections.spawn_keep_alive())
+        .collect()
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}
 
 /// The limits the server loop applies.
 #[derive(Debug, Clone, Copy)]

@@ -231,7 +231,7 @@ async fn panics_timeouts_and_405s_on_pat_routes_are_audited_with_their_status() 
         .route("/api/v1/panics", get(panics))
         .route("/api/v1/hangs", get(hangs))
         .with_state(app.state.clone());
-    let misbehaving = tessera::app::with_middleware(routes, app.state.clone());
+    let misbehaving = tessera::router::with_middleware(routes, app.state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

@@ -613,8 +613,8 @@ async fn a_panic_in_any_layer_is_a_500_in_the_envelope_not_a_dropped_connection(
         panic!("a layer bug")
     }
     let app = TestApp::spawn().await;
-    let routes =
-        tessera::app::router(app.state.clone()).layer(axum::middleware::from_fn(panicking_layer));
+    let routes = tessera::router::router(app.state.clone())
+        .layer(axum::middleware::from_fn(panicking_layer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = tessera::server::ServeLimits::from_config(&app.state.config);

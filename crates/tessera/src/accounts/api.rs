@@ -11,11 +11,11 @@ use super::login_guard::{guarded_password_check, AttemptEvents, PasswordAttempt}
 use super::password::PasswordHasher;
 use super::sessions::{self, ClientInfo, TokenPair};
 
-use crate::app::AppState;
 use crate::config::Registration;
 use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
+use crate::state::AppState;
 use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
 use crate::types::{Role, Timestamp};
 

@@ -33,6 +33,13 @@ use crate::types::Timestamp;
 /// How often every instance re-reads the key set.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How long a retired key keeps verifying: until every token it signed (living
+/// `jwt_ttl_seconds`) has expired, even on an instance that noticed the rotation only at its next
+/// reload, with a minute to spare for clocks.
+pub fn retired_key_grace(jwt_ttl_seconds: u64) -> Duration {
+    Duration::from_secs(jwt_ttl_seconds + 60) + RELOAD_INTERVAL
+}
+
 /// The key that signs new tokens.
 pub struct SigningKey {
     /// Its id (RFC 7638 thumbprint), the JWT header's `kid`.

@@ -19,8 +19,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::password::HashingPlace;
-use crate::app::AppState;
 use crate::http::{truncate, ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
 use crate::types::Timestamp;
 

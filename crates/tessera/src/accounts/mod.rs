@@ -14,8 +14,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
+use crate::state::AppState;
 use crate::types::Role;
 use jwt::JwtError;
 

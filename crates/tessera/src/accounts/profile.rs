@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AuthUser;
-use crate::app::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::checked_text;
 use crate::http::{ok, ApiError, ApiResult, AuthFailure, Success};
+use crate::state::AppState;
 use crate::store::{
     EndReason, LoginSessionRecord, ProfileChanges, ProfileRecord, RoleChange, SecurityEvent,
 };

@@ -16,9 +16,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::http::client_ip::{ClientIp, ClientKey};
 use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
+use crate::state::AppState;
 use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent};
 use crate::tokens::format::random_base62;
 use crate::types::Timestamp;

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path, Query};
@@ -14,6 +13,7 @@ use crate::http::fields::{
     email, optional, optional_text, required, required_text, Field, LONG_TEXT, SHORT_TEXT,
 };
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::state::AppState;
 use crate::store::BranchRecord;
 use crate::tokens::scopes::{ConnectionsRead, ConnectionsWrite};
 use crate::types::Timestamp;

@@ -8,12 +8,12 @@ use uuid::Uuid;
 
 use super::provider::{checked_endpoint, checked_redirect_uri, AUTH_METHODS, PROVIDERS};
 use super::vault::Slot;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::{self, one_of, optional, required, required_text, Field, SHORT_TEXT};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::state::AppState;
 use crate::store::OAuthClientRecord;
 use crate::tokens::scopes::ConnectionsAdmin;
 use crate::types::Timestamp;

@@ -17,11 +17,11 @@ use uuid::Uuid;
 use super::branches::{create_branch, BranchBody};
 use super::clients::{change_client, create_client, OAuthClientBody};
 use super::refresh::AccessToken;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::Field;
 use crate::http::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::{BranchRecord, OAuthClientRecord};
 use crate::tokens::scopes::{ConnectionsAdmin, ConnectionsRead, ConnectionsWrite};
 

@@ -31,7 +31,7 @@ use axum::Router;
 
 pub use refresh::Connections;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The routes that take a JWT or a PAT (they go in the audited PAT group).
 pub fn routes() -> Router<AppState> {

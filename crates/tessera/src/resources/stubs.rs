@@ -10,8 +10,8 @@ use axum::Router;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::http::{ok, Success};
+use crate::state::AppState;
 use crate::tokens::scopes::{self, RequiredScope, Scope};
 use crate::tokens::Pat;
 

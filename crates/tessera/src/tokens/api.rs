@@ -15,11 +15,11 @@ use uuid::Uuid;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token, TokenStatus};
 use crate::accounts::AuthUser;
-use crate::app::AppState;
 use crate::http::error::echo;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
+use crate::state::AppState;
 use crate::store::{AuditEntry, NewToken, Store};
 use crate::types::Timestamp;
 

@@ -26,12 +26,12 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::http::client_ip::client_ip_of;
 use crate::http::deadline::Deadline;
 use crate::http::fallback::catching_panics;
 use crate::http::truncate;
 use crate::http::ApiError;
+use crate::state::AppState;
 use crate::store::{AuditEntry, BackendKind, Store};
 use crate::tokens::auth::attribute_presented_pat;
 use crate::types::Timestamp;
@@ -62,16 +62,27 @@ pub struct AuditWriter {
     task: JoinHandle<()>,
 }
 
+/// The writer, built but not yet running: [`AuditWriterToStart::spawn`] starts it (the server
+/// does, with its other background work). Entries queue until it runs.
+pub struct AuditWriterToStart {
+    store: Store,
+    receiver: mpsc::Receiver<Pending>,
+    concurrency: usize,
+}
+
 impl AuditLog {
-    /// Starts the writer task on `store`, committing up to `commits_in_flight` batches at once
-    /// (default: see [`default_commits_in_flight`]).
-    pub fn start(store: Store, commits_in_flight: Option<usize>) -> (AuditLog, AuditWriter) {
+    /// The audit log on `store` and its writer, which will commit up to `commits_in_flight`
+    /// batches at once (default: see [`default_commits_in_flight`]).
+    pub fn new(store: Store, commits_in_flight: Option<usize>) -> (AuditLog, AuditWriterToStart) {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let (stop, stopped) = oneshot::channel();
         let concurrency =
             commits_in_flight.unwrap_or_else(|| default_commits_in_flight(store.kind()));
-        let task = tokio::spawn(run_writer(store, receiver, stopped, concurrency));
-        (AuditLog { queue }, AuditWriter { stop, task })
+        let writer = AuditWriterToStart {
+            store,
+            receiver,
+            concurrency,
+        };
+        (AuditLog { queue }, writer)
     }
 
     /// Queues an entry and waits until it is committed.
@@ -90,6 +101,20 @@ impl AuditLog {
             Ok(true) => Ok(()),
             _ => Err(unavailable()),
         }
+    }
+}
+
+impl AuditWriterToStart {
+    /// Starts the writer task.
+    pub fn spawn(self) -> AuditWriter {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run_writer(
+            self.store,
+            self.receiver,
+            stopped,
+            self.concurrency,
+        ));
+        AuditWriter { stop, task }
     }
 }
 

@@ -23,9 +23,9 @@ use super::audit::{Attribution, AuditSlot};
 use super::format::{self, WellFormedPat};
 use super::scopes::{RequiredScope, Scope, ScopeSet};
 use super::{Token, TokenStatus};
-use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
+use crate::state::AppState;
 use crate::types::Timestamp;
 
 /// An authenticated PAT holding at least scope `R`.

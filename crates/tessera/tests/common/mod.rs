@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tessera::app::App;
 use tessera::config::Config;
 use tessera::http::rate_limit::LimiterClock;
+use tessera::server::Server;
 use tokio::sync::oneshot;
 
 /// Changes any setting of the app's configuration.
@@ -135,7 +135,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub clock: LimiterClock,
-    pub state: tessera::app::AppState,
+    pub state: tessera::state::AppState,
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -204,7 +204,7 @@ impl TestApp {
 
     /// Starts an app on an existing database (e.g. a second instance, or a restart).
     pub async fn start(db: TestDb, options: &TestOptions) -> TestApp {
-        let app = App::build(Self::config(&db, options))
+        let app = Server::build(Self::config(&db, options))
             .await
             .expect("app builds");
         let clock = app.limiter_clock.clone();

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::beneficiaries::not_found;
 use super::rules::{authorize, Action};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::ErrorEnvelope;
 use crate::http::{ApiError, ApiResult};
+use crate::state::AppState;
 use crate::store::AccessLogRecord;
 use crate::tokens::scopes::BeneficiariesRead;
 use crate::types::Timestamp;

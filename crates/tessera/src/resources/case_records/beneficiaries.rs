@@ -15,11 +15,11 @@ use super::input::{
     PageRequest, Paged, LONG_TEXT, SHORT_TEXT,
 };
 use super::rules::{authorize, Action};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::error::{echo, ResultExt};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::state::AppState;
 use crate::store::{
     AccessEntry, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues, CaseTx,
 };

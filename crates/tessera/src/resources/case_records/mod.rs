@@ -21,7 +21,7 @@ pub mod sessions;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The case-records routes. `/api/v1/sessions/upcoming` is a static segment, which axum prefers
 /// over `/api/v1/sessions/{id}`.

@@ -11,9 +11,9 @@
 //! entry may read the beneficiaries it enters but not sessions, and only admins and managers read
 //! the access log.
 
-use crate::app::AppState;
 use crate::auth::{Caller, Credential};
 use crate::http::ApiError;
+use crate::state::AppState;
 use crate::store::Actor;
 use crate::tokens::scopes::RequiredScope;
 use crate::types::Role;

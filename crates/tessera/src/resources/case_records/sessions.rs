@@ -23,11 +23,11 @@ use super::input::{
     PageRequest, Paged, LONG_TEXT,
 };
 use super::rules::{authorize, Action};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::state::AppState;
 use crate::store::{AccessEntry, Actor, CaseTx, SessionQuery, SessionRecord, SessionValues};
 use crate::tokens::scopes::{BeneficiariesRead, BeneficiariesWrite};
 use crate::types::{Day, Timestamp};

@@ -25,7 +25,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
@@ -37,12 +37,11 @@ use self::service::{not_found, parse_file_id, FcsService, Sample, SAMPLE_ID};
 use self::storage::{PendingObject, STAGING};
 use self::upload::Received;
 use self::view::{EventsView, FcsData, ParametersView, StatisticsView};
-use crate::app::AppState;
-use crate::config::Config;
 use crate::http::deadline::Deadline;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::state::AppState;
 use crate::store::FcsFileRecord;
 use crate::tokens::scopes::{FcsAnalyze, FcsRead, FcsWrite};
 use crate::tokens::Pat;
@@ -77,7 +76,7 @@ pub async fn set_upload_deadline(
 }
 
 /// The `/api/v1/fcs` routes, with the FCS service they share.
-pub fn routes(config: &Config) -> Router<AppState> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/fcs/parameters", get(parameters))
         .route("/api/v1/fcs/events", get(events))
@@ -87,7 +86,6 @@ pub fn routes(config: &Config) -> Router<AppState> {
         .route(UPLOAD_PATH, post(upload).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/fcs/files", get(list_files))
         .route("/api/v1/fcs/files/{id}", delete(delete_file))
-        .layer(Extension(FcsService::start(config)))
 }
 
 /// `?file_id=`: which file to read.
@@ -133,10 +131,10 @@ pub struct StatisticsQuery {
 pub async fn parameters(
     pat: Pat<FcsRead>,
     State(state): State<AppState>,
-    Extension(fcs): Extension<FcsService>,
     Query(query): Query<FileQuery>,
 ) -> ApiResult<Success<ParametersView>> {
-    let (file_id, data) = read(&state, &fcs, &pat, query.file_id.as_deref()).await?;
+    let fcs = &state.fcs;
+    let (file_id, data) = read(&state, fcs, &pat, query.file_id.as_deref()).await?;
     Ok(ok(ParametersView::new(file_id, &data)))
 }
 
@@ -151,11 +149,11 @@ pub async fn parameters(
 pub async fn events(
     pat: Pat<FcsRead>,
     State(state): State<AppState>,
-    Extension(fcs): Extension<FcsService>,
     Query(query): Query<EventsQuery>,
 ) -> ApiResult<Response> {
+    let fcs = &state.fcs;
     let (limit, offset) = page(query.limit, query.offset)?;
-    let (file_id, data) = read(&state, &fcs, &pat, query.file_id.as_deref()).await?;
+    let (file_id, data) = read(&state, fcs, &pat, query.file_id.as_deref()).await?;
     let selected = data
         .select(query.channels.as_deref())
         .map_err(ApiError::Validation)?;
@@ -176,10 +174,10 @@ pub async fn events(
 pub async fn statistics(
     pat: Pat<FcsAnalyze>,
     State(state): State<AppState>,
-    Extension(fcs): Extension<FcsService>,
     Query(query): Query<StatisticsQuery>,
 ) -> ApiResult<Success<StatisticsView>> {
-    let (file_id, data) = read(&state, &fcs, &pat, query.file_id.as_deref()).await?;
+    let fcs = &state.fcs;
+    let (file_id, data) = read(&state, fcs, &pat, query.file_id.as_deref()).await?;
     let selected = data
         .select(query.channels.as_deref())
         .map_err(ApiError::Validation)?;
@@ -255,8 +253,8 @@ pub struct FileList {
 pub async fn list_files(
     pat: Pat<FcsRead>,
     State(state): State<AppState>,
-    Extension(fcs): Extension<FcsService>,
 ) -> ApiResult<Success<FileList>> {
+    let fcs = &state.fcs;
     let uploads = state.store.list_fcs_files(pat.user_id).await?;
     // An unavailable sample (logged by the service) must not hide the caller's own files.
     let sample = fcs.sample().await.ok();
@@ -290,9 +288,9 @@ pub struct Deleted {
 pub async fn delete_file(
     pat: Pat<FcsWrite>,
     State(state): State<AppState>,
-    Extension(fcs): Extension<FcsService>,
     Path(id): Path<String>,
 ) -> ApiResult<Success<Deleted>> {
+    let fcs = &state.fcs;
     if id == SAMPLE_ID {
         return Err(ApiError::Conflict(
             "The built-in sample cannot be deleted".to_owned(),
@@ -327,9 +325,9 @@ pub async fn delete_file(
 pub async fn upload(
     pat: Pat<FcsWrite>,
     State(state): State<AppState>,
-    Extension(fcs): Extension<FcsService>,
     request: Request,
 ) -> ApiResult<Success<FileView>> {
+    let fcs = &state.fcs;
     let timeout = fcs.upload_timeout();
     // From the request's arrival, covering receiving, checking, storing and (in the recorder)
     // auditing; a route built without the stack's deadline layer starts counting here.
@@ -341,7 +339,7 @@ pub async fn upload(
         seconds: timeout.as_secs(),
     };
     // Whatever the deadline cuts off cleans up after itself (see `PendingObject`).
-    let receiving = receive_and_validate(&state, &fcs, pat.user_id, request);
+    let receiving = receive_and_validate(&state, fcs, pat.user_id, request);
     let Accepted {
         staged,
         record,
@@ -349,7 +347,7 @@ pub async fn upload(
     } = tokio::time::timeout_at(deadline, receiving)
         .await
         .map_err(|_| timed_out())??;
-    match keep(&state, &fcs, staged, record.clone(), deadline).await? {
+    match keep(&state, fcs, staged, record.clone(), deadline).await? {
         Kept::Stored => {}
         Kept::Refused(refusal) => return Err(refusal.into()),
         Kept::TimedOut => return Err(timed_out().into()),

@@ -1,15 +1,15 @@
 //! The FCS service behind the handlers: which file a request means, the built-in sample, the
 //! upload store and the cache of decoded files.
 //!
-//! The sample and the store are prepared lazily but started eagerly: [`FcsService::start`]
-//! begins preparing them in the background when the router is built (generating the synthetic
-//! sample on the very first start), and the first request that needs one waits for it. A
+//! The sample and the store are prepared lazily but started eagerly: the server runs
+//! [`FcsService::warm_up`] in the background at start (generating the synthetic sample on the
+//! very first start), and the first request that needs one waits for it. A
 //! failure (an unreadable `FCS_SAMPLE_PATH`, an unwritable data directory) is logged and answered
 //! 503 on the routes that need it, and retried by the next request, instead of keeping the whole
 //! service from starting. Opening the store also sweeps what crashed uploads left in staging.
 //!
 //! Decoding is bounded by [`Decoder`] (one file's size, the memory of decodes in flight, one
-//! decode per file); uploads by [`Room`] (`FCS_MAX_UPLOAD_MB`, `FCS_QUOTA_MB`) and
+//! decode per file); uploads by [`Room`] (`FCS_MAX_UPLOAD_MB`, `FCS_QUOTA_MB`, `FCS_MAX_TOTAL_GB`) and
 //! [`FcsService::upload_timeout`].
 
 use std::path::{Path, PathBuf};
@@ -120,10 +120,10 @@ pub fn upload_timeout(config: &Config) -> Duration {
 }
 
 impl FcsService {
-    /// A service for `config`; starts preparing the sample and the store in the background when
-    /// called inside a runtime.
-    pub fn start(config: &Config) -> FcsService {
-        let service = FcsService(Arc::new(Inner {
+    /// A service for `config`. Nothing is prepared yet: [`Self::warm_up`] does that, and every
+    /// use prepares what it needs on demand.
+    pub fn new(config: &Config) -> FcsService {
+        FcsService(Arc::new(Inner {
             data_dir: config.data_dir.clone(),
             sample_path: config.fcs_sample_path.clone(),
             max_upload_bytes: config.fcs_max_upload_mb.saturating_mul(MIB),
@@ -138,16 +138,14 @@ impl FcsService {
             decoder: Decoder::new(config.fcs_cache_mb, config.fcs_decode_memory_mb),
             storage: OnceCell::new(),
             sample: OnceCell::new(),
-        }));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let warm = service.clone();
-            runtime.spawn(async move {
-                // Errors are logged inside and retried on demand.
-                let _ = warm.sample().await;
-                let _ = warm.storage().await;
-            });
-        }
-        service
+        }))
+    }
+
+    /// Prepares the sample and the upload store (the server runs this in the background at
+    /// start). Failures are logged inside and retried by the requests that need them.
+    pub async fn warm_up(&self) {
+        let _ = self.sample().await;
+        let _ = self.storage().await;
     }
 
     /// The largest events page, in bytes of JSON (`FCS_MAX_RESPONSE_MB`).
@@ -463,7 +461,7 @@ mod tests {
             config.fcs_cache_mb = cache_mb;
             config.fcs_decode_memory_mb = decode_memory_mb;
             Bench {
-                service: FcsService::start(&config),
+                service: FcsService::new(&config),
                 dir,
                 user: Uuid::now_v7(),
             }

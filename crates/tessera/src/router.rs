@@ -1,25 +1,21 @@
-//! Builds the application: state, router and the one middleware stack; and runs the server with
-//! graceful shutdown.
+//! Every route in one assembly, and the one middleware stack around them; the operational
+//! routes (`/health`, `/ready`, the JWKS, the API documents). Building the router starts nothing.
 //!
-//! A request's way through (outermost first): error-envelope guard → panic catcher → request id →
-//! trace span and access log → security headers → timeout → client IP → body limit → routing →
-//! (on `/api/`) rate limit → (on PAT routes) audit recorder → extractors (JWT or PAT + scope) →
-//! handler → store.
+//! A request's way through (outermost first): upload deadline (FCS uploads) → audit recorder (PAT
+//! routes; it also answers a panic anywhere inside it with the 500 envelope) → compression →
+//! error-envelope guard → request id → trace span and access log → security headers → client IP →
+//! timeout → body limit → routing → (on `/api/`) rate limit → extractors (JWT or PAT + scope) →
+//! handler → service → store.
 
-use std::num::NonZeroU32;
-use std::ops::Deref;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use serde_json::json;
-use tokio::net::TcpListener;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,203 +24,12 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-use crate::accounts::jwt::AccessTokens;
-use crate::accounts::keys::SigningKeys;
-use crate::accounts::lockout::LockoutPolicy;
-use crate::accounts::password::PasswordHasher;
-use crate::config::Config;
-use crate::http::client_ip::{resolve_client_ip, TrustedProxies};
-use crate::http::rate_limit::{limit_by_client_ip, IpRateLimit, LimiterClock};
+use crate::http::client_ip::resolve_client_ip;
+use crate::http::rate_limit::limit_by_client_ip;
 use crate::http::{fallback, ApiError};
 use crate::openapi;
-use crate::store::{BackendKind, Store};
-use crate::tokens::audit::{record_pat_requests, AuditLog, AuditWriter};
-use crate::tokens::cache::{token_cache, TokenCache};
-
-/// Everything a handler may need; cheap to clone (one `Arc`).
-#[derive(Clone)]
-pub struct AppState(Arc<AppInner>);
-
-/// The shared parts of [`AppState`].
-pub struct AppInner {
-    /// The database.
-    pub store: Store,
-    /// Password hashing with bounded concurrency.
-    pub passwords: PasswordHasher,
-    /// Access JWTs: issuing and verifying with the shared Ed25519 keys.
-    pub jwt: AccessTokens,
-    /// Brute-force thresholds for logins.
-    pub lockout: LockoutPolicy,
-    /// Wakes logins waiting for a place below the brute-force thresholds.
-    pub login_places: crate::accounts::login_guard::LoginPlaces,
-    /// The PAT audit writer.
-    pub audit: AuditLog,
-    /// Authenticated tokens, emptied by any revocation.
-    pub token_cache: TokenCache,
-    /// The per-IP rate limiter.
-    pub rate_limit: IpRateLimit,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: TrustedProxies,
-    /// OAuth connections: vault, provider client and refresher.
-    pub connections: Arc<crate::connections::Connections>,
-    /// The configuration the app was built with.
-    pub config: Config,
-}
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl FromRef<AppState> for AuditLog {
-    fn from_ref(state: &AppState) -> Self {
-        state.audit.clone()
-    }
-}
-
-impl FromRef<AppState> for IpRateLimit {
-    fn from_ref(state: &AppState) -> Self {
-        state.rate_limit.clone()
-    }
-}
-
-impl FromRef<AppState> for TrustedProxies {
-    fn from_ref(state: &AppState) -> Self {
-        state.trusted_proxies.clone()
-    }
-}
-
-/// A built application: its state, router and the background work to stop on shutdown.
-pub struct App {
-    /// Shared state (also handed to tests, e.g. to move the rate limiter's clock).
-    pub state: AppState,
-    /// The limiter's clock; tests advance it to show recovery after the window.
-    pub limiter_clock: LimiterClock,
-    router: Router,
-    audit_writer: AuditWriter,
-    background: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl App {
-    /// Connects to the database, runs migrations and builds the router.
-    pub async fn build(config: Config) -> anyhow::Result<App> {
-        let store = Store::connect(&config.database_url(), config.database_max_connections).await?;
-        store.migrate().await.context("running migrations")?;
-        let secret = config.resolve_secret_key()?;
-        let concurrency = config.password_hash_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        });
-        let limiter_clock = LimiterClock::default();
-        let per_minute = NonZeroU32::new(config.rate_limit_per_minute)
-            .context("RATE_LIMIT_PER_MINUTE must be at least 1")?;
-        let rate_limit = IpRateLimit::new(per_minute, limiter_clock.clone());
-        let (audit, audit_writer) = AuditLog::start(
-            store.clone(),
-            config.audit_commits_in_flight.map(usize::from),
-        );
-        // On PostgreSQL other instances may revoke tokens: trust the cache only once the listener runs.
-        let token_cache = token_cache(store.kind() == BackendKind::Sqlite);
-        // A retired key verifies until every token it signed has expired, even on an instance
-        // that noticed the rotation only at its next reload.
-        let retired_grace = Duration::from_secs(config.jwt_ttl_seconds + 60)
-            + crate::accounts::keys::RELOAD_INTERVAL;
-        let signing_keys =
-            Arc::new(SigningKeys::load(store.clone(), &secret, retired_grace).await?);
-        let key_reloader = signing_keys.spawn_reloader();
-        let connections = Arc::new(crate::connections::Connections::new(
-            store.clone(),
-            &config,
-            &secret,
-        )?);
-        let keep_alive = connections.spawn_keep_alive();
-        let invalidator = crate::cache::spawn_change_feed(
-            store.clone(),
-            vec![
-                Box::new(token_cache.clone()),
-                Box::new(connections.cache.clone()),
-            ],
-        );
-        let state = AppState(Arc::new(AppInner {
-            passwords: PasswordHasher::new(concurrency, config.password_hash_queue as usize)?,
-            jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
-            lockout: LockoutPolicy::from_config(&config),
-            login_places: Default::default(),
-            trusted_proxies: TrustedProxies::new(
-                config.trusted_proxies.clone(),
-                config.rate_limit_ipv6_prefix,
-            ),
-            store,
-            audit,
-            token_cache,
-            rate_limit: rate_limit.clone(),
-            connections,
-            config,
-        }));
-        let forget_idle_clients = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                rate_limit.forget_idle();
-            }
-        });
-        Ok(App {
-            router: router(state.clone()),
-            state,
-            limiter_clock,
-            audit_writer,
-            background: [forget_idle_clients, invalidator, key_reloader]
-                .into_iter()
-                .chain(keep_alive)
-                .collect(),
-        })
-    }
-
-    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests, commits
-    /// queued audit entries and closes the database.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let limits = crate::server::ServeLimits::from_config(&self.state.config);
-        crate::server::serve_router(listener, self.router, limits, shutdown).await;
-        for task in &self.background {
-            task.abort();
-        }
-        self.audit_writer.shutdown().await;
-        self.state.connections.drain().await;
-        self.state.store.close().await;
-        tracing::info!("shut down cleanly");
-        Ok(())
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown requested: finishing in-flight requests");
-}
+use crate::state::AppState;
+use crate::tokens::audit::record_pat_requests;
 
 /// Liveness: answers without touching the database.
 #[utoipa::path(get, path = "/health", tag = "operations",
@@ -268,7 +73,7 @@ async fn openapi_json() -> Response {
 /// rewrites the URI on every request, which profiling showed on the PAT hot path.
 fn api_routes(state: &AppState) -> Router<AppState> {
     let pat_routes = crate::resources::stubs::routes()
-        .merge(crate::resources::fcs::routes(&state.config))
+        .merge(crate::resources::fcs::routes())
         .merge(crate::resources::case_records::routes())
         .merge(crate::connections::routes());
     Router::new()

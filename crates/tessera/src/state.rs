@@ -1,0 +1,154 @@
+//! [`AppState`]: the built services and the configuration, which every handler receives.
+//!
+//! [`Services::build`] connects to the database, runs the migrations and constructs each service.
+//! It starts nothing: the background work (the audit writer, key reloads, cache invalidation, the
+//! OAuth keep-alive, the FCS warm-up) is started by `crate::server`, so building state for a
+//! test or a CLI command runs no task.
+
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::FromRef;
+
+use crate::accounts::jwt::AccessTokens;
+use crate::accounts::keys::{retired_key_grace, SigningKeys};
+use crate::accounts::lockout::LockoutPolicy;
+use crate::accounts::login_guard::LoginPlaces;
+use crate::accounts::password::PasswordHasher;
+use crate::config::Config;
+use crate::connections::Connections;
+use crate::http::client_ip::TrustedProxies;
+use crate::http::rate_limit::{IpRateLimit, LimiterClock};
+use crate::resources::fcs::service::FcsService;
+use crate::store::{BackendKind, Store};
+use crate::tokens::audit::{AuditLog, AuditWriterToStart};
+use crate::tokens::cache::{token_cache, TokenCache};
+
+/// Everything a handler may need; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+/// The shared parts of [`AppState`].
+pub struct AppInner {
+    /// The database.
+    pub store: Store,
+    /// Password hashing with bounded concurrency.
+    pub passwords: PasswordHasher,
+    /// Access JWTs: issuing and verifying with the shared Ed25519 keys.
+    pub jwt: AccessTokens,
+    /// Brute-force thresholds for logins.
+    pub lockout: LockoutPolicy,
+    /// Wakes logins waiting for a place below the brute-force thresholds.
+    pub login_places: LoginPlaces,
+    /// The PAT audit log (its writer runs in the server).
+    pub audit: AuditLog,
+    /// Authenticated tokens, emptied by any revocation.
+    pub token_cache: TokenCache,
+    /// The per-IP rate limiter.
+    pub rate_limit: IpRateLimit,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// OAuth connections: vault, provider client and refresher.
+    pub connections: Arc<Connections>,
+    /// FCS files: the sample, uploads and decoded data.
+    pub fcs: FcsService,
+    /// The configuration the app was built with.
+    pub config: Config,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for AuditLog {
+    fn from_ref(state: &AppState) -> Self {
+        state.audit.clone()
+    }
+}
+
+impl FromRef<AppState> for IpRateLimit {
+    fn from_ref(state: &AppState) -> Self {
+        state.rate_limit.clone()
+    }
+}
+
+impl FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        state.trusted_proxies.clone()
+    }
+}
+
+/// What [`Services::build`] makes: the state, and what only the server runs or tests move.
+pub struct Services {
+    /// The shared state.
+    pub state: AppState,
+    /// The rate limiter's clock; tests advance it to show recovery after the window.
+    pub limiter_clock: LimiterClock,
+    /// The audit writer, to be started by the server.
+    pub audit_writer: AuditWriterToStart,
+}
+
+impl Services {
+    /// Connects to the database, runs the migrations and constructs every service.
+    pub async fn build(config: Config) -> anyhow::Result<Services> {
+        let store = Store::connect(&config.database_url(), config.database_max_connections).await?;
+        store.migrate().await.context("running migrations")?;
+        let secret = config.resolve_secret_key()?;
+        let limiter_clock = LimiterClock::default();
+        let per_minute = NonZeroU32::new(config.rate_limit_per_minute)
+            .context("RATE_LIMIT_PER_MINUTE must be at least 1")?;
+        let (audit, audit_writer) = AuditLog::new(
+            store.clone(),
+            config.audit_commits_in_flight.map(usize::from),
+        );
+        let signing_keys = Arc::new(
+            SigningKeys::load(
+                store.clone(),
+                &secret,
+                retired_key_grace(config.jwt_ttl_seconds),
+            )
+            .await?,
+        );
+        let state = AppState(Arc::new(AppInner {
+            passwords: PasswordHasher::new(
+                hashing_threads(&config),
+                config.password_hash_queue as usize,
+            )?,
+            jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
+            lockout: LockoutPolicy::from_config(&config),
+            login_places: LoginPlaces::default(),
+            trusted_proxies: TrustedProxies::new(
+                config.trusted_proxies.clone(),
+                config.rate_limit_ipv6_prefix,
+            ),
+            // On PostgreSQL other instances may revoke tokens: trust the cache only once the
+            // listener runs.
+            token_cache: token_cache(store.kind() == BackendKind::Sqlite),
+            connections: Arc::new(Connections::new(store.clone(), &config, &secret)?),
+            fcs: FcsService::new(&config),
+            rate_limit: IpRateLimit::new(per_minute, limiter_clock.clone()),
+            audit,
+            store,
+            config,
+        }));
+        Ok(Services {
+            state,
+            limiter_clock,
+            audit_writer,
+        })
+    }
+}
+
+/// `PASSWORD_HASH_CONCURRENCY`, or one thread per core.
+fn hashing_threads(config: &Config) -> usize {
+    config.password_hash_concurrency.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    })
+}
