@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: lint, then every test on SQLite, then the integration tests on PostgreSQL.
-# Starts PostgreSQL and Redis when they are installed but not running (as on a fresh CI machine).
+# Starts PostgreSQL when it is installed but not running (as on a fresh CI machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +16,6 @@ ensure_postgres() {
   fi
   echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2
   return 1
-}
-
-ensure_redis() {
-  if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return 0; fi
-  if command -v redis-server >/dev/null; then
-    echo "starting Redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
-  fi
 }
 
 # PyJWT verifies Tessera's JWTs from the JWKS alone in tests/accounts.rs: an independent
@@ -55,7 +47,6 @@ cargo test --workspace
 
 echo "== integration tests on PostgreSQL"
 ensure_postgres
-ensure_redis || true
 psql "$PG_URL_BASE/postgres" -q -v ON_ERROR_STOP=1 \
   -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB" >/dev/null
 TEST_DATABASE_URL="$PG_URL_BASE/$PG_DB" cargo test --workspace --tests

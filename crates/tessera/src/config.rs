@@ -394,7 +394,7 @@ impl Config {
         }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        let key = crate::tokens::format::random_base62(64);
+        let key = crate::crypto::random_base62(64);
         write_private_file(&path, &key)?;
         tracing::warn!(
             path = %path.display(),

@@ -13,6 +13,7 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
+use rand::distributions::{Alphanumeric, DistString};
 use rand::RngCore;
 use sha2::Sha256;
 
@@ -165,6 +166,12 @@ fn split(sealed: &[u8]) -> Option<(&str, &[u8], &[u8])> {
     let (id, rest) = rest.split_at(id_len);
     let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
     Some((std::str::from_utf8(id).ok()?, nonce, ciphertext))
+}
+
+/// `n` characters drawn uniformly from base62 by the operating system's CSPRNG: PAT and
+/// refresh-token secrets, generated keys, dummy passwords.
+pub fn random_base62(n: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, n)
 }
 
 #[cfg(test)]

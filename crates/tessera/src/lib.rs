@@ -1,10 +1,32 @@
 //! Tessera: accounts, personal access tokens, OAuth connections and the resources they guard,
 //! behind one scope model.
 //!
-//! The crate is organised by capability: [`accounts`], [`tokens`], [`connections`], [`resources`];
-//! with the shared
-//! HTTP conventions in [`http`], the database boundary in [`store`], settings in [`config`] and
-//! the assembly of it all in [`app`].
+//! # Layers
+//!
+//! Read from the top; each layer uses only the ones below it.
+//!
+//! * [`server`] — builds the state and the router, starts the background work, serves
+//!   connections (deadlines, a cap, panics answered) and shuts down. The `tessera` binary's
+//!   commands are in [`cli`].
+//! * [`router`] — every route in one assembly and the one middleware stack; `/health`, `/ready`,
+//!   the JWKS; [`openapi`] assembles the document from the handlers' annotations.
+//! * The capabilities, each with its handlers and logic: [`accounts`] (registration, login,
+//!   sessions, roles), [`tokens`] (PATs, scopes, the audit log), [`connections`] (OAuth grants
+//!   for branches) and [`resources`] (FCS files, case records, the contract's stubs).
+//! * [`auth`] — the extractor for routes that take a person's JWT or a PAT.
+//! * [`state`] — [`state::AppState`], the built services and the configuration.
+//! * [`http`] — what every handler relies on: the envelope, [`http::ApiError`], extractors that
+//!   answer in the envelope, client IP, the rate limit, fallbacks. It knows no capability.
+//! * [`store`] — the database boundary: every SQL statement, for SQLite and PostgreSQL. It knows
+//!   no capability.
+//! * [`types`] — the values stored and shown the same way everywhere: `Timestamp`, `Day`,
+//!   `ClockTime`, `Role`.
+//! * Beside them, used from any layer: [`config`] (every setting), [`crypto`] (sealing secrets,
+//!   random secrets), [`cache`] (caches emptied by the store's change feeds).
+//!
+//! Still crossing a line, to be untied by the next steps: handlers take the whole
+//! [`state::AppState`] (so the capabilities and `state` import each other), `tokens` and
+//! `accounts` share the JWT and role checks, and `openapi` lists `router`'s operational routes.
 
 pub mod accounts;
 pub mod auth;

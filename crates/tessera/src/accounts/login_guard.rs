@@ -6,11 +6,11 @@
 //!    delayed;
 //! 2. a place below both thresholds (account and client IP): checked failures plus attempts in
 //!    flight. No place free means other attempts are being checked: this one waits for one of
-//!    them to settle (woken in this process, or looking again every [`LOOK_AGAIN`] for other
+//!    them to settle (woken in this process, or looking again every `LOOK_AGAIN` for other
 //!    instances), and after `LOGIN_WAIT_SECONDS` it is a 503, never "Invalid credentials";
 //! 3. the delay the checked failures call for, then argon2;
 //! 4. the settlement: only a checked wrong password counts as a failure. A request dropped before
-//!    it settles gives its place back ([`InFlight`]'s `Drop`); a process that dies leaves places
+//!    it settles gives its place back (`InFlight`'s `Drop`); a process that dies leaves places
 //!    that stop counting when they expire.
 
 use std::time::Duration;

@@ -125,7 +125,7 @@ impl PasswordHasher {
     /// A hasher running at most `concurrency` hashes at once, on threads of its own, with at most
     /// `queue` more waiting.
     pub fn new(concurrency: usize, queue: usize) -> anyhow::Result<Self> {
-        let dummy_hash = hash_blocking(&crate::tokens::format::random_base62(24))?;
+        let dummy_hash = hash_blocking(&crate::crypto::random_base62(24))?;
         let threads = concurrency.max(1);
         let places = threads + queue;
         Ok(PasswordHasher {

@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::crypto::random_base62;
 use crate::http::client_ip::{ClientIp, ClientKey};
 use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
 use crate::state::AppState;
 use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent};
-use crate::tokens::format::random_base62;
 use crate::types::Timestamp;
 
 /// Every refresh token starts with this, so secret scanners and people can tell it from a PAT.

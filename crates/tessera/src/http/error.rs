@@ -89,9 +89,6 @@ pub enum ApiError {
         /// Whole seconds until a request would be allowed.
         retry_after: u64,
     },
-    /// 501: the route is part of the contract but its capability has not been built yet.
-    #[error("{0}")]
-    NotImplemented(String),
     /// 502: an upstream service (an OAuth provider) failed; the message says what it answered.
     #[error("{0}")]
     BadGateway(String),
@@ -124,7 +121,6 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -11,9 +11,10 @@
 //! * Storage keeps only the SHA-256 of the whole token and its first 12 characters (`pat_` + 8) as
 //!   `token_prefix`, for display and for the indexed lookup. The full token is shown once.
 
-use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::crypto::random_base62;
 
 /// The literal every personal access token starts with.
 pub const PAT_PREFIX: &str = "pat_";
@@ -58,11 +59,6 @@ impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenHash(..)")
     }
-}
-
-/// `n` characters drawn uniformly from base62 by the operating system's CSPRNG.
-pub fn random_base62(n: usize) -> String {
-    Alphanumeric.sample_string(&mut rand::rngs::OsRng, n)
 }
 
 /// Mints a new token.

@@ -4,7 +4,7 @@
 //! * [`Timestamp`] — a UTC instant (`TIMESTAMPTZ` on PostgreSQL, fixed-width text on SQLite).
 //! * [`Day`], [`ClockTime`] — a calendar date and a time of day (case-record sessions).
 //! * [`Role`] — what a person may do.
-//! * [`text_backed!`] — stores a type with `Display` and `parse` as TEXT on both backends.
+//! * `text_backed!` — stores a type with `Display` and `parse` as TEXT on both backends.
 
 mod calendar;
 mod role;
