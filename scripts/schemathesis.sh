@@ -259,7 +259,7 @@ for which in $RUNS; do
   seed_records "$which" # here, not inside `run … || status=1`, where `set -e` is off
   case "$which" in
     # Logging the run's own credential out would turn every later request into a 401: the routes
-    # that end the caller's sessions are left out of the JWT run (tests/accounts.rs covers them).
+    # that end the caller's sessions are left out of the JWT run (tests/api/accounts.rs covers them).
     # Nothing else is: a password change ends only the *other* sessions.
     jwt) run jwt "$JWT" \
       --exclude-path /api/v1/auth/logout \

@@ -18,7 +18,7 @@ ensure_postgres() {
   return 1
 }
 
-# PyJWT verifies Tessera's JWTs from the JWKS alone in tests/accounts.rs: an independent
+# PyJWT verifies Tessera's JWTs from the JWKS alone in tests/api/accounts.rs: an independent
 # implementation, so a mistake shared by our signing and our verifying cannot pass unnoticed.
 ensure_pyjwt() {
   local venv=.venv-test

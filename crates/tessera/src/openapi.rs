@@ -154,7 +154,7 @@ struct Traits {
 }
 
 /// Paths served by `app::api_routes`, behind the rate limit: `/api/…` and the `/token-management`
-/// compatibility routes (tests/operations.rs checks this against the running router).
+/// compatibility routes (tests/api/operations.rs checks this against the running router).
 pub const RATE_LIMITED_PREFIXES: [&str; 2] = ["/api/", "/token-management/"];
 
 impl Traits {

@@ -4,9 +4,7 @@
 //! (SQLite: the files, WAL included; PostgreSQL: every row of every table, as text and as hex)
 //! are searched for the client secret, the code, the state's verifier, and every token.
 
-mod common;
-
-use common::{Binary, TestDb};
+use crate::support::{Binary, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};

@@ -1,9 +1,7 @@
 //! Bad input gets the envelope with the right status and a message a person can act on; nothing
 //! answers 500 and nothing stored changes.
 
-mod common;
-
-use common::{TestApp, TestOptions};
+use crate::support::{TestApp, TestOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -14,10 +12,10 @@ async fn raw(
     jwt: Option<&str>,
     content_type: Option<&str>,
     body: &str,
-) -> common::Reply {
+) -> crate::support::Reply {
     let mut request = app
         .client
-        .request(common::method(method), app.url(path))
+        .request(crate::support::method(method), app.url(path))
         .body(body.to_owned());
     if let Some(jwt) = jwt {
         request = request.bearer_auth(jwt);
@@ -28,7 +26,7 @@ async fn raw(
     TestApp::reply(request.send().await.unwrap()).await
 }
 
-fn assert_envelope(reply: &common::Reply, status: StatusCode, message_part: &str) {
+fn assert_envelope(reply: &crate::support::Reply, status: StatusCode, message_part: &str) {
     assert_eq!(reply.status, status, "{:?}", reply.body);
     assert_eq!(reply.body["success"], false);
     assert_eq!(reply.body["error"], status.canonical_reason().unwrap());
@@ -244,19 +242,29 @@ async fn unknown_routes_and_methods_answer_in_the_envelope() {
         "/api/v1/nope",
     );
     assert_envelope(
-        &app.request(common::method("PATCH"), "/api/v1/workspaces", None, None)
-            .await,
+        &app.request(
+            crate::support::method("PATCH"),
+            "/api/v1/workspaces",
+            None,
+            None,
+        )
+        .await,
         StatusCode::METHOD_NOT_ALLOWED,
         "method",
     );
     assert_envelope(
-        &app.request(common::method("PUT"), "/api/v1/tokens", Some(&jwt), None)
-            .await,
+        &app.request(
+            crate::support::method("PUT"),
+            "/api/v1/tokens",
+            Some(&jwt),
+            None,
+        )
+        .await,
         StatusCode::METHOD_NOT_ALLOWED,
         "method",
     );
     assert_envelope(
-        &app.request(common::method("DELETE"), "/health", None, None)
+        &app.request(crate::support::method("DELETE"), "/health", None, None)
             .await,
         StatusCode::METHOD_NOT_ALLOWED,
         "method",

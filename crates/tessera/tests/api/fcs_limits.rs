@@ -3,12 +3,10 @@
 //! or crashed uploads, and the engine's refusal of `$NEXTDATA` chains that share one TEXT —
 //! measured against the real binary.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Binary, TestApp, TestDb, TestOptions};
+use crate::support::{Binary, TestApp, TestDb, TestOptions};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -38,7 +36,7 @@ async fn pat_of(app: &TestApp, username: &str) -> String {
     app.pat(&jwt, &["fcs:analyze"]).await.1
 }
 
-async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> common::Reply {
+async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> crate::support::Reply {
     let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
     let response = app
         .client
@@ -179,7 +177,7 @@ async fn long_names_app(max_response_mb: Option<u64>) -> (TestApp, String, Strin
     (app, pat, file_id)
 }
 
-async fn events_of(app: &TestApp, pat: &str, file_id: &str, query: &str) -> common::Reply {
+async fn events_of(app: &TestApp, pat: &str, file_id: &str, query: &str) -> crate::support::Reply {
     app.get(
         &format!("/api/v1/fcs/events?file_id={file_id}&{query}"),
         Some(pat),
@@ -748,7 +746,7 @@ async fn a_stored_file_the_engine_now_refuses_is_a_clear_422_listed_and_deletabl
 // ---- 6. storage limits under concurrency, and the upload's deadline -------------------------
 
 /// Uploads `count` copies of the synthetic file at once; their statuses.
-async fn concurrent_uploads(app: &TestApp, pat: &str, count: usize) -> Vec<common::Reply> {
+async fn concurrent_uploads(app: &TestApp, pat: &str, count: usize) -> Vec<crate::support::Reply> {
     let bytes = synthetic_bytes();
     let names: Vec<String> = (0..count).map(|n| format!("c{n}.fcs")).collect();
     let uploads = names
@@ -757,7 +755,7 @@ async fn concurrent_uploads(app: &TestApp, pat: &str, count: usize) -> Vec<commo
     futures::future::join_all(uploads).await
 }
 
-fn count_status(replies: &[common::Reply], status: StatusCode) -> usize {
+fn count_status(replies: &[crate::support::Reply], status: StatusCode) -> usize {
     replies.iter().filter(|r| r.status == status).count()
 }
 

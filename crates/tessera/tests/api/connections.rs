@@ -2,14 +2,12 @@
 //! and single-use state, every refresh rule, the concurrency guarantees, scopes, the
 //! compatibility routes, disconnecting and the keep-alive task.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{TestApp, TestOptions};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{TestApp, TestOptions};
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -148,7 +146,7 @@ async fn start(app: &TestApp, s: &Setup) -> std::collections::HashMap<String, St
     query
 }
 
-async fn callback(app: &TestApp, query: &str) -> common::Reply {
+async fn callback(app: &TestApp, query: &str) -> crate::support::Reply {
     let response = app
         .client
         .get(app.url(&format!("/api/v1/oauth/callback?{query}")))
@@ -165,7 +163,7 @@ async fn connect(
     provider: &MockServer,
     s: &Setup,
     answer: ResponseTemplate,
-) -> common::Reply {
+) -> crate::support::Reply {
     let query = start(app, s).await;
     let _guard = Mock::given(method("POST"))
         .and(path("/token"))
@@ -180,7 +178,7 @@ async fn connect(
     callback(app, &format!("code=auth-code-1&state={}", query["state"])).await
 }
 
-async fn token(app: &TestApp, s: &Setup) -> common::Reply {
+async fn token(app: &TestApp, s: &Setup) -> crate::support::Reply {
     app.get(
         &format!("/api/v1/branches/{}/token", s.branch),
         Some(&s.jwt),
@@ -304,7 +302,7 @@ async fn the_flow_uses_pkce_and_the_exact_redirect_and_stores_the_grant() {
 }
 
 /// A callback refused with 400 and a message that says why.
-fn refused(reply: &common::Reply, why: &str) {
+fn refused(reply: &crate::support::Reply, why: &str) {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
     assert!(reply.message().contains(why), "{why}: {}", reply.message());
 }
@@ -721,8 +719,8 @@ async fn two_tessera_processes_on_one_postgres_database_refresh_once() {
         ),
         ("GOOGLE_TOKEN_URL", format!("{}/token", provider.uri())),
     ];
-    let first = common::Binary::start(&db, &env).await;
-    let second = common::Binary::start(&db, &env).await;
+    let first = crate::support::Binary::start(&db, &env).await;
+    let second = crate::support::Binary::start(&db, &env).await;
     let _once = refresh_grant()
         .respond_with(
             tokens("ya29.fresh", None, Some(3600)).set_delay(std::time::Duration::from_millis(300)),
@@ -815,7 +813,7 @@ async fn scopes_ownership_and_validation() {
         ] {
             let reply = app
                 .request(
-                    common::method(verb),
+                    crate::support::method(verb),
                     path,
                     Some(pat),
                     (*verb == "POST").then(|| json!({})),
@@ -1377,7 +1375,7 @@ async fn token_requests(
     s: &Arc<Setup>,
     requests: usize,
     tasks: usize,
-) -> Vec<common::Reply> {
+) -> Vec<crate::support::Reply> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers = (0..tasks).map(|_| {
         let (app, s, next) = (app.clone(), s.clone(), next.clone());
@@ -1617,7 +1615,7 @@ async fn owners_sharing_a_hanging_host_do_not_starve_a_refresh_at_another_host()
 
 /// Makes the next write of new tokens to `oauth_connections` fail once, as a passing database
 /// fault would (a trigger; on PostgreSQL a sequence counts, since it survives the rollback).
-async fn fail_the_next_token_write(db: &common::TestDb) {
+async fn fail_the_next_token_write(db: &crate::support::TestDb) {
     if db.is_postgres() {
         db.exec("CREATE SEQUENCE token_writes").await;
         db.exec(

@@ -1,11 +1,9 @@
 //! What survives: audit entries across `kill -9`, `last_used_at` across a graceful shutdown, and
 //! revocation across instances sharing one database.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, TestDb, TestOptions};
+use crate::support::{TestApp, TestDb, TestOptions};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -19,9 +17,9 @@ async fn audit_rows(db: &TestDb) -> i64 {
 #[tokio::test]
 async fn answered_requests_keep_their_audit_entries_after_kill_9() {
     let db = TestDb::new().await;
-    let common::Binary {
+    let crate::support::Binary {
         mut child, base, ..
-    } = common::Binary::start(&db, &[]).await;
+    } = crate::support::Binary::start(&db, &[]).await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value, bearer: Option<String>| {
         let mut request = client.post(format!("{base}{path}")).json(&body);

@@ -3,7 +3,6 @@
 //! The backend comes from `TEST_DATABASE_URL`: unset means a temporary SQLite file; a
 //! `postgres://…` URL means a fresh schema in that database per test, so tests run in parallel
 //! without seeing each other's rows.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 

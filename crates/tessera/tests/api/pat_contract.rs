@@ -1,8 +1,6 @@
 //! The PAT contract over HTTP: the required proofs, the scope matrix, isolation, the audit log.
 
-mod common;
-
-use common::{method, satisfies, TestApp, ALL_SCOPES, PROTECTED};
+use crate::support::{method, satisfies, TestApp, ALL_SCOPES, PROTECTED};
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -631,7 +629,7 @@ async fn ip_allowlist_refuses_and_audits_other_addresses() {
 
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
-    let app = TestApp::spawn_with(common::TestOptions {
+    let app = TestApp::spawn_with(crate::support::TestOptions {
         trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
         ..Default::default()
     })

@@ -3,10 +3,8 @@
 //!
 //! Runs on SQLite by default and on PostgreSQL with `TEST_DATABASE_URL=postgres://…`.
 
-mod common;
-
+use crate::support::TestApp;
 use base64::Engine;
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -69,7 +67,7 @@ fn slot(date: &str, start: &str, end: &str) -> Value {
     json!({"session_type": "speech", "session_date": date, "start_time": start, "end_time": end})
 }
 
-async fn book(app: &TestApp, jwt: &str, beneficiary: &str, body: Value) -> common::Reply {
+async fn book(app: &TestApp, jwt: &str, beneficiary: &str, body: Value) -> crate::support::Reply {
     app.post(
         &format!("/api/v1/beneficiaries/{beneficiary}/sessions"),
         Some(jwt),

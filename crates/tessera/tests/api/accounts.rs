@@ -1,12 +1,10 @@
 //! Accounts over HTTP: sessions and refresh-token rotation, logout, JWKS verification by an
 //! independent library, key rotation, profile, password change, roles and brute-force defence.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{TestApp, TestOptions};
 use base64::Engine;
-use common::{TestApp, TestOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -25,7 +23,7 @@ async fn register(app: &TestApp, username: &str) -> String {
     reply.data()["id"].as_str().unwrap().to_owned()
 }
 
-async fn login(app: &TestApp, username: &str, password: &str) -> common::Reply {
+async fn login(app: &TestApp, username: &str, password: &str) -> crate::support::Reply {
     app.post(
         "/api/v1/auth/login",
         None,
@@ -41,14 +39,14 @@ async fn session(app: &TestApp, username: &str) -> (String, String) {
     pair(&reply)
 }
 
-fn pair(reply: &common::Reply) -> (String, String) {
+fn pair(reply: &crate::support::Reply) -> (String, String) {
     (
         reply.data()["access_token"].as_str().unwrap().to_owned(),
         reply.data()["refresh_token"].as_str().unwrap().to_owned(),
     )
 }
 
-async fn refresh(app: &TestApp, refresh_token: &str) -> common::Reply {
+async fn refresh(app: &TestApp, refresh_token: &str) -> crate::support::Reply {
     app.post(
         "/api/v1/auth/refresh",
         None,
@@ -538,7 +536,7 @@ async fn changing_the_password_ends_every_other_session() {
     );
 }
 
-async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> common::Reply {
+async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> crate::support::Reply {
     app.request(
         Method::PUT,
         &format!("/api/v1/users/{id}/role"),

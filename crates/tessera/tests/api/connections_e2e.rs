@@ -4,13 +4,11 @@
 //! rotates refresh tokens. Runs on whichever backend the run uses; without `OAUTH_MOCK_URL`
 //! (plain `cargo test`) it says so and passes.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::support::{TestApp, TestOptions};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{TestApp, TestOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,10 +1,8 @@
 //! Health, readiness, headers, the rate limit and the API documents.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestApp, TestOptions};
+use crate::support::{TestApp, TestOptions};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -490,7 +488,7 @@ async fn shared_statuses_in_the_document_match_the_router() {
     for (method, path, operation) in documented_operations(&doc) {
         let reply = app
             .client
-            .request(common::method(&method), app.url(&path))
+            .request(crate::support::method(&method), app.url(&path))
             .send()
             .await
             .unwrap();
@@ -515,7 +513,9 @@ async fn shared_statuses_in_the_document_match_the_router() {
             operation["responses"].get("401").is_some(),
             "{method} {path}"
         );
-        let mut request = app.client.request(common::method(&method), app.url(&path));
+        let mut request = app
+            .client
+            .request(crate::support::method(&method), app.url(&path));
         if operation["requestBody"]["content"]
             .get("application/json")
             .is_some()

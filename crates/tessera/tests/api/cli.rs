@@ -1,12 +1,10 @@
 //! The operator CLI against the same database as the server: `migrate`, `users create`,
 //! `tokens create|list|revoke` — and a CLI revocation reaches a running server.
 
-mod common;
-
 use std::process::Output;
 use std::time::Duration;
 
-use common::{TestApp, TestDb, TestOptions};
+use crate::support::{TestApp, TestDb, TestOptions};
 use reqwest::StatusCode;
 use serde_json::Value;
 

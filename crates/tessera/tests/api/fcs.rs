@@ -4,11 +4,9 @@
 //! Tests that need the reference corpus (`../shared/data/fcs`) print a notice and skip when it
 //! is absent; the others generate their files with the engine.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{TestApp, TestOptions};
+use crate::support::{TestApp, TestOptions};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -107,7 +105,7 @@ async fn get_text(app: &TestApp, path: &str, pat: &str) -> (StatusCode, String) 
     (response.status(), response.text().await.unwrap())
 }
 
-async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> common::Reply {
+async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> crate::support::Reply {
     let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
     let response = app
         .client

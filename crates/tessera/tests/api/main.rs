@@ -1,0 +1,18 @@
+//! The integration tests: one binary, a module per capability, against the real app (or the real
+//! binary, where a test is about the process) on SQLite, or on PostgreSQL when
+//! `TEST_DATABASE_URL=postgres://…` is set. Helpers are in [`support`].
+
+mod support;
+
+mod accounts;
+mod bad_input;
+mod case_records;
+mod cli;
+mod connections;
+mod connections_e2e;
+mod connections_secrets;
+mod durability;
+mod fcs;
+mod fcs_limits;
+mod operations;
+mod pat_contract;
