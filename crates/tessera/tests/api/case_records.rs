@@ -41,7 +41,20 @@ fn iso(date: time::Date) -> String {
 }
 
 /// A day far enough ahead that no test's "today" reaches it.
-const DAY: &str = "2031-03-14";
+/// The first day of this run (UTC), fixed at first use so a run crossing midnight stays on it.
+static RUN_DAY: std::sync::OnceLock<time::Date> = std::sync::OnceLock::new();
+
+/// The date `days` after the run's first day, `YYYY-MM-DD`: bookings are in the future whenever
+/// the tests run, and never rot into the past.
+fn days_ahead(days: i64) -> String {
+    let today = *RUN_DAY.get_or_init(|| time::OffsetDateTime::now_utc().date());
+    (today + time::Duration::days(days)).to_string()
+}
+
+/// The day most sessions are booked on.
+fn day() -> String {
+    days_ahead(100)
+}
 
 fn person(national_id: &str) -> Value {
     json!({
@@ -83,7 +96,7 @@ async fn new_session(
     start: &str,
     end: &str,
 ) -> String {
-    let reply = book(app, jwt, beneficiary, slot(DAY, start, end)).await;
+    let reply = book(app, jwt, beneficiary, slot(&day(), start, end)).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     reply.data()["id"].as_str().unwrap().to_owned()
 }
@@ -133,7 +146,7 @@ async fn create_fills_defaults_and_computed_fields() {
     assert!(data["created_at"].as_str().unwrap().ends_with('Z'));
     let id = data["id"].as_str().unwrap();
 
-    let session = book(&app, &admin, id, slot(DAY, "09:00", "09:45")).await;
+    let session = book(&app, &admin, id, slot(&day(), "09:00", "09:45")).await;
     assert_eq!(session.status, StatusCode::CREATED, "{:?}", session.body);
     let s = session.data();
     assert_eq!(s["duration_minutes"], 45);
@@ -246,7 +259,7 @@ async fn role_rules_table() {
             // A fresh beneficiary and session per attempt, booked by the admin in a slot of its own.
             let beneficiary = new_beneficiary(&app, &admin, &format!("R{n}-{r}")).await;
             let (start, end) = (format!("{:02}:00", 6 + r), format!("{:02}:30", 6 + r));
-            let date = format!("2031-01-{:02}", n + 1);
+            let date = days_ahead(200 + n as i64);
             let booked = book(&app, &admin, &beneficiary, slot(&date, &start, &end)).await;
             assert_eq!(booked.status, StatusCode::CREATED, "{:?}", booked.body);
             let session = booked.data()["id"].as_str().unwrap().to_owned();
@@ -267,7 +280,13 @@ async fn role_rules_table() {
                 "delete beneficiary" => app.delete(&b, Some(&jwt)).await,
                 "list sessions" => app.get(&format!("{b}/sessions"), Some(&jwt)).await,
                 "create session" => {
-                    book(&app, &jwt, &beneficiary, slot("2032-01-01", &start, &end)).await
+                    book(
+                        &app,
+                        &jwt,
+                        &beneficiary,
+                        slot(&days_ahead(400), &start, &end),
+                    )
+                    .await
                 }
                 "read session" => app.get(&s, Some(&jwt)).await,
                 "update session" => app.patch(&s, Some(&jwt), json!({"notes": "ok"})).await,
@@ -358,7 +377,7 @@ fn case_record_routes(
             Method::POST,
             format!("{b}/sessions"),
             "beneficiaries:write",
-            Some(slot(DAY, "11:00", "12:00")),
+            Some(slot(&day(), "11:00", "12:00")),
         ),
         (
             Method::PATCH,
@@ -846,7 +865,7 @@ async fn validation_errors_name_the_field_and_store_nothing() {
         (json!({"session_type": null}), "session_type is required"),
     ];
     for (change, message) in &session_cases {
-        let mut body = slot(DAY, "09:00", "10:00");
+        let mut body = slot(&day(), "09:00", "10:00");
         for (key, value) in change.as_object().unwrap() {
             body[key] = value.clone();
         }
@@ -913,7 +932,7 @@ async fn overlapping_bookings_are_refused() {
     let (admin, _) = staff(&app, "admin1", "admin").await;
     let (therapist, therapist_id) = staff(&app, "ther1", "therapist").await;
     let b = new_beneficiary(&app, &admin, "O-1").await;
-    let first = book(&app, &therapist, &b, slot(DAY, "09:00", "10:00")).await;
+    let first = book(&app, &therapist, &b, slot(&day(), "09:00", "10:00")).await;
     assert_eq!(first.status, StatusCode::CREATED);
     let first_id = first.data()["id"].as_str().unwrap().to_owned();
     for (start, end) in [
@@ -922,7 +941,7 @@ async fn overlapping_bookings_are_refused() {
         ("09:10", "09:20"),
         ("08:00", "11:00"),
     ] {
-        let reply = book(&app, &therapist, &b, slot(DAY, start, end)).await;
+        let reply = book(&app, &therapist, &b, slot(&day(), start, end)).await;
         assert_eq!(reply.status, StatusCode::CONFLICT, "{start}-{end}");
         assert!(reply
             .message()
@@ -930,22 +949,27 @@ async fn overlapping_bookings_are_refused() {
     }
     // Touching is not overlapping; another day or another therapist is free.
     assert_eq!(
-        book(&app, &therapist, &b, slot(DAY, "10:00", "11:00"))
+        book(&app, &therapist, &b, slot(&day(), "10:00", "11:00"))
             .await
             .status,
         StatusCode::CREATED
     );
     assert_eq!(
-        book(&app, &therapist, &b, slot("2031-03-15", "09:00", "10:00"))
-            .await
-            .status,
+        book(
+            &app,
+            &therapist,
+            &b,
+            slot(&days_ahead(101), "09:00", "10:00")
+        )
+        .await
+        .status,
         StatusCode::CREATED
     );
-    let admins = book(&app, &admin, &b, slot(DAY, "09:00", "10:00")).await;
+    let admins = book(&app, &admin, &b, slot(&day(), "09:00", "10:00")).await;
     assert_eq!(admins.status, StatusCode::CREATED);
     let admins_id = admins.data()["id"].as_str().unwrap().to_owned();
     // Booking for another therapist explicitly.
-    let mut body = slot(DAY, "09:15", "09:45");
+    let mut body = slot(&day(), "09:15", "09:45");
     body["therapist_id"] = json!(therapist_id);
     assert_eq!(
         book(&app, &admin, &b, body).await.status,
@@ -961,7 +985,7 @@ async fn overlapping_bookings_are_refused() {
         )
         .await;
     assert_eq!(moved.status, StatusCode::CONFLICT);
-    let later = book(&app, &therapist, &b, slot(DAY, "12:00", "13:00")).await;
+    let later = book(&app, &therapist, &b, slot(&day(), "12:00", "13:00")).await;
     let later_id = later.data()["id"].as_str().unwrap();
     let into = app
         .patch(
@@ -996,7 +1020,7 @@ async fn overlapping_bookings_are_refused() {
         .await;
     assert_eq!(cancel.status, StatusCode::OK);
     assert_eq!(
-        book(&app, &therapist, &b, slot(DAY, "09:30", "10:00"))
+        book(&app, &therapist, &b, slot(&day(), "09:30", "10:00"))
             .await
             .status,
         StatusCode::CREATED
@@ -1017,7 +1041,7 @@ async fn concurrent_overlapping_bookings_let_exactly_one_through() {
         let (app, therapist) = (&app, &therapist);
         async move {
             let start = format!("09:{:02}", n);
-            book(app, therapist, b, slot(DAY, &start, "10:30")).await
+            book(app, therapist, b, slot(&day(), &start, "10:30")).await
         }
     }))
     .await;
@@ -1046,7 +1070,7 @@ async fn concurrent_overlapping_bookings_let_exactly_one_through() {
         async move {
             let start = format!("{:02}:00", n + 1);
             let end = format!("{:02}:30", n + 1);
-            book(app, therapist, b, slot("2031-04-01", &start, &end)).await
+            book(app, therapist, b, slot(&days_ahead(118), &start, &end)).await
         }
     }))
     .await;
@@ -1372,7 +1396,7 @@ async fn missing_ids_are_404_and_malformed_ids_400() {
         (
             Method::POST,
             format!("{b}/sessions"),
-            Some(slot(DAY, "09:00", "10:00")),
+            Some(slot(&day(), "09:00", "10:00")),
         ),
         (Method::GET, s.clone(), None),
         (Method::PATCH, s.clone(), Some(json!({"notes": "x"}))),
