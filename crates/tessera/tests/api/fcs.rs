@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{TestApp, TestOptions};
+use crate::support::{synthetic_bytes, TestApp, TestOptions};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -136,10 +136,6 @@ fn stored_objects(app: &TestApp) -> Vec<PathBuf> {
     let mut found = Vec::new();
     walk(&app.db.dir.path().join("uploads"), &mut found);
     found
-}
-
-fn synthetic_bytes() -> Vec<u8> {
-    tessera_fcs::synth::dxflex_like_sample().unwrap()
 }
 
 fn close(got: f64, expected: f64) -> bool {
@@ -301,16 +297,20 @@ async fn events_page_and_select_channels() {
 
 #[tokio::test]
 async fn without_a_sample_path_the_synthetic_sample_is_served() {
-    let (app, pat) = app_with(TestOptions::default(), &["fcs:analyze"]).await;
+    let generating = TestOptions {
+        generate_sample: true,
+        ..TestOptions::default()
+    };
+    let (app, pat) = app_with(generating, &["fcs:analyze"]).await;
     let parameters = app.get("/api/v1/fcs/parameters", Some(&pat)).await;
     assert_eq!(parameters.status, StatusCode::OK, "{:?}", parameters.body);
     assert_dxflex_parameters(parameters.data());
-    assert!(app
-        .db
-        .dir
-        .path()
-        .join("sample/synthetic_dxflex.fcs")
-        .exists());
+    let generated = std::fs::read(app.db.dir.path().join("sample/synthetic_dxflex.fcs")).unwrap();
+    // The other tests are given these bytes instead of generating them: they must be the same.
+    assert!(
+        generated == synthetic_bytes(),
+        "the generated sample differs"
+    );
 
     let files = app.get("/api/v1/fcs/files", Some(&pat)).await;
     assert_eq!(files.status, StatusCode::OK);

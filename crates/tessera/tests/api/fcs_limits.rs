@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::support::{Binary, TestApp, TestDb, TestOptions};
+use crate::support::{synthetic_bytes, Binary, TestApp, TestDb, TestOptions};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -72,10 +72,6 @@ fn staged(data_dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| p.starts_with(&staging))
         .collect()
-}
-
-fn synthetic_bytes() -> Vec<u8> {
-    tessera_fcs::synth::dxflex_like_sample().unwrap()
 }
 
 /// A float32 file with one parameter per name and `events` events.

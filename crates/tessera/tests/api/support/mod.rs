@@ -32,6 +32,9 @@ pub struct TestOptions {
     pub login_max_delay_ms: u64,
     /// Any other setting (e.g. the OAuth provider endpoints of a mock provider).
     pub configure: Option<ConfigHook>,
+    /// Let the app generate the synthetic sample itself (the tests about that); otherwise the
+    /// bytes generated once per test process are placed where the app would write them.
+    pub generate_sample: bool,
 }
 
 impl Default for TestOptions {
@@ -48,8 +51,29 @@ impl Default for TestOptions {
             login_ip_lock_threshold: 100_000,
             login_max_delay_ms: 50,
             configure: None,
+            generate_sample: false,
         }
     }
+}
+
+/// The synthetic DxFLEX-like sample (34,297 × 26 events, a fixed seed), generated once per test
+/// process: every app would otherwise generate it at start.
+pub fn synthetic_bytes() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| tessera_fcs::synth::dxflex_like_sample().unwrap())
+        .clone()
+}
+
+/// Puts the synthetic sample where an app on `data_dir` generates it (`<data dir>/sample/`), so
+/// the app finds it instead of generating it; the bytes are the same.
+fn place_synthetic_sample(data_dir: &std::path::Path) {
+    let path = data_dir.join("sample").join("synthetic_dxflex.fcs");
+    if path.exists() {
+        return;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, synthetic_bytes()).unwrap();
 }
 
 /// A fresh database for one test: its URL, and the directory that holds its files.
@@ -203,6 +227,9 @@ impl TestApp {
 
     /// Starts an app on an existing database (e.g. a second instance, or a restart).
     pub async fn start(db: TestDb, options: &TestOptions) -> TestApp {
+        if options.fcs_sample_path.is_none() && !options.generate_sample {
+            place_synthetic_sample(db.dir.path());
+        }
         let app = Server::build(Self::config(&db, options))
             .await
             .expect("app builds");
