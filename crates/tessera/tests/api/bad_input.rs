@@ -477,31 +477,25 @@ async fn hand_edited_times_in_other_rfc3339_forms_are_read() {
     let app = TestApp::spawn().await;
     let jwt = app.user("alice").await;
     let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
+    // Valid for a while yet, whenever the test runs: the first of January of next year.
+    let next_year = time::OffsetDateTime::now_utc().year() + 1;
     app.db
         .exec(&format!(
             "UPDATE personal_access_tokens SET created_at = '2020-01-01T00:00:00Z', \
-             expires_at = '2099-01-01T02:00:00+02:00' WHERE id = {}",
-            uuid_literal(&app, &id)
+             expires_at = '{next_year}-01-01T02:00:00+02:00' WHERE id = {}",
+            app.db.uuid_literal(&id)
         ))
         .await;
     let list = app.get("/api/v1/tokens", Some(&jwt)).await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let token = &list.data()["tokens"][0];
     assert_eq!(token["created_at"], "2020-01-01T00:00:00Z");
-    assert_eq!(token["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(token["expires_at"], format!("{next_year}-01-01T00:00:00Z"));
     let used = app.get("/api/v1/workspaces", Some(&pat)).await;
     assert_eq!(used.status, StatusCode::OK, "{:?}", used.body);
 }
 
 /// A UUID as a literal of the test's backend (SQLite stores UUIDs as 16-byte blobs).
-fn uuid_literal(app: &TestApp, id: &str) -> String {
-    if app.db.is_postgres() {
-        format!("'{id}'")
-    } else {
-        format!("X'{}'", id.replace('-', ""))
-    }
-}
-
 /// SQLite busy past its busy timeout (another process holding the write lock) is a passing
 /// condition: 503 with `Retry-After` in the envelope, not a 500, and nothing half-stored.
 #[tokio::test]
