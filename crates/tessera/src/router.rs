@@ -1,10 +1,11 @@
 //! Every route in one assembly, and the one middleware stack around them; the operational
 //! routes (`/health`, `/ready`, the JWKS, the API documents). Building the router starts nothing.
 //!
-//! A request's way through (outermost first): upload deadline (FCS uploads) → audit recorder (PAT
-//! routes; it also answers a panic anywhere inside it with the 500 envelope) → compression →
-//! error-envelope guard → request id → trace span and access log → security headers → client IP →
-//! timeout → body limit → routing → (on `/api/`) rate limit → extractors (JWT or PAT + scope) →
+//! A request's way through (outermost first): upload deadline (FCS uploads) → client IP → audit
+//! recorder (PAT routes; it also answers a panic anywhere inside it with the 500 envelope) →
+//! compression → error-envelope guard → request id → trace span and access log → security
+//! headers → timeout → body limit → routing → (on `/api/`) rate limit → extractors (JWT or PAT +
+//! scope) →
 //! handler → service → store.
 
 use std::time::Duration;
@@ -166,10 +167,6 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(timeout, request_timeout))
-        .layer(from_fn_with_state(
-            state.trusted_proxies.clone(),
-            resolve_client_ip,
-        ))
         .layer(security(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security(header::REFERRER_POLICY, "no-referrer"))
@@ -209,6 +206,12 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
         // Outside everything else, so it catches a panic in any layer (500 in the envelope)
         // and records the status the client got.
         .layer(from_fn_with_state(state.clone(), record_pat_requests))
+        // Resolved once, before the recorder, which names the client in its entries. (Code
+        // that cannot fail: a panic here is still answered, by the server loop.)
+        .layer(from_fn_with_state(
+            state.trusted_proxies.clone(),
+            resolve_client_ip,
+        ))
         // An upload's deadline starts before the recorder, so it covers the audit too.
         .layer(from_fn_with_state(
             crate::resources::fcs::service::upload_timeout(&state.config),

@@ -106,8 +106,12 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The client's address: the socket peer, or what trusted proxies say in `X-Forwarded-For`.
-pub fn client_ip_of(trusted: &TrustedProxies, request: &Request) -> IpAddr {
+/// Middleware: resolves [`ClientIp`] and stores it in the request's extensions.
+pub async fn resolve_client_ip(
+    State(trusted): State<TrustedProxies>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -118,16 +122,7 @@ pub fn client_ip_of(trusted: &TrustedProxies, request: &Request) -> IpAddr {
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok());
-    trusted.resolve(peer, forwarded)
-}
-
-/// Middleware: resolves [`ClientIp`] and stores it in the request's extensions.
-pub async fn resolve_client_ip(
-    State(trusted): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let client = client_ip_of(&trusted, &request);
+    let client = trusted.resolve(peer, forwarded);
     request.extensions_mut().insert(ClientIp(client));
     request
         .extensions_mut()

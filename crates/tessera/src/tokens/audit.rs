@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::http::client_ip::client_ip_of;
+use crate::http::client_ip::ClientIp;
 use crate::http::deadline::Deadline;
 use crate::http::fallback::catching_panics;
 use crate::http::truncate;
@@ -299,7 +299,10 @@ pub async fn record_pat_requests(
         .get::<OriginalUri>()
         .map_or_else(|| request.uri().path(), |original| original.0.path());
     let endpoint = truncate(path, MAX_ENDPOINT_LEN).to_owned();
-    let ip = client_ip_of(&state.trusted_proxies, &request);
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|client| client.0);
     // Only the credential is kept for a possible 405 (a refcounted clone), not the whole
     // header map: this runs on every API request, the PAT hot path included.
     let authorization = request
@@ -327,7 +330,7 @@ pub async fn record_pat_requests(
     let entry = AuditEntry {
         token_id: attribution.token_id,
         occurred_at,
-        ip: ip.to_string(),
+        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
         method,
         endpoint,
         status_code: i32::from(response.status().as_u16()),
