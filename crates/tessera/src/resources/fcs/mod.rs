@@ -377,11 +377,9 @@ async fn receive_and_validate(
     // Received under a staging key and moved to its final key only once the engine accepts it.
     let staging = format!("{STAGING}/{id}.fcs");
     let (staged, received) = upload::receive(&mut multipart, storage, staging, &room).await?;
+    // Other uploads may finish meanwhile: the limits are checked again, atomically, when the
+    // file is recorded (`keep`).
     let data = fcs.validate(&staged).await?;
-    // Checked again now that the size is known: other uploads may have finished meanwhile.
-    fcs.room(&state.store, user_id)
-        .await?
-        .admit(received.size_bytes)?;
     let record = new_record(id, user_id, received, &data);
     Ok(Accepted {
         staged,

@@ -62,14 +62,6 @@ impl Room {
             .min(left(self.total))
     }
 
-    /// Refuses `size_bytes` when it is more than [`Self::limit`].
-    pub fn admit(&self, size_bytes: u64) -> Result<(), FcsRefusal> {
-        if size_bytes > self.limit() {
-            return Err(self.refusal());
-        }
-        Ok(())
-    }
-
     /// Refuses an upload of more than [`Self::limit`] bytes, naming what limits it: the shared
     /// storage, else the user's quota, else the upload limit.
     pub fn refusal(&self) -> FcsRefusal {
@@ -253,8 +245,11 @@ mod tests {
             room(1000 * MIB).refusal(),
             FcsRefusal::OverQuota { .. }
         ));
-        assert!(room(1000 * MIB).admit(24 * MIB).is_ok());
-        assert!(room(1000 * MIB).admit(24 * MIB + 1).is_err());
+        assert!(24 * MIB <= room(1000 * MIB).limit(), "what is left fits");
+        assert!(
+            24 * MIB + 1 > room(1000 * MIB).limit(),
+            "a byte more does not"
+        );
         // Over the quota already (it was lowered): nothing fits.
         assert_eq!(room(2000 * MIB).limit(), 0);
         let unlimited = Room {
