@@ -3,25 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{TestApp, TestOptions};
+use crate::support::{TestApp, PASSWORD, TEST_SECRET};
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery";
-const TEST_SECRET: &[u8] = b"test-secret-key-test-secret-key-0123456789";
-
-async fn register(app: &TestApp, username: &str) -> String {
-    let reply = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
-    reply.data()["id"].as_str().unwrap().to_owned()
-}
+use tessera::types::Role;
 
 async fn login(app: &TestApp, username: &str, password: &str) -> crate::support::Reply {
     app.post(
@@ -76,7 +62,7 @@ async fn security_events(app: &TestApp, kind: &str) -> usize {
 #[tokio::test]
 async fn login_returns_a_session_and_refresh_rotates_it() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let reply = login(&app, "alice", PASSWORD).await;
     assert_eq!(reply.status, StatusCode::OK);
     let data = reply.data();
@@ -113,7 +99,7 @@ async fn login_returns_a_session_and_refresh_rotates_it() {
 #[tokio::test]
 async fn a_replayed_refresh_token_kills_the_whole_session() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let (access, stolen) = session(&app, "alice").await;
     let (other_device, _) = session(&app, "alice").await;
     let (latest_access, latest_refresh) = pair(&refresh(&app, &stolen).await);
@@ -142,7 +128,7 @@ async fn a_replayed_refresh_token_kills_the_whole_session() {
 #[tokio::test]
 async fn concurrent_uses_of_one_refresh_token_let_exactly_one_through() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let (_, refresh_token) = session(&app, "alice").await;
     let replies = futures::future::join_all((0..8).map(|_| refresh(&app, &refresh_token))).await;
     let succeeded = replies
@@ -176,7 +162,7 @@ async fn garbage_and_unknown_refresh_tokens_are_refused_alike() {
 #[tokio::test]
 async fn logout_ends_the_session_and_logout_all_ends_every_one() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let (first, first_refresh) = session(&app, "alice").await;
     let (second, _) = session(&app, "alice").await;
     let (third, third_refresh) = session(&app, "alice").await;
@@ -218,8 +204,8 @@ async fn logout_ends_the_session_and_logout_all_ends_every_one() {
 #[tokio::test]
 async fn sessions_are_listed_and_ended_one_by_one() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
-    register(&app, "mallory").await;
+    app.user("alice").register().await;
+    app.user("mallory").register().await;
     let laptop = app
         .client
         .post(app.url("/api/v1/auth/login"))
@@ -288,7 +274,7 @@ async fn an_independent_jwt_library_verifies_tokens_from_the_jwks() {
         return;
     };
     let app = TestApp::spawn().await;
-    let user_id = register(&app, "alice").await;
+    let user_id = app.user("alice").register().await;
     let (access, _) = session(&app, "alice").await;
     let jwks = app.get("/.well-known/jwks.json", None).await;
     assert_eq!(jwks.status, StatusCode::OK);
@@ -364,13 +350,14 @@ fn python_with_pyjwt() -> Option<String> {
 #[tokio::test]
 async fn rotated_keys_sign_new_tokens_while_old_tokens_stay_valid() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let (old_token, _) = session(&app, "alice").await;
     let old_kid = jwt_kid(&old_token);
 
-    let new_kid = tessera::accounts::keys::SigningKeys::rotate(&app.state.store, TEST_SECRET)
-        .await
-        .unwrap();
+    let new_kid =
+        tessera::accounts::keys::SigningKeys::rotate(&app.state.store, TEST_SECRET.as_bytes())
+            .await
+            .unwrap();
     assert_ne!(new_kid, old_kid);
     app.state.jwt.keys().reload().await.unwrap();
 
@@ -401,9 +388,9 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_stay_valid() {
 #[tokio::test]
 async fn a_second_instance_verifies_tokens_signed_after_a_rotation_it_has_not_reloaded() {
     let first = TestApp::spawn().await;
-    register(&first, "alice").await;
-    let second = TestApp::start(first.db.share(), &TestOptions::default()).await;
-    tessera::accounts::keys::SigningKeys::rotate(&first.state.store, TEST_SECRET)
+    first.user("alice").register().await;
+    let second = TestApp::builder().on(first.db.share()).spawn().await;
+    tessera::accounts::keys::SigningKeys::rotate(&first.state.store, TEST_SECRET.as_bytes())
         .await
         .unwrap();
     first.state.jwt.keys().reload().await.unwrap();
@@ -440,7 +427,7 @@ fn jwt_kid(token: &str) -> String {
 #[tokio::test]
 async fn the_profile_is_read_and_partly_updated() {
     let app = TestApp::spawn().await;
-    let id = register(&app, "alice").await;
+    let id = app.user("alice").register().await;
     let (token, _) = session(&app, "alice").await;
     let profile = app.get("/api/v1/auth/profile", Some(&token)).await;
     assert_eq!(profile.status, StatusCode::OK);
@@ -490,7 +477,7 @@ async fn the_profile_is_read_and_partly_updated() {
 #[tokio::test]
 async fn changing_the_password_ends_every_other_session() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let (current, _) = session(&app, "alice").await;
     let (other, other_refresh) = session(&app, "alice").await;
     let change = |current_password: &str, new_password: &str| {
@@ -549,29 +536,22 @@ async fn set_role(app: &TestApp, token: &str, id: &str, role: &str) -> crate::su
 #[tokio::test]
 async fn only_admins_change_roles_and_the_last_admin_stays() {
     let app = TestApp::spawn().await;
-    let root = register(&app, "root").await;
-    let bob = register(&app, "bob").await;
-    app.db
-        .exec("UPDATE users SET role = 'admin' WHERE username = 'root'")
-        .await;
+    let root = app.user("root").role(Role::Admin).register().await;
+    let bob = app.user("bob").register().await;
     let (admin, _) = session(&app, "root").await;
     let (bob_token, _) = session(&app, "bob").await;
 
     // Every role but admin is refused, manager included (full rights on case records, none on
     // roles); the role is read as stored now, so each change applies to bob's token at once.
     for role in [
-        "manager",
-        "therapist",
-        "social_worker",
-        "coordinator",
-        "data_entry",
-        "member",
+        Role::Manager,
+        Role::Therapist,
+        Role::SocialWorker,
+        Role::Coordinator,
+        Role::DataEntry,
+        Role::Member,
     ] {
-        app.db
-            .exec(&format!(
-                "UPDATE users SET role = '{role}' WHERE username = 'bob'"
-            ))
-            .await;
+        app.assign_role(&bob, role).await;
         let refused = set_role(&app, &bob_token, &bob, "admin").await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{role}");
     }
@@ -609,7 +589,7 @@ async fn only_admins_change_roles_and_the_last_admin_stays() {
 #[tokio::test]
 async fn registration_gives_the_least_privileged_role_whoever_comes_first() {
     let app = TestApp::spawn().await;
-    register(&app, "first").await;
+    app.user("first").register().await;
     let (token, _) = session(&app, "first").await;
     let profile = app.get("/api/v1/auth/profile", Some(&token)).await;
     assert_eq!(profile.data()["role"], "member");
@@ -622,13 +602,10 @@ async fn registration_gives_the_least_privileged_role_whoever_comes_first() {
 
 #[tokio::test]
 async fn closed_registration_is_refused_in_the_envelope_and_stores_nothing() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Some(std::sync::Arc::new(|config| {
-            config.registration = tessera::config::Registration::Closed;
-        })),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| config.registration = tessera::config::Registration::Closed)
+        .spawn()
+        .await;
     let reply = app
         .post(
             "/api/v1/auth/register",
@@ -648,19 +625,14 @@ async fn closed_registration_is_refused_in_the_envelope_and_stores_nothing() {
     assert_eq!(count, ["0"]);
 }
 
-fn brute_force_options(account: i32, ip: i32) -> TestOptions {
-    TestOptions {
-        login_lock_threshold: account,
-        login_ip_lock_threshold: ip,
-        login_max_delay_ms: 20,
-        ..TestOptions::default()
-    }
+fn brute_force(account: i32, ip: i32) -> crate::support::TestAppBuilder {
+    TestApp::builder().login_lockout(account, ip, 20)
 }
 
 #[tokio::test]
 async fn repeated_failures_lock_a_login_whether_or_not_the_account_exists() {
-    let app = TestApp::spawn_with(brute_force_options(4, 1_000)).await;
-    register(&app, "alice").await;
+    let app = brute_force(4, 1_000).spawn().await;
+    app.user("alice").register().await;
     for login_name in ["alice", "ghost"] {
         for _ in 0..4 {
             let reply = login(&app, login_name, "wrong password").await;
@@ -674,7 +646,7 @@ async fn repeated_failures_lock_a_login_whether_or_not_the_account_exists() {
     assert_eq!(locked.message(), "Invalid credentials");
     assert_eq!(locked.body, login(&app, "ghost", PASSWORD).await.body);
     // The lock is per login: another account is unaffected.
-    register(&app, "bob").await;
+    app.user("bob").register().await;
     assert_eq!(login(&app, "bob", PASSWORD).await.status, StatusCode::OK);
     assert_eq!(security_events(&app, "login_failed").await, 8);
     assert_eq!(security_events(&app, "login_locked").await, 2);
@@ -692,8 +664,8 @@ async fn repeated_failures_lock_a_login_whether_or_not_the_account_exists() {
 
 #[tokio::test]
 async fn one_client_spraying_many_accounts_is_locked_by_ip() {
-    let app = TestApp::spawn_with(brute_force_options(1_000, 5)).await;
-    register(&app, "alice").await;
+    let app = brute_force(1_000, 5).spawn().await;
+    app.user("alice").register().await;
     for n in 0..5 {
         let reply = login(&app, &format!("user{n}"), "guess").await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -723,12 +695,8 @@ async fn login_from(app: &TestApp, client: &str, username: &str, password: &str)
 /// Rotating through one /64 does not give fresh counters: the IP lock counts the network.
 #[tokio::test]
 async fn the_ip_lock_counts_an_ipv6_client_by_its_64() {
-    let app = TestApp::spawn_with(TestOptions {
-        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-        ..brute_force_options(1_000, 5)
-    })
-    .await;
-    register(&app, "alice").await;
+    let app = brute_force(1_000, 5).trust_loopback_proxy().spawn().await;
+    app.user("alice").register().await;
     for n in 0..5 {
         let client = format!("2001:db8:7:7:{n:x}::1");
         let status = login_from(&app, &client, &format!("user{n}"), "guess").await;
@@ -750,8 +718,8 @@ async fn the_ip_lock_counts_an_ipv6_client_by_its_64() {
 /// 10 are checked, and the rest, waiting for a place, find the account locked.
 #[tokio::test]
 async fn parallel_guesses_get_no_more_checks_than_the_threshold() {
-    let app = TestApp::spawn_with(brute_force_options(10, 100_000)).await;
-    register(&app, "alice").await;
+    let app = brute_force(10, 100_000).spawn().await;
+    app.user("alice").register().await;
     let guesses = (0..60).map(|_| login(&app, "alice", "wrong guess"));
     let replies = futures::future::join_all(guesses).await;
     for reply in &replies {
@@ -763,21 +731,16 @@ async fn parallel_guesses_get_no_more_checks_than_the_threshold() {
 }
 
 /// The production thresholds (10 per account, 50 per address, 3 s delays).
-fn default_lockout() -> TestOptions {
-    TestOptions {
-        login_lock_threshold: 10,
-        login_ip_lock_threshold: 50,
-        login_max_delay_ms: 3_000,
-        ..TestOptions::default()
-    }
+fn default_lockout() -> crate::support::TestAppBuilder {
+    TestApp::builder().login_lockout(10, 50, 3_000)
 }
 
 /// A burst of honest logins behind one address (an office, a script) is never told its right
 /// password is wrong: attempts beyond the places left wait their turn, and none is a failure.
 #[tokio::test]
 async fn sixty_concurrent_right_passwords_from_one_address_all_log_in() {
-    let app = TestApp::spawn_with(default_lockout()).await;
-    register(&app, "alice").await;
+    let app = default_lockout().spawn().await;
+    app.user("alice").register().await;
     let logins = (0..60).map(|_| login(&app, "alice", PASSWORD));
     let replies = futures::future::join_all(logins).await;
     for reply in &replies {
@@ -804,12 +767,11 @@ async fn in_flight(app: &TestApp) -> usize {
 /// attempt is not counted as a failure.
 #[tokio::test]
 async fn a_dropped_login_gives_its_place_back_uncounted() {
-    let app = TestApp::spawn_with(TestOptions {
-        login_max_delay_ms: 30_000,
-        ..default_lockout()
-    })
-    .await;
-    let id = register(&app, "alice").await;
+    let app = TestApp::builder()
+        .login_lockout(10, 50, 30_000)
+        .spawn()
+        .await;
+    let id = app.user("alice").register().await;
     // Eight failures in the window: the next attempt is delayed 6.4 s.
     app.db
         .exec(&format!(
@@ -853,8 +815,8 @@ async fn a_dropped_login_gives_its_place_back_uncounted() {
 /// A place left by a process that died stops counting once it expires.
 #[tokio::test]
 async fn an_expired_place_does_not_count() {
-    let app = TestApp::spawn_with(brute_force_options(1, 100_000)).await;
-    let id = register(&app, "alice").await;
+    let app = brute_force(1, 100_000).spawn().await;
+    let id = app.user("alice").register().await;
     app.db
         .exec(&format!(
             "INSERT INTO login_attempts_in_flight (subject, attempt_id, expires_at) \
@@ -868,8 +830,8 @@ async fn an_expired_place_does_not_count() {
 /// The username and the email of one account share one counter.
 #[tokio::test]
 async fn the_username_and_the_email_of_an_account_share_one_count() {
-    let app = TestApp::spawn_with(brute_force_options(4, 1_000)).await;
-    register(&app, "alice").await;
+    let app = brute_force(4, 1_000).spawn().await;
+    app.user("alice").register().await;
     for login_name in ["alice", "alice@example.com", "ALICE", "Alice@Example.com"] {
         let reply = login(&app, login_name, "wrong password").await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -887,15 +849,14 @@ async fn the_username_and_the_email_of_an_account_share_one_count() {
 /// left to wait past the request timeout; nothing answers 500.
 #[tokio::test]
 async fn a_login_flood_past_the_hashing_queue_is_refused_with_retry_after() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Some(std::sync::Arc::new(|config| {
+    let app = TestApp::builder()
+        .with_config(|config| {
             config.password_hash_concurrency = Some(1);
             config.password_hash_queue = 1;
-        })),
-        ..TestOptions::default()
-    })
-    .await;
-    register(&app, "alice").await;
+        })
+        .spawn()
+        .await;
+    app.user("alice").register().await;
     let ghosts: Vec<String> = (0..40).map(|n| format!("ghost{n}")).collect();
     let flood = ghosts.iter().map(|ghost| login(&app, ghost, "wrong guess"));
     let replies = futures::future::join_all(flood).await;
@@ -934,8 +895,8 @@ async fn a_login_flood_past_the_hashing_queue_is_refused_with_retry_after() {
 
 #[tokio::test]
 async fn a_success_clears_the_account_count() {
-    let app = TestApp::spawn_with(brute_force_options(3, 1_000)).await;
-    register(&app, "alice").await;
+    let app = brute_force(3, 1_000).spawn().await;
+    app.user("alice").register().await;
     for _ in 0..2 {
         login(&app, "alice", "wrong").await;
     }
@@ -981,8 +942,8 @@ fn assert_close(a: Duration, b: Duration, what: &str) {
 
 #[tokio::test]
 async fn unknown_accounts_and_locked_logins_cost_the_same_time_as_a_wrong_password() {
-    let app = TestApp::spawn_with(brute_force_options(1_000_000, 1_000_000)).await;
-    register(&app, "alice").await;
+    let app = brute_force(1_000_000, 1_000_000).spawn().await;
+    app.user("alice").register().await;
     let unlocked = medians(
         &app,
         &[("alice", "wrong password"), ("nobody", "wrong password")],
@@ -995,8 +956,8 @@ async fn unknown_accounts_and_locked_logins_cost_the_same_time_as_a_wrong_passwo
     assert!(unlocked[0] > Duration::from_millis(5), "{unlocked:?}");
     drop(app);
 
-    let app = TestApp::spawn_with(brute_force_options(2, 1_000_000)).await;
-    register(&app, "alice").await;
+    let app = brute_force(2, 1_000_000).spawn().await;
+    app.user("alice").register().await;
     for user in ["alice", "nobody"] {
         for _ in 0..2 {
             login(&app, user, "wrong password").await;
@@ -1012,8 +973,8 @@ async fn unknown_accounts_and_locked_logins_cost_the_same_time_as_a_wrong_passwo
 
 #[tokio::test]
 async fn wrong_current_passwords_count_like_failed_logins_of_the_account() {
-    let app = TestApp::spawn_with(brute_force_options(3, 1_000)).await;
-    register(&app, "carol").await;
+    let app = brute_force(3, 1_000).spawn().await;
+    app.user("carol").register().await;
     let (token, _) = session(&app, "carol").await;
     let change = |current_password: &'static str| {
         app.post(
@@ -1047,15 +1008,14 @@ async fn wrong_current_passwords_count_like_failed_logins_of_the_account() {
 /// `exp` is the session's end and `expires_in` says so.
 #[tokio::test]
 async fn access_tokens_never_outlive_their_session() {
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Some(std::sync::Arc::new(|config| {
+    let app = TestApp::builder()
+        .with_config(|config| {
             config.jwt_ttl_seconds = 900;
             config.refresh_ttl_seconds = 60;
-        })),
-        ..TestOptions::default()
-    })
-    .await;
-    register(&app, "alice").await;
+        })
+        .spawn()
+        .await;
+    app.user("alice").register().await;
     let reply = login(&app, "alice", PASSWORD).await;
     let data = reply.data();
     let expires_in = data["expires_in"].as_u64().unwrap();
@@ -1081,7 +1041,7 @@ async fn access_tokens_never_outlive_their_session() {
 #[tokio::test]
 async fn an_unknown_kid_reloads_the_keys_once_for_a_burst() {
     let app = TestApp::spawn().await;
-    register(&app, "alice").await;
+    app.user("alice").register().await;
     let (token, _) = session(&app, "alice").await;
     let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(br#"{"alg":"EdDSA","typ":"JWT","kid":"not-a-key-of-ours"}"#);

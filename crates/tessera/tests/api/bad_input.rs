@@ -1,9 +1,10 @@
 //! Bad input gets the envelope with the right status and a message a person can act on; nothing
 //! answers 500 and nothing stored changes.
 
-use crate::support::{TestApp, TestOptions};
+use crate::support::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tessera::types::Role;
 
 async fn raw(
     app: &TestApp,
@@ -42,12 +43,11 @@ fn assert_envelope(reply: &crate::support::Reply, status: StatusCode, message_pa
 
 #[tokio::test]
 async fn token_creation_rejects_bad_bodies_and_stores_nothing() {
-    let app = TestApp::spawn_with(TestOptions {
-        max_body_bytes: Some(4096),
-        ..Default::default()
-    })
-    .await;
-    let jwt = app.user("alice").await;
+    let app = TestApp::builder()
+        .with_config(|config| config.max_body_bytes = 4096)
+        .spawn()
+        .await;
+    let jwt = app.user("alice").create().await.jwt;
     let json = Some("application/json");
     let cases: Vec<(Option<&str>, String, StatusCode, &str)> = vec![
         (json, "{\"name\": ".into(), StatusCode::BAD_REQUEST, "json"),
@@ -96,7 +96,7 @@ async fn token_creation_rejects_bad_bodies_and_stores_nothing() {
 #[tokio::test]
 async fn ids_limits_and_offsets_are_checked() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, _) = app.pat(&jwt, &["fcs:read"]).await;
     for path in [
         "/api/v1/tokens/not-a-uuid",
@@ -162,10 +162,7 @@ async fn ids_limits_and_offsets_are_checked() {
 #[tokio::test]
 async fn query_values_beyond_their_type_are_422_naming_the_parameter() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
-    app.db
-        .exec("UPDATE users SET role = 'admin' WHERE username = 'alice'")
-        .await;
+    let jwt = app.user("alice").role(Role::Admin).create().await.jwt;
     let (id, _) = app.pat(&jwt, &["fcs:read"]).await;
     // One past i64::MAX does not parse; i64::MAX parses and is refused by the range check.
     for per_page in [
@@ -195,7 +192,7 @@ async fn query_values_beyond_their_type_are_422_naming_the_parameter() {
 #[tokio::test]
 async fn bearer_garbage_and_wrong_kinds_of_token_are_invalid_tokens() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (_, pat) = app.pat(&jwt, &["workspaces:read"]).await;
     let bad_headers: Vec<String> = vec![
         "Bearer".into(),
@@ -230,7 +227,7 @@ async fn bearer_garbage_and_wrong_kinds_of_token_are_invalid_tokens() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_envelope() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     assert_envelope(
         &app.get("/nope", None).await,
         StatusCode::NOT_FOUND,
@@ -380,7 +377,7 @@ async fn registration_and_login_validate_every_field() {
 #[tokio::test]
 async fn echoed_values_are_cut_to_a_readable_length() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let long = "x".repeat(5000);
     let reply = app
         .post(
@@ -409,11 +406,8 @@ async fn echoed_values_are_cut_to_a_readable_length() {
 #[tokio::test]
 async fn nul_characters_are_refused_not_a_server_error_on_either_backend() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("nul").await;
     // A role that reaches case records and OAuth clients, so every body reaches validation.
-    app.db
-        .exec("UPDATE users SET role = 'admin' WHERE username = 'nul'")
-        .await;
+    let jwt = app.user("nul").role(Role::Admin).create().await.jwt;
     let nul = "Lay\u{0}la";
     let beneficiary = json!({"national_id": "N-1", "first_name": nul, "last_name": "H",
         "date_of_birth": "2015-04-30", "gender": "female", "guardian_name": "O", "guardian_phone": "+44 20 7946 0958"});
@@ -475,7 +469,7 @@ async fn nul_characters_are_refused_not_a_server_error_on_either_backend() {
 #[tokio::test]
 async fn hand_edited_times_in_other_rfc3339_forms_are_read() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
     // Valid for a while yet, whenever the test runs: the first of January of next year.
     let next_year = time::OffsetDateTime::now_utc().year() + 1;
@@ -527,7 +521,7 @@ async fn a_hand_edited_sqlite_datetime_is_read() {
     if app.db.is_postgres() {
         return; // PostgreSQL has a time type: a hand-edited value is parsed by the server.
     }
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
     app.db
         .exec("UPDATE personal_access_tokens SET expires_at = datetime('now', '+1 day')")

@@ -3,29 +3,10 @@
 //!
 //! Runs on SQLite by default and on PostgreSQL with `TEST_DATABASE_URL=postgres://…`.
 
-use crate::support::TestApp;
-use base64::Engine;
+use crate::support::{TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-/// Registers `name`, gives them `role` (read per request, so no new login is needed) and returns
-/// (JWT, user id).
-async fn staff(app: &TestApp, name: &str, role: &str) -> (String, String) {
-    let jwt = app.user(name).await;
-    app.db
-        .exec(&format!(
-            "UPDATE users SET role = '{role}' WHERE username = '{name}'"
-        ))
-        .await;
-    let payload = jwt.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    (jwt, claims["sub"].as_str().unwrap().to_owned())
-}
+use tessera::types::Role;
 
 fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
@@ -127,7 +108,11 @@ async fn count(app: &TestApp, table: &str) -> usize {
 #[tokio::test]
 async fn create_fills_defaults_and_computed_fields() {
     let app = TestApp::spawn().await;
-    let (admin, admin_id) = staff(&app, "admin1", "admin").await;
+    let TestUser {
+        jwt: admin,
+        id: admin_id,
+        ..
+    } = app.user("admin1").role(Role::Admin).create().await;
     let born = today().replace_year(today().year() - 9).unwrap_or(today());
     let mut body = person("NID-1");
     body["date_of_birth"] = json!(iso(born));
@@ -164,7 +149,7 @@ async fn create_fills_defaults_and_computed_fields() {
 #[tokio::test]
 async fn role_rules_table() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "boss", "admin").await;
+    let admin = app.user("boss").role(Role::Admin).create().await.jwt;
     let staff_roles = [
         "admin",
         "manager",
@@ -254,7 +239,12 @@ async fn role_rules_table() {
         ("read access log", &["admin", "manager"]),
     ];
     for (n, role) in roles.iter().enumerate() {
-        let (jwt, _) = staff(&app, &format!("user{n}"), role).await;
+        let jwt = app
+            .user(&format!("user{n}"))
+            .role(Role::parse(role).unwrap())
+            .create()
+            .await
+            .jwt;
         for (r, (route, allowed)) in table.iter().enumerate() {
             // A fresh beneficiary and session per attempt, booked by the admin in a slot of its own.
             let beneficiary = new_beneficiary(&app, &admin, &format!("R{n}-{r}")).await;
@@ -406,13 +396,14 @@ fn case_record_routes(
 #[tokio::test]
 async fn self_registered_accounts_reach_no_case_record() {
     let app = TestApp::spawn().await;
-    let (manager, _) = staff(&app, "mgr", "manager").await;
+    let manager = app.user("mgr").role(Role::Manager).create().await.jwt;
     let beneficiary = new_beneficiary(&app, &manager, "M-1").await;
     let session = new_session(&app, &manager, &beneficiary, "09:00", "10:00").await;
     let b = format!("/api/v1/beneficiaries/{beneficiary}");
     let s = format!("/api/v1/sessions/{session}");
 
-    let member = app.user("newcomer").await;
+    let newcomer = app.user("newcomer").create().await;
+    let member = newcomer.jwt.clone();
     let profile = app.get("/api/v1/auth/profile", Some(&member)).await;
     assert_eq!(profile.data()["role"], "member");
     // A member cannot mint a case-record scope at all ...
@@ -430,15 +421,11 @@ async fn self_registered_accounts_reach_no_case_record() {
     );
     // ... and one minted before that rule (here: while the account was a manager) does not
     // reach the case records either: the rules go by the owner's role now.
-    app.db
-        .exec("UPDATE users SET role = 'manager' WHERE username = 'newcomer'")
-        .await;
+    app.assign_role(&newcomer.id, Role::Manager).await;
     let (_, pat) = app
         .pat(&member, &["beneficiaries:delete", "fcs:read"])
         .await;
-    app.db
-        .exec("UPDATE users SET role = 'member' WHERE username = 'newcomer'")
-        .await;
+    app.assign_role(&newcomer.id, Role::Member).await;
     for credential in [&member, &pat] {
         for (method, path, _, body) in case_record_routes(&b, &s, &s) {
             let reply = app
@@ -465,7 +452,11 @@ async fn self_registered_accounts_reach_no_case_record() {
 #[tokio::test]
 async fn pat_scopes_and_owner_role() {
     let app = TestApp::spawn().await;
-    let (manager, _) = staff(&app, "mgr", "manager").await;
+    let TestUser {
+        jwt: manager,
+        id: manager_id,
+        ..
+    } = app.user("mgr").role(Role::Manager).create().await;
     let beneficiary = new_beneficiary(&app, &manager, "P-1").await;
     let session = new_session(&app, &manager, &beneficiary, "09:00", "10:00").await;
     let to_cancel = new_session(&app, &manager, &beneficiary, "13:00", "14:00").await;
@@ -520,9 +511,7 @@ async fn pat_scopes_and_owner_role() {
     assert_eq!(log[1]["via"], "jwt");
 
     // The owner's role bounds the token: demoted, the same PAT may no longer delete.
-    app.db
-        .exec("UPDATE users SET role = 'therapist' WHERE username = 'mgr'")
-        .await;
+    app.assign_role(&manager_id, Role::Therapist).await;
     let refused = app
         .delete(
             &format!("/api/v1/beneficiaries/{other}"),
@@ -542,9 +531,7 @@ async fn pat_scopes_and_owner_role() {
         refused.message(),
         "Your role (therapist) may not create beneficiaries"
     );
-    app.db
-        .exec("UPDATE users SET role = 'manager' WHERE username = 'mgr'")
-        .await;
+    app.assign_role(&manager_id, Role::Manager).await;
     let deleted = app
         .delete(
             &format!("/api/v1/beneficiaries/{other}"),
@@ -561,7 +548,7 @@ async fn pat_scopes_and_owner_role() {
 #[tokio::test]
 async fn pagination_edges_and_sorting() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     // Five beneficiaries with the same last name: the id must break the ties.
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -638,7 +625,7 @@ async fn pagination_edges_and_sorting() {
 #[tokio::test]
 async fn search_is_case_insensitive_and_wildcards_are_literal() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let people = [
         ("AB%12", "Maryam", "SMITH", "Yusuf Khan"),
         ("ABX12", "Noor", "Jones", "Fatima Al-Sayed"),
@@ -701,7 +688,7 @@ async fn search_is_case_insensitive_and_wildcards_are_literal() {
 #[tokio::test]
 async fn validation_errors_name_the_field_and_store_nothing() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let tomorrow = iso(today().next_day().unwrap());
     let cases: Vec<(Value, &str)> = vec![
         (json!({"national_id": null}), "national_id is required"),
@@ -888,7 +875,7 @@ async fn validation_errors_name_the_field_and_store_nothing() {
 #[tokio::test]
 async fn duplicate_national_id_is_409_on_create_and_patch() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     new_beneficiary(&app, &admin, "DUP-1").await;
     let other = new_beneficiary(&app, &admin, "DUP-2").await;
     for nid in ["DUP-1", "dup-1", " DUP-1 "] {
@@ -929,8 +916,12 @@ async fn duplicate_national_id_is_409_on_create_and_patch() {
 #[tokio::test]
 async fn overlapping_bookings_are_refused() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
-    let (therapist, therapist_id) = staff(&app, "ther1", "therapist").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
+    let TestUser {
+        jwt: therapist,
+        id: therapist_id,
+        ..
+    } = app.user("ther1").role(Role::Therapist).create().await;
     let b = new_beneficiary(&app, &admin, "O-1").await;
     let first = book(&app, &therapist, &b, slot(&day(), "09:00", "10:00")).await;
     assert_eq!(first.status, StatusCode::CREATED);
@@ -1030,7 +1021,7 @@ async fn overlapping_bookings_are_refused() {
 #[tokio::test]
 async fn concurrent_overlapping_bookings_let_exactly_one_through() {
     let app = TestApp::spawn().await;
-    let (therapist, _) = staff(&app, "ther1", "admin").await;
+    let therapist = app.user("ther1").role(Role::Admin).create().await.jwt;
     // One beneficiary each, so only the therapist's lock (not the beneficiary's) can serialise them.
     let mut beneficiaries = Vec::new();
     for n in 0..20 {
@@ -1089,7 +1080,7 @@ async fn concurrent_overlapping_bookings_let_exactly_one_through() {
 #[tokio::test]
 async fn complete_and_cancel_follow_the_state_rules() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let b = new_beneficiary(&app, &admin, "S-1").await;
     let one = new_session(&app, &admin, &b, "09:00", "10:00").await;
     let two = new_session(&app, &admin, &b, "10:00", "11:00").await;
@@ -1223,7 +1214,7 @@ async fn complete_and_cancel_follow_the_state_rules() {
 #[tokio::test]
 async fn deleting_a_beneficiary_deletes_sessions_and_keeps_the_log() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let b = new_beneficiary(&app, &admin, "D-1").await;
     let keep = new_beneficiary(&app, &admin, "D-2").await;
     let session = new_session(&app, &admin, &b, "09:00", "10:00").await;
@@ -1269,8 +1260,16 @@ async fn deleting_a_beneficiary_deletes_sessions_and_keeps_the_log() {
 #[tokio::test]
 async fn access_log_records_who_did_what_but_never_values() {
     let app = TestApp::spawn().await;
-    let (manager, manager_id) = staff(&app, "mgr1", "manager").await;
-    let (worker, worker_id) = staff(&app, "sw1", "social_worker").await;
+    let TestUser {
+        jwt: manager,
+        id: manager_id,
+        ..
+    } = app.user("mgr1").role(Role::Manager).create().await;
+    let TestUser {
+        jwt: worker,
+        id: worker_id,
+        ..
+    } = app.user("sw1").role(Role::SocialWorker).create().await;
     let b = new_beneficiary(&app, &manager, "L-1").await;
     let path = format!("/api/v1/beneficiaries/{b}");
     assert_eq!(app.get(&path, Some(&worker)).await.status, StatusCode::OK);
@@ -1384,7 +1383,7 @@ async fn access_log_records_who_did_what_but_never_values() {
 #[tokio::test]
 async fn missing_ids_are_404_and_malformed_ids_400() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let missing = "0190f5c4-3a0b-7d4e-8f00-000000000001";
     let b = format!("/api/v1/beneficiaries/{missing}");
     let s = format!("/api/v1/sessions/{missing}");
@@ -1435,8 +1434,8 @@ async fn missing_ids_are_404_and_malformed_ids_400() {
 #[tokio::test]
 async fn upcoming_lists_the_callers_scheduled_sessions_in_order() {
     let app = TestApp::spawn().await;
-    let (admin, _) = staff(&app, "admin1", "admin").await;
-    let (therapist, _) = staff(&app, "ther1", "therapist").await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
+    let therapist = app.user("ther1").role(Role::Therapist).create().await.jwt;
     let b = new_beneficiary(&app, &admin, "U-1").await;
     let day = |n: i64| iso(today() + time::Duration::days(n));
     let mine = [

@@ -4,28 +4,17 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{TestApp, TestDb, TestOptions};
+use crate::support::{TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tessera::types::Role;
 
-/// Runs `tessera` with whitespace-separated `args` on the test database.
+/// Runs `tessera` with whitespace-separated `args` on the test database (the password prompt
+/// answered from `TESSERA_PASSWORD`).
 fn tessera(db: &TestDb, args: &str) -> Output {
-    tessera_with_secret(db, args, "cli-test-secret-0123456789abcdef0123456789")
-}
-
-/// `tessera` with the same secret key as `TestApp`, for commands that touch the signing keys.
-fn tessera_with_app_secret(db: &TestDb, args: &str) -> Output {
-    tessera_with_secret(db, args, "test-secret-key-test-secret-key-0123456789")
-}
-
-fn tessera_with_secret(db: &TestDb, args: &str, secret: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+    db.tessera()
         .args(args.split_whitespace())
-        .env("DATABASE_URL", &db.url)
-        .env("TESSERA_DATA_DIR", db.dir.path())
-        .env("SECRET_KEY", secret)
         .env("TESSERA_PASSWORD", "correct horse battery")
-        .env("RUST_LOG", "warn")
         .output()
         .unwrap()
 }
@@ -73,7 +62,7 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
     );
 
     // A running server honours the token, then the CLI's revocation.
-    let app = TestApp::start(db.share(), &TestOptions::default()).await;
+    let app = TestApp::builder().on(db.share()).spawn().await;
     assert_eq!(
         app.get("/api/v1/workspaces", Some(&token)).await.status,
         StatusCode::OK
@@ -120,23 +109,23 @@ async fn operators_make_admins_assign_roles_and_rotate_signing_keys() {
     assert!(!last_admin.status.success());
     assert!(String::from_utf8_lossy(&last_admin.stderr).contains("last admin"));
 
-    let app = TestApp::start(db.share(), &TestOptions::default()).await;
-    let jwt = app.user_login("root").await;
+    let app = TestApp::builder().on(db.share()).spawn().await;
+    let jwt = app.login("root").await;
     let profile = app.get("/api/v1/auth/profile", Some(&jwt)).await;
     assert_eq!(profile.data()["role"], "admin");
-    let bob = app.user_login("bob").await;
+    let bob = app.login("bob").await;
     assert_eq!(
         app.get("/api/v1/auth/profile", Some(&bob)).await.data()["role"],
         "therapist"
     );
 
-    let rotated = tessera_with_app_secret(&db, "keys rotate");
+    let rotated = tessera(&db, "keys rotate");
     assert!(
         rotated.status.success(),
         "{}",
         String::from_utf8_lossy(&rotated.stderr)
     );
-    let keys = json_stdout(&tessera_with_app_secret(&db, "keys list"));
+    let keys = json_stdout(&tessera(&db, "keys list"));
     let keys = keys.as_array().unwrap();
     assert_eq!(keys.len(), 2);
     assert!(keys[0]["retired_at"].is_null());
@@ -159,9 +148,9 @@ async fn operators_make_admins_assign_roles_and_rotate_signing_keys() {
 async fn operators_list_accounts_by_role_and_demote_them() {
     let db = TestDb::new().await;
     assert!(tessera(&db, "migrate").status.success());
-    let app = TestApp::start(db.share(), &TestOptions::default()).await;
-    app.user("walkin").await;
-    app.user("legacy").await;
+    let app = TestApp::builder().on(db.share()).spawn().await;
+    app.user("walkin").create().await;
+    app.user("legacy").create().await;
     // As a row from before the upgrade: self-registered as data_entry, origin unrecorded.
     app.db
         .exec("UPDATE users SET role = 'data_entry', created_via = NULL WHERE username = 'legacy'")
@@ -202,9 +191,9 @@ async fn operators_list_accounts_by_role_and_demote_them() {
 async fn operators_find_and_revoke_tokens_beyond_their_owners_role() {
     let db = TestDb::new().await;
     assert!(tessera(&db, "migrate").status.success());
-    let app = TestApp::start(db.share(), &TestOptions::default()).await;
-    app.user_with_role("root", "admin").await;
-    let admin = app.user_with_role("boss", "admin").await;
+    let app = TestApp::builder().on(db.share()).spawn().await;
+    app.user("root").role(Role::Admin).create().await;
+    let admin = app.user("boss").role(Role::Admin).create().await.jwt;
     let (beyond, beyond_secret) = app.pat(&admin, &["connections:admin", "fcs:read"]).await;
     let (within, _) = app.pat(&admin, &["fcs:read"]).await;
     let nobody = json_stdout(&tessera(&db, "tokens list --over-privileged"));
@@ -241,7 +230,7 @@ async fn operators_find_and_revoke_tokens_beyond_their_owners_role() {
         json_stdout(&tessera(&db, "tokens list --over-privileged")),
         serde_json::json!([])
     );
-    let member = app.user_login("boss").await;
+    let member = app.login("boss").await;
     let listed = app.get("/api/v1/tokens", Some(&member)).await;
     let status_of = |id: &str| {
         listed.data()["tokens"]

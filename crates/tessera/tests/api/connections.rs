@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{TestApp, TestOptions};
+use crate::support::{TestApp, TestAppBuilder, TestUser};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tessera::types::Role;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
@@ -61,31 +62,19 @@ fn refresh_grant() -> MockBuilder {
         .and(body_string_contains("grant_type=refresh_token"))
 }
 
-/// Options whose `google` preset points at `provider`, with quick retries for tests.
-fn options_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)) -> TestOptions {
-    let base = provider.uri();
-    TestOptions {
-        configure: Some(Arc::new(move |config| {
-            config.google_auth_url = format!("{base}/authorize");
-            config.google_token_url = format!("{base}/token");
-            config.google_revoke_url = format!("{base}/revoke");
-            config.oauth_retry_backoff_ms = 1;
-            tweak(config);
-        })),
-        ..TestOptions::default()
-    }
-}
-
 /// An app whose `google` preset points at `provider`, with quick retries for tests.
-async fn app_with(provider: &MockServer, tweak: fn(&mut tessera::config::Config)) -> TestApp {
-    TestApp::spawn_with(options_with(provider, tweak)).await
+fn app_builder(provider: &MockServer) -> TestAppBuilder {
+    TestApp::builder()
+        .oauth_provider(&provider.uri())
+        .with_config(|config| config.oauth_retry_backoff_ms = 1)
 }
 
 async fn app(provider: &MockServer) -> TestApp {
-    app_with(provider, |_| {}).await
+    app_builder(provider).spawn().await
 }
 
 struct Setup {
+    owner: String,
     jwt: String,
     client: String,
     branch: String,
@@ -94,7 +83,11 @@ struct Setup {
 const REDIRECT: &str = "http://127.0.0.1:9/api/v1/oauth/callback";
 
 async fn setup(app: &TestApp, username: &str) -> Setup {
-    let jwt = app.user_with_role(username, "admin").await;
+    let TestUser {
+        username: owner,
+        jwt,
+        ..
+    } = app.user(username).role(Role::Admin).create().await;
     let client = app
         .post(
             "/api/v1/oauth-clients",
@@ -114,6 +107,7 @@ async fn setup(app: &TestApp, username: &str) -> Setup {
     assert_eq!(branch.status, StatusCode::CREATED, "{:?}", branch.body);
     let branch = branch.data()["id"].as_str().unwrap().to_owned();
     Setup {
+        owner,
         jwt,
         client,
         branch,
@@ -635,12 +629,14 @@ async fn passing_faults_are_retried_then_fall_back_to_a_live_token_and_pause_for
 #[tokio::test]
 async fn an_expired_token_and_a_provider_down_answer_502_and_a_slow_provider_504() {
     let provider = MockServer::start().await;
-    let app = app_with(&provider, |config| {
-        config.oauth_http_timeout_seconds = 1;
-        config.oauth_refresh_retries = 0;
-        config.oauth_failure_cooldown_seconds = 0;
-    })
-    .await;
+    let app = app_builder(&provider)
+        .with_config(|config| {
+            config.oauth_http_timeout_seconds = 1;
+            config.oauth_refresh_retries = 0;
+            config.oauth_failure_cooldown_seconds = 0;
+        })
+        .spawn()
+        .await;
     let s = setup(&app, "owner").await;
     connect(
         &app,
@@ -711,16 +707,10 @@ async fn two_tessera_processes_on_one_postgres_database_refresh_once() {
     .await;
     expire(&app).await;
     let db = app.shutdown().await;
-    // Two real binaries on the database, with the test app's secret so they open its keys.
-    let env = [
-        (
-            "SECRET_KEY",
-            "test-secret-key-test-secret-key-0123456789".to_owned(),
-        ),
-        ("GOOGLE_TOKEN_URL", format!("{}/token", provider.uri())),
-    ];
-    let first = crate::support::Binary::start(&db, &env).await;
-    let second = crate::support::Binary::start(&db, &env).await;
+    // Two real binaries on the database; the builder gives them the test app's secret, so they
+    // open its keys.
+    let first = app_builder(&provider).on(db.share()).spawn_binary().await;
+    let second = app_builder(&provider).on(db.share()).spawn_binary().await;
     let _once = refresh_grant()
         .respond_with(
             tokens("ya29.fresh", None, Some(3600)).set_delay(std::time::Duration::from_millis(300)),
@@ -837,7 +827,7 @@ async fn scopes_ownership_and_validation() {
         }
     }
     // Another user sees none of it.
-    let stranger = app.user_with_role("stranger", "admin").await;
+    let stranger = app.user("stranger").role(Role::Admin).create().await.jwt;
     for path in [
         format!("/api/v1/branches/{b}/token"),
         format!("/api/v1/branches/{b}"),
@@ -1070,7 +1060,7 @@ async fn disconnect_revokes_at_the_provider_and_deletes_the_grant() {
 async fn the_compatibility_routes_keep_their_shapes() {
     let provider = MockServer::start().await;
     let app = app(&provider).await;
-    let jwt = app.user_with_role("fetcher", "admin").await;
+    let jwt = app.user("fetcher").role(Role::Admin).create().await.jwt;
     let created = app
         .post(
             "/token-management/clients",
@@ -1244,10 +1234,12 @@ async fn rekey_moves_every_secret_to_the_new_key_and_the_old_key_can_go() {
     const OLD: &str = "old:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     const NEW: &str = "new:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
     let provider = MockServer::start().await;
-    let app = app_with(&provider, |config| {
-        config.token_encryption_keys = Some(OLD.to_owned().into());
-    })
-    .await;
+    let app = app_builder(&provider)
+        .with_config(|config| {
+            config.token_encryption_keys = Some(OLD.to_owned().into());
+        })
+        .spawn()
+        .await;
     let s = setup(&app, "owner").await;
     connect(
         &app,
@@ -1259,13 +1251,9 @@ async fn rekey_moves_every_secret_to_the_new_key_and_the_old_key_can_go() {
     let db = app.shutdown().await;
 
     let rekey = |keys: String| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        db.tessera()
             .args(["connections", "rekey"])
-            .env("DATABASE_URL", &db.url)
-            .env("TESSERA_DATA_DIR", db.dir.path())
-            .env("SECRET_KEY", "rekey-test-secret-0123456789abcdef0123")
             .env("TOKEN_ENCRYPTION_KEYS", keys)
-            .env("RUST_LOG", "warn")
             .output()
             .unwrap()
     };
@@ -1282,17 +1270,12 @@ async fn rekey_moves_every_secret_to_the_new_key_and_the_old_key_can_go() {
     assert_eq!(again, json!({"resealed": 0, "current": 3, "raced": 0}));
 
     // The old key is gone from the configuration; everything still opens.
-    let app = TestApp::start(
-        db,
-        &TestOptions {
-            configure: Some(Arc::new(|config| {
-                config.token_encryption_keys = Some(NEW.to_owned().into());
-            })),
-            ..TestOptions::default()
-        },
-    )
-    .await;
-    let jwt = app.user_login("owner").await;
+    let app = TestApp::builder()
+        .on(db)
+        .with_config(|config| config.token_encryption_keys = Some(NEW.to_owned().into()))
+        .spawn()
+        .await;
+    let jwt = app.login(&s.owner).await;
     let got = app
         .get(&format!("/api/v1/branches/{}/token", s.branch), Some(&jwt))
         .await;
@@ -1316,7 +1299,7 @@ async fn a_disconnect_on_another_instance_reaches_this_instances_token_cache() {
         token(&first, &s).await.data()["access_token"],
         "ya29.cached"
     );
-    let second = TestApp::start(first.db.share(), &TestOptions::default()).await;
+    let second = TestApp::builder().on(first.db.share()).spawn().await;
     let mut emptied = first.state.connections.cache.subscribe();
     emptied.borrow_and_update();
     let gone = second
@@ -1437,13 +1420,15 @@ fn stamp_in(seconds: i64) -> String {
 async fn a_hanging_provider_gets_the_refresh_rules_answer_not_the_request_timeout() {
     let provider = MockServer::start().await;
     // Three attempts of 2 s each (6 s) would outlast the 3 s request timeout.
-    let app = app_with(&provider, |config| {
-        config.request_timeout_seconds = 3;
-        config.oauth_http_timeout_seconds = 2;
-        config.oauth_refresh_retries = 2;
-        config.oauth_failure_cooldown_seconds = 0;
-    })
-    .await;
+    let app = app_builder(&provider)
+        .with_config(|config| {
+            config.request_timeout_seconds = 3;
+            config.oauth_http_timeout_seconds = 2;
+            config.oauth_refresh_retries = 2;
+            config.oauth_failure_cooldown_seconds = 0;
+        })
+        .spawn()
+        .await;
     let s = setup(&app, "owner").await;
     let live = tokens("ya29.live", Some("1//r"), Some(3600));
     assert_eq!(
@@ -1513,7 +1498,7 @@ async fn arrived(arrivals: &tokio::sync::Semaphore, count: u32) {
 /// An owner whose OAuth client's token endpoint is `provider`, with `branches` connected
 /// branches.
 async fn owner_at(app: &TestApp, name: &str, provider: &MockServer, branches: usize) -> Vec<Setup> {
-    let jwt = app.user_with_role(name, "admin").await;
+    let jwt = app.user(name).role(Role::Admin).create().await.jwt;
     let client = app
         .post(
             "/api/v1/oauth-clients",
@@ -1535,6 +1520,7 @@ async fn owner_at(app: &TestApp, name: &str, provider: &MockServer, branches: us
             .await;
         assert_eq!(branch.status, StatusCode::CREATED, "{:?}", branch.body);
         let s = Setup {
+            owner: name.to_owned(),
             jwt: jwt.clone(),
             client: client.clone(),
             branch: branch.data()["id"].as_str().unwrap().to_owned(),
@@ -1564,13 +1550,15 @@ fn spawn_token_request(app: &TestApp, s: &Setup) -> tokio::task::JoinHandle<Stat
 /// at the hanging endpoint is still waiting for it (its answer comes after 10 s).
 async fn a_refresh_elsewhere_is_answered_while(hanging_owners: usize) {
     let google = MockServer::start().await;
-    let app = app_with(&google, |config| {
-        config.oauth_allow_private_endpoints = true;
-        // Only the hanging endpoint's answer ends its refreshes.
-        config.request_timeout_seconds = 120;
-        config.oauth_http_timeout_seconds = 60;
-    })
-    .await;
+    let app = app_builder(&google)
+        .with_config(|config| {
+            config.oauth_allow_private_endpoints = true;
+            // Only the hanging endpoint's answer ends its refreshes.
+            config.request_timeout_seconds = 120;
+            config.oauth_http_timeout_seconds = 60;
+        })
+        .spawn()
+        .await;
     let slow = MockServer::start().await;
     let fast = MockServer::start().await;
     let mut stuck = Vec::new();
@@ -1676,8 +1664,7 @@ async fn a_failed_write_after_a_refresh_is_retried_and_the_rotated_token_kept() 
 #[tokio::test]
 async fn shutdown_waits_for_a_keep_alive_refresh_so_its_rotated_token_is_stored() {
     let provider = MockServer::start().await;
-    let options = || options_with(&provider, |_| {});
-    let app = TestApp::spawn_with(options()).await;
+    let app = app(&provider).await;
     let s = setup(&app, "owner").await;
     let first = tokens("ya29.1", Some("1//r1"), Some(3600));
     assert_eq!(
@@ -1704,8 +1691,8 @@ async fn shutdown_waits_for_a_keep_alive_refresh_so_its_rotated_token_is_stored(
     assert_eq!(pass.await.unwrap().unwrap(), 1, "the refresh was stored");
     drop(rotating);
 
-    let app = TestApp::start(db, &options()).await;
-    let jwt = app.user_login("owner").await;
+    let app = app_builder(&provider).on(db).spawn().await;
+    let jwt = app.login(&s.owner).await;
     expire(&app).await;
     let _with_r2 = refresh_grant()
         .and(body_string_contains("refresh_token=1%2F%2Fr2"))

@@ -4,13 +4,12 @@
 //! rotates refresh tokens. Runs on whichever backend the run uses; without `OAUTH_MOCK_URL`
 //! (plain `cargo test`) it says so and passes.
 
-use std::sync::Arc;
-
-use crate::support::{TestApp, TestOptions};
+use crate::support::TestApp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tessera::types::Role;
 
 #[tokio::test]
 async fn start_authorize_callback_token_refresh_revoke_against_oauth2_mock_server() {
@@ -23,17 +22,8 @@ async fn start_authorize_callback_token_refresh_revoke_against_oauth2_mock_serve
         eprintln!("OAUTH_MOCK_URL is not set: run scripts/test.sh for the end-to-end test");
         return;
     };
-    let endpoints = issuer.clone();
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Some(Arc::new(move |config| {
-            config.google_auth_url = format!("{endpoints}/authorize");
-            config.google_token_url = format!("{endpoints}/token");
-            config.google_revoke_url = format!("{endpoints}/revoke");
-        })),
-        ..TestOptions::default()
-    })
-    .await;
-    let jwt = app.user_with_role("owner", "admin").await;
+    let app = TestApp::builder().oauth_provider(&issuer).spawn().await;
+    let jwt = app.user("owner").role(Role::Admin).create().await.jwt;
     let redirect_uri = app.url("/api/v1/oauth/callback");
     let client = app
         .post(

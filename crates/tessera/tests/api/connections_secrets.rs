@@ -4,7 +4,7 @@
 //! (SQLite: the files, WAL included; PostgreSQL: every row of every table, as text and as hex)
 //! are searched for the client secret, the code, the state's verifier, and every token.
 
-use crate::support::{Binary, TestDb};
+use crate::support::{TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
@@ -43,25 +43,20 @@ async fn call(
 #[tokio::test]
 async fn no_secret_reaches_a_log_line_or_a_database_column_in_plain_text() {
     let provider = MockServer::start().await;
-    let db = TestDb::new().await;
-    let server = Binary::start(
-        &db,
-        &[
-            ("RUST_LOG", "debug".to_owned()),
-            ("DEBUG", "true".to_owned()),
-            ("GOOGLE_AUTH_URL", format!("{}/authorize", provider.uri())),
-            ("GOOGLE_TOKEN_URL", format!("{}/token", provider.uri())),
-            ("GOOGLE_REVOKE_URL", format!("{}/revoke", provider.uri())),
-        ],
-    )
-    .await;
+    let server = TestApp::builder()
+        .oauth_provider(&provider.uri())
+        .with_config(|config| config.debug = true)
+        .spawn_binary()
+        .await;
     let base = server.base.clone();
     let http = reqwest::Client::new();
     use reqwest::Method;
 
     call(&http, Method::POST, format!("{base}/api/v1/auth/register"), None,
         Some(json!({"username": "owner", "email": "o@example.com", "password": "correct horse battery"}))).await;
-    db.exec("UPDATE users SET role = 'admin' WHERE username = 'owner'")
+    server
+        .db
+        .exec("UPDATE users SET role = 'admin' WHERE username = 'owner'")
         .await;
     let (_, login) = call(
         &http,
@@ -162,7 +157,7 @@ async fn no_secret_reaches_a_log_line_or_a_database_column_in_plain_text() {
     assert_eq!(status, StatusCode::CONFLICT);
 
     // The database, while it holds the grant.
-    let stored = database_text(&db).await;
+    let stored = database_text(&server.db).await;
     // Positive controls: values stored in plain text are found, so the search reads the rows.
     assert!(stored.contains("needs_reauth") && stored.contains("client-id-public"));
     for secret in SECRETS {
@@ -182,7 +177,8 @@ async fn no_secret_reaches_a_log_line_or_a_database_column_in_plain_text() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let logs = server.stop().await.join("\n");
+    let (logs, _) = server.stop().await;
+    let logs = logs.join("\n");
     assert!(
         logs.contains("branch connected") && logs.contains("oauth/callback"),
         "debug logs were captured"

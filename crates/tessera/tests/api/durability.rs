@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestApp, TestDb, TestOptions};
+use crate::support::{TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -16,10 +16,12 @@ async fn audit_rows(db: &TestDb) -> i64 {
 
 #[tokio::test]
 async fn answered_requests_keep_their_audit_entries_after_kill_9() {
-    let db = TestDb::new().await;
     let crate::support::Binary {
-        mut child, base, ..
-    } = crate::support::Binary::start(&db, &[]).await;
+        mut child,
+        base,
+        db,
+        ..
+    } = TestApp::builder().spawn_binary().await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value, bearer: Option<String>| {
         let mut request = client.post(format!("{base}{path}")).json(&body);
@@ -81,7 +83,7 @@ async fn answered_requests_keep_their_audit_entries_after_kill_9() {
 #[tokio::test]
 async fn graceful_shutdown_writes_last_used_at() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, token) = app.pat(&jwt, &["workspaces:read"]).await;
     assert_eq!(
         app.get(&format!("/api/v1/tokens/{id}"), Some(&jwt))
@@ -95,7 +97,7 @@ async fn graceful_shutdown_writes_last_used_at() {
     );
     let db = app.shutdown().await;
 
-    let app = TestApp::start(db, &TestOptions::default()).await;
+    let app = TestApp::builder().on(db).spawn().await;
     let jwt = app
         .post(
             "/api/v1/auth/login",
@@ -125,8 +127,8 @@ async fn graceful_shutdown_writes_last_used_at() {
 #[tokio::test]
 async fn revocation_and_regeneration_reach_every_instance() {
     let first = TestApp::spawn().await;
-    let second = TestApp::start(first.db.share(), &TestOptions::default()).await;
-    let jwt = first.user("alice").await;
+    let second = TestApp::builder().on(first.db.share()).spawn().await;
+    let jwt = first.user("alice").create().await.jwt;
     let (id, token) = first.pat(&jwt, &["workspaces:read"]).await;
     let (other_id, other) = first.pat(&jwt, &["workspaces:read"]).await;
     // Wait until the second instance's listener is up (PostgreSQL) so it trusts its cache.
@@ -208,15 +210,12 @@ async fn panics_timeouts_and_405s_on_pat_routes_are_audited_with_their_status() 
     use axum::routing::get;
     use tessera::tokens::{scopes::WorkspacesRead, Pat};
 
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Some(std::sync::Arc::new(|config| {
-            // Long enough for registration and login on a loaded machine; the hang waits it out.
-            config.request_timeout_seconds = 5;
-        })),
-        ..TestOptions::default()
-    })
-    .await;
-    let jwt = app.user("alice").await;
+    let app = TestApp::builder()
+        // Long enough for registration and login on a loaded machine; the hang waits it out.
+        .with_config(|config| config.request_timeout_seconds = 5)
+        .spawn()
+        .await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, pat) = app.pat(&jwt, &["workspaces:read"]).await;
 
     async fn panics(_: Pat<WorkspacesRead>) -> &'static str {

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{synthetic_bytes, TestApp, TestOptions};
-use reqwest::multipart::{Form, Part};
+use crate::support::{synthetic_bytes, TestApp, TestAppBuilder};
+use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -85,10 +85,10 @@ fn assert_dxflex_parameters(data: &Value) {
     assert_eq!(data["parameters"], json!(expected));
 }
 
-/// An app (optionally serving `sample`) and one user's PAT with `scopes`.
-async fn app_with(options: TestOptions, scopes: &[&str]) -> (TestApp, String) {
-    let app = TestApp::spawn_with(options).await;
-    let jwt = app.user("alice").await;
+/// An app and one user's PAT with `scopes`.
+async fn app_with(builder: TestAppBuilder, scopes: &[&str]) -> (TestApp, String) {
+    let app = builder.spawn().await;
+    let jwt = app.user("alice").create().await.jwt;
     let (_, pat) = app.pat(&jwt, scopes).await;
     (app, pat)
 }
@@ -105,39 +105,6 @@ async fn get_text(app: &TestApp, path: &str, pat: &str) -> (StatusCode, String) 
     (response.status(), response.text().await.unwrap())
 }
 
-async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> crate::support::Reply {
-    let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
-    let response = app
-        .client
-        .post(app.url("/api/v1/fcs/upload"))
-        .bearer_auth(pat)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload sent");
-    TestApp::reply(response).await
-}
-
-/// Every file under `<data dir>/uploads` (staging included).
-fn stored_objects(app: &TestApp) -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&app.db.dir.path().join("uploads"), &mut found);
-    found
-}
-
 fn close(got: f64, expected: f64) -> bool {
     got == expected || (got - expected).abs() <= 1e-9 * expected.abs().max(got.abs())
 }
@@ -147,11 +114,7 @@ async fn real_sample_parameters_statistics_and_events_match_the_reference() {
     let Some(sample) = corpus_file(DXFLEX) else {
         return;
     };
-    let options = TestOptions {
-        fcs_sample_path: Some(sample),
-        ..Default::default()
-    };
-    let (app, pat) = app_with(options, &["fcs:analyze"]).await;
+    let (app, pat) = app_with(TestApp::builder().fcs_sample(sample), &["fcs:analyze"]).await;
     let reference = reference(DXFLEX);
 
     let parameters = app.get("/api/v1/fcs/parameters", Some(&pat)).await;
@@ -213,11 +176,7 @@ async fn events_page_and_select_channels() {
     let Some(sample) = corpus_file(DXFLEX) else {
         return;
     };
-    let options = TestOptions {
-        fcs_sample_path: Some(sample),
-        ..Default::default()
-    };
-    let (app, pat) = app_with(options, &["fcs:analyze"]).await;
+    let (app, pat) = app_with(TestApp::builder().fcs_sample(sample), &["fcs:analyze"]).await;
     let events = |query: &str| {
         let path = format!("/api/v1/fcs/events{query}");
         let app = &app;
@@ -297,11 +256,7 @@ async fn events_page_and_select_channels() {
 
 #[tokio::test]
 async fn without_a_sample_path_the_synthetic_sample_is_served() {
-    let generating = TestOptions {
-        generate_sample: true,
-        ..TestOptions::default()
-    };
-    let (app, pat) = app_with(generating, &["fcs:analyze"]).await;
+    let (app, pat) = app_with(TestApp::builder().generate_sample(), &["fcs:analyze"]).await;
     let parameters = app.get("/api/v1/fcs/parameters", Some(&pat)).await;
     assert_eq!(parameters.status, StatusCode::OK, "{:?}", parameters.body);
     assert_dxflex_parameters(parameters.data());
@@ -346,14 +301,16 @@ async fn without_a_sample_path_the_synthetic_sample_is_served() {
 
 #[tokio::test]
 async fn an_upload_is_readable_listed_private_and_deletable() {
-    let (app, pat) = app_with(TestOptions::default(), &["fcs:analyze"]).await;
-    let uploaded = upload(&app, &pat, "../../my run?.fcs", synthetic_bytes()).await;
+    let (app, pat) = app_with(TestApp::builder(), &["fcs:analyze"]).await;
+    let uploaded = app
+        .upload_fcs(&pat, "../../my run?.fcs", synthetic_bytes())
+        .await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     let file_id = uploaded.data()["file_id"].as_str().unwrap().to_owned();
     assert_eq!(uploaded.data()["filename"], "my run_.fcs");
     assert_eq!(uploaded.data()["total_events"], 34_297);
     assert_eq!(uploaded.data()["total_parameters"], 26);
-    assert_eq!(stored_objects(&app).len(), 1);
+    assert_eq!(app.db.stored_objects().len(), 1);
 
     let parameters = app
         .get(
@@ -369,7 +326,7 @@ async fn an_upload_is_readable_listed_private_and_deletable() {
     assert_eq!(files.data()["files"][1]["file_id"], file_id.as_str());
 
     // Another user's id is answered exactly like an unknown one.
-    let jwt = app.user("bob").await;
+    let jwt = app.user("bob").create().await.jwt;
     let (_, bob) = app.pat(&jwt, &["fcs:analyze"]).await;
     for path in [
         format!("/api/v1/fcs/parameters?file_id={file_id}"),
@@ -407,7 +364,7 @@ async fn an_upload_is_readable_listed_private_and_deletable() {
         .await;
     assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
     assert_eq!(deleted.data()["file_id"], file_id.as_str());
-    assert!(stored_objects(&app).is_empty());
+    assert!(app.db.stored_objects().is_empty());
     assert_eq!(
         app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"],
         1
@@ -430,15 +387,11 @@ async fn a_real_integer_file_uploads_and_reads_back_exactly() {
     let Some(path) = corpus_file("cytek_xp5_int24.fcs") else {
         return;
     };
-    let (app, pat) = app_with(TestOptions::default(), &["fcs:analyze"]).await;
+    let (app, pat) = app_with(TestApp::builder(), &["fcs:analyze"]).await;
     let reference = reference("cytek_xp5_int24.fcs");
-    let uploaded = upload(
-        &app,
-        &pat,
-        "cytek_xp5_int24.fcs",
-        std::fs::read(path).unwrap(),
-    )
-    .await;
+    let uploaded = app
+        .upload_fcs(&pat, "cytek_xp5_int24.fcs", std::fs::read(path).unwrap())
+        .await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     assert_eq!(uploaded.data()["total_events"], reference["events_decoded"]);
     let file_id = uploaded.data()["file_id"].as_str().unwrap();
@@ -476,7 +429,7 @@ async fn a_real_integer_file_uploads_and_reads_back_exactly() {
 
 #[tokio::test]
 async fn a_file_the_engine_rejects_leaves_nothing_behind() {
-    let (app, pat) = app_with(TestOptions::default(), &["fcs:write", "fcs:read"]).await;
+    let (app, pat) = app_with(TestApp::builder(), &["fcs:write", "fcs:read"]).await;
     let mut truncated = synthetic_bytes();
     truncated.truncate(truncated.len() / 2);
     let mut junk = b"this is not an FCS file at all, just some text".to_vec();
@@ -486,7 +439,7 @@ async fn a_file_the_engine_rejects_leaves_nothing_behind() {
         ("junk.fcs", junk, "not an FCS file"),
         ("empty.fcs", Vec::new(), "file"),
     ] {
-        let reply = upload(&app, &pat, name, bytes).await;
+        let reply = app.upload_fcs(&pat, name, bytes).await;
         assert_eq!(
             reply.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -503,7 +456,7 @@ async fn a_file_the_engine_rejects_leaves_nothing_behind() {
     // A real instrument's truncated file from the corpus, which the reference parsers reject too.
     if let Some(path) = corpus_file("aurora_header_only_truncated.fcs") {
         let bytes = std::fs::read(path).unwrap();
-        let reply = upload(&app, &pat, "aurora.fcs", bytes).await;
+        let reply = app.upload_fcs(&pat, "aurora.fcs", bytes).await;
         assert_eq!(
             reply.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -512,9 +465,9 @@ async fn a_file_the_engine_rejects_leaves_nothing_behind() {
         );
     }
     assert!(
-        stored_objects(&app).is_empty(),
+        app.db.stored_objects().is_empty(),
         "{:?}",
-        stored_objects(&app)
+        app.db.stored_objects()
     );
     assert_eq!(
         app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"],
@@ -530,14 +483,11 @@ async fn a_file_the_engine_rejects_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn uploads_over_the_limit_or_not_multipart_are_refused() {
-    let options = TestOptions {
-        fcs_max_upload_mb: Some(1),
-        ..Default::default()
-    };
-    let (app, pat) = app_with(options, &["fcs:write", "fcs:read"]).await;
+    let builder = TestApp::builder().with_config(|config| config.fcs_max_upload_mb = 1);
+    let (app, pat) = app_with(builder, &["fcs:write", "fcs:read"]).await;
     let bytes = synthetic_bytes();
     assert!(bytes.len() > 3 << 20);
-    let reply = upload(&app, &pat, "big.fcs", bytes).await;
+    let reply = app.upload_fcs(&pat, "big.fcs", bytes).await;
     assert_eq!(
         reply.status,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -549,7 +499,7 @@ async fn uploads_over_the_limit_or_not_multipart_are_refused() {
         "{}",
         reply.message()
     );
-    assert!(stored_objects(&app).is_empty());
+    assert!(app.db.stored_objects().is_empty());
     assert_eq!(
         app.get("/api/v1/fcs/files", Some(&pat)).await.data()["total"],
         1
@@ -580,13 +530,13 @@ async fn uploads_over_the_limit_or_not_multipart_are_refused() {
 
 #[tokio::test]
 async fn scopes_guard_upload_and_statistics() {
-    let (app, read) = app_with(TestOptions::default(), &["fcs:read"]).await;
-    let refused = upload(&app, &read, "x.fcs", synthetic_bytes()).await;
+    let (app, read) = app_with(TestApp::builder(), &["fcs:read"]).await;
+    let refused = app.upload_fcs(&read, "x.fcs", synthetic_bytes()).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(refused.data()["required_scope"], "fcs:write");
-    assert!(stored_objects(&app).is_empty());
+    assert!(app.db.stored_objects().is_empty());
 
-    let jwt = app.user("bob").await;
+    let jwt = app.user("bob").create().await.jwt;
     let (_, write) = app.pat(&jwt, &["fcs:write"]).await;
     let refused = app.get("/api/v1/fcs/statistics", Some(&write)).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);

@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::support::{synthetic_bytes, Binary, TestApp, TestDb, TestOptions};
-use reqwest::multipart::{Form, Part};
+use crate::support::{fcs_form, synthetic_bytes, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera::config::Config;
@@ -16,59 +15,22 @@ use tokio::net::TcpStream;
 
 const MIB: usize = 1024 * 1024;
 
-/// Options whose settings `configure` changes.
-fn options(configure: impl Fn(&mut Config) + Send + Sync + 'static) -> TestOptions {
-    TestOptions {
-        configure: Some(std::sync::Arc::new(configure)),
-        ..Default::default()
-    }
-}
-
-/// An app and one user's PAT with `fcs:analyze` (which includes read and write).
-async fn app_with(options: TestOptions) -> (TestApp, String) {
-    let app = TestApp::spawn_with(options).await;
+/// An app with `change` made to its settings, and one user's PAT with `fcs:analyze` (which
+/// includes read and write).
+async fn app_with(change: impl FnOnce(&mut Config)) -> (TestApp, String) {
+    let app = TestApp::builder().with_config(change).spawn().await;
     let pat = pat_of(&app, "alice").await;
     (app, pat)
 }
 
 async fn pat_of(app: &TestApp, username: &str) -> String {
-    let jwt = app.user(username).await;
+    let jwt = app.user(username).create().await.jwt;
     app.pat(&jwt, &["fcs:analyze"]).await.1
 }
 
-async fn upload(app: &TestApp, pat: &str, name: &str, bytes: Vec<u8>) -> crate::support::Reply {
-    let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
-    let response = app
-        .client
-        .post(app.url("/api/v1/fcs/upload"))
-        .bearer_auth(pat)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload sent");
-    TestApp::reply(response).await
-}
-
-/// Every file under `<data dir>/uploads` (staging and unfinished part files included).
-fn stored_objects(data_dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&data_dir.join("uploads"), &mut found);
-    found
-}
-
-fn staged(data_dir: &Path) -> Vec<PathBuf> {
-    let staging = data_dir.join("uploads").join("staging");
-    stored_objects(data_dir)
+fn staged(db: &TestDb) -> Vec<PathBuf> {
+    let staging = db.dir.path().join("uploads").join("staging");
+    db.stored_objects()
         .into_iter()
         .filter(|p| p.starts_with(&staging))
         .collect()
@@ -155,19 +117,15 @@ fn long_names() -> Vec<String> {
 
 /// An app with `FCS_MAX_RESPONSE_MB` (`None`: the default) holding the long-names file.
 async fn long_names_app(max_response_mb: Option<u64>) -> (TestApp, String, String) {
-    let (app, pat) = app_with(options(move |c| {
+    let (app, pat) = app_with(move |c| {
         if let Some(mb) = max_response_mb {
             c.fcs_max_response_mb = mb;
         }
-    }))
+    })
     .await;
-    let uploaded = upload(
-        &app,
-        &pat,
-        "long-names.fcs",
-        fcs_file(&long_names(), 10_000),
-    )
-    .await;
+    let uploaded = app
+        .upload_fcs(&pat, "long-names.fcs", fcs_file(&long_names(), 10_000))
+        .await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     let file_id = uploaded.data()["file_id"].as_str().unwrap().to_owned();
     (app, pat, file_id)
@@ -262,7 +220,7 @@ async fn what_an_over_size_refusal_suggests_is_accepted() {
 
 #[tokio::test]
 async fn event_pages_are_streamed_in_chunks() {
-    let (app, pat) = app_with(TestOptions::default()).await;
+    let (app, pat) = app_with(|_| {}).await;
     let response = app
         .client
         .get(app.url("/api/v1/fcs/events?limit=10000"))
@@ -302,12 +260,12 @@ async fn an_upload_that_decodes_larger_than_one_file_may_is_refused_naming_the_s
         (2, 1024, "FCS_CACHE_MB=2"),
         (512, 3, "FCS_DECODE_MEMORY_MB=3"),
     ] {
-        let (app, pat) = app_with(options(move |c| {
+        let (app, pat) = app_with(move |c| {
             c.fcs_cache_mb = cache_mb;
             c.fcs_decode_memory_mb = decode_mb;
-        }))
+        })
         .await;
-        let refused = upload(&app, &pat, "sample.fcs", synthetic_bytes()).await;
+        let refused = app.upload_fcs(&pat, "sample.fcs", synthetic_bytes()).await;
         assert_eq!(
             refused.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -322,7 +280,7 @@ async fn an_upload_that_decodes_larger_than_one_file_may_is_refused_naming_the_s
         );
         assert!(message.contains("6.8 MiB"), "{message}");
         assert!(message.contains(named), "{message}");
-        assert!(stored_objects(app.db.dir.path()).is_empty());
+        assert!(app.db.stored_objects().is_empty());
         assert_eq!(
             app.db
                 .strings("SELECT CAST(COUNT(*) AS TEXT) FROM fcs_files")
@@ -365,8 +323,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn datasets_sharing_one_text_are_refused_over_http_quickly_and_cheaply() {
-    let db = TestDb::new().await;
-    let server = Binary::start(&db, &[]).await;
+    let server = TestApp::builder().spawn_binary().await;
     let pid = server.child.id().unwrap();
     let client = reqwest::Client::new();
     let base = server.base.clone();
@@ -400,11 +357,10 @@ async fn datasets_sharing_one_text_are_refused_over_http_quickly_and_cheaply() {
         .unwrap();
     let pat = token["data"]["token"].as_str().unwrap().to_owned();
     let send = |name: &str, bytes: Vec<u8>| {
-        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
         client
             .post(format!("{base}/api/v1/fcs/upload"))
             .bearer_auth(&pat)
-            .multipart(form)
+            .multipart(fcs_form(name, bytes))
             .send()
     };
     // Warm up the upload path (storage, multipart, decoding) so the peak measures the file.
@@ -436,8 +392,7 @@ async fn datasets_sharing_one_text_are_refused_over_http_quickly_and_cheaply() {
     );
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     assert!(growth_mib < 50.0, "peak RSS grew by {growth_mib:.1} MiB");
-    let staging = db.dir.path().join("uploads").join("staging");
-    assert_eq!(std::fs::read_dir(staging).map_or(0, |d| d.count()), 0);
+    assert_eq!(staged(&server.db), Vec::<PathBuf>::new());
     server.stop().await;
 }
 
@@ -445,18 +400,18 @@ async fn datasets_sharing_one_text_are_refused_over_http_quickly_and_cheaply() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_upload_leaves_no_staging_file() {
-    let (app, pat) = app_with(TestOptions::default()).await;
+    let (app, pat) = app_with(|_| {}).await;
     let (boundary, body) = multipart_body(&vec![0u8; 48 * MIB]);
     let stream = start_raw_upload(&app, &pat, &body, &boundary, 40 * MIB).await;
     // 40 MiB sent, more than the socket buffers hold: the server is writing the upload.
     assert!(
-        !staged(app.db.dir.path()).is_empty(),
+        !staged(&app.db).is_empty(),
         "the upload is being received into staging"
     );
     drop(stream);
     // A graceful shutdown waits for every connection's request to end.
     let db = app.shutdown().await;
-    assert_eq!(stored_objects(db.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(db.stored_objects(), Vec::<PathBuf>::new());
 }
 
 /// Creates `name` under `<data dir>/uploads/staging` last modified `age` ago.
@@ -492,28 +447,28 @@ async fn staging_leftovers_older_than_an_hour_are_swept_when_the_store_opens() {
         "0190f0e0-0000-7000-8000-000000000003.fcs#1",
         Duration::ZERO,
     );
-    let app = TestApp::start(db, &TestOptions::default()).await;
+    let app = TestApp::builder().on(db).spawn().await;
     let pat = pat_of(&app, "alice").await;
     // An upload waits for the store to open (and so for the sweep).
-    let uploaded = upload(&app, &pat, "x.fcs", synthetic_bytes()).await;
+    let uploaded = app.upload_fcs(&pat, "x.fcs", synthetic_bytes()).await;
     assert_eq!(uploaded.status, StatusCode::CREATED, "{:?}", uploaded.body);
     for path in &old {
         assert!(!path.exists(), "{} was swept", path.display());
     }
     assert!(young.exists());
-    assert_eq!(staged(app.db.dir.path()), vec![young]);
+    assert_eq!(staged(&app.db), vec![young]);
 }
 
 // ---- 5. the per-user quota ------------------------------------------------------------------
 
 #[tokio::test]
 async fn uploads_over_the_quota_are_refused_with_the_usage() {
-    let (app, pat) = app_with(options(|c| c.fcs_quota_mb = 5)).await;
+    let (app, pat) = app_with(|c| c.fcs_quota_mb = 5).await;
     let bytes = synthetic_bytes(); // 3.4 MiB: one fits in 5 MiB, two do not
-    let first = upload(&app, &pat, "one.fcs", bytes.clone()).await;
+    let first = app.upload_fcs(&pat, "one.fcs", bytes.clone()).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
 
-    let refused = upload(&app, &pat, "two.fcs", bytes.clone()).await;
+    let refused = app.upload_fcs(&pat, "two.fcs", bytes.clone()).await;
     assert_eq!(
         refused.status,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -528,12 +483,12 @@ async fn uploads_over_the_quota_are_refused_with_the_usage() {
     ] {
         assert!(message.contains(part), "{part}: {message}");
     }
-    assert_eq!(stored_objects(app.db.dir.path()).len(), 1);
+    assert_eq!(app.db.stored_objects().len(), 1);
 
     // The quota is per user, and deleting frees it.
     let bob = pat_of(&app, "bob").await;
     assert_eq!(
-        upload(&app, &bob, "b.fcs", bytes.clone()).await.status,
+        app.upload_fcs(&bob, "b.fcs", bytes.clone()).await.status,
         StatusCode::CREATED
     );
     let id = first.data()["file_id"].as_str().unwrap();
@@ -542,17 +497,17 @@ async fn uploads_over_the_quota_are_refused_with_the_usage() {
         .await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(
-        upload(&app, &pat, "two.fcs", bytes).await.status,
+        app.upload_fcs(&pat, "two.fcs", bytes).await.status,
         StatusCode::CREATED
     );
 }
 
 #[tokio::test]
 async fn a_quota_of_zero_means_no_quota() {
-    let (app, pat) = app_with(options(|c| c.fcs_quota_mb = 0)).await;
+    let (app, pat) = app_with(|c| c.fcs_quota_mb = 0).await;
     let bytes = fcs_file(&["A".to_owned()], 200_000); // 0.8 MB
     for name in ["1.fcs", "2.fcs"] {
-        let reply = upload(&app, &pat, name, bytes.clone()).await;
+        let reply = app.upload_fcs(&pat, name, bytes.clone()).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     }
 }
@@ -561,7 +516,7 @@ async fn a_quota_of_zero_means_no_quota() {
 
 #[tokio::test]
 async fn a_stalled_upload_times_out_after_fcs_upload_timeout_seconds_and_leaves_nothing() {
-    let (app, pat) = app_with(options(|c| c.fcs_upload_timeout_seconds = Some(2))).await;
+    let (app, pat) = app_with(|c| c.fcs_upload_timeout_seconds = Some(2)).await;
     let (boundary, body) = multipart_body(&vec![0u8; 16 * MIB]);
     // The client sends most of the body, then stalls (and waits for the answer).
     let stream = start_raw_upload(&app, &pat, &body, &boundary, 12 * MIB).await;
@@ -572,16 +527,16 @@ async fn a_stalled_upload_times_out_after_fcs_upload_timeout_seconds_and_leaves_
         "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS=2 allows; nothing was kept"
     );
     // Cut off mid-body: the staging part file is gone by the time the answer is sent.
-    assert_eq!(stored_objects(app.db.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(app.db.stored_objects(), Vec::<PathBuf>::new());
 }
 
 #[tokio::test]
 async fn an_upload_may_take_longer_than_request_timeout_seconds() {
-    let (app, pat) = app_with(options(|c| {
+    let (app, pat) = app_with(|c| {
         // Long enough for registration and login on a loaded machine.
         c.request_timeout_seconds = 3;
         c.fcs_upload_timeout_seconds = Some(60);
-    }))
+    })
     .await;
     let (boundary, body) = multipart_body(&synthetic_bytes());
     let half = body.len() / 2;
@@ -631,14 +586,7 @@ async fn raw_reply_keep_alive(mut stream: TcpStream) -> (u16, Value) {
 
 /// `tessera fcs check` on the app's database and data directory: its JSON list.
 fn fcs_check(db: &TestDb) -> Value {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["fcs", "check"])
-        .env("DATABASE_URL", &db.url)
-        .env("TESSERA_DATA_DIR", db.dir.path())
-        .env("SECRET_KEY", "test-secret-key-test-secret-key-0123456789")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let output = db.tessera().args(["fcs", "check"]).output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -681,8 +629,8 @@ async fn plant_stored_file(app: &TestApp, bytes: &[u8]) -> String {
 /// (and nothing else) until it is deleted.
 #[tokio::test]
 async fn a_stored_file_the_engine_now_refuses_is_a_clear_422_listed_and_deletable() {
-    let (app, pat) = app_with(TestOptions::default()).await;
-    let good = upload(&app, &pat, "good.fcs", synthetic_bytes()).await;
+    let (app, pat) = app_with(|_| {}).await;
+    let good = app.upload_fcs(&pat, "good.fcs", synthetic_bytes()).await;
     assert_eq!(good.status, StatusCode::CREATED, "{:?}", good.body);
     let good = good.data()["file_id"].as_str().unwrap().to_owned();
     let old = plant_stored_file(&app, &shared_text_file(2, 200)).await;
@@ -747,7 +695,7 @@ async fn concurrent_uploads(app: &TestApp, pat: &str, count: usize) -> Vec<crate
     let names: Vec<String> = (0..count).map(|n| format!("c{n}.fcs")).collect();
     let uploads = names
         .iter()
-        .map(|name| upload(app, pat, name, bytes.clone()));
+        .map(|name| app.upload_fcs(pat, name, bytes.clone()));
     futures::future::join_all(uploads).await
 }
 
@@ -756,9 +704,9 @@ fn count_status(replies: &[crate::support::Reply], status: StatusCode) -> usize 
 }
 
 /// Objects moved to their final keys (not staging).
-fn kept_objects(data_dir: &Path) -> usize {
-    let staging = data_dir.join("uploads").join("staging");
-    stored_objects(data_dir)
+fn kept_objects(db: &TestDb) -> usize {
+    let staging = db.dir.path().join("uploads").join("staging");
+    db.stored_objects()
         .into_iter()
         .filter(|p| !p.starts_with(&staging))
         .count()
@@ -769,7 +717,7 @@ fn kept_objects(data_dir: &Path) -> usize {
 /// recorded: still exactly one is kept; the others are told the quota and leave nothing.
 #[tokio::test]
 async fn the_quota_holds_under_concurrent_uploads() {
-    let (app, pat) = app_with(options(|c| c.fcs_quota_mb = 5)).await;
+    let (app, pat) = app_with(|c| c.fcs_quota_mb = 5).await;
     let holder = hold_upload_bookkeeping(&app.db).await;
     let uploads = tokio::spawn({
         let app_url = app.url("/api/v1/fcs/upload");
@@ -778,28 +726,24 @@ async fn the_quota_holds_under_concurrent_uploads() {
         async move {
             let bytes = synthetic_bytes();
             let sends = (0..4).map(|n| {
-                let form = Form::new().part(
-                    "file",
-                    Part::bytes(bytes.clone()).file_name(format!("c{n}.fcs")),
-                );
                 client
                     .post(&app_url)
                     .bearer_auth(&pat)
-                    .multipart(form)
+                    .multipart(fcs_form(&format!("c{n}.fcs"), bytes.clone()))
                     .send()
             });
             futures::future::join_all(sends).await
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    while kept_objects(app.db.dir.path()) < 4 {
+    while kept_objects(&app.db) < 4 {
         assert!(
             Instant::now() < deadline,
             "the uploads never reached storing"
         );
         tokio::task::yield_now().await;
     }
-    drop(holder);
+    holder.release().await;
     let mut replies = Vec::new();
     for sent in uploads.await.unwrap() {
         replies.push(TestApp::reply(sent.unwrap()).await);
@@ -814,13 +758,13 @@ async fn the_quota_holds_under_concurrent_uploads() {
             refused.message()
         );
     }
-    assert_eq!(stored_objects(app.db.dir.path()).len(), 1);
+    assert_eq!(app.db.stored_objects().len(), 1);
 }
 
 /// Pretends `bytes` are stored by another user (a row only), to bring the shared storage near
 /// its cap without writing a gigabyte.
 async fn fill_shared_storage(app: &TestApp, bytes: u64) {
-    app.user("filler").await;
+    app.user("filler").create().await;
     let owner = app
         .state
         .store
@@ -846,7 +790,7 @@ async fn fill_shared_storage(app: &TestApp, bytes: u64) {
 /// the start of an upload is refused.
 #[tokio::test]
 async fn the_shared_storage_cap_answers_507_and_holds_under_concurrent_uploads() {
-    let (app, pat) = app_with(options(|c| c.fcs_max_total_gb = 1)).await;
+    let (app, pat) = app_with(|c| c.fcs_max_total_gb = 1).await;
     fill_shared_storage(&app, (1024 - 4) * MIB as u64).await;
     let replies = concurrent_uploads(&app, &pat, 3).await;
     assert_eq!(count_status(&replies, StatusCode::CREATED), 1);
@@ -861,21 +805,40 @@ async fn the_shared_storage_cap_answers_507_and_holds_under_concurrent_uploads()
         "{}",
         full.message()
     );
-    let later = upload(&app, &pat, "later.fcs", synthetic_bytes()).await;
+    let later = app.upload_fcs(&pat, "later.fcs", synthetic_bytes()).await;
     assert_eq!(
         later.status,
         StatusCode::INSUFFICIENT_STORAGE,
         "{:?}",
         later.body
     );
-    assert_eq!(stored_objects(app.db.dir.path()).len(), 1);
+    assert_eq!(app.db.stored_objects().len(), 1);
 }
 
-/// A lock on the upload bookkeeping, held by another client's connection until dropped.
-#[allow(dead_code)] // held, never read: dropping the connection ends its transaction
+/// A lock on the upload bookkeeping, held by another client's connection until released.
 enum Holder {
     Sqlite(sqlx::SqliteConnection),
     Postgres(sqlx::PgConnection),
+}
+
+impl Holder {
+    /// Ends the other client's transaction, and with it the lock.
+    async fn release(self) {
+        match self {
+            Holder::Sqlite(mut connection) => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            Holder::Postgres(mut connection) => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
 }
 
 async fn hold_upload_bookkeeping(db: &TestDb) -> Holder {
@@ -900,9 +863,9 @@ async fn hold_upload_bookkeeping(db: &TestDb) -> Holder {
 /// it passes is answered with the timeout, and nothing is kept.
 #[tokio::test]
 async fn the_upload_deadline_covers_storing_and_nothing_is_kept() {
-    let (app, pat) = app_with(options(|c| c.fcs_upload_timeout_seconds = Some(2))).await;
+    let (app, pat) = app_with(|c| c.fcs_upload_timeout_seconds = Some(2)).await;
     let holder = hold_upload_bookkeeping(&app.db).await;
-    let refused = upload(&app, &pat, "late.fcs", synthetic_bytes()).await;
+    let refused = app.upload_fcs(&pat, "late.fcs", synthetic_bytes()).await;
     assert_eq!(
         refused.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -913,8 +876,8 @@ async fn the_upload_deadline_covers_storing_and_nothing_is_kept() {
         refused.message(),
         "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS=2 allows; nothing was kept"
     );
-    drop(holder);
-    assert_eq!(stored_objects(app.db.dir.path()), Vec::<PathBuf>::new());
+    holder.release().await;
+    assert_eq!(app.db.stored_objects(), Vec::<PathBuf>::new());
     let files = app.get("/api/v1/fcs/files", Some(&pat)).await;
     assert_eq!(
         files.data()["total"],

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestApp, TestOptions};
+use crate::support::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -46,11 +46,7 @@ async fn every_response_carries_security_headers_and_a_request_id() {
 
 #[tokio::test]
 async fn rate_limit_refuses_with_retry_after_and_recovers() {
-    let app = TestApp::spawn_with(TestOptions {
-        rate_limit_per_minute: 3,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder().rate_limit(3).spawn().await;
     for remaining in [2, 1, 0] {
         let reply = app.get("/api/v1/workspaces", None).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -101,12 +97,11 @@ async fn rate_limit_refuses_with_retry_after_and_recovers() {
 /// One IPv6 client rotating through its /64 shares one budget; another /64 has its own.
 #[tokio::test]
 async fn rate_limit_counts_an_ipv6_client_by_its_64() {
-    let app = TestApp::spawn_with(TestOptions {
-        rate_limit_per_minute: 3,
-        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .rate_limit(3)
+        .trust_loopback_proxy()
+        .spawn()
+        .await;
     let from = |client: String| {
         app.client
             .get(app.url("/api/v1/workspaces"))
@@ -170,7 +165,7 @@ async fn openapi_document_and_docs_page_are_served() {
 async fn responses_are_compressed_when_asked_and_tiny_ones_are_not() {
     use std::io::Read;
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (_, pat) = app.pat(&jwt, &["fcs:read"]).await;
     let events = |encoding: Option<&'static str>| {
         let mut request = app
@@ -216,13 +211,6 @@ async fn responses_are_compressed_when_asked_and_tiny_ones_are_not() {
     assert!(health.headers().get("content-encoding").is_none());
 }
 
-fn server_options(configure: fn(&mut tessera::config::Config)) -> TestOptions {
-    TestOptions {
-        configure: Some(std::sync::Arc::new(configure)),
-        ..Default::default()
-    }
-}
-
 /// Reads until the server closes the connection; `None` if it is still open after `guard`.
 async fn read_until_closed(stream: &mut tokio::net::TcpStream, guard: Duration) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
@@ -239,10 +227,12 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream, guard: Duration) 
 #[tokio::test]
 async fn a_slow_request_head_is_disconnected_after_the_header_read_timeout() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(server_options(|config| {
-        config.header_read_timeout_seconds = 1;
-    }))
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| {
+            config.header_read_timeout_seconds = 1;
+        })
+        .spawn()
+        .await;
     let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
         .await
@@ -292,11 +282,13 @@ fn h2_frames(mut bytes: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
 #[tokio::test]
 async fn silent_connections_filling_every_slot_are_closed_at_the_header_timeout() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(server_options(|config| {
-        config.max_connections = 16;
-        config.header_read_timeout_seconds = 2;
-    }))
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| {
+            config.max_connections = 16;
+            config.header_read_timeout_seconds = 2;
+        })
+        .spawn()
+        .await;
     let mut silent = Vec::new();
     for n in 0..16 {
         let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
@@ -322,11 +314,13 @@ async fn silent_connections_filling_every_slot_are_closed_at_the_header_timeout(
 #[tokio::test]
 async fn an_idle_http1_connection_is_closed_after_the_idle_timeout() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(server_options(|config| {
-        config.header_read_timeout_seconds = 30;
-        config.idle_timeout_seconds = 1;
-    }))
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| {
+            config.header_read_timeout_seconds = 30;
+            config.idle_timeout_seconds = 1;
+        })
+        .spawn()
+        .await;
     let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     socket
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -342,11 +336,13 @@ async fn an_idle_http1_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(server_options(|config| {
-        config.header_read_timeout_seconds = 30;
-        config.idle_timeout_seconds = 1;
-    }))
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| {
+            config.header_read_timeout_seconds = 30;
+            config.idle_timeout_seconds = 1;
+        })
+        .spawn()
+        .await;
     let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     socket.write_all(H2_PREFACE).await.unwrap();
     socket.write_all(&h2_get_health()).await.unwrap();
@@ -365,12 +361,14 @@ async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn an_http2_peer_that_ignores_pings_is_dropped() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(server_options(|config| {
-        config.header_read_timeout_seconds = 30;
-        config.idle_timeout_seconds = 600;
-        config.http2_keepalive_seconds = 1;
-    }))
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| {
+            config.header_read_timeout_seconds = 30;
+            config.idle_timeout_seconds = 600;
+            config.http2_keepalive_seconds = 1;
+        })
+        .spawn()
+        .await;
     let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     socket.write_all(H2_PREFACE).await.unwrap();
     socket.write_all(&h2_get_health()).await.unwrap();
@@ -386,13 +384,10 @@ async fn an_http2_peer_that_ignores_pings_is_dropped() {
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = TestApp::spawn_with(TestOptions {
-        configure: Some(std::sync::Arc::new(|config| {
-            config.max_connections = 1;
-        })),
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_config(|config| config.max_connections = 1)
+        .spawn()
+        .await;
     let request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut first = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     first.write_all(request).await.unwrap();
@@ -477,11 +472,7 @@ fn documented_operations(doc: &serde_json::Value) -> Vec<(String, String, serde_
 /// router gives: 429 exactly where the rate limit applies, 401 on every secured operation.
 #[tokio::test]
 async fn shared_statuses_in_the_document_match_the_router() {
-    let app = TestApp::spawn_with(TestOptions {
-        rate_limit_per_minute: 1,
-        ..TestOptions::default()
-    })
-    .await;
+    let app = TestApp::builder().rate_limit(1).spawn().await;
     let doc = app.get("/openapi.json", None).await.body;
     // The one request of the minute.
     app.get("/api/v1/workspaces", None).await;

@@ -4,12 +4,13 @@ use crate::support::{method, satisfies, TestApp, ALL_SCOPES, PROTECTED};
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tessera::types::Role;
 
 /// Required proof 1: the hierarchy.
 #[tokio::test]
 async fn scope_hierarchy_admin_and_analyze() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (_, admin) = app.pat(&jwt, &["workspaces:admin"]).await;
     for (m, path) in [
         ("GET", "/api/v1/workspaces"),
@@ -52,7 +53,7 @@ async fn scope_hierarchy_admin_and_analyze() {
 #[tokio::test]
 async fn expired_and_revoked_tokens_are_refused_with_their_messages() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (expired_id, expired) = app.pat(&jwt, &["workspaces:read"]).await;
     let (revoked_id, revoked) = app.pat(&jwt, &["workspaces:read"]).await;
     let (both_id, both) = app.pat(&jwt, &["workspaces:read"]).await;
@@ -129,7 +130,7 @@ async fn expired_and_revoked_tokens_are_refused_with_their_messages() {
 #[tokio::test]
 async fn storage_holds_hash_and_prefix_only() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (_, token) = app.pat(&jwt, &["workspaces:read"]).await;
     let prefix = &token[..12];
     let expected_hash = hex(&Sha256::digest(token.as_bytes()));
@@ -214,7 +215,7 @@ fn forge_with_prefix(prefix: &str) -> String {
 async fn every_scope_against_every_route() {
     let app = TestApp::spawn().await;
     // An admin, whose role may hold every scope (see `a_token_never_outranks_its_owner`).
-    let jwt = app.user_with_role("alice", "admin").await;
+    let jwt = app.user("alice").role(Role::Admin).create().await.jwt;
     for scope in ALL_SCOPES {
         let (_, token) = app.pat(&jwt, &[scope, "users:read"]).await;
         let granted: Vec<&str> = vec![scope, "users:read"];
@@ -272,7 +273,7 @@ fn rank(scope: &str) -> usize {
 #[tokio::test]
 async fn double_s_spelling_is_accepted_in_scopes_and_answered_canonically() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let created = app
         .post(
             "/api/v1/tokens",
@@ -294,8 +295,8 @@ async fn double_s_spelling_is_accepted_in_scopes_and_answered_canonically() {
 #[tokio::test]
 async fn users_see_and_touch_only_their_own_tokens() {
     let app = TestApp::spawn().await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
+    let alice = app.user("alice").create().await.jwt;
+    let bob = app.user("bob").create().await.jwt;
     let (alice_token_id, alice_pat) = app.pat(&alice, &["workspaces:read"]).await;
 
     let bob_list = app.get("/api/v1/tokens", Some(&bob)).await;
@@ -330,7 +331,7 @@ async fn users_see_and_touch_only_their_own_tokens() {
 #[tokio::test]
 async fn token_lifecycle_list_get_revoke_regenerate() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let created = app
         .post(
             "/api/v1/tokens",
@@ -469,7 +470,7 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
 #[tokio::test]
 async fn audit_log_entries_order_paging_and_reasons() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, token) = app.pat(&jwt, &["workspaces:read"]).await;
     let (other_id, _) = app.pat(&jwt, &["workspaces:read"]).await;
 
@@ -573,7 +574,7 @@ async fn audit_log_entries_order_paging_and_reasons() {
 #[tokio::test]
 async fn two_hundred_concurrent_requests_leave_two_hundred_entries() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, token) = app.pat(&jwt, &["workspaces:read"]).await;
     let requests = (0..200).map(|_| app.get("/api/v1/workspaces", Some(&token)));
     let replies = futures::future::join_all(requests).await;
@@ -586,7 +587,7 @@ async fn two_hundred_concurrent_requests_leave_two_hundred_entries() {
 #[tokio::test]
 async fn ip_allowlist_refuses_and_audits_other_addresses() {
     let app = TestApp::spawn().await;
-    let jwt = app.user("alice").await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, elsewhere) = app
         .pat_with(
             &jwt,
@@ -629,12 +630,8 @@ async fn ip_allowlist_refuses_and_audits_other_addresses() {
 
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
-    let app = TestApp::spawn_with(crate::support::TestOptions {
-        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-        ..Default::default()
-    })
-    .await;
-    let jwt = app.user("alice").await;
+    let app = TestApp::builder().trust_loopback_proxy().spawn().await;
+    let jwt = app.user("alice").create().await.jwt;
     let (id, token) = app.pat_with(&jwt, json!({"name": "lab", "scopes": ["workspaces:read"], "allowed_ips": ["203.0.113.0/24"]})).await;
     let via_proxy = app
         .get_with_header(
@@ -649,7 +646,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
     // Without trust, the same header is ignored.
     let untrusting = TestApp::spawn().await;
-    let jwt = untrusting.user("bob").await;
+    let jwt = untrusting.user("bob").create().await.jwt;
     let (_, token) = untrusting.pat_with(&jwt, json!({"name": "lab", "scopes": ["workspaces:read"], "allowed_ips": ["203.0.113.0/24"]})).await;
     let spoofed = untrusting
         .get_with_header(
@@ -698,7 +695,12 @@ const ROLES: [&str; 7] = [
 async fn a_token_never_outranks_its_owner() {
     let app = TestApp::spawn().await;
     for role in ROLES {
-        let jwt = app.user_with_role(&format!("{role}-owner"), role).await;
+        let jwt = app
+            .user(&format!("{role}-owner"))
+            .role(Role::parse(role).unwrap())
+            .create()
+            .await
+            .jwt;
         for scope in ALL_SCOPES {
             let reply = app
                 .post(
@@ -735,7 +737,12 @@ async fn a_jwt_reaches_connections_only_as_far_as_the_role() {
         ("/api/v1/branches", "connections:read"),
     ];
     for role in ROLES {
-        let jwt = app.user_with_role(&format!("{role}-owner"), role).await;
+        let jwt = app
+            .user(&format!("{role}-owner"))
+            .role(Role::parse(role).unwrap())
+            .create()
+            .await
+            .jwt;
         for (path, scope) in routes {
             let reply = app.get(path, Some(&jwt)).await;
             if role_may_hold(role, scope) {

@@ -12,49 +12,9 @@ use serde_json::{json, Value};
 use tessera::config::Config;
 use tessera::http::rate_limit::LimiterClock;
 use tessera::server::Server;
+use tessera::store::RoleChange;
+use tessera::types::Role;
 use tokio::sync::oneshot;
-
-/// Changes any setting of the app's configuration.
-pub type ConfigHook = std::sync::Arc<dyn Fn(&mut Config) + Send + Sync>;
-
-/// Settings a test may change before the app starts.
-pub struct TestOptions {
-    pub rate_limit_per_minute: u32,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    pub max_body_bytes: Option<usize>,
-    /// `FCS_SAMPLE_PATH`; `None` means the synthetic sample (whatever the environment says).
-    pub fcs_sample_path: Option<std::path::PathBuf>,
-    /// `FCS_MAX_UPLOAD_MB`, when a test needs a small limit.
-    pub fcs_max_upload_mb: Option<u64>,
-    /// `LOGIN_LOCK_THRESHOLD`, `LOGIN_IP_LOCK_THRESHOLD` and `LOGIN_MAX_DELAY_MS`.
-    pub login_lock_threshold: i32,
-    pub login_ip_lock_threshold: i32,
-    pub login_max_delay_ms: u64,
-    /// Any other setting (e.g. the OAuth provider endpoints of a mock provider).
-    pub configure: Option<ConfigHook>,
-    /// Let the app generate the synthetic sample itself (the tests about that); otherwise the
-    /// bytes generated once per test process are placed where the app would write them.
-    pub generate_sample: bool,
-}
-
-impl Default for TestOptions {
-    fn default() -> Self {
-        // High enough that only the rate-limit tests meet the limit.
-        TestOptions {
-            rate_limit_per_minute: 100_000,
-            trusted_proxies: Vec::new(),
-            max_body_bytes: None,
-            fcs_sample_path: None,
-            fcs_max_upload_mb: None,
-            // Out of the way unless a test is about brute force: tests log in a lot.
-            login_lock_threshold: 1_000,
-            login_ip_lock_threshold: 100_000,
-            login_max_delay_ms: 50,
-            configure: None,
-            generate_sample: false,
-        }
-    }
-}
 
 /// The synthetic DxFLEX-like sample (34,297 × 26 events, a fixed seed), generated once per test
 /// process: every app would otherwise generate it at start.
@@ -125,6 +85,35 @@ impl TestDb {
         }
     }
 
+    /// The `tessera` command line on this database, with the test apps' secret key; add the
+    /// arguments (and any other environment) and run it.
+    pub fn tessera(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .env("DATABASE_URL", &self.url)
+            .env("TESSERA_DATA_DIR", self.dir.path())
+            .env("SECRET_KEY", TEST_SECRET)
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    /// Every file under `<data dir>/uploads`, staging and unfinished part files included.
+    pub fn stored_objects(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.dir.path().join("uploads"), &mut found);
+        found
+    }
+
     /// Runs a statement with literal values on a connection of its own.
     pub async fn exec(&self, sql: &str) {
         if self.is_postgres() {
@@ -185,54 +174,136 @@ impl Reply {
     }
 }
 
-impl TestApp {
-    pub async fn spawn() -> TestApp {
-        Self::spawn_with(TestOptions::default()).await
-    }
+/// The one secret every test app and binary signs with, so that an instance started on another's
+/// database opens its keys.
+pub const TEST_SECRET: &str = "test-secret-key-test-secret-key-0123456789";
 
-    pub async fn spawn_with(options: TestOptions) -> TestApp {
-        let db = TestDb::new().await;
-        Self::start(db, &options).await
-    }
+/// How a test app comes by the FCS sample it serves as `file_id=sample`.
+enum Sample {
+    /// The bytes generated once per test process, placed where the app would write them.
+    Shared,
+    /// The app generates it itself (the tests about that).
+    Generated,
+    /// The app reads this file (`FCS_SAMPLE_PATH`).
+    File(std::path::PathBuf),
+}
 
-    pub fn config(db: &TestDb, options: &TestOptions) -> Config {
-        let mut config = Config::for_data_dir(db.dir.path());
-        config.database_url = Some(db.url.clone().into());
-        config.secret_key = Some(
-            "test-secret-key-test-secret-key-0123456789"
-                .to_owned()
-                .into(),
-        );
-        config.rate_limit_per_minute = options.rate_limit_per_minute;
-        config.trusted_proxies = options.trusted_proxies.clone();
+/// Builds a test app: `TestApp::builder().rate_limit(5).spawn().await`.
+///
+/// Starts from the production defaults (the `Config` attributes) with the few changes every test
+/// wants, which `new` lists. A setting used by several tests has a method; any other is set with
+/// `with_config`. The same builder starts the real binary (`spawn_binary`).
+pub struct TestAppBuilder {
+    config: Config,
+    db: Option<TestDb>,
+    sample: Sample,
+}
+
+impl TestAppBuilder {
+    fn new() -> TestAppBuilder {
+        // The data directory and database come from the test database at spawn.
+        let mut config = Config::for_data_dir(std::path::Path::new(""));
+        config.secret_key = Some(TEST_SECRET.to_owned().into());
+        // High enough that only the rate-limit tests meet the limit.
+        config.rate_limit_per_minute = 100_000;
+        config.trusted_proxies = Vec::new();
         config.database_max_connections = 8;
         config.password_hash_concurrency = Some(2);
-        if let Some(limit) = options.max_body_bytes {
-            config.max_body_bytes = limit;
-        }
-        config.fcs_sample_path = options.fcs_sample_path.clone();
-        config.login_lock_threshold = options.login_lock_threshold;
-        config.login_ip_lock_threshold = options.login_ip_lock_threshold;
-        config.login_max_delay_ms = options.login_max_delay_ms;
-        if let Some(limit) = options.fcs_max_upload_mb {
-            config.fcs_max_upload_mb = limit;
-        }
+        // Out of the way unless a test is about brute force: tests log in a lot.
+        config.login_lock_threshold = 1_000;
+        config.login_ip_lock_threshold = 100_000;
+        config.login_max_delay_ms = 50;
         // Tests drive the keep-alive task themselves.
         config.oauth_keepalive_interval_seconds = 0;
-        if let Some(configure) = &options.configure {
-            configure(&mut config);
+        TestAppBuilder {
+            config,
+            db: None,
+            sample: Sample::Shared,
         }
-        config
     }
 
-    /// Starts an app on an existing database (e.g. a second instance, or a restart).
-    pub async fn start(db: TestDb, options: &TestOptions) -> TestApp {
-        if options.fcs_sample_path.is_none() && !options.generate_sample {
+    /// `RATE_LIMIT_PER_MINUTE`.
+    pub fn rate_limit(mut self, per_minute: u32) -> Self {
+        self.config.rate_limit_per_minute = per_minute;
+        self
+    }
+
+    /// `TRUSTED_PROXIES`: the test client (loopback) becomes a proxy whose `X-Forwarded-For` counts.
+    pub fn trust_loopback_proxy(mut self) -> Self {
+        self.config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        self
+    }
+
+    /// `LOGIN_LOCK_THRESHOLD`, `LOGIN_IP_LOCK_THRESHOLD` and `LOGIN_MAX_DELAY_MS`.
+    pub fn login_lockout(mut self, account: i32, address: i32, max_delay_ms: u64) -> Self {
+        self.config.login_lock_threshold = account;
+        self.config.login_ip_lock_threshold = address;
+        self.config.login_max_delay_ms = max_delay_ms;
+        self
+    }
+
+    /// The Google endpoints (`GOOGLE_AUTH_URL`, `…_TOKEN_URL`, `…_REVOKE_URL`) at a mock
+    /// provider's `/authorize`, `/token` and `/revoke`.
+    pub fn oauth_provider(mut self, base: &str) -> Self {
+        self.config.google_auth_url = format!("{base}/authorize");
+        self.config.google_token_url = format!("{base}/token");
+        self.config.google_revoke_url = format!("{base}/revoke");
+        self
+    }
+
+    /// `FCS_SAMPLE_PATH`: the app serves this file as the sample.
+    pub fn fcs_sample(mut self, path: std::path::PathBuf) -> Self {
+        self.sample = Sample::File(path);
+        self
+    }
+
+    /// The app generates the synthetic sample itself instead of finding the shared bytes.
+    pub fn generate_sample(mut self) -> Self {
+        self.sample = Sample::Generated;
+        self
+    }
+
+    /// Any other setting.
+    pub fn with_config(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Starts on an existing database (a second instance, or a restart) instead of a fresh one.
+    pub fn on(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// The configuration the app runs with, its database in place.
+    fn resolve(mut self) -> (Config, TestDb, Sample) {
+        let db = self
+            .db
+            .take()
+            .expect("the database is set before resolving");
+        self.config.data_dir = db.dir.path().to_path_buf();
+        self.config.database_url = Some(db.url.clone().into());
+        self.config.fcs_sample_path = match &self.sample {
+            Sample::File(path) => Some(path.clone()),
+            Sample::Shared | Sample::Generated => None,
+        };
+        (self.config, db, self.sample)
+    }
+
+    async fn with_database(mut self) -> Self {
+        if self.db.is_none() {
+            self.db = Some(TestDb::new().await);
+        }
+        self
+    }
+
+    /// Starts the app in this process on a random port.
+    pub async fn spawn(self) -> TestApp {
+        let (config, db, sample) = self.with_database().await.resolve();
+        if let Sample::Shared = sample {
             place_synthetic_sample(db.dir.path());
         }
-        let app = Server::build(Self::config(&db, options))
-            .await
-            .expect("app builds");
+        let app = Server::build(config).await.expect("app builds");
         let clock = app.limiter_clock.clone();
         let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -257,6 +328,26 @@ impl TestApp {
             stop: Some(stop),
             server: Some(server),
         }
+    }
+
+    /// Starts the real `tessera` binary; returns once it listens.
+    pub async fn spawn_binary(self) -> Binary {
+        let (config, db, sample) = self.with_database().await.resolve();
+        if let Sample::Shared = sample {
+            place_synthetic_sample(db.dir.path());
+        }
+        Binary::start(db, &config).await
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::new()
+    }
+
+    /// An app with the test defaults on a fresh database.
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
     }
 
     /// Graceful shutdown (in-flight requests finish, audit writer flushes); returns the database.
@@ -332,43 +423,35 @@ impl TestApp {
         self.request(Method::DELETE, path, bearer, None).await
     }
 
-    /// Registers `username` and logs in; returns the JWT.
-    pub async fn user(&self, username: &str) -> String {
-        let registered = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                json!({"username": username, "email": format!("{username}@example.com"), "password": "correct horse battery"}),
-            )
-            .await;
-        assert_eq!(
-            registered.status,
-            StatusCode::CREATED,
-            "{:?}",
-            registered.body
-        );
-        self.user_login(username).await
+    /// A new user named `username` (email `<username>@example.com`):
+    /// `app.user("alice").role(Role::Admin).create().await`.
+    pub fn user(&self, username: &str) -> UserBuilder<'_> {
+        UserBuilder {
+            app: self,
+            username: username.to_owned(),
+            role: None,
+        }
     }
 
-    /// Registers `username`, gives them `role` (as an operator would), and logs in; returns the
-    /// JWT.
-    pub async fn user_with_role(&self, username: &str, role: &str) -> String {
-        self.user(username).await;
-        self.db
-            .exec(&format!(
-                "UPDATE users SET role = '{role}' WHERE username = '{username}'"
-            ))
-            .await;
-        self.user_login(username).await
+    /// Gives the user `role` as an operator does (the store's role change, no HTTP); their tokens
+    /// feel it at once, the role being read per request.
+    pub async fn assign_role(&self, user_id: &str, role: Role) {
+        let changed = self
+            .state
+            .store
+            .change_role(user_id.parse().unwrap(), role)
+            .await
+            .unwrap();
+        assert!(matches!(changed, RoleChange::Changed { .. }), "{changed:?}");
     }
 
-    /// Logs an existing user in (password `correct horse battery`); returns the JWT.
-    pub async fn user_login(&self, username: &str) -> String {
+    /// Logs an existing user in (password [`PASSWORD`]); returns the JWT.
+    pub async fn login(&self, username: &str) -> String {
         let login = self
             .post(
                 "/api/v1/auth/login",
                 None,
-                json!({"username": username, "password": "correct horse battery"}),
+                json!({"username": username, "password": PASSWORD}),
             )
             .await;
         assert_eq!(login.status, StatusCode::OK, "{:?}", login.body);
@@ -390,9 +473,87 @@ impl TestApp {
         )
     }
 
+    /// `POST /api/v1/fcs/upload` of `bytes` as the multipart part `file` named `name`.
+    pub async fn upload_fcs(&self, pat: &str, name: &str, bytes: Vec<u8>) -> Reply {
+        let response = self
+            .client
+            .post(self.url("/api/v1/fcs/upload"))
+            .bearer_auth(pat)
+            .multipart(fcs_form(name, bytes))
+            .send()
+            .await
+            .expect("upload sent");
+        Self::reply(response).await
+    }
+
     pub async fn logs(&self, jwt: &str, token_id: &str, query: &str) -> Reply {
         self.get(&format!("/api/v1/tokens/{token_id}/logs{query}"), Some(jwt))
             .await
+    }
+}
+
+/// The multipart body of an FCS upload: `bytes` as the part `file`, named `name`.
+pub fn fcs_form(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+    reqwest::multipart::Form::new().part("file", part)
+}
+
+/// The password of every user a test creates.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A user a test created and logged in.
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    /// An access token of a session of theirs.
+    pub jwt: String,
+}
+
+/// Creates a user through the API, as someone signing up does; an operator then gives the role.
+pub struct UserBuilder<'a> {
+    app: &'a TestApp,
+    username: String,
+    role: Option<Role>,
+}
+
+impl UserBuilder<'_> {
+    /// A role other than self-registration's `member`.
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    /// Registers and, given a role, sets it; no session yet (the tests about sessions and
+    /// logins count them). Returns the user's id.
+    pub async fn register(self) -> String {
+        let username = &self.username;
+        let registered = self
+            .app
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{:?}",
+            registered.body
+        );
+        let id = registered.data()["id"].as_str().unwrap().to_owned();
+        if let Some(role) = self.role {
+            self.app.assign_role(&id, role).await;
+        }
+        id
+    }
+
+    /// Registers, sets the role and logs in.
+    pub async fn create(self) -> TestUser {
+        let (app, username) = (self.app, self.username.clone());
+        let id = self.register().await;
+        let jwt = app.login(&username).await;
+        TestUser { id, username, jwt }
     }
 }
 
@@ -463,16 +624,45 @@ pub fn method(name: &str) -> Method {
 }
 
 /// The real `tessera` binary, serving on a free port, with every log line it prints kept.
+/// Started by `TestApp::builder().spawn_binary()`.
 pub struct Binary {
     pub child: tokio::process::Child,
     pub base: String,
     pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The database it serves; it outlives the process, for what a test reads afterwards.
+    pub db: TestDb,
     drains: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The builder's settings the binary is given, as the environment variables it reads; the rest
+/// are the production defaults.
+fn binary_environment(config: &Config) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("DATABASE_URL", config.database_url()),
+        ("TESSERA_DATA_DIR", config.data_dir.display().to_string()),
+        (
+            "RATE_LIMIT_PER_MINUTE",
+            config.rate_limit_per_minute.to_string(),
+        ),
+        ("GOOGLE_AUTH_URL", config.google_auth_url.clone()),
+        ("GOOGLE_TOKEN_URL", config.google_token_url.clone()),
+        ("GOOGLE_REVOKE_URL", config.google_revoke_url.clone()),
+        ("DEBUG", config.debug.to_string()),
+        // Debug means every crate's debug lines (sqlx's queries among them), not only ours.
+        (
+            "RUST_LOG",
+            if config.debug { "debug" } else { "info" }.to_owned(),
+        ),
+        ("LOG_FORMAT", "json".to_owned()),
+    ];
+    if let Some(secret) = &config.secret_key {
+        env.push(("SECRET_KEY", secret.expose().to_owned()));
+    }
+    env
+}
+
 impl Binary {
-    /// Starts the binary on `db` with extra environment variables; returns once it listens.
-    pub async fn start(db: &TestDb, env: &[(&str, String)]) -> Binary {
+    async fn start(db: TestDb, config: &Config) -> Binary {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -483,15 +673,7 @@ impl Binary {
         command
             .arg("serve")
             .env("TESSERA_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", &db.url)
-            .env("TESSERA_DATA_DIR", db.dir.path())
-            .env("SECRET_KEY", "durability-test-secret-0123456789abcdef")
-            .env("RATE_LIMIT_PER_MINUTE", "100000")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "info");
-        for (name, value) in env {
-            command.env(name, value);
-        }
+            .envs(binary_environment(config));
         let mut child = command
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -531,12 +713,14 @@ impl Binary {
             child,
             base: format!("http://127.0.0.1:{port}"),
             logs,
+            db,
             drains,
         }
     }
 
-    /// Stops the binary gracefully (SIGTERM) and waits for it, so every log line is in.
-    pub async fn stop(mut self) -> Vec<String> {
+    /// Stops the binary gracefully (SIGTERM) and waits for it, so every log line is in; returns
+    /// the lines and the database.
+    pub async fn stop(mut self) -> (Vec<String>, TestDb) {
         if let Some(pid) = self.child.id() {
             std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -549,6 +733,6 @@ impl Binary {
             drain.await.unwrap();
         }
         let lines = self.logs.lock().unwrap().clone();
-        lines
+        (lines, self.db)
     }
 }
