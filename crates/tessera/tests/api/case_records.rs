@@ -3,7 +3,7 @@
 //!
 //! Runs on SQLite by default and on PostgreSQL with `TEST_DATABASE_URL=postgres://…`.
 
-use crate::support::{TestApp, TestUser};
+use crate::support::{Reply, TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tessera::types::Role;
@@ -145,176 +145,209 @@ async fn create_fills_defaults_and_computed_fields() {
     assert_eq!(read.data()["sessions_count"], 1);
 }
 
-/// Every role × route rule of the spec (and the calls made where it is silent).
-#[tokio::test]
-async fn role_rules_table() {
+/// Every role of the spec; self-registration gives `member`.
+const ROLES: [&str; 7] = [
+    "admin",
+    "manager",
+    "therapist",
+    "social_worker",
+    "coordinator",
+    "data_entry",
+    "member",
+];
+/// Every staff role: all but `member`, which is allowed nothing.
+const STAFF: &[&str] = &[
+    "admin",
+    "manager",
+    "therapist",
+    "social_worker",
+    "coordinator",
+    "data_entry",
+];
+/// The staff who work with sessions: all but `data_entry`.
+const SESSION_STAFF: &[&str] = &[
+    "admin",
+    "manager",
+    "therapist",
+    "social_worker",
+    "coordinator",
+];
+
+/// One case-records call, made by `jwt` on a beneficiary and a session booked for it.
+async fn call_route(app: &TestApp, route: &str, jwt: &str, fixture: &RoleFixture) -> Reply {
+    let RoleFixture {
+        beneficiary,
+        session,
+        start,
+        end,
+    } = fixture;
+    let b = format!("/api/v1/beneficiaries/{beneficiary}");
+    let s = format!("/api/v1/sessions/{session}");
+    match route {
+        "list beneficiaries" => app.get("/api/v1/beneficiaries", Some(jwt)).await,
+        "read beneficiary" => app.get(&b, Some(jwt)).await,
+        "create beneficiary" => {
+            let national_id = format!("new-{}", uuid::Uuid::new_v4().simple());
+            app.post("/api/v1/beneficiaries", Some(jwt), person(&national_id))
+                .await
+        }
+        "update beneficiary" => app.patch(&b, Some(jwt), json!({"city": "Leeds"})).await,
+        "delete beneficiary" => app.delete(&b, Some(jwt)).await,
+        "list sessions" => app.get(&format!("{b}/sessions"), Some(jwt)).await,
+        "create session" => {
+            let slot = slot(&days_ahead(400), start, end);
+            book(app, jwt, beneficiary, slot).await
+        }
+        "read session" => app.get(&s, Some(jwt)).await,
+        "update session" => app.patch(&s, Some(jwt), json!({"notes": "ok"})).await,
+        "complete session" => {
+            let body = json!({"progress_rating": 7});
+            app.post(&format!("{s}/complete"), Some(jwt), body).await
+        }
+        "cancel session" => {
+            let body = json!({"reason": "ill"});
+            app.post(&format!("{s}/cancel"), Some(jwt), body).await
+        }
+        "upcoming sessions" => app.get("/api/v1/sessions/upcoming", Some(jwt)).await,
+        "read access log" => app.get(&format!("{b}/access-log"), Some(jwt)).await,
+        other => unreachable!("{other}"),
+    }
+}
+
+/// A beneficiary and a session of theirs, booked by an admin in a slot of its own.
+struct RoleFixture {
+    beneficiary: String,
+    session: String,
+    start: String,
+    end: String,
+}
+
+async fn role_fixture(app: &TestApp, admin: &str, n: usize) -> RoleFixture {
+    let beneficiary = new_beneficiary(app, admin, &format!("R{n}")).await;
+    let (start, end) = (format!("{:02}:00", 6 + n), format!("{:02}:30", 6 + n));
+    let booked = book(
+        app,
+        admin,
+        &beneficiary,
+        slot(&days_ahead(200), &start, &end),
+    )
+    .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{:?}", booked.body);
+    let session = booked.data()["id"].as_str().unwrap().to_owned();
+    RoleFixture {
+        beneficiary,
+        session,
+        start,
+        end,
+    }
+}
+
+/// Each role tries `route` on records of its own: the `allowed` roles succeed; every other
+/// (`member` always) gets a 403 naming its role.
+async fn assert_only_these_roles(route: &str, allowed: &[&str]) {
     let app = TestApp::spawn().await;
     let admin = app.user("boss").role(Role::Admin).create().await.jwt;
-    let staff_roles = [
-        "admin",
-        "manager",
-        "therapist",
-        "social_worker",
-        "coordinator",
-        "data_entry",
-    ];
-    let roles = [&staff_roles[..], &["member"]].concat();
-    // (route, allowed roles); `member`, what self-registration gives, is allowed nothing.
-    let table: &[(&str, &[&str])] = &[
-        ("list beneficiaries", &staff_roles),
-        ("read beneficiary", &staff_roles),
-        ("create beneficiary", &["admin", "manager", "data_entry"]),
-        (
-            "update beneficiary",
-            &[
-                "admin",
-                "manager",
-                "social_worker",
-                "coordinator",
-                "data_entry",
-            ],
-        ),
-        ("delete beneficiary", &["admin", "manager"]),
-        (
-            "list sessions",
-            &[
-                "admin",
-                "manager",
-                "therapist",
-                "social_worker",
-                "coordinator",
-            ],
-        ),
-        ("create session", &["admin", "manager", "therapist"]),
-        (
-            "read session",
-            &[
-                "admin",
-                "manager",
-                "therapist",
-                "social_worker",
-                "coordinator",
-            ],
-        ),
-        (
-            "update session",
-            &[
-                "admin",
-                "manager",
-                "therapist",
-                "social_worker",
-                "coordinator",
-            ],
-        ),
-        (
-            "complete session",
-            &[
-                "admin",
-                "manager",
-                "therapist",
-                "social_worker",
-                "coordinator",
-            ],
-        ),
-        (
-            "cancel session",
-            &[
-                "admin",
-                "manager",
-                "therapist",
-                "social_worker",
-                "coordinator",
-            ],
-        ),
-        (
-            "upcoming sessions",
-            &[
-                "admin",
-                "manager",
-                "therapist",
-                "social_worker",
-                "coordinator",
-            ],
-        ),
-        ("read access log", &["admin", "manager"]),
-    ];
-    for (n, role) in roles.iter().enumerate() {
+    for (n, role) in ROLES.iter().enumerate() {
         let jwt = app
             .user(&format!("user{n}"))
             .role(Role::parse(role).unwrap())
             .create()
             .await
             .jwt;
-        for (r, (route, allowed)) in table.iter().enumerate() {
-            // A fresh beneficiary and session per attempt, booked by the admin in a slot of its own.
-            let beneficiary = new_beneficiary(&app, &admin, &format!("R{n}-{r}")).await;
-            let (start, end) = (format!("{:02}:00", 6 + r), format!("{:02}:30", 6 + r));
-            let date = days_ahead(200 + n as i64);
-            let booked = book(&app, &admin, &beneficiary, slot(&date, &start, &end)).await;
-            assert_eq!(booked.status, StatusCode::CREATED, "{:?}", booked.body);
-            let session = booked.data()["id"].as_str().unwrap().to_owned();
-            let b = format!("/api/v1/beneficiaries/{beneficiary}");
-            let s = format!("/api/v1/sessions/{session}");
-            let reply = match *route {
-                "list beneficiaries" => app.get("/api/v1/beneficiaries", Some(&jwt)).await,
-                "read beneficiary" => app.get(&b, Some(&jwt)).await,
-                "create beneficiary" => {
-                    app.post(
-                        "/api/v1/beneficiaries",
-                        Some(&jwt),
-                        person(&format!("new-{n}")),
-                    )
-                    .await
-                }
-                "update beneficiary" => app.patch(&b, Some(&jwt), json!({"city": "Leeds"})).await,
-                "delete beneficiary" => app.delete(&b, Some(&jwt)).await,
-                "list sessions" => app.get(&format!("{b}/sessions"), Some(&jwt)).await,
-                "create session" => {
-                    book(
-                        &app,
-                        &jwt,
-                        &beneficiary,
-                        slot(&days_ahead(400), &start, &end),
-                    )
-                    .await
-                }
-                "read session" => app.get(&s, Some(&jwt)).await,
-                "update session" => app.patch(&s, Some(&jwt), json!({"notes": "ok"})).await,
-                "complete session" => {
-                    app.post(
-                        &format!("{s}/complete"),
-                        Some(&jwt),
-                        json!({"progress_rating": 7}),
-                    )
-                    .await
-                }
-                "cancel session" => {
-                    app.post(&format!("{s}/cancel"), Some(&jwt), json!({"reason": "ill"}))
-                        .await
-                }
-                "upcoming sessions" => app.get("/api/v1/sessions/upcoming", Some(&jwt)).await,
-                "read access log" => app.get(&format!("{b}/access-log"), Some(&jwt)).await,
-                other => unreachable!("{other}"),
-            };
-            if allowed.contains(role) {
-                assert!(
-                    reply.status.is_success(),
-                    "{role} must be allowed to {route}: {:?}",
-                    reply.body
-                );
-            } else {
-                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} on {route}");
-                assert_eq!(reply.body["error"], "Forbidden");
-                assert!(
-                    reply
-                        .message()
-                        .starts_with(&format!("Your role ({role}) may not")),
-                    "{role} on {route}: {}",
-                    reply.message()
-                );
-            }
+        let fixture = role_fixture(&app, &admin, n).await;
+        let reply = call_route(&app, route, &jwt, &fixture).await;
+        if allowed.contains(role) {
+            assert!(
+                reply.status.is_success(),
+                "{role} must be allowed to {route}: {:?}",
+                reply.body
+            );
+        } else {
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} on {route}");
+            assert_eq!(reply.body["error"], "Forbidden");
+            assert!(
+                reply
+                    .message()
+                    .starts_with(&format!("Your role ({role}) may not")),
+                "{role} on {route}: {}",
+                reply.message()
+            );
         }
     }
+}
+
+// The spec's role × route table (and the calls made where it is silent), a test per route.
+
+#[tokio::test]
+async fn staff_list_beneficiaries() {
+    assert_only_these_roles("list beneficiaries", STAFF).await;
+}
+
+#[tokio::test]
+async fn staff_read_a_beneficiary() {
+    assert_only_these_roles("read beneficiary", STAFF).await;
+}
+
+#[tokio::test]
+async fn admins_managers_and_data_entry_create_beneficiaries() {
+    assert_only_these_roles("create beneficiary", &["admin", "manager", "data_entry"]).await;
+}
+
+#[tokio::test]
+async fn staff_but_therapists_update_beneficiaries() {
+    let allowed = [
+        "admin",
+        "manager",
+        "social_worker",
+        "coordinator",
+        "data_entry",
+    ];
+    assert_only_these_roles("update beneficiary", &allowed).await;
+}
+
+#[tokio::test]
+async fn admins_and_managers_delete_beneficiaries() {
+    assert_only_these_roles("delete beneficiary", &["admin", "manager"]).await;
+}
+
+#[tokio::test]
+async fn session_staff_list_a_beneficiarys_sessions() {
+    assert_only_these_roles("list sessions", SESSION_STAFF).await;
+}
+
+#[tokio::test]
+async fn admins_managers_and_therapists_book_sessions() {
+    assert_only_these_roles("create session", &["admin", "manager", "therapist"]).await;
+}
+
+#[tokio::test]
+async fn session_staff_read_a_session() {
+    assert_only_these_roles("read session", SESSION_STAFF).await;
+}
+
+#[tokio::test]
+async fn session_staff_update_a_session() {
+    assert_only_these_roles("update session", SESSION_STAFF).await;
+}
+
+#[tokio::test]
+async fn session_staff_complete_a_session() {
+    assert_only_these_roles("complete session", SESSION_STAFF).await;
+}
+
+#[tokio::test]
+async fn session_staff_cancel_a_session() {
+    assert_only_these_roles("cancel session", SESSION_STAFF).await;
+}
+
+#[tokio::test]
+async fn session_staff_list_upcoming_sessions() {
+    assert_only_these_roles("upcoming sessions", SESSION_STAFF).await;
+}
+
+#[tokio::test]
+async fn admins_and_managers_read_the_access_log() {
+    assert_only_these_roles("read access log", &["admin", "manager"]).await;
 }
 
 /// Every case-records route with the PAT scope it needs: `b` a beneficiary path, `s` a session
@@ -685,8 +718,10 @@ async fn search_is_case_insensitive_and_wildcards_are_literal() {
     assert_eq!(filtered.body["pagination"]["total"], 0);
 }
 
+/// Each invalid beneficiary field is refused with a message naming it, and nothing is stored:
+/// no record, no access-log entry.
 #[tokio::test]
-async fn validation_errors_name_the_field_and_store_nothing() {
+async fn an_invalid_beneficiary_is_refused_naming_the_field() {
     let app = TestApp::spawn().await;
     let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let tomorrow = iso(today().next_day().unwrap());
@@ -760,8 +795,13 @@ async fn validation_errors_name_the_field_and_store_nothing() {
     assert_eq!(reply.message(), "guardian_name is required");
     assert_eq!(count(&app, "beneficiaries").await, 0);
     assert_eq!(count(&app, "case_access_log").await, 0);
+}
 
-    // PATCH: absent keeps, null clears optional fields, required ones cannot be nulled.
+/// PATCH keeps what is absent and clears an optional field sent as null.
+#[tokio::test]
+async fn a_patch_keeps_absent_fields_and_clears_nulled_optional_ones() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let id = new_beneficiary(&app, &admin, "V-2").await;
     let path = format!("/api/v1/beneficiaries/{id}");
     let set = app
@@ -785,6 +825,15 @@ async fn validation_errors_name_the_field_and_store_nothing() {
         .await;
     assert_eq!(cleared.data()["city"], Value::Null);
     assert_eq!(cleared.data()["allergies"], json!([]));
+}
+
+/// PATCH cannot null a required field or store an invalid value; the record stays as it was.
+#[tokio::test]
+async fn a_patch_cannot_null_a_required_field_or_store_an_invalid_value() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
+    let id = new_beneficiary(&app, &admin, "V-2").await;
+    let path = format!("/api/v1/beneficiaries/{id}");
     for field in [
         "first_name",
         "date_of_birth",
@@ -810,8 +859,14 @@ async fn validation_errors_name_the_field_and_store_nothing() {
     let unchanged = app.get(&path, Some(&admin)).await;
     assert_eq!(unchanged.data()["first_name"], "Layla");
     assert_eq!(unchanged.data()["date_of_birth"], "2015-04-30");
+}
 
-    // Sessions.
+/// Each invalid session field is refused with a message naming it, and no session is stored.
+#[tokio::test]
+async fn an_invalid_session_is_refused_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
+    let id = new_beneficiary(&app, &admin, "V-2").await;
     let session_cases: Vec<(Value, &str)> = vec![
         (
             json!({"end_time": "08:00"}),

@@ -737,14 +737,16 @@ async fn two_tessera_processes_on_one_postgres_database_refresh_once() {
     }
 }
 
+/// Each connections route needs its level of the `connections` scope; higher levels include
+/// lower ones, and a scope of another resource reaches none.
 #[tokio::test]
-async fn scopes_ownership_and_validation() {
+async fn each_connections_route_needs_its_scope_level() {
     let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
+    let b = &s.branch;
     let (_, read) = app.pat(&s.jwt, &["connections:read"]).await;
     let (_, write) = app.pat(&s.jwt, &["connections:write"]).await;
     let (_, admin) = app.pat(&s.jwt, &["connections:admin"]).await;
     let (_, other) = app.pat(&s.jwt, &["beneficiaries:delete"]).await;
-    let b = &s.branch;
     let routes = [
         (
             "GET",
@@ -826,7 +828,14 @@ async fn scopes_ownership_and_validation() {
             }
         }
     }
-    // Another user sees none of it.
+}
+
+/// Another user's JWT, even an admin's, finds none of the owner's branches or clients, and cannot
+/// attach a branch to the owner's client.
+#[tokio::test]
+async fn another_user_sees_none_of_the_owners_branches_or_clients() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
+    let b = &s.branch;
     let stranger = app.user("stranger").role(Role::Admin).create().await.jwt;
     for path in [
         format!("/api/v1/branches/{b}/token"),
@@ -857,13 +866,23 @@ async fn scopes_ownership_and_validation() {
         "{:?}",
         theirs.body
     );
-    // The secret is never answered.
+}
+
+/// The client secret is stored but never answered: a listing says only that it is set.
+#[tokio::test]
+async fn a_clients_secret_is_never_answered() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     let clients = app.get("/api/v1/oauth-clients", Some(&s.jwt)).await;
     assert!(!clients.body.to_string().contains("shh-client-secret"));
     assert_eq!(clients.data()["clients"][0]["client_secret_set"], true);
     assert_eq!(clients.data()["total"], 1);
+}
 
-    // Validation names the field; nothing is stored.
+/// An invalid OAuth client is refused naming the field (endpoints on the inside network
+/// included), and nothing is stored.
+#[tokio::test]
+async fn an_invalid_oauth_client_is_refused_naming_the_field() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     for (body, field) in [
         (
             json!({"client_id": "c", "client_secret": "s", "redirect_uri": "not a url"}),
@@ -925,6 +944,17 @@ async fn scopes_ownership_and_validation() {
     }
     let unknown = app.post("/api/v1/oauth-clients", Some(&s.jwt), json!({"client_id": "c", "client_secret": "s", "redirect_uri": REDIRECT, "secret": "typo"})).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get("/api/v1/oauth-clients", Some(&s.jwt)).await.data()["total"],
+        1
+    );
+}
+
+/// A second client with the same client id, or a second branch with the same branch id, is a
+/// conflict and stores nothing.
+#[tokio::test]
+async fn the_same_client_id_or_branch_id_twice_is_a_conflict() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     let again = app
         .post(
             "/api/v1/oauth-clients",
@@ -945,7 +975,13 @@ async fn scopes_ownership_and_validation() {
         app.get("/api/v1/oauth-clients", Some(&s.jwt)).await.data()["total"],
         1
     );
-    // Redirecting where the secret and refresh tokens go needs the secret; so does the provider.
+}
+
+/// Redirecting where the secret and refresh tokens go needs the secret; a harmless change does
+/// not.
+#[tokio::test]
+async fn moving_a_clients_endpoints_needs_its_secret() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     let client_path = format!("/api/v1/oauth-clients/{}", s.client);
     let moved = app
         .patch(
@@ -981,7 +1017,14 @@ async fn scopes_ownership_and_validation() {
         StatusCode::OK,
         "a harmless change needs no secret"
     );
-    // A connected branch keeps its client until it is disconnected.
+}
+
+/// A connected branch keeps its client until it is disconnected, and a client in use cannot be
+/// deleted.
+#[tokio::test]
+async fn a_connected_branch_and_its_client_stay_together() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
+    let b = &s.branch;
     let other = app
         .post(
             "/api/v1/oauth-clients",
@@ -997,24 +1040,37 @@ async fn scopes_ownership_and_validation() {
         )
         .await;
     assert_eq!(switched.status, StatusCode::CONFLICT, "{:?}", switched.body);
+    let in_use = app
+        .delete(&format!("/api/v1/oauth-clients/{}", s.client), Some(&s.jwt))
+        .await;
+    assert_eq!(in_use.status, StatusCode::CONFLICT, "{:?}", in_use.body);
+}
+
+/// A branch id that is not a UUID is a 400, not a 404 or a 500.
+#[tokio::test]
+async fn a_branch_id_that_is_not_a_uuid_is_a_400() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
     assert_eq!(
         app.get("/api/v1/branches/not-a-uuid/token", Some(&s.jwt))
             .await
             .status,
         StatusCode::BAD_REQUEST
     );
-    // A client in use cannot be deleted.
-    let in_use = app
-        .delete(&format!("/api/v1/oauth-clients/{}", s.client), Some(&s.jwt))
+}
+
+/// An inactive branch hands out no token.
+#[tokio::test]
+async fn an_inactive_branch_hands_out_no_token() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
+    let b = &s.branch;
+    let deactivated = app
+        .patch(
+            &format!("/api/v1/branches/{b}"),
+            Some(&s.jwt),
+            json!({"is_active": false}),
+        )
         .await;
-    assert_eq!(in_use.status, StatusCode::CONFLICT, "{:?}", in_use.body);
-    // An inactive branch hands out no token.
-    app.patch(
-        &format!("/api/v1/branches/{b}"),
-        Some(&s.jwt),
-        json!({"is_active": false}),
-    )
-    .await;
+    assert_eq!(deactivated.status, StatusCode::OK, "{:?}", deactivated.body);
     assert_eq!(token(&app, &s).await.status, StatusCode::CONFLICT);
 }
 
@@ -1056,15 +1112,18 @@ async fn disconnect_revokes_at_the_provider_and_deletes_the_grant() {
     assert_eq!(status.data()["status"], "not_connected");
 }
 
-#[tokio::test]
-async fn the_compatibility_routes_keep_their_shapes() {
-    let provider = MockServer::start().await;
-    let app = app(&provider).await;
-    let jwt = app.user("fetcher").role(Role::Admin).create().await.jwt;
+/// The compatibility routes' way to connect a branch: a client and its branch in one call
+/// (`jeddah-02`, client id `client-123`), the login redirect to the provider, and the callback.
+/// Returns the branch's id.
+async fn connect_through_compatibility_routes(
+    provider: &MockServer,
+    app: &TestApp,
+    jwt: &str,
+) -> String {
     let created = app
         .post(
             "/token-management/clients",
-            Some(&jwt),
+            Some(jwt),
             json!({"client_id": "client-123", "client_secret": "shh-client-secret", "redirect_uri": REDIRECT,
                    "branch_id": "jeddah-02", "workspace_email": "jeddah@example.com", "workspace_name": "Jeddah"}),
         )
@@ -1080,7 +1139,7 @@ async fn the_compatibility_routes_keep_their_shapes() {
         .unwrap();
     let login = no_redirects
         .get(app.url("/token-management/oauth/login/client-123"))
-        .bearer_auth(&jwt)
+        .bearer_auth(jwt)
         .send()
         .await
         .unwrap();
@@ -1104,7 +1163,7 @@ async fn the_compatibility_routes_keep_their_shapes() {
         })
         .respond_with(tokens("ya29.compat", Some("1//compat"), Some(3600)))
         .expect(1)
-        .mount_as_scoped(&provider)
+        .mount_as_scoped(provider)
         .await;
     let callback = app
         .client
@@ -1117,7 +1176,37 @@ async fn the_compatibility_routes_keep_their_shapes() {
         .await
         .unwrap();
     assert_eq!(callback.status(), StatusCode::OK);
+    branch_id
+}
 
+/// An app on a mock provider with an admin `fetcher`'s branch connected through the
+/// compatibility routes: (provider, app, JWT, branch id).
+async fn compatibility_connected() -> (MockServer, TestApp, String, String) {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let jwt = app.user("fetcher").role(Role::Admin).create().await.jwt;
+    let branch_id = connect_through_compatibility_routes(&provider, &app, &jwt).await;
+    (provider, app, jwt, branch_id)
+}
+
+/// A branch connected through the compatibility routes is an ordinary active connection.
+#[tokio::test]
+async fn a_branch_connects_through_the_compatibility_login_and_callback() {
+    let (_provider, app, jwt, branch_id) = compatibility_connected().await;
+    let connection = app
+        .get(
+            &format!("/api/v1/branches/{branch_id}/connection"),
+            Some(&jwt),
+        )
+        .await;
+    assert_eq!(connection.status, StatusCode::OK, "{:?}", connection.body);
+    assert_eq!(connection.data()["status"], "active");
+}
+
+/// `GET /token-management/tokens/{branch_id}` answers its seven keys at the top level.
+#[tokio::test]
+async fn the_compatibility_token_route_keeps_its_shape() {
+    let (_provider, app, jwt, _) = compatibility_connected().await;
     let got = app
         .get("/token-management/tokens/jeddah-02", Some(&jwt))
         .await;
@@ -1143,7 +1232,13 @@ async fn the_compatibility_routes_keep_their_shapes() {
     }
     assert_eq!(got.body["access_token"], "ya29.compat");
     assert_eq!(got.body["client_id"], "client-123");
+}
 
+/// `POST /token-management/tokens/refresh` refreshes the branch of a client id, and the new token
+/// is the branch's token on the main routes too.
+#[tokio::test]
+async fn the_compatibility_refresh_route_refreshes_the_branch_of_a_client_id() {
+    let (provider, app, jwt, branch_id) = compatibility_connected().await;
     let _refresh = refresh_grant()
         .respond_with(tokens("ya29.compat2", None, Some(3600)))
         .expect(1)
@@ -1163,6 +1258,12 @@ async fn the_compatibility_routes_keep_their_shapes() {
         .get(&format!("/api/v1/branches/{branch_id}/token"), Some(&jwt))
         .await;
     assert_eq!(same.data()["access_token"], "ya29.compat2");
+}
+
+/// An unknown branch id on the compatibility token route is a 404.
+#[tokio::test]
+async fn an_unknown_branch_on_the_compatibility_token_route_is_a_404() {
+    let (_provider, app, jwt, _) = compatibility_connected().await;
     assert_eq!(
         app.get("/token-management/tokens/nope", Some(&jwt))
             .await
