@@ -193,8 +193,9 @@ allow_unreachable_provider() {
 }
 seed_records() {
   local run="$1" config="$WORK/$1.toml" day
-  # A day of its own per run: the admin, as therapist, may not be booked twice at once.
-  day="$([ "$run" = pat ] && echo 2031-03-14 || echo 2031-03-15)"
+  # A day of its own per run (the admin, as therapist, may not be booked twice at once), counted
+  # from today so that it stays in the future.
+  day="$(date -u -d "+$([ "$run" = pat ] && echo 30 || echo 31) days" +%F)"
   BENEFICIARY="$(beneficiary "$run-1")"
   BENEFICIARY_DOOMED="$(beneficiary "$run-2")"
   SESSION="$(api POST "/api/v1/beneficiaries/$BENEFICIARY/sessions" "{\"session_type\":\"speech\",
