@@ -1132,16 +1132,21 @@ async fn concurrent_overlapping_bookings_let_exactly_one_through() {
     assert_eq!(numbers.len(), 20);
 }
 
-#[tokio::test]
-async fn complete_and_cancel_follow_the_state_rules() {
+/// An admin's app with one scheduled session, 09:00–10:00: (app, admin JWT, session path).
+async fn scheduled_session() -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
     let admin = app.user("admin1").role(Role::Admin).create().await.jwt;
     let b = new_beneficiary(&app, &admin, "S-1").await;
-    let one = new_session(&app, &admin, &b, "09:00", "10:00").await;
-    let two = new_session(&app, &admin, &b, "10:00", "11:00").await;
-    let three = new_session(&app, &admin, &b, "11:00", "12:00").await;
-    let s = |id: &str, tail: &str| format!("/api/v1/sessions/{id}{tail}");
+    let session = new_session(&app, &admin, &b, "09:00", "10:00").await;
+    (app, admin, format!("/api/v1/sessions/{session}"))
+}
 
+/// Completing needs a valid rating; a completed session cannot be completed again or
+/// cancelled.
+#[tokio::test]
+async fn a_scheduled_session_completes_once_with_a_valid_rating() {
+    let (app, admin, one) = scheduled_session().await;
+    let s = |path: &str, tail: &str| format!("{path}{tail}");
     for (body, message) in [
         (json!({}), "progress_rating"),
         (
@@ -1191,7 +1196,13 @@ async fn complete_and_cancel_follow_the_state_rules() {
         .post(&s(&one, "/cancel"), Some(&admin), json!({"reason": "x"}))
         .await;
     assert_eq!(cancel_done.status, StatusCode::CONFLICT);
+}
 
+/// Cancelling needs a reason; a cancelled session cannot be completed.
+#[tokio::test]
+async fn a_scheduled_session_cancels_once_with_a_reason() {
+    let (app, admin, two) = scheduled_session().await;
+    let s = |path: &str, tail: &str| format!("{path}{tail}");
     for body in [json!({}), json!({"reason": "   "})] {
         let reply = app.post(&s(&two, "/cancel"), Some(&admin), body).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -1219,8 +1230,14 @@ async fn complete_and_cancel_follow_the_state_rules() {
         app.get(&s(&two, ""), Some(&admin)).await.data()["status"],
         "cancelled"
     );
+}
 
-    // PATCH moves status only to no_show/rescheduled, and only from scheduled.
+/// PATCH moves the status only to `no_show` or `rescheduled`, and only from `scheduled`; other
+/// fields stay editable.
+#[tokio::test]
+async fn a_patch_moves_the_status_only_from_scheduled_to_no_show_or_rescheduled() {
+    let (app, admin, three) = scheduled_session().await;
+    let s = |path: &str, tail: &str| format!("{path}{tail}");
     let via_patch = app
         .patch(&s(&three, ""), Some(&admin), json!({"status": "completed"}))
         .await;
@@ -1245,8 +1262,13 @@ async fn complete_and_cancel_follow_the_state_rules() {
         )
         .await;
     assert_eq!(notes.status, StatusCode::OK);
+}
 
-    // Unknown sessions.
+/// Completing or cancelling an unknown session is a 404.
+#[tokio::test]
+async fn completing_or_cancelling_an_unknown_session_is_a_404() {
+    let (app, admin, _) = scheduled_session().await;
+    let s = |id: &str, tail: &str| format!("/api/v1/sessions/{id}{tail}");
     let missing = "0190f5c4-3a0b-7d4e-8f00-000000000001";
     assert_eq!(
         app.post(

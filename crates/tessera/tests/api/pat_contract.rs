@@ -328,8 +328,8 @@ async fn users_see_and_touch_only_their_own_tokens() {
     assert_eq!(reply.message(), "Invalid token");
 }
 
-#[tokio::test]
-async fn token_lifecycle_list_get_revoke_regenerate() {
+/// Alice's app and her `CI/CD Pipeline` token (`fcs:read`, 30 days): (app, JWT, creation reply).
+async fn pipeline_token() -> (TestApp, String, crate::support::Reply) {
     let app = TestApp::spawn().await;
     let jwt = app.user("alice").create().await.jwt;
     let created = app
@@ -339,6 +339,14 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
             json!({"name": "  CI/CD Pipeline ", "scopes": ["fcs:read"], "expires_in_days": 30}),
         )
         .await;
+    (app, jwt, created)
+}
+
+/// Creation answers the seven fields of the contract, the secret once, the name trimmed and the
+/// expiry `expires_in_days` after creation.
+#[tokio::test]
+async fn a_created_token_is_answered_once_with_its_seven_fields() {
+    let (_app, _jwt, created) = pipeline_token().await;
     assert_eq!(created.status, StatusCode::CREATED);
     let data = created.data();
     let keys: Vec<&str> = data
@@ -361,7 +369,6 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
     }
     assert_eq!(data["name"], "CI/CD Pipeline");
     let token = data["token"].as_str().unwrap().to_owned();
-    let id = data["id"].as_str().unwrap().to_owned();
     assert_eq!(data["token_prefix"], token[..12]);
     assert!(data["created_at"].as_str().unwrap().ends_with('Z'));
     let created_at = time::OffsetDateTime::parse(
@@ -375,7 +382,12 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
     )
     .unwrap();
     assert_eq!((expires_at - created_at).whole_days(), 30);
+}
 
+/// The list is newest first and shows no secret or hash.
+#[tokio::test]
+async fn the_token_list_is_newest_first_without_secrets() {
+    let (app, jwt, _) = pipeline_token().await;
     let (second_id, _) = app.pat(&jwt, &["users:read"]).await;
     let list = app.get("/api/v1/tokens", Some(&jwt)).await;
     assert_eq!(list.data()["total"], 2);
@@ -403,7 +415,15 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
         ]
     );
     assert_eq!(listed["status"], "active");
+}
 
+/// Regenerating keeps the token's id, name and scopes and replaces its secret: the old one is
+/// refused at once.
+#[tokio::test]
+async fn regenerating_replaces_the_secret_and_keeps_the_rest() {
+    let (app, jwt, created) = pipeline_token().await;
+    let token = created.data()["token"].as_str().unwrap().to_owned();
+    let id = created.data()["id"].as_str().unwrap().to_owned();
     let regenerated = app
         .post(
             &format!("/api/v1/tokens/{id}/regenerate"),
@@ -429,7 +449,15 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
             .status,
         StatusCode::UNAUTHORIZED
     );
+}
 
+/// Revocation is idempotent (the first `revoked_at` stays) and final: the secret is refused, the
+/// token cannot be regenerated, and its logs stay readable.
+#[tokio::test]
+async fn revocation_is_idempotent_and_final() {
+    let (app, jwt, created) = pipeline_token().await;
+    let id = created.data()["id"].as_str().unwrap().to_owned();
+    let token = created.data()["token"].as_str().unwrap().to_owned();
     let revoked = app
         .delete(&format!("/api/v1/tokens/{id}"), Some(&jwt))
         .await;
@@ -445,7 +473,7 @@ async fn token_lifecycle_list_get_revoke_regenerate() {
         "idempotent: the first revoked_at"
     );
     assert_eq!(
-        app.get("/api/v1/fcs/parameters", Some(&new_token))
+        app.get("/api/v1/fcs/parameters", Some(&token))
             .await
             .message(),
         "Token revoked"
