@@ -1,6 +1,10 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the stub route table,
-//! served at `/openapi.json` and browsable at `/docs` (Swagger UI) and `/redoc` (ReDoc), both
-//! bundled in the binary.
+//! The OpenAPI 3.1 document's top level — info, security schemes, tags, the shared schemas — and
+//! what is derived for every operation. Served at `/openapi.json` and browsable at `/docs`
+//! (Swagger UI) and `/redoc` (ReDoc), both bundled in the binary.
+//!
+//! The paths are not listed here: each capability declares a route and its documentation together
+//! (`routes!` in its `routes()`), and `router.rs` merges them into the router and the paths of the
+//! document at once; [`document`] then finishes the document.
 //!
 //! Handlers document what they answer themselves. The failures that the shared machinery produces
 //! for every route of a kind — the authentication extractors, the scope check, the rate limit,
@@ -28,9 +32,9 @@ use crate::tokens::scopes::Scope;
         Every error uses the envelope `{\"success\":false,\"error\":…,\"message\":…}`; a 403 for a \
         scope too low and a 429 carry `data` instead of `message`. Each operation lists every status it \
         can answer."),
+    // Routes not yet declared with their documentation (`routes!`); each capability's moves out
+    // of this list as its `routes()` does.
     paths(
-        crate::router::health,
-        crate::router::ready,
         crate::accounts::api::register,
         crate::accounts::api::login,
         crate::accounts::api::refresh,
@@ -42,13 +46,6 @@ use crate::tokens::scopes::Scope;
         crate::accounts::profile::update_profile,
         crate::accounts::profile::change_password,
         crate::accounts::profile::change_role,
-        crate::router::jwks,
-        crate::tokens::api::create_token,
-        crate::tokens::api::list_tokens,
-        crate::tokens::api::get_token,
-        crate::tokens::api::revoke_token,
-        crate::tokens::api::regenerate_token,
-        crate::tokens::api::token_logs,
         crate::resources::fcs::parameters,
         crate::resources::fcs::events,
         crate::resources::fcs::statistics,
@@ -92,8 +89,7 @@ use crate::tokens::scopes::Scope;
         crate::connections::compat::token,
     ),
     components(schemas(ErrorEnvelope, ScopeRefusal, RateLimited, StubAnswer)),
-    // SharedResponses before StubPaths: the stubs state their own traits (they never parse the path).
-    modifiers(&SecuritySchemes, &SharedResponses, &StubPaths),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "accounts", description = "Register and log in"),
         (name = "tokens", description = "Personal access tokens (JWT required)"),
@@ -104,11 +100,17 @@ use crate::tokens::scopes::Scope;
         (name = "operations", description = "Health and readiness"),
     )
 )]
-struct ApiDoc;
+struct TopLevel;
 
-/// The whole document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The whole document: the top level, the `paths` the routes declared (with the schemas they
+/// use), the statuses every operation gets from the shared machinery, and the stub routes.
+pub fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut document = TopLevel::openapi();
+    document.merge(paths);
+    // Shared statuses first: the stubs state their own traits (they never parse the path).
+    SharedResponses.modify(&mut document);
+    StubPaths.modify(&mut document);
+    document
 }
 
 struct SecuritySchemes;
@@ -138,7 +140,7 @@ struct Traits {
     authenticated: bool,
     /// A PAT is accepted, and its scope and IP allowlist are checked: 403.
     pat: bool,
-    /// The route is in the rate-limited, database-backed group (`app::api_routes`): 429, 503.
+    /// The route is in the rate-limited, database-backed group (`router::api_routes`): 429, 503.
     api_group: bool,
     /// A JSON body is read with [`super::extract::Json`]: 400, 413, 415, 422.
     json_body: bool,
@@ -153,7 +155,7 @@ struct Traits {
     query: bool,
 }
 
-/// Paths served by `app::api_routes`, behind the rate limit: `/api/…` and the `/token-management`
+/// Paths served by `router::api_routes`, behind the rate limit: `/api/…` and the `/token-management`
 /// compatibility routes (tests/api/operations.rs checks this against the running router).
 pub const RATE_LIMITED_PREFIXES: [&str; 2] = ["/api/", "/token-management/"];
 
@@ -419,52 +421,7 @@ fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = 
     .flatten()
 }
 
-/// Statuses that handlers answer but whose `#[utoipa::path]` annotations do not list yet, in
-/// modules that were being edited elsewhere when this was written (`connections/`,
-/// `resources/fcs/`): method, path, status, description. Move each into its handler's annotation
-/// and delete it here; once the annotation lists it, the entry changes nothing (the route's own
-/// description wins).
-const PENDING_ANNOTATIONS: &[(HttpMethod, &str, &str, &str)] = &[
-    (
-        HttpMethod::Patch,
-        "/api/v1/oauth-clients/{id}",
-        "409",
-        "`client_id` is already registered (one OAuth client per client_id)",
-    ),
-    (
-        HttpMethod::Get,
-        "/api/v1/fcs/events",
-        "400",
-        "`file_id` is neither `sample` nor a UUID",
-    ),
-    (
-        HttpMethod::Get,
-        "/api/v1/fcs/statistics",
-        "400",
-        "`file_id` is neither `sample` nor a UUID",
-    ),
-];
-
-fn operation_mut<'a>(
-    openapi: &'a mut utoipa::openapi::OpenApi,
-    method: &HttpMethod,
-    path: &str,
-) -> Option<&'a mut Operation> {
-    let item = openapi.paths.paths.get_mut(path)?;
-    match method {
-        HttpMethod::Get => item.get.as_mut(),
-        HttpMethod::Put => item.put.as_mut(),
-        HttpMethod::Post => item.post.as_mut(),
-        HttpMethod::Delete => item.delete.as_mut(),
-        HttpMethod::Patch => item.patch.as_mut(),
-        HttpMethod::Options => item.options.as_mut(),
-        HttpMethod::Head => item.head.as_mut(),
-        HttpMethod::Trace => item.trace.as_mut(),
-    }
-}
-
-/// Adds to every annotated operation the statuses of the shared machinery (see [`Traits`]), and
-/// the [`PENDING_ANNOTATIONS`].
+/// Adds to every annotated operation the statuses of the shared machinery (see [`Traits`]).
 struct SharedResponses;
 
 impl Modify for SharedResponses {
@@ -477,12 +434,6 @@ impl Modify for SharedResponses {
                 for (status, response) in shared_responses(Traits::of(path, operation)) {
                     merge(operation, status, response);
                 }
-            }
-        }
-        for (method, path, status, description) in PENDING_ANNOTATIONS {
-            // A unit test below checks that every entry names a documented operation.
-            if let Some(operation) = operation_mut(openapi, method, path) {
-                merge(operation, status, error_response(description));
             }
         }
     }
@@ -622,73 +573,4 @@ pub fn redoc_routes() -> axum::Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(REDOC_CSP),
         ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn document_json() -> serde_json::Value {
-        serde_json::to_value(document()).unwrap()
-    }
-
-    #[test]
-    fn pending_annotations_name_documented_operations() {
-        let mut doc = document();
-        for (method, path, status, _) in PENDING_ANNOTATIONS {
-            let operation = operation_mut(&mut doc, method, path)
-                .unwrap_or_else(|| panic!("{path} is not documented: drop its entry"));
-            assert!(operation.responses.responses.contains_key(*status));
-        }
-    }
-
-    #[test]
-    fn path_parameters_are_in_the_template_and_query_values_are_never_null() {
-        let doc = document_json();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for (method, operation) in item.as_object().unwrap() {
-                for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                    let name = parameter["name"].as_str().unwrap();
-                    match parameter["in"].as_str().unwrap() {
-                        "path" => {
-                            assert!(
-                                path.contains(&format!("{{{name}}}")),
-                                "{method} {path} {name}"
-                            );
-                            assert!(parameter["schema"].is_object(), "{method} {path} {name}");
-                        }
-                        "query" => assert!(
-                            !parameter["schema"]["type"].to_string().contains("null"),
-                            "{method} {path} {name}"
-                        ),
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_route_keeps_its_own_description_and_gains_the_shared_schema() {
-        let doc = document_json();
-        let refusal = &doc["paths"]["/api/v1/beneficiaries/{id}"]["delete"]["responses"]["403"];
-        let description = refusal["description"].as_str().unwrap();
-        assert!(
-            description.starts_with("Only admins and managers delete; or a PAT"),
-            "{description}"
-        );
-        let schemas = refusal["content"]["application/json"]["schema"]["oneOf"].to_string();
-        assert!(
-            schemas.contains("ScopeRefusal") && schemas.contains("ErrorEnvelope"),
-            "{schemas}"
-        );
-        // A route without a PAT has no scope refusal, and one without a body no 415.
-        let profile = &doc["paths"]["/api/v1/auth/profile"]["get"]["responses"];
-        assert!(profile.get("403").is_none() && profile.get("415").is_none());
-        assert!(profile.get("401").is_some() && profile.get("429").is_some());
-        // Outside the rate-limited group: no 429.
-        assert!(doc["paths"]["/health"]["get"]["responses"]
-            .get("429")
-            .is_none());
-    }
 }

@@ -1,6 +1,10 @@
 //! Every route in one assembly, and the one middleware stack around them; the operational
 //! routes (`/health`, `/ready`, the JWKS, the API documents). Building the router starts nothing.
 //!
+//! Each capability's `routes()` declares its routes with their documentation (`routes!` of
+//! `utoipa_axum`): merging them here gives the router and the `paths` of the OpenAPI document at
+//! once, so a route cannot be served undocumented or documented unserved.
+//!
 //! A request's way through (outermost first): upload deadline (FCS uploads) → client IP → audit
 //! recorder (PAT routes; it also answers a panic anywhere inside it with the 500 envelope) →
 //! compression → error-envelope guard → request id → trace span and access log → security
@@ -14,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, MethodRouter};
 use axum::Router;
 use serde_json::json;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
@@ -24,6 +28,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::client_ip::resolve_client_ip;
 use crate::http::rate_limit::limit_by_client_ip;
@@ -66,30 +72,54 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     response
 }
 
-async fn openapi_json() -> Response {
-    axum::Json(openapi::document()).into_response()
+/// `GET /openapi.json`: the document, serialised once when the router is built.
+fn openapi_json(document: &utoipa::openapi::OpenApi) -> MethodRouter<AppState> {
+    let body = axum::body::Bytes::from(
+        serde_json::to_vec(document).expect("an OpenAPI document always serialises"),
+    );
+    get(move || async move {
+        let json = HeaderValue::from_static("application/json");
+        ([(header::CONTENT_TYPE, json)], body)
+    })
 }
 
-/// Everything under `/api/`, rate limited. Routes carry their full paths (no `nest`): nesting
-/// rewrites the URI on every request, which profiling showed on the PAT hot path.
-fn api_routes(state: &AppState) -> Router<AppState> {
-    let pat_routes = crate::resources::stubs::routes()
-        .merge(crate::resources::fcs::routes())
-        .merge(crate::resources::case_records::routes())
-        .merge(crate::connections::routes());
-    Router::new()
-        .merge(crate::accounts::api::routes())
-        .merge(crate::accounts::profile::routes())
+/// The documented routes, in the two groups the middleware treats apart.
+struct Routes {
+    /// `/health`, `/ready`, the JWKS: no rate limit, no database needed to answer.
+    operational: OpenApiRouter<AppState>,
+    /// Everything under `/api/` and `/token-management/`, rate limited by [`router`].
+    api: OpenApiRouter<AppState>,
+}
+
+fn routes() -> Routes {
+    let operational = OpenApiRouter::default()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(jwks));
+    Routes {
+        operational,
+        api: api_routes(),
+    }
+}
+
+/// Every capability's routes. Routes carry their full paths (no `nest`): nesting rewrites the
+/// URI on every request, which profiling showed on the PAT hot path.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .merge(crate::accounts::api::routes().into())
+        .merge(crate::accounts::profile::routes().into())
         .merge(crate::tokens::api::routes())
-        .merge(pat_routes)
-        .merge(crate::connections::callback_routes())
-        // Unknown paths under /api/ are rate limited too.
-        .route("/api/{*rest}", any(fallback::not_found))
-        .method_not_allowed_fallback(fallback::method_not_allowed)
-        .layer(from_fn_with_state(
-            state.rate_limit.clone(),
-            limit_by_client_ip,
-        ))
+        .merge(crate::resources::stubs::routes().into())
+        .merge(crate::resources::fcs::routes().into())
+        .merge(crate::resources::case_records::routes().into())
+        .merge(crate::connections::routes().into())
+        .merge(crate::connections::callback_routes().into())
+}
+
+/// The OpenAPI document the router serves, without building a server.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let Routes { operational, api } = routes();
+    openapi::document(operational.merge(api).into_openapi())
 }
 
 fn docs_routes() -> Router {
@@ -136,12 +166,21 @@ fn request_span(request: &Request) -> tracing::Span {
 
 /// The whole router with the middleware stack, in one place.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/openapi.json", get(openapi_json))
-        .route("/.well-known/jwks.json", get(jwks))
-        .merge(api_routes(&state))
+    let Routes { operational, api } = routes();
+    let (operational, mut paths) = operational.split_for_parts();
+    let (api, api_paths) = api.split_for_parts();
+    paths.merge(api_paths);
+    let api = api
+        // Unknown paths under /api/ are rate limited too.
+        .route("/api/{*rest}", any(fallback::not_found))
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.rate_limit.clone(),
+            limit_by_client_ip,
+        ));
+    let routes = operational
+        .route("/openapi.json", openapi_json(&openapi::document(paths)))
+        .merge(api)
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state.clone())
@@ -221,3 +260,62 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
 
 /// Bodies smaller than this are sent as they are: compressing them saves less than it costs.
 const COMPRESS_ABOVE_BYTES: u16 = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document_json() -> serde_json::Value {
+        serde_json::to_value(document()).unwrap()
+    }
+
+    #[test]
+    fn path_parameters_are_in_the_template_and_query_values_are_never_null() {
+        let doc = document_json();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().unwrap();
+                    match parameter["in"].as_str().unwrap() {
+                        "path" => {
+                            assert!(
+                                path.contains(&format!("{{{name}}}")),
+                                "{method} {path} {name}"
+                            );
+                            assert!(parameter["schema"].is_object(), "{method} {path} {name}");
+                        }
+                        "query" => assert!(
+                            !parameter["schema"]["type"].to_string().contains("null"),
+                            "{method} {path} {name}"
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_route_keeps_its_own_description_and_gains_the_shared_schema() {
+        let doc = document_json();
+        let refusal = &doc["paths"]["/api/v1/beneficiaries/{id}"]["delete"]["responses"]["403"];
+        let description = refusal["description"].as_str().unwrap();
+        assert!(
+            description.starts_with("Only admins and managers delete; or a PAT"),
+            "{description}"
+        );
+        let schemas = refusal["content"]["application/json"]["schema"]["oneOf"].to_string();
+        assert!(
+            schemas.contains("ScopeRefusal") && schemas.contains("ErrorEnvelope"),
+            "{schemas}"
+        );
+        // A route without a PAT has no scope refusal, and one without a body no 415.
+        let profile = &doc["paths"]["/api/v1/auth/profile"]["get"]["responses"];
+        assert!(profile.get("403").is_none() && profile.get("415").is_none());
+        assert!(profile.get("401").is_some() && profile.get("429").is_some());
+        // Outside the rate-limited group: no 429.
+        assert!(doc["paths"]["/health"]["get"]["responses"]
+            .get("429")
+            .is_none());
+    }
+}

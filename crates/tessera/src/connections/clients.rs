@@ -358,6 +358,7 @@ pub async fn get_client(
     responses(
         (status = 200, description = "The updated client", body = inline(crate::http::openapi::Enveloped<OAuthClientView>)),
         (status = 404, description = "No such client", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "`client_id` is already registered (one OAuth client per client_id)", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "A field is invalid", body = crate::http::openapi::ErrorEnvelope),
     ))]
 pub async fn update_client(

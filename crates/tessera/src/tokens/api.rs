@@ -4,12 +4,12 @@
 //! user's token id answers 404, exactly like a missing one, so ids leak nothing.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::Router;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::scopes::{Scope, ScopeSet};
@@ -23,13 +23,13 @@ use crate::state::AppState;
 use crate::store::{AuditEntry, NewToken, Store};
 use crate::types::Timestamp;
 
-/// The `/api/v1/tokens` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tokens", post(create_token).get(list_tokens))
-        .route("/api/v1/tokens/{id}", get(get_token).delete(revoke_token))
-        .route("/api/v1/tokens/{id}/regenerate", post(regenerate_token))
-        .route("/api/v1/tokens/{id}/logs", get(token_logs))
+/// The `/api/v1/tokens` routes, with their documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(get_token, revoke_token))
+        .routes(routes!(regenerate_token))
+        .routes(routes!(token_logs))
 }
 
 const MAX_NAME_CHARS: usize = 100;

@@ -143,6 +143,7 @@ pub async fn parameters(
     security(("pat" = ["fcs:read"])),
     responses(
         (status = 200, description = "A page of events", body = inline(Enveloped<EventsView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
         (status = 422, description = "limit, offset or channels invalid, or the page larger than FCS_MAX_RESPONSE_MB", body = ErrorEnvelope),
     ))]
@@ -168,6 +169,7 @@ pub async fn events(
     security(("pat" = ["fcs:analyze"])),
     responses(
         (status = 200, description = "Statistics of every (or each selected) channel", body = inline(Enveloped<StatisticsView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
         (status = 422, description = "Unknown channel", body = ErrorEnvelope),
     ))]
