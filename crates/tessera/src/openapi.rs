@@ -35,17 +35,6 @@ use crate::tokens::scopes::Scope;
     // Routes not yet declared with their documentation (`routes!`); each capability's moves out
     // of this list as its `routes()` does.
     paths(
-        crate::accounts::api::register,
-        crate::accounts::api::login,
-        crate::accounts::api::refresh,
-        crate::accounts::profile::logout,
-        crate::accounts::profile::logout_all,
-        crate::accounts::profile::list_sessions,
-        crate::accounts::profile::end_session,
-        crate::accounts::profile::get_profile,
-        crate::accounts::profile::update_profile,
-        crate::accounts::profile::change_password,
-        crate::accounts::profile::change_role,
         crate::resources::fcs::parameters,
         crate::resources::fcs::events,
         crate::resources::fcs::statistics,

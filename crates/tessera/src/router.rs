@@ -106,8 +106,8 @@ fn routes() -> Routes {
 /// URI on every request, which profiling showed on the PAT hot path.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
-        .merge(crate::accounts::api::routes().into())
-        .merge(crate::accounts::profile::routes().into())
+        .merge(crate::accounts::api::routes())
+        .merge(crate::accounts::profile::routes())
         .merge(crate::tokens::api::routes())
         .merge(crate::resources::stubs::routes().into())
         .merge(crate::resources::fcs::routes().into())

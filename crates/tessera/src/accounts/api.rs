@@ -1,10 +1,10 @@
 //! `/api/v1/auth`: register, log in (with brute-force defence) and refresh.
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::login_guard::{guarded_password_check, AttemptEvents, PasswordAttempt};
@@ -19,12 +19,12 @@ use crate::state::AppState;
 use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
 use crate::types::{Role, Timestamp};
 
-/// The `/api/v1/auth` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh", post(refresh))
+/// The `/api/v1/auth` routes, with their documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
 }
 
 /// Registration body.

@@ -1,10 +1,10 @@
 //! A person's own account: profile, password, sessions; and the admin-only role change.
 
 use axum::extract::State;
-use axum::routing::{delete, get, post, put};
-use axum::Router;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AuthUser;
@@ -17,16 +17,16 @@ use crate::store::{
 };
 use crate::types::{Role, Timestamp};
 
-/// Routes for the caller's own account and the role change.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/profile", get(get_profile).put(update_profile))
-        .route("/api/v1/auth/change-password", post(change_password))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/auth/logout-all", post(logout_all))
-        .route("/api/v1/auth/sessions", get(list_sessions))
-        .route("/api/v1/auth/sessions/{id}", delete(end_session))
-        .route("/api/v1/users/{id}/role", put(change_role))
+/// Routes for the caller's own account and the role change, with their documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(get_profile, update_profile))
+        .routes(routes!(change_password))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(list_sessions))
+        .routes(routes!(end_session))
+        .routes(routes!(change_role))
 }
 
 /// A profile as the API shows it.
