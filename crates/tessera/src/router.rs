@@ -112,8 +112,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::resources::stubs::routes().into())
         .merge(crate::resources::fcs::routes().into())
         .merge(crate::resources::case_records::routes().into())
-        .merge(crate::connections::routes().into())
-        .merge(crate::connections::callback_routes().into())
+        .merge(crate::connections::routes())
+        .merge(crate::connections::callback_routes())
 }
 
 /// The OpenAPI document the router serves, without building a server.

@@ -26,69 +26,46 @@ pub mod refresh;
 pub mod tokens;
 pub mod vault;
 
-use axum::routing::{get, post};
-use axum::Router;
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use refresh::Connections;
 
 use crate::state::AppState;
 
-/// The routes that take a JWT or a PAT (they go in the audited PAT group).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/oauth-clients",
-            get(clients::list).post(clients::create),
-        )
-        .route(
-            "/api/v1/oauth-clients/{id}",
-            get(clients::get_client)
-                .patch(clients::update_client)
-                .delete(clients::delete_client),
-        )
-        .route(
-            "/api/v1/branches",
-            get(branches::list).post(branches::create),
-        )
-        .route(
-            "/api/v1/branches/by-branch-id/{branch_id}",
-            get(branches::get_by_branch_id),
-        )
-        .route(
-            "/api/v1/branches/{id}",
-            get(branches::get_branch)
-                .patch(branches::update_branch)
-                .delete(branches::delete_branch),
-        )
-        .route("/api/v1/branches/{id}/oauth/start", post(flow::start))
-        .route("/api/v1/branches/{id}/token", get(tokens::get_token))
-        .route(
-            "/api/v1/branches/{id}/token/validate",
-            get(tokens::validate_token),
-        )
-        .route(
-            "/api/v1/branches/{id}/token/refresh",
-            post(tokens::refresh_token),
-        )
-        .route(
-            "/api/v1/branches/{id}/connection",
-            get(tokens::get_connection).delete(tokens::disconnect),
-        )
-        .route(
-            "/token-management/clients",
-            post(compat::create_client_and_branch),
-        )
-        .route(
-            "/token-management/oauth/login/{client_id}",
-            get(compat::login),
-        )
-        .route("/token-management/tokens/refresh", post(compat::refresh))
-        .route("/token-management/tokens/{branch_id}", get(compat::token))
+/// The routes that take a JWT or a PAT (they go in the audited PAT group), with their
+/// documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(
+            clients::get_client,
+            clients::update_client,
+            clients::delete_client
+        ))
+        .routes(routes!(branches::list, branches::create))
+        .routes(routes!(branches::get_by_branch_id))
+        .routes(routes!(
+            branches::get_branch,
+            branches::update_branch,
+            branches::delete_branch
+        ))
+        .routes(routes!(flow::start))
+        .routes(routes!(tokens::get_token))
+        .routes(routes!(tokens::validate_token))
+        .routes(routes!(tokens::refresh_token))
+        .routes(routes!(tokens::get_connection, tokens::disconnect))
+        .routes(routes!(compat::create_client_and_branch))
+        .routes(routes!(compat::login))
+        .routes(routes!(compat::refresh))
+        .routes(routes!(compat::token))
 }
 
-/// The callbacks: no token, the state authenticates them.
-pub fn callback_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/oauth/callback", get(flow::callback))
+/// The callbacks: no token, the state authenticates them. The compatibility path is the same
+/// handler and stays out of the document.
+pub fn callback_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(flow::callback))
         .route("/token-management/auth/callback", get(flow::callback))
 }
