@@ -111,7 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::tokens::api::routes())
         .merge(crate::resources::stubs::routes().into())
         .merge(crate::resources::fcs::routes().into())
-        .merge(crate::resources::case_records::routes().into())
+        .merge(crate::resources::case_records::routes())
         .merge(crate::connections::routes())
         .merge(crate::connections::callback_routes())
 }

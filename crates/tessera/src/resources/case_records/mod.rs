@@ -18,47 +18,28 @@ pub mod input;
 pub mod rules;
 pub mod sessions;
 
-use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-/// The case-records routes. `/api/v1/sessions/upcoming` is a static segment, which axum prefers
-/// over `/api/v1/sessions/{id}`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/beneficiaries",
-            get(beneficiaries::list_beneficiaries).post(beneficiaries::create),
-        )
-        .route(
-            "/api/v1/beneficiaries/{id}",
-            get(beneficiaries::get_beneficiary)
-                .patch(beneficiaries::update_beneficiary)
-                .delete(beneficiaries::delete_beneficiary),
-        )
-        .route(
-            "/api/v1/beneficiaries/{id}/sessions",
-            get(sessions::list_sessions).post(sessions::create_session),
-        )
-        .route(
-            "/api/v1/beneficiaries/{id}/access-log",
-            get(access_log::access_log),
-        )
-        .route(
-            "/api/v1/sessions/upcoming",
-            get(sessions::upcoming_sessions),
-        )
-        .route(
-            "/api/v1/sessions/{id}",
-            get(sessions::get_session).patch(sessions::update_session),
-        )
-        .route(
-            "/api/v1/sessions/{id}/complete",
-            post(sessions::complete_session),
-        )
-        .route(
-            "/api/v1/sessions/{id}/cancel",
-            post(sessions::cancel_session),
-        )
+/// The case-records routes, with their documentation. `/api/v1/sessions/upcoming` is a static
+/// segment, which axum prefers over `/api/v1/sessions/{id}`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(
+            beneficiaries::list_beneficiaries,
+            beneficiaries::create
+        ))
+        .routes(routes!(
+            beneficiaries::get_beneficiary,
+            beneficiaries::update_beneficiary,
+            beneficiaries::delete_beneficiary
+        ))
+        .routes(routes!(sessions::list_sessions, sessions::create_session))
+        .routes(routes!(access_log::access_log))
+        .routes(routes!(sessions::upcoming_sessions))
+        .routes(routes!(sessions::get_session, sessions::update_session))
+        .routes(routes!(sessions::complete_session))
+        .routes(routes!(sessions::cancel_session))
 }
