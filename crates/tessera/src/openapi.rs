@@ -32,16 +32,6 @@ use crate::tokens::scopes::Scope;
         Every error uses the envelope `{\"success\":false,\"error\":…,\"message\":…}`; a 403 for a \
         scope too low and a 429 carry `data` instead of `message`. Each operation lists every status it \
         can answer."),
-    // Routes not yet declared with their documentation (`routes!`); each capability's moves out
-    // of this list as its `routes()` does.
-    paths(
-        crate::resources::fcs::parameters,
-        crate::resources::fcs::events,
-        crate::resources::fcs::statistics,
-        crate::resources::fcs::upload,
-        crate::resources::fcs::list_files,
-        crate::resources::fcs::delete_file,
-    ),
     components(schemas(ErrorEnvelope, ScopeRefusal, RateLimited, StubAnswer)),
     modifiers(&SecuritySchemes),
     tags(

@@ -110,7 +110,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::accounts::profile::routes())
         .merge(crate::tokens::api::routes())
         .merge(crate::resources::stubs::routes().into())
-        .merge(crate::resources::fcs::routes().into())
+        .merge(crate::resources::fcs::routes())
         .merge(crate::resources::case_records::routes())
         .merge(crate::connections::routes())
         .merge(crate::connections::callback_routes())

@@ -24,11 +24,11 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use self::errors::FcsRefusal;
@@ -75,17 +75,17 @@ pub async fn set_upload_deadline(
     next.run(request).await
 }
 
-/// The `/api/v1/fcs` routes, with the FCS service they share.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/fcs/parameters", get(parameters))
-        .route("/api/v1/fcs/events", get(events))
-        .route("/api/v1/fcs/statistics", get(statistics))
+/// The `/api/v1/fcs` routes, with their documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(parameters))
+        .routes(routes!(events))
+        .routes(routes!(statistics))
         // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself,
         // and its own timeout.
-        .route(UPLOAD_PATH, post(upload).layer(DefaultBodyLimit::disable()))
-        .route("/api/v1/fcs/files", get(list_files))
-        .route("/api/v1/fcs/files/{id}", delete(delete_file))
+        .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(list_files))
+        .routes(routes!(delete_file))
 }
 
 /// `?file_id=`: which file to read.
