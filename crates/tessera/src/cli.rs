@@ -24,8 +24,9 @@ use crate::resources::fcs::service::FcsService;
 use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::server::{shutdown_signal, Server};
 use crate::store::{AccountOrigin, RoleChange, Store};
-use crate::tokens::api::{issue_token, token_list, CreateTokenRequest};
 use crate::tokens::ceiling::{tokens_beyond_role, warn_of_tokens_beyond_role};
+use crate::tokens::routes::{CreatedToken, TokenList};
+use crate::tokens::service::{issue_token, list_tokens, CreateTokenRequest};
 
 /// Tessera: accounts, personal access tokens and the resources they guard.
 #[derive(Debug, Parser)]
@@ -372,10 +373,8 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
                 expires_at: None,
                 allowed_ips,
             };
-            let created = issue_token(&store, owner, &request)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print_json(&created)?;
+            let issued = issue_token(&store, owner, &request).await?;
+            print_json(&CreatedToken::from(issued))?;
             eprintln!("The token is shown once; store it now.");
         }
         TokensCommand::List {
@@ -386,10 +385,8 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             match (owner, over_privileged) {
                 (owner, true) => print_json(&tokens_beyond_role(&store, owner).await?)?,
                 (Some(owner), false) => {
-                    let list = token_list(&store, owner)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    print_json(&list)?;
+                    let tokens = list_tokens(&store, owner).await?;
+                    print_json(&TokenList::new(tokens, Timestamp::now()))?;
                 }
                 (None, false) => unreachable!("clap requires --user without --over-privileged"),
             }

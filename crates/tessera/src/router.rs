@@ -108,7 +108,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .merge(crate::accounts::api::routes())
         .merge(crate::accounts::profile::routes())
-        .merge(crate::tokens::api::routes())
+        .merge(crate::tokens::routes::routes())
         .merge(crate::resources::stubs::routes().into())
         .merge(crate::resources::fcs::routes())
         .merge(crate::resources::case_records::routes())

@@ -7,15 +7,18 @@
 //! * [`auth`] — the [`Pat`] extractor: authentication, IP allowlist and scope check.
 //! * [`cache`] — authenticated tokens kept in memory, emptied at once by any revocation.
 //! * [`audit`] — the group-commit audit writer and the middleware that records every PAT request.
-//! * [`api`] — `/api/v1/tokens`: create, list, get, revoke, regenerate, logs.
+//! * [`service`] — the owner's token management (mint, list, revoke, regenerate, audit log),
+//!   apart from HTTP, with its [`service::TokenError`].
+//! * [`routes`] — `/api/v1/tokens` over HTTP: create, list, get, revoke, regenerate, logs.
 
-pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod ceiling;
 pub mod format;
+pub mod routes;
 pub mod scopes;
+pub mod service;
 
 use ipnet::IpNet;
 use uuid::Uuid;

@@ -1,0 +1,289 @@
+//! `/api/v1/tokens`: the owner's management of their personal access tokens over HTTP (JWT
+//! required). Each handler reads the request, calls [`super::service`] and renders the answer;
+//! [`TokenError`] becomes a status here, in one place.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::service::{self, allowed_ip_strings, CreateTokenRequest, IssuedToken, TokenError};
+use super::{Token, TokenStatus};
+use crate::accounts::AuthUser;
+use crate::http::extract::{Json, Path, Query};
+use crate::http::openapi::{Enveloped, ErrorEnvelope};
+use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
+use crate::state::AppState;
+use crate::store::AuditEntry;
+use crate::types::Timestamp;
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Invalid(message) => ApiError::Validation(message),
+            TokenError::BeyondRole { .. } => ApiError::Forbidden(error.to_string()),
+            // A JWT whose account is gone is as good as no JWT.
+            TokenError::OwnerGone { .. } => ApiError::Unauthorized(AuthFailure::InvalidToken),
+            TokenError::NotFound { .. } => ApiError::NotFound(error.to_string()),
+            TokenError::Revoked { .. } => ApiError::Conflict(error.to_string()),
+            TokenError::Store(error) => ApiError::from(error),
+            TokenError::Corrupt(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+/// The `/api/v1/tokens` routes, with their documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(get_token, revoke_token))
+        .routes(routes!(regenerate_token))
+        .routes(routes!(token_logs))
+}
+
+/// A token as listed (never the secret or its hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    id: Uuid,
+    name: String,
+    token_prefix: String,
+    scopes: Vec<String>,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = String)]
+    expires_at: Timestamp,
+    #[schema(value_type = Option<String>)]
+    last_used_at: Option<Timestamp>,
+    is_revoked: bool,
+    status: TokenStatus,
+    /// Present only for tokens restricted to some networks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_ips: Option<Vec<String>>,
+}
+
+impl TokenView {
+    pub fn new(token: Token, now: Timestamp) -> Self {
+        TokenView {
+            status: token.status(now),
+            is_revoked: token.revoked_at.is_some(),
+            id: token.id,
+            scopes: token.scopes.to_strings(),
+            allowed_ips: allowed_ip_strings(&token.allowed_ips),
+            name: token.name,
+            token_prefix: token.prefix,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+        }
+    }
+}
+
+/// A token with its secret: answered once, by create and regenerate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    id: Uuid,
+    name: String,
+    /// The full token. It is not stored and cannot be shown again.
+    token: String,
+    token_prefix: String,
+    scopes: Vec<String>,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = String)]
+    expires_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_ips: Option<Vec<String>>,
+}
+
+impl From<IssuedToken> for CreatedToken {
+    fn from(IssuedToken { token, secret }: IssuedToken) -> Self {
+        CreatedToken {
+            id: token.id,
+            scopes: token.scopes.to_strings(),
+            allowed_ips: allowed_ip_strings(&token.allowed_ips),
+            name: token.name,
+            token: secret,
+            token_prefix: token.prefix,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+        }
+    }
+}
+
+/// The list answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    tokens: Vec<TokenView>,
+    total: usize,
+}
+
+impl TokenList {
+    /// `tokens` as the API lists them, with their status at `now`.
+    pub fn new(tokens: Vec<Token>, now: Timestamp) -> Self {
+        let tokens: Vec<TokenView> = tokens.into_iter().map(|t| TokenView::new(t, now)).collect();
+        TokenList {
+            total: tokens.len(),
+            tokens,
+        }
+    }
+}
+
+/// The revoke answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    id: Uuid,
+    #[schema(value_type = String)]
+    revoked_at: Timestamp,
+}
+
+/// Paging of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LogsQuery {
+    /// 1–1000, default 50.
+    limit: Option<i64>,
+    /// 0 or more, default 0.
+    offset: Option<i64>,
+}
+
+/// One audit entry as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogView {
+    #[schema(value_type = String)]
+    timestamp: Timestamp,
+    ip: String,
+    method: String,
+    endpoint: String,
+    status_code: i32,
+    authorized: bool,
+    reason: Option<String>,
+}
+
+impl From<AuditEntry> for LogView {
+    fn from(e: AuditEntry) -> Self {
+        LogView {
+            timestamp: e.occurred_at,
+            ip: e.ip,
+            method: e.method,
+            endpoint: e.endpoint,
+            status_code: e.status_code,
+            authorized: e.authorized,
+            reason: e.reason,
+        }
+    }
+}
+
+/// The logs answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenLogs {
+    token_id: Uuid,
+    token_name: String,
+    total_logs: i64,
+    logs: Vec<LogView>,
+}
+
+/// Mints a token. The secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
+    security(("jwt" = [])),
+    responses(
+        (status = 201, description = "Created; `token` is shown once", body = inline(Enveloped<CreatedToken>)),
+        (status = 401, description = "Missing, invalid or expired JWT", body = ErrorEnvelope),
+        (status = 403, description = "A scope beyond what the caller's role may hold (named in the message)", body = ErrorEnvelope),
+        (status = 422, description = "Invalid name, scopes, expiry or allowed_ips", body = ErrorEnvelope),
+    ))]
+pub async fn create_token(
+    user: AuthUser,
+    State(state): State<AppState>,
+    Json(body): Json<CreateTokenRequest>,
+) -> ApiResult<Success<CreatedToken>> {
+    let issued = service::issue_token(&state.store, user.user_id, &body).await?;
+    Ok(created(CreatedToken::from(issued)))
+}
+
+/// Lists the caller's tokens, newest first.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("jwt" = [])),
+    responses((status = 200, description = "The caller's tokens", body = inline(Enveloped<TokenList>))))]
+pub async fn list_tokens(
+    user: AuthUser,
+    State(state): State<AppState>,
+) -> ApiResult<Success<TokenList>> {
+    let tokens = service::list_tokens(&state.store, user.user_id).await?;
+    Ok(ok(TokenList::new(tokens, Timestamp::now())))
+}
+
+/// One of the caller's tokens.
+#[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = "tokens", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "Token id")),
+    responses(
+        (status = 200, description = "The token", body = inline(Enveloped<TokenView>)),
+        (status = 404, description = "No such token of the caller's", body = ErrorEnvelope),
+    ))]
+pub async fn get_token(
+    user: AuthUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<TokenView>> {
+    let token = service::owned_token(&state.store, user.user_id, id).await?;
+    Ok(ok(TokenView::new(token, Timestamp::now())))
+}
+
+/// Revokes a token at once; revoking again answers the first `revoked_at`.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "Token id")),
+    responses(
+        (status = 200, description = "Revoked (idempotent)", body = inline(Enveloped<Revoked>)),
+        (status = 404, description = "No such token of the caller's", body = ErrorEnvelope),
+    ))]
+pub async fn revoke_token(
+    user: AuthUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<Revoked>> {
+    let revoked_at =
+        service::revoke_token(&state.store, &state.token_cache, user.user_id, id).await?;
+    Ok(ok(Revoked { id, revoked_at }))
+}
+
+/// Gives a token a new secret; the old one stops working at once. The new expiry keeps the
+/// token's original lifetime, counted from now. A revoked token cannot be brought back.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "Token id")),
+    responses(
+        (status = 200, description = "New secret, shown once", body = inline(Enveloped<CreatedToken>)),
+        (status = 404, description = "No such token of the caller's", body = ErrorEnvelope),
+        (status = 409, description = "The token is revoked", body = ErrorEnvelope),
+    ))]
+pub async fn regenerate_token(
+    user: AuthUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<CreatedToken>> {
+    let issued =
+        service::regenerate_token(&state.store, &state.token_cache, user.user_id, id).await?;
+    Ok(ok(CreatedToken::from(issued)))
+}
+
+/// The token's audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/tokens/{id}/logs", tag = "tokens", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "Token id"), LogsQuery),
+    responses(
+        (status = 200, description = "A page of the audit log", body = inline(Enveloped<TokenLogs>)),
+        (status = 404, description = "No such token of the caller's", body = ErrorEnvelope),
+        (status = 422, description = "limit or offset out of range", body = ErrorEnvelope),
+    ))]
+pub async fn token_logs(
+    user: AuthUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult<Success<TokenLogs>> {
+    let (token, page) =
+        service::audit_log(&state.store, user.user_id, id, query.limit, query.offset).await?;
+    Ok(ok(TokenLogs {
+        token_id: token.id,
+        token_name: token.name,
+        total_logs: page.total,
+        logs: page.entries.into_iter().map(LogView::from).collect(),
+    }))
+}

@@ -1,0 +1,374 @@
+//! The owner's management of their personal access tokens, apart from HTTP: minting within the
+//! role's ceiling, listing, reading, revoking, regenerating and paging a token's audit log. The
+//! API (`routes.rs`), the CLI and the console call these; each says what went wrong with a
+//! [`TokenError`], which they turn into a status, an exit code or a page.
+//!
+//! A user only ever reaches their own tokens: every query is filtered by the owner's id, and
+//! another user's token id is [`TokenError::NotFound`], exactly like a missing one, so ids leak
+//! nothing.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use time::Duration;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::cache::TokenCache;
+use super::scopes::{Scope, ScopeSet};
+use super::{ceiling, format, Token};
+use crate::http::error::echo;
+use crate::store::{AuditPage, NewToken, Store};
+use crate::types::{Role, Timestamp};
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_LIFETIME_DAYS: i64 = 365;
+const DEFAULT_LIFETIME_DAYS: i64 = 90;
+const MAX_SCOPES: usize = 50;
+const MAX_ALLOWED_IPS: usize = 100;
+const MAX_LOG_PAGE: i64 = 1000;
+const DEFAULT_LOG_PAGE: i64 = 50;
+
+// Also what `tessera tokens create` builds from its flags. (The doc comment is the schema's
+// description in the OpenAPI document.)
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// 1–100 characters.
+    pub name: String,
+    /// At least one scope, e.g. `["workspaces:read", "fcs:analyze"]`.
+    pub scopes: Vec<String>,
+    /// Lifetime in days, 1–365 (default 90). Give this or `expires_at`.
+    pub expires_in_days: Option<i64>,
+    /// RFC 3339 expiry within 365 days. Give this or `expires_in_days`.
+    pub expires_at: Option<String>,
+    /// Optional CIDR blocks (or single addresses) the token may be used from.
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+/// Why a token operation did not happen. The `Display` text is what a person is shown.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The request names no valid token: the text names the field and says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request asks for scopes the owner's role may not hold.
+    #[error("A token cannot do more than its owner: your role ({role}) may not hold {}", join(.beyond))]
+    BeyondRole {
+        /// The owner's role now.
+        role: Role,
+        /// The requested scopes beyond it.
+        beyond: Vec<Scope>,
+    },
+    /// The owner no longer exists (their session outlived the account).
+    #[error("the token owner {owner} no longer exists")]
+    OwnerGone {
+        /// The missing owner.
+        owner: Uuid,
+    },
+    /// No token with this id belongs to the owner.
+    #[error("Token not found")]
+    NotFound {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// The token is revoked, so it cannot be given a new secret.
+    #[error("Token is revoked; create a new token instead")]
+    Revoked {
+        /// The revoked token.
+        id: Uuid,
+    },
+    /// The database failed.
+    #[error("the token store failed: {0}")]
+    Store(#[from] sqlx::Error),
+    /// A stored token could not be read back, or its fields could not be written.
+    #[error("a stored token is unreadable: {0}")]
+    Corrupt(#[from] anyhow::Error),
+}
+
+fn join(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(Scope::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A token with its secret, which exists only here: it is stored as a hash and shown once.
+pub struct IssuedToken {
+    pub token: Token,
+    pub secret: String,
+}
+
+/// A validated creation request.
+struct TokenSpec {
+    name: String,
+    scopes: ScopeSet,
+    expires_at: Timestamp,
+    allowed_ips: Option<Vec<IpNet>>,
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, TokenError> {
+    Err(TokenError::Invalid(message.into()))
+}
+
+fn validate_name(raw: &str) -> Result<String, TokenError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return invalid("name must not be empty");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return invalid(format!("name must be at most {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return invalid("name must not contain control characters");
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_scopes(raw: &[String]) -> Result<ScopeSet, TokenError> {
+    if raw.is_empty() {
+        return invalid("scopes must list at least one scope");
+    }
+    if raw.len() > MAX_SCOPES {
+        return invalid(format!("scopes may list at most {MAX_SCOPES} scopes"));
+    }
+    ScopeSet::parse(raw).or_else(|unknown| {
+        let valid: Vec<String> = Scope::all().map(|s| s.to_string()).collect();
+        invalid(format!(
+            "unknown scope(s): {}; valid scopes are: {}",
+            unknown
+                .iter()
+                .map(|s| echo(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            valid.join(", ")
+        ))
+    })
+}
+
+fn validate_expiry(
+    days: Option<i64>,
+    at: Option<&str>,
+    now: Timestamp,
+) -> Result<Timestamp, TokenError> {
+    match (days, at) {
+        (Some(_), Some(_)) => invalid("give either expires_in_days or expires_at, not both"),
+        (days, None) => {
+            let days = days.unwrap_or(DEFAULT_LIFETIME_DAYS);
+            if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
+                return invalid(format!(
+                    "expires_in_days must be between 1 and {MAX_LIFETIME_DAYS}"
+                ));
+            }
+            Ok(now + Duration::days(days))
+        }
+        (None, Some(raw)) => {
+            let Some(at) = Timestamp::parse_rfc3339(raw) else {
+                return invalid("expires_at must be an RFC 3339 time such as 2025-01-15T10:30:00Z");
+            };
+            if at <= now {
+                return invalid("expires_at must be in the future");
+            }
+            if at > now + Duration::days(MAX_LIFETIME_DAYS) {
+                return invalid(format!(
+                    "expires_at must be within {MAX_LIFETIME_DAYS} days"
+                ));
+            }
+            Ok(at)
+        }
+    }
+}
+
+fn validate_allowed_ips(raw: Option<&[String]>) -> Result<Option<Vec<IpNet>>, TokenError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.is_empty() {
+        return invalid("allowed_ips must not be empty; leave it out to allow any address");
+    }
+    if raw.len() > MAX_ALLOWED_IPS {
+        return invalid(format!(
+            "allowed_ips may list at most {MAX_ALLOWED_IPS} entries"
+        ));
+    }
+    raw.iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<IpNet>()
+                .map(|net| net.trunc())
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .or_else(|_| {
+                    invalid(format!(
+                        "allowed_ips: `{}` is not an IP address or CIDR block",
+                        echo(entry)
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn validate(request: &CreateTokenRequest, now: Timestamp) -> Result<TokenSpec, TokenError> {
+    Ok(TokenSpec {
+        name: validate_name(&request.name)?,
+        scopes: validate_scopes(&request.scopes)?,
+        expires_at: validate_expiry(request.expires_in_days, request.expires_at.as_deref(), now)?,
+        allowed_ips: validate_allowed_ips(request.allowed_ips.as_deref())?,
+    })
+}
+
+/// The allowed networks as text, as they are stored and shown.
+pub fn allowed_ip_strings(nets: &Option<Vec<IpNet>>) -> Option<Vec<String>> {
+    nets.as_ref()
+        .map(|nets| nets.iter().map(IpNet::to_string).collect())
+}
+
+/// Validates `request` and stores a new token for `owner`, within what the owner's role may
+/// hold. The secret is in the answer only.
+pub async fn issue_token(
+    store: &Store,
+    owner: Uuid,
+    request: &CreateTokenRequest,
+) -> Result<IssuedToken, TokenError> {
+    let now = Timestamp::now();
+    let spec = validate(request, now)?;
+    let role = store
+        .user_role(owner)
+        .await?
+        .ok_or(TokenError::OwnerGone { owner })?;
+    let beyond = ceiling::beyond_role(role, &spec.scopes);
+    if !beyond.is_empty() {
+        return Err(TokenError::BeyondRole { role, beyond });
+    }
+    let minted = format::generate();
+    let scopes_json =
+        serde_json::to_string(&spec.scopes.to_strings()).map_err(anyhow::Error::from)?;
+    let allowed_json = allowed_ip_strings(&spec.allowed_ips)
+        .map(|ips| serde_json::to_string(&ips))
+        .transpose()
+        .map_err(anyhow::Error::from)?;
+    let token = Token {
+        id: Uuid::now_v7(),
+        user_id: owner,
+        name: spec.name,
+        prefix: minted.prefix,
+        hash: minted.hash.0.to_vec(),
+        scopes: spec.scopes,
+        allowed_ips: spec.allowed_ips,
+        created_at: now,
+        expires_at: spec.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store
+        .insert_token(&NewToken {
+            id: token.id,
+            user_id: token.user_id,
+            name: &token.name,
+            token_prefix: &token.prefix,
+            token_hash: &token.hash,
+            scopes: &scopes_json,
+            allowed_ips: allowed_json.as_deref(),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+        })
+        .await?;
+    tracing::info!(token_id = %token.id, user_id = %token.user_id, prefix = %token.prefix, "token created");
+    Ok(IssuedToken {
+        token,
+        secret: minted.secret,
+    })
+}
+
+/// The owner's tokens, newest first.
+pub async fn list_tokens(store: &Store, owner: Uuid) -> Result<Vec<Token>, TokenError> {
+    let rows = store.list_tokens(owner).await?;
+    Ok(rows
+        .into_iter()
+        .map(Token::try_from)
+        .collect::<anyhow::Result<Vec<_>>>()?)
+}
+
+/// One of the owner's tokens.
+pub async fn owned_token(store: &Store, owner: Uuid, id: Uuid) -> Result<Token, TokenError> {
+    let row = store
+        .find_token(owner, id)
+        .await?
+        .ok_or(TokenError::NotFound { id })?;
+    Ok(Token::try_from(row)?)
+}
+
+/// Revokes one of the owner's tokens at once and answers when; revoking again answers the first
+/// time. `cache` is this instance's, emptied before the answer: once the caller hears "revoked",
+/// this instance refuses the token (the others learn through the change feed).
+pub async fn revoke_token(
+    store: &Store,
+    cache: &TokenCache,
+    owner: Uuid,
+    id: Uuid,
+) -> Result<Timestamp, TokenError> {
+    let revoked_at = store
+        .revoke_token(owner, id, Timestamp::now())
+        .await?
+        .ok_or(TokenError::NotFound { id })?;
+    cache.invalidate();
+    tracing::info!(token_id = %id, user_id = %owner, "token revoked");
+    Ok(revoked_at)
+}
+
+/// Gives one of the owner's tokens a new secret; the old one stops working at once. The new
+/// expiry keeps the token's original lifetime, counted from now. A revoked token cannot be
+/// brought back.
+pub async fn regenerate_token(
+    store: &Store,
+    cache: &TokenCache,
+    owner: Uuid,
+    id: Uuid,
+) -> Result<IssuedToken, TokenError> {
+    let current = owned_token(store, owner, id).await?;
+    if current.revoked_at.is_some() {
+        return Err(TokenError::Revoked { id });
+    }
+    let lifetime = current.expires_at - current.created_at;
+    let minted = format::generate();
+    let row = store
+        .replace_token_secret(
+            owner,
+            id,
+            &minted.prefix,
+            &minted.hash.0,
+            Timestamp::now() + lifetime,
+        )
+        .await?
+        // Revoked between the read and the update.
+        .ok_or(TokenError::Revoked { id })?;
+    // The old secret is cached under its hash: it must stop working before the answer.
+    cache.invalidate();
+    tracing::info!(token_id = %id, user_id = %owner, prefix = %minted.prefix, "token regenerated");
+    Ok(IssuedToken {
+        token: Token::try_from(row)?,
+        secret: minted.secret,
+    })
+}
+
+/// A page of one of the owner's tokens' audit log, newest first: `limit` 1–1000 (default 50)
+/// entries after skipping `offset` (default 0).
+pub async fn audit_log(
+    store: &Store,
+    owner: Uuid,
+    id: Uuid,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<(Token, AuditPage), TokenError> {
+    let limit = limit.unwrap_or(DEFAULT_LOG_PAGE);
+    if !(1..=MAX_LOG_PAGE).contains(&limit) {
+        return invalid(format!("limit must be between 1 and {MAX_LOG_PAGE}"));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return invalid("offset must be 0 or more");
+    }
+    let token = owned_token(store, owner, id).await?;
+    let page = store.audit_page(token.id, limit, offset).await?;
+    Ok((token, page))
+}
