@@ -14,9 +14,10 @@ use serde::Serialize;
 use tessera_fcs::FcsFile;
 use uuid::Uuid;
 
-use crate::accounts::api::{create_account, RegisterRequest};
 use crate::accounts::keys::{retired_key_grace, SigningKeys};
 use crate::accounts::password::PasswordHasher;
+use crate::accounts::routes::UserView;
+use crate::accounts::service::{create_account, RegisterRequest};
 use crate::types::{Role, Timestamp};
 
 use crate::config::{Config, LogFormat};
@@ -286,9 +287,8 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 role,
                 AccountOrigin::Operator,
             )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print_json(&user)?;
+            .await?;
+            print_json(&UserView::from(user))?;
         }
         UsersCommand::List { role } => print_json(&store.list_accounts(role).await?)?,
         UsersCommand::SetRole { user, role } => {

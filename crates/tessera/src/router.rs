@@ -106,7 +106,7 @@ fn routes() -> Routes {
 /// URI on every request, which profiling showed on the PAT hot path.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
-        .merge(crate::accounts::api::routes())
+        .merge(crate::accounts::routes::routes())
         .merge(crate::accounts::profile::routes())
         .merge(crate::tokens::routes::routes())
         .merge(crate::resources::stubs::routes().into())

@@ -1,13 +1,14 @@
 //! Accounts: registration, login, password hashing, roles and the access JWTs people use on the
 //! tokens API and the case records.
 
-pub mod api;
 pub mod jwt;
 pub mod keys;
 pub mod lockout;
 pub mod login_guard;
 pub mod password;
 pub mod profile;
+pub mod routes;
+pub mod service;
 pub mod sessions;
 
 use axum::extract::FromRequestParts;

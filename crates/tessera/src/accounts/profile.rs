@@ -205,7 +205,7 @@ pub async fn change_password(
     client: super::sessions::ClientInfo,
     Json(body): Json<ChangePasswordRequest>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    super::api::validate_password("new_password", &body.new_password)?;
+    super::service::validate_password("new_password", &body.new_password)?;
     if body.new_password == body.current_password {
         return Err(ApiError::invalid(
             "new_password must differ from current_password",

@@ -1,4 +1,6 @@
-//! `/api/v1/auth`: register, log in (with brute-force defence) and refresh.
+//! `/api/v1/auth` over HTTP: register, log in (with brute-force defence) and refresh. The
+//! handlers read the request, call [`super::service`] and render; [`AccountError`] becomes a
+//! status here, in one place.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -8,16 +10,28 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::login_guard::{guarded_password_check, AttemptEvents, PasswordAttempt};
-use super::password::PasswordHasher;
+use super::service::{self, AccountError, RegisterRequest};
 use super::sessions::{self, ClientInfo, TokenPair};
 
-use crate::config::Registration;
-use crate::http::error::ResultExt;
 use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::state::AppState;
-use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
-use crate::types::{Role, Timestamp};
+use crate::store::UserRecord;
+use crate::types::Timestamp;
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Invalid(message) => ApiError::Validation(message),
+            AccountError::RegistrationClosed => ApiError::Forbidden(error.to_string()),
+            AccountError::UsernameTaken | AccountError::EmailTaken => {
+                ApiError::Conflict(error.to_string())
+            }
+            AccountError::Hashing(error) => ApiError::from(error),
+            AccountError::Store(error) => ApiError::from(error),
+        }
+    }
+}
 
 /// The `/api/v1/auth` routes, with their documentation.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -25,17 +39,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))
-}
-
-/// Registration body.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RegisterRequest {
-    /// 3–50 characters of `A-Z a-z 0-9 _ . -`.
-    pub username: String,
-    /// A valid email address.
-    pub email: String,
-    /// 8–256 characters.
-    pub password: String,
 }
 
 /// A user as the API shows it.
@@ -72,38 +75,6 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-fn validate_registration(body: &RegisterRequest) -> ApiResult<()> {
-    let username_len = body.username.chars().count();
-    if !(3..=50).contains(&username_len) {
-        return Err(ApiError::invalid(
-            "username must be 3 to 50 characters long",
-        ));
-    }
-    if !body
-        .username
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        return Err(ApiError::invalid(
-            "username may contain only letters, digits, `_`, `.` and `-`",
-        ));
-    }
-    if body.email.len() > 254 || !email_address::EmailAddress::is_valid(&body.email) {
-        return Err(ApiError::invalid("email must be a valid email address"));
-    }
-    validate_password("password", &body.password)
-}
-
-/// Passwords are 8–256 characters; `field` names the field in the message.
-pub fn validate_password(field: &str, password: &str) -> ApiResult<()> {
-    if !(8..=256).contains(&password.chars().count()) {
-        return Err(ApiError::invalid(format!(
-            "{field} must be 8 to 256 characters long"
-        )));
-    }
-    Ok(())
-}
-
 /// Creates an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterRequest,
     responses(
@@ -116,55 +87,10 @@ pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
 ) -> ApiResult<Success<UserView>> {
-    if state.config.registration == Registration::Closed {
-        return Err(ApiError::Forbidden(
-            "Registration is closed: ask an administrator for an account".to_owned(),
-        ));
-    }
-    // Anyone who reaches this route gets an account, so it always gives the least privileged
-    // role; staff roles are given by an admin.
-    let origin = AccountOrigin::Registration;
-    Ok(created(
-        create_account(&state.store, &state.passwords, body, Role::Member, origin).await?,
-    ))
-}
-
-/// Validates and stores a new account; shared by the API and `tessera users create`.
-pub async fn create_account(
-    store: &Store,
-    passwords: &PasswordHasher,
-    body: RegisterRequest,
-    role: Role,
-    created_via: AccountOrigin,
-) -> ApiResult<UserView> {
-    validate_registration(&body)?;
-    let password_hash = passwords.hash(body.password).await?;
-    let user = UserRecord {
-        id: Uuid::now_v7(),
-        username: body.username,
-        email: body.email,
-        created_at: Timestamp::now(),
-    };
-    store
-        .insert_user(&NewUser {
-            id: user.id,
-            username: &user.username,
-            email: &user.email,
-            password_hash: &password_hash,
-            role,
-            created_via,
-            created_at: user.created_at,
-        })
-        .await
-        .on_unique_violation(|constraint| {
-            if constraint.contains("email") {
-                "Email already registered".to_owned()
-            } else {
-                "Username already taken".to_owned()
-            }
-        })?;
-    tracing::info!(user_id = %user.id, "account registered");
-    Ok(UserView::from(user))
+    let passwords = &state.passwords;
+    let registration = state.config.registration;
+    let user = service::sign_up(&state.store, passwords, registration, body).await?;
+    Ok(created(UserView::from(user)))
 }
 
 /// Exchanges username (or email) and password for a session: an access JWT and a refresh token.

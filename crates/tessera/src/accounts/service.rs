@@ -1,0 +1,146 @@
+//! Accounts apart from HTTP: who may have an account and how one is made. The API
+//! (`routes.rs`), the CLI and the console call these; each says what went wrong with an
+//! [`AccountError`].
+//!
+//! So far this holds registration and the password rules; logging in, sessions and the profile
+//! still run through their routes (`login_guard.rs`, `sessions.rs`, `profile.rs`).
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::password::{HashingError, PasswordHasher};
+use crate::config::Registration;
+use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
+use crate::types::{Role, Timestamp};
+
+// Also what `tessera users create` builds from its flags. (The doc comment is the schema's
+// description in the OpenAPI document.)
+/// Registration body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// 3–50 characters of `A-Z a-z 0-9 _ . -`.
+    pub username: String,
+    /// A valid email address.
+    pub email: String,
+    /// 8–256 characters.
+    pub password: String,
+}
+
+/// Why an account operation did not happen. The `Display` text is what a person is shown.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// A field is invalid: the text names it and says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// `REGISTRATION=closed`: only an operator or an admin makes accounts.
+    #[error("Registration is closed: ask an administrator for an account")]
+    RegistrationClosed,
+    /// Another account has this username (compared without case).
+    #[error("Username already taken")]
+    UsernameTaken,
+    /// Another account has this email address.
+    #[error("Email already registered")]
+    EmailTaken,
+    /// The password could not be hashed now (a full queue) or at all.
+    #[error(transparent)]
+    Hashing(#[from] HashingError),
+    /// The database failed.
+    #[error("the account store failed: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, AccountError> {
+    Err(AccountError::Invalid(message.into()))
+}
+
+fn validate_registration(request: &RegisterRequest) -> Result<(), AccountError> {
+    let username_len = request.username.chars().count();
+    if !(3..=50).contains(&username_len) {
+        return invalid("username must be 3 to 50 characters long");
+    }
+    if !request
+        .username
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return invalid("username may contain only letters, digits, `_`, `.` and `-`");
+    }
+    if request.email.len() > 254 || !email_address::EmailAddress::is_valid(&request.email) {
+        return invalid("email must be a valid email address");
+    }
+    validate_password("password", &request.password)
+}
+
+/// Passwords are 8–256 characters; `field` names the field in the message.
+pub fn validate_password(field: &str, password: &str) -> Result<(), AccountError> {
+    if !(8..=256).contains(&password.chars().count()) {
+        return invalid(format!("{field} must be 8 to 256 characters long"));
+    }
+    Ok(())
+}
+
+/// Someone signing themselves up, when `registration` allows it. Anyone who can reach sign-up
+/// gets an account, so it always has the least privileged role, `member`; staff roles are given
+/// by an admin.
+pub async fn sign_up(
+    store: &Store,
+    passwords: &PasswordHasher,
+    registration: Registration,
+    request: RegisterRequest,
+) -> Result<UserRecord, AccountError> {
+    if registration == Registration::Closed {
+        return Err(AccountError::RegistrationClosed);
+    }
+    create_account(
+        store,
+        passwords,
+        request,
+        Role::Member,
+        AccountOrigin::Registration,
+    )
+    .await
+}
+
+/// Validates and stores a new account with `role`, made as `created_via` says.
+pub async fn create_account(
+    store: &Store,
+    passwords: &PasswordHasher,
+    request: RegisterRequest,
+    role: Role,
+    created_via: AccountOrigin,
+) -> Result<UserRecord, AccountError> {
+    validate_registration(&request)?;
+    let password_hash = passwords.hash(request.password).await?;
+    let user = UserRecord {
+        id: Uuid::now_v7(),
+        username: request.username,
+        email: request.email,
+        created_at: Timestamp::now(),
+    };
+    let stored = store
+        .insert_user(&NewUser {
+            id: user.id,
+            username: &user.username,
+            email: &user.email,
+            password_hash: &password_hash,
+            role,
+            created_via,
+            created_at: user.created_at,
+        })
+        .await;
+    if let Err(sqlx::Error::Database(db)) = &stored {
+        if db.is_unique_violation() {
+            // The constraint's name on PostgreSQL, the database's message on SQLite.
+            let clashed = db.constraint().unwrap_or_else(|| db.message());
+            return Err(if clashed.contains("email") {
+                AccountError::EmailTaken
+            } else {
+                AccountError::UsernameTaken
+            });
+        }
+    }
+    stored?;
+    tracing::info!(user_id = %user.id, "account registered");
+    Ok(user)
+}
