@@ -337,7 +337,7 @@ pub async fn delete_branch(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<serde_json::Value>> {
     find(&state, caller.user_id, id).await?;
-    let revoked = super::tokens::revoke_at_provider(&state, caller.user_id, id).await?;
+    let revoked = super::provider_tokens::revoke_at_provider(&state, caller.user_id, id).await?;
     state.store.delete_branch(caller.user_id, id).await?;
     state.connections.changed();
     Ok(ok(serde_json::json!({

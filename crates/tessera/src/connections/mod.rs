@@ -7,7 +7,7 @@
 //! * [`vault`] — sealing every secret at rest, bound to its row and column.
 //! * [`refresh`] — the refresh rules: once, rotation, dead grants, passing faults, keep-alive.
 //! * [`limits`] — a refresh's deadline and the bounds on refreshes at once (per owner, per host).
-//! * [`clients`], [`branches`], [`flow`], [`tokens`] — the `/api/v1` routes.
+//! * [`clients`], [`branches`], [`flow`], [`provider_tokens`] — the `/api/v1` routes.
 //! * [`compat`] — the `/token-management/*` routes of the earlier service.
 //!
 //! Every route but the callback takes the owner's JWT or a PAT with a `connections` scope
@@ -22,8 +22,8 @@ pub mod flow;
 pub mod limits;
 pub mod oauth;
 pub mod provider;
+pub mod provider_tokens;
 pub mod refresh;
-pub mod tokens;
 pub mod vault;
 
 use axum::routing::get;
@@ -52,10 +52,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
             branches::delete_branch
         ))
         .routes(routes!(flow::start))
-        .routes(routes!(tokens::get_token))
-        .routes(routes!(tokens::validate_token))
-        .routes(routes!(tokens::refresh_token))
-        .routes(routes!(tokens::get_connection, tokens::disconnect))
+        .routes(routes!(provider_tokens::get_token))
+        .routes(routes!(provider_tokens::validate_token))
+        .routes(routes!(provider_tokens::refresh_token))
+        .routes(routes!(
+            provider_tokens::get_connection,
+            provider_tokens::disconnect
+        ))
         .routes(routes!(compat::create_client_and_branch))
         .routes(routes!(compat::login))
         .routes(routes!(compat::refresh))

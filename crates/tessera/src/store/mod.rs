@@ -14,7 +14,7 @@ mod change_feed;
 mod connections;
 mod fcs_files;
 mod login_security;
-mod sessions;
+mod login_sessions;
 mod signing_keys;
 mod tokens;
 mod users;
@@ -39,7 +39,7 @@ pub use connections::{
 };
 pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
 pub use login_security::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
-pub use sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
+pub use login_sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
 pub use tokens::{NewToken, OwnedTokenRecord, TokenRecord};
 pub use users::{

@@ -4,7 +4,7 @@
 //! * [`rules`] — who may do what: the one role table, checked on top of the PAT scope.
 //! * [`input`] — absent/null/value fields, validators that name the field, pagination.
 //! * [`beneficiaries`] — the beneficiary routes.
-//! * [`sessions`] — the therapy-session routes, with the booking rules.
+//! * [`therapy_sessions`] — the therapy-session routes, with the booking rules.
 //! * [`access_log`] — reading the access log.
 //!
 //! Every route takes a staff JWT or a PAT with a `beneficiaries` scope ([`Caller`]); the routes sit
@@ -16,7 +16,7 @@ pub mod access_log;
 pub mod beneficiaries;
 pub mod input;
 pub mod rules;
-pub mod sessions;
+pub mod therapy_sessions;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,10 +36,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
             beneficiaries::update_beneficiary,
             beneficiaries::delete_beneficiary
         ))
-        .routes(routes!(sessions::list_sessions, sessions::create_session))
+        .routes(routes!(
+            therapy_sessions::list_sessions,
+            therapy_sessions::create_session
+        ))
         .routes(routes!(access_log::access_log))
-        .routes(routes!(sessions::upcoming_sessions))
-        .routes(routes!(sessions::get_session, sessions::update_session))
-        .routes(routes!(sessions::complete_session))
-        .routes(routes!(sessions::cancel_session))
+        .routes(routes!(therapy_sessions::upcoming_sessions))
+        .routes(routes!(
+            therapy_sessions::get_session,
+            therapy_sessions::update_session
+        ))
+        .routes(routes!(therapy_sessions::complete_session))
+        .routes(routes!(therapy_sessions::cancel_session))
 }
