@@ -427,10 +427,7 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
 async fn check_stored_fcs(config: Config) -> anyhow::Result<()> {
     let store = connect(&config).await?;
     let fcs = FcsService::new(&config);
-    let unreadable = fcs
-        .unreadable_uploads(&store)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let unreadable = fcs.unreadable_uploads(&store).await?;
     eprintln!("{} stored FCS file(s) no longer read", unreadable.len());
     print_json(&unreadable)
 }

@@ -1,29 +1,49 @@
-//! Why the FCS endpoints refuse a request, and how each refusal is answered: every status and
-//! message of this module's domain is written here, once.
+//! Why an FCS operation did not happen, with every message of this capability's domain written
+//! here, once, as the errors' `Display`. Which status each becomes over HTTP is decided in one
+//! place, beside the routes (`mod.rs`); the CLI prints the same text.
 
 use tessera_fcs::FcsError;
+use uuid::Uuid;
 
+use super::service::SAMPLE_ID;
 use super::upload::FILE_FIELD;
-use crate::http::ApiError;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// A refusal of the FCS endpoints.
-#[derive(Debug)]
+/// A refusal or failure of the FCS side.
+#[derive(Debug, thiserror::Error)]
 pub enum FcsRefusal {
     /// The engine rejected the file; its message says why.
+    #[error("{FILE_FIELD}: {0}")]
     Rejected(FcsError),
     /// The upload is larger than `FCS_MAX_UPLOAD_MB`.
+    #[error(
+        "{FILE_FIELD}: the upload is larger than the limit of {} MiB (FCS_MAX_UPLOAD_MB)",
+        limit_bytes / (1024 * 1024)
+    )]
     UploadTooLarge { limit_bytes: u64 },
     /// The upload would take the user's stored files over `FCS_QUOTA_MB`.
+    #[error("{}", over_quota(*quota_bytes, *used_bytes))]
     OverQuota { quota_bytes: u64, used_bytes: u64 },
     /// The upload would take every user's stored files over `FCS_MAX_TOTAL_GB`.
+    #[error("{}", storage_full(*limit_bytes, *used_bytes))]
     StorageFull { limit_bytes: u64, used_bytes: u64 },
     /// The multipart body has no `file` field.
+    #[error("{FILE_FIELD}: the multipart field `{FILE_FIELD}` with the FCS file is missing")]
     MissingFile,
     /// The upload took longer than `FCS_UPLOAD_TIMEOUT_SECONDS`.
+    #[error(
+        "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS={seconds} allows; nothing was kept"
+    )]
     UploadTimedOut { seconds: u64 },
     /// Decoding the file would take more memory than one file may.
+    #[error(
+        "{FILE_FIELD}: decoded, its {events} events × {parameters} parameters would take {:.1} \
+         MiB, more than the {} MiB one file may take ({})",
+        *bytes as f64 / MIB,
+        limit.bytes() / (1024 * 1024),
+        limit.setting()
+    )]
     DecodesTooLarge {
         events: usize,
         parameters: usize,
@@ -31,12 +51,40 @@ pub enum FcsRefusal {
         limit: DecodeLimit,
     },
     /// The events page would be larger than `FCS_MAX_RESPONSE_MB`.
+    #[error("{}", page_too_large(*bound_bytes, *limit_mb, *max_events))]
     PageTooLarge {
         bound_bytes: u64,
         limit_mb: u64,
         /// The most events of this page's channels that fit; 0 when not even one does.
         max_events: usize,
     },
+    /// The upload store could not be opened (the cause is logged where it happened).
+    #[error("FCS file storage is not available")]
+    StorageUnavailable,
+    /// The sample could not be found, generated or read (the cause is logged).
+    #[error("The FCS sample file is not available")]
+    SampleUnavailable,
+    /// No such file of the caller's: unknown ids and other users' ids read alike, so ids leak
+    /// nothing.
+    #[error("FCS file not found")]
+    NotFound,
+    /// A `file_id` that is neither `sample` nor a UUID.
+    #[error("file_id must be `{SAMPLE_ID}` or the UUID of one of your uploads")]
+    MalformedFileId,
+    /// A stored upload passed validation before it became visible, but the engine's limits
+    /// have tightened since (longer names, overlapping `$NEXTDATA`, the TEXT budget): it is
+    /// refused naming the limit it breaks, and stays listed and deletable.
+    #[error(
+        "file_id: the stored file {id} no longer reads under the current limits: {error}; it \
+         stays listed, and DELETE /api/v1/fcs/files/{id} removes it"
+    )]
+    StoredFileUnreadable { id: Uuid, error: FcsError },
+    /// Reading our own storage or the sample failed: our fault, not the file's.
+    #[error(transparent)]
+    Broken(anyhow::Error),
+    /// The database failed.
+    #[error("the FCS file records failed: {0}")]
+    Store(#[from] sqlx::Error),
 }
 
 /// The setting that caps one file's decoded size, with its value in MiB.
@@ -68,54 +116,6 @@ impl DecodeLimit {
 impl From<FcsError> for FcsRefusal {
     fn from(error: FcsError) -> Self {
         FcsRefusal::Rejected(error)
-    }
-}
-
-impl From<FcsRefusal> for ApiError {
-    fn from(refusal: FcsRefusal) -> Self {
-        match refusal {
-            // Reading our own storage failed: our fault, not the file's.
-            FcsRefusal::Rejected(error @ FcsError::Io { .. }) => {
-                ApiError::Internal(anyhow::Error::new(error))
-            }
-            FcsRefusal::Rejected(error) => ApiError::invalid(format!("{FILE_FIELD}: {error}")),
-            FcsRefusal::UploadTooLarge { limit_bytes } => ApiError::PayloadTooLarge(format!(
-                "{FILE_FIELD}: the upload is larger than the limit of {} MiB (FCS_MAX_UPLOAD_MB)",
-                limit_bytes / (1024 * 1024)
-            )),
-            FcsRefusal::OverQuota {
-                quota_bytes,
-                used_bytes,
-            } => ApiError::PayloadTooLarge(over_quota(quota_bytes, used_bytes)),
-            FcsRefusal::StorageFull {
-                limit_bytes,
-                used_bytes,
-            } => ApiError::InsufficientStorage(storage_full(limit_bytes, used_bytes)),
-            FcsRefusal::MissingFile => ApiError::invalid(format!(
-                "{FILE_FIELD}: the multipart field `{FILE_FIELD}` with the FCS file is missing"
-            )),
-            FcsRefusal::UploadTimedOut { seconds } => ApiError::Unavailable(format!(
-                "The upload took longer than FCS_UPLOAD_TIMEOUT_SECONDS={seconds} allows; \
-                 nothing was kept"
-            )),
-            FcsRefusal::DecodesTooLarge {
-                events,
-                parameters,
-                bytes,
-                limit,
-            } => ApiError::invalid(format!(
-                "{FILE_FIELD}: decoded, its {events} events × {parameters} parameters would \
-                 take {:.1} MiB, more than the {} MiB one file may take ({})",
-                bytes as f64 / MIB,
-                limit.bytes() / (1024 * 1024),
-                limit.setting()
-            )),
-            FcsRefusal::PageTooLarge {
-                bound_bytes,
-                limit_mb,
-                max_events,
-            } => ApiError::invalid(page_too_large(bound_bytes, limit_mb, max_events)),
-        }
     }
 }
 

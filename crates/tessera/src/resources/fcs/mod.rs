@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use self::errors::FcsRefusal;
 use self::events::EventsPage;
-use self::service::{not_found, parse_file_id, FcsService, Sample, SAMPLE_ID};
+use self::service::{parse_file_id, FcsService, Sample, SAMPLE_ID};
 use self::storage::{PendingObject, STAGING};
 use self::upload::Received;
 use self::view::{EventsView, FcsData, ParametersView, StatisticsView};
@@ -73,6 +73,34 @@ pub async fn set_upload_deadline(
             .insert(Deadline(Instant::now() + timeout));
     }
     next.run(request).await
+}
+
+impl From<FcsRefusal> for ApiError {
+    fn from(refusal: FcsRefusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            // Reading our own storage failed: our fault, not the file's.
+            FcsRefusal::Rejected(error @ tessera_fcs::FcsError::Io { .. }) => {
+                ApiError::Internal(anyhow::Error::new(error))
+            }
+            FcsRefusal::Rejected(_)
+            | FcsRefusal::MissingFile
+            | FcsRefusal::DecodesTooLarge { .. }
+            | FcsRefusal::PageTooLarge { .. }
+            | FcsRefusal::StoredFileUnreadable { .. } => ApiError::Validation(message),
+            FcsRefusal::UploadTooLarge { .. } | FcsRefusal::OverQuota { .. } => {
+                ApiError::PayloadTooLarge(message)
+            }
+            FcsRefusal::StorageFull { .. } => ApiError::InsufficientStorage(message),
+            FcsRefusal::UploadTimedOut { .. }
+            | FcsRefusal::StorageUnavailable
+            | FcsRefusal::SampleUnavailable => ApiError::Unavailable(message),
+            FcsRefusal::NotFound => ApiError::NotFound(message),
+            FcsRefusal::MalformedFileId => ApiError::BadRequest(message),
+            FcsRefusal::Broken(error) => ApiError::Internal(error),
+            FcsRefusal::Store(error) => ApiError::from(error),
+        }
+    }
 }
 
 /// The `/api/v1/fcs` routes, with their documentation.
@@ -303,7 +331,7 @@ pub async fn delete_file(
         .store
         .delete_fcs_file(pat.user_id, id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(FcsRefusal::NotFound)?;
     fcs.forget(id);
     // The row is gone, so the file is unreachable even if removing the object fails (logged).
     fcs.storage().await?.discard(&record.object_key).await;

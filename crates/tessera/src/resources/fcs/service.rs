@@ -28,7 +28,6 @@ use super::storage::{open_blocking, PendingObject, Storage};
 use super::upload::{Room, Usage};
 use super::view::FcsData;
 use crate::config::Config;
-use crate::http::{ApiError, ApiResult};
 use crate::store::{FcsFileRecord, FileAdmission, StorageLimits, Store};
 
 /// The `file_id` that names the built-in sample (also what an absent `file_id` means).
@@ -161,7 +160,7 @@ impl FcsService {
     /// How much `user_id` may upload now: `FCS_MAX_UPLOAD_MB`, or less when their stored files
     /// come near `FCS_QUOTA_MB` or everyone's near `FCS_MAX_TOTAL_GB`; no room at all is refused
     /// at once, before the body is read. (Recording the file checks again, atomically.)
-    pub async fn room(&self, store: &Store, user_id: Uuid) -> ApiResult<Room> {
+    pub async fn room(&self, store: &Store, user_id: Uuid) -> Result<Room, FcsRefusal> {
         let bytes = |stored: i64| u64::try_from(stored).unwrap_or(0);
         let quota = match self.0.quota_bytes {
             None => None,
@@ -183,7 +182,7 @@ impl FcsService {
             total,
         };
         if room.limit() == 0 {
-            return Err(room.refusal().into());
+            return Err(room.refusal());
         }
         Ok(room)
     }
@@ -214,7 +213,7 @@ impl FcsService {
     }
 
     /// The upload store, created on first use; opening it sweeps staging (see the module docs).
-    pub async fn storage(&self) -> ApiResult<&Storage> {
+    pub async fn storage(&self) -> Result<&Storage, FcsRefusal> {
         let root = self.0.data_dir.join("uploads");
         // Older than any running upload can be (see STAGING_MAX_AGE).
         let max_age = STAGING_MAX_AGE.max(self.0.upload_timeout);
@@ -235,12 +234,12 @@ impl FcsService {
                     error = format!("{error:#}"),
                     "FCS upload storage unavailable"
                 );
-                ApiError::Unavailable("FCS file storage is not available".to_owned())
+                FcsRefusal::StorageUnavailable
             })
     }
 
     /// The built-in sample, found or generated on first use.
-    pub async fn sample(&self) -> ApiResult<Arc<Sample>> {
+    pub async fn sample(&self) -> Result<Arc<Sample>, FcsRefusal> {
         let configured = self.0.sample_path.clone();
         let data_dir = self.0.data_dir.clone();
         self.0
@@ -255,7 +254,7 @@ impl FcsService {
             .cloned()
             .map_err(|error| {
                 tracing::error!(error = format!("{error:#}"), "FCS sample unavailable");
-                ApiError::Unavailable("The FCS sample file is not available".to_owned())
+                FcsRefusal::SampleUnavailable
             })
     }
 
@@ -266,7 +265,7 @@ impl FcsService {
         store: &Store,
         user_id: Uuid,
         file_id: Option<&str>,
-    ) -> ApiResult<FcsSource> {
+    ) -> Result<FcsSource, FcsRefusal> {
         let Some(raw) = file_id.filter(|raw| *raw != SAMPLE_ID) else {
             return Ok(FcsSource::Sample(self.sample().await?));
         };
@@ -275,12 +274,12 @@ impl FcsService {
             .find_fcs_file(user_id, id)
             .await?
             .map(FcsSource::Upload)
-            .ok_or_else(not_found)
+            .ok_or(FcsRefusal::NotFound)
     }
 
     /// The decoded file, from the cache or decoded now (off the async workers) and kept. While
     /// one request decodes a file, others for it wait and find it cached; others go on.
-    pub async fn data(&self, source: &FcsSource) -> ApiResult<Arc<FcsData>> {
+    pub async fn data(&self, source: &FcsSource) -> Result<Arc<FcsData>, FcsRefusal> {
         let key = source.key();
         if let Some(data) = self.0.cache.get(key) {
             return Ok(data);
@@ -304,7 +303,10 @@ impl FcsService {
     /// Reads every stored upload as a request would, under the current limits, and returns
     /// those that no longer read, with why (`tessera fcs check`). One at a time: decoding stays
     /// within the decode budget however many files there are.
-    pub async fn unreadable_uploads(&self, store: &Store) -> ApiResult<Vec<UnreadableUpload>> {
+    pub async fn unreadable_uploads(
+        &self,
+        store: &Store,
+    ) -> Result<Vec<UnreadableUpload>, FcsRefusal> {
         let storage = self.storage().await?;
         let mut unreadable = Vec::new();
         for record in store.all_fcs_files().await? {
@@ -327,7 +329,7 @@ impl FcsService {
 
     /// Opens and fully decodes a received upload: the engine's verdict on it, within the decode
     /// bounds.
-    pub async fn validate(&self, upload: &PendingObject) -> ApiResult<FcsData> {
+    pub async fn validate(&self, upload: &PendingObject) -> Result<FcsData, FcsRefusal> {
         let storage = self.storage().await?;
         let decoded = async {
             self.0
@@ -335,7 +337,7 @@ impl FcsService {
                 .decode(storage.open(upload.key()).await?)
                 .await
         };
-        Ok(decoded.await?)
+        decoded.await
     }
 
     /// Keeps a freshly validated upload's decoded data, so its first read is free.
@@ -359,37 +361,28 @@ pub struct UnreadableUpload {
     pub problem: String,
 }
 
-/// A stored upload passed validation before it became visible, but the engine's limits may
-/// have tightened since (longer names, overlapping `$NEXTDATA`, the TEXT budget) or the decode
-/// caps been lowered: such a file is refused with 422 naming the limit it breaks, and stays
-/// listed and deletable. Failing to read our own storage, or the sample, is our fault (500).
-fn stored_file_refusal(source: &FcsSource, refusal: FcsRefusal) -> ApiError {
+/// What reading a stored file that the engine refuses comes to: a stored upload may no longer
+/// read under tightened limits ([`FcsRefusal::StoredFileUnreadable`]); failing to read our own
+/// storage, or the sample, is our fault.
+fn stored_file_refusal(source: &FcsSource, refusal: FcsRefusal) -> FcsRefusal {
     match (source, refusal) {
         (_, FcsRefusal::Rejected(error @ FcsError::Io { .. }))
         | (FcsSource::Sample(_), FcsRefusal::Rejected(error)) => {
-            ApiError::Internal(anyhow::Error::new(error).context("reading a stored FCS file"))
+            FcsRefusal::Broken(anyhow::Error::new(error).context("reading a stored FCS file"))
         }
-        (FcsSource::Upload(record), FcsRefusal::Rejected(error)) => ApiError::invalid(format!(
-            "file_id: the stored file {} no longer reads under the current limits: {error}; \
-             it stays listed, and DELETE /api/v1/fcs/files/{} removes it",
-            record.id, record.id
-        )),
-        (_, other) => other.into(),
+        (FcsSource::Upload(record), FcsRefusal::Rejected(error)) => {
+            FcsRefusal::StoredFileUnreadable {
+                id: record.id,
+                error,
+            }
+        }
+        (_, other) => other,
     }
 }
 
 /// A `file_id` that is not `sample` must be a UUID.
-pub fn parse_file_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::BadRequest(format!(
-            "file_id must be `{SAMPLE_ID}` or the UUID of one of your uploads"
-        ))
-    })
-}
-
-/// Unknown ids and other users' ids answer alike, so ids leak nothing.
-pub fn not_found() -> ApiError {
-    ApiError::NotFound("FCS file not found".to_owned())
+pub fn parse_file_id(raw: &str) -> Result<Uuid, FcsRefusal> {
+    Uuid::parse_str(raw).map_err(|_| FcsRefusal::MalformedFileId)
 }
 
 /// Finds the sample: `FCS_SAMPLE_PATH`, else the synthetic one (generated if missing). Opening
