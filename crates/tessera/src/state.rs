@@ -15,7 +15,7 @@ use axum::extract::FromRef;
 use crate::accounts::jwt::AccessTokens;
 use crate::accounts::keys::{retired_key_grace, SigningKeys};
 use crate::accounts::lockout::LockoutPolicy;
-use crate::accounts::login_guard::LoginPlaces;
+use crate::accounts::login_guard::LoginGuard;
 use crate::accounts::password::PasswordHasher;
 use crate::config::Config;
 use crate::connections::Connections;
@@ -38,10 +38,8 @@ pub struct AppInner {
     pub passwords: PasswordHasher,
     /// Access JWTs: issuing and verifying with the shared Ed25519 keys.
     pub jwt: AccessTokens,
-    /// Brute-force thresholds for logins.
-    pub lockout: LockoutPolicy,
-    /// Wakes logins waiting for a place below the brute-force thresholds.
-    pub login_places: LoginPlaces,
+    /// Password checks under the brute-force rules (login, password change).
+    pub login_guard: LoginGuard,
     /// The PAT audit log (its writer runs in the server).
     pub audit: AuditLog,
     /// Authenticated tokens, emptied by any revocation.
@@ -114,14 +112,19 @@ impl Services {
             )
             .await?,
         );
+        let passwords = PasswordHasher::new(
+            hashing_threads(&config),
+            config.password_hash_queue as usize,
+        )?;
+        let login_guard = LoginGuard::new(
+            store.clone(),
+            passwords.clone(),
+            LockoutPolicy::from_config(&config),
+        );
         let state = AppState(Arc::new(AppInner {
-            passwords: PasswordHasher::new(
-                hashing_threads(&config),
-                config.password_hash_queue as usize,
-            )?,
+            passwords,
+            login_guard,
             jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
-            lockout: LockoutPolicy::from_config(&config),
-            login_places: LoginPlaces::default(),
             trusted_proxies: TrustedProxies::new(
                 config.trusted_proxies.clone(),
                 config.rate_limit_ipv6_prefix,

@@ -13,15 +13,17 @@
 //!    it settles gives its place back (`InFlight`'s `Drop`); a process that dies leaves places
 //!    that stop counting when they expire.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::password::HashingPlace;
-use crate::http::{truncate, ApiError, ApiResult};
-use crate::state::AppState;
-use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
+use super::lockout::LockoutPolicy;
+use super::password::{HashingPlace, PasswordHasher};
+use super::service::AccountError;
+use crate::http::truncate;
+use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Store, Subject};
 use crate::types::Timestamp;
 
 /// How often a waiting attempt looks again without being woken, for places freed by another
@@ -30,8 +32,17 @@ const LOOK_AGAIN: Duration = Duration::from_millis(200);
 
 /// Wakes attempts waiting for a place when one in this process settles.
 #[derive(Debug, Default)]
-pub struct LoginPlaces {
+struct LoginPlaces {
     freed: Notify,
+}
+
+/// Password checks under the brute-force rules: what they need, and nothing of HTTP.
+#[derive(Clone)]
+pub struct LoginGuard {
+    store: Store,
+    passwords: PasswordHasher,
+    policy: LockoutPolicy,
+    places: Arc<LoginPlaces>,
 }
 
 /// The security events a guarded password check records: (failed, refused while locked).
@@ -66,124 +77,173 @@ pub fn account_subject(attempt: &PasswordAttempt<'_>) -> String {
     }
 }
 
-/// Checks a password under the brute-force rules (see the module docs).
-pub async fn guarded_password_check(
-    state: &AppState,
-    attempt: &PasswordAttempt<'_>,
-    password: String,
-    stored_hash: Option<String>,
-) -> ApiResult<PasswordCheck> {
-    let hashing = state.passwords.take_place()?;
-    let policy = state.lockout;
-    let account_key = account_subject(attempt);
-    let ip_key = format!("ip:{}", attempt.ip);
-    let subjects = [
-        Subject {
-            key: &account_key,
-            lock_threshold: policy.account_lock_threshold,
-        },
-        Subject {
-            key: &ip_key,
-            lock_threshold: policy.ip_lock_threshold,
-        },
-    ];
-    let Some((in_flight, account, from_ip)) = wait_for_place(state, subjects).await? else {
-        return refuse_locked(state, attempt, hashing, password, stored_hash).await;
-    };
-    let verdict = policy.verdict(account, from_ip, Timestamp::now());
-    if !verdict.delay.is_zero() {
-        tokio::time::sleep(verdict.delay).await;
+impl LoginGuard {
+    pub fn new(store: Store, passwords: PasswordHasher, policy: LockoutPolicy) -> Self {
+        LoginGuard {
+            store,
+            passwords,
+            policy,
+            places: Arc::default(),
+        }
     }
-    let matched = state
-        .passwords
-        .verify(hashing, password, stored_hash)
-        .await?;
-    if matched && attempt.user_id.is_some() {
-        in_flight.settle_success(&account_key).await?;
-        return Ok(PasswordCheck { matched: true });
-    }
-    let now = Timestamp::now();
-    let counts = in_flight
-        .settle_failure(subjects, policy.failure_policy(now))
-        .await?;
-    let (failed, _) = attempt.events;
-    let detail = "wrong password or unknown login";
-    state
-        .store
-        .record_security_event(event(attempt, failed, detail), now)
-        .await?;
-    record_new_locks(state, attempt, counts, now).await?;
-    Ok(PasswordCheck { matched: false })
-}
 
-/// Waits for a place for the attempt: `Some` with the counts before it, or `None` when a subject
-/// is locked. A 503 once `LOGIN_WAIT_SECONDS` have passed without one.
-async fn wait_for_place(
-    state: &AppState,
-    subjects: [Subject<'_>; 2],
-) -> ApiResult<Option<(InFlight, FailureCount, FailureCount)>> {
-    let policy = state.lockout;
-    let deadline = tokio::time::Instant::now() + policy.wait;
-    loop {
-        // Listening before looking, so a place freed in between still wakes this attempt.
-        let freed = state.login_places.freed.notified();
-        tokio::pin!(freed);
-        freed.as_mut().enable();
-        // Armed before the reservation: a request dropped while reserving still gives it back.
-        let in_flight = InFlight::new(state);
-        let now = Timestamp::now();
-        let admission = state
-            .store
-            .reserve_login_attempt(
-                in_flight.attempt_id,
-                subjects,
-                policy.failure_policy(now),
-                now + time::Duration::try_from(policy.place_lifetime)
-                    .unwrap_or(time::Duration::MINUTE),
-            )
+    /// Checks a password under the brute-force rules (see the module docs).
+    pub async fn check(
+        &self,
+        attempt: &PasswordAttempt<'_>,
+        password: String,
+        stored_hash: Option<String>,
+    ) -> Result<PasswordCheck, AccountError> {
+        let hashing = self.passwords.take_place()?;
+        let policy = self.policy;
+        let account_key = account_subject(attempt);
+        let ip_key = format!("ip:{}", attempt.ip);
+        let subjects = [
+            Subject {
+                key: &account_key,
+                lock_threshold: policy.account_lock_threshold,
+            },
+            Subject {
+                key: &ip_key,
+                lock_threshold: policy.ip_lock_threshold,
+            },
+        ];
+        let Some((in_flight, account, from_ip)) = self.wait_for_place(subjects).await? else {
+            return self
+                .refuse_locked(attempt, hashing, password, stored_hash)
+                .await;
+        };
+        let verdict = policy.verdict(account, from_ip, Timestamp::now());
+        if !verdict.delay.is_zero() {
+            tokio::time::sleep(verdict.delay).await;
+        }
+        let matched = self
+            .passwords
+            .verify(hashing, password, stored_hash)
             .await?;
-        match admission {
-            Admission::Reserved(account, from_ip) => {
-                return Ok(Some((in_flight, account, from_ip)))
-            }
-            Admission::Locked => {
-                in_flight.disarm();
-                return Ok(None);
-            }
-            Admission::Full => in_flight.disarm(),
+        if matched && attempt.user_id.is_some() {
+            in_flight.settle_success(&account_key).await?;
+            return Ok(PasswordCheck { matched: true });
         }
-        let look_again = tokio::time::Instant::now() + LOOK_AGAIN;
-        if look_again > deadline {
-            return Err(ApiError::Unavailable(
-                "Too many sign-ins for this account or address at once; try again in a moment"
-                    .to_owned(),
-            ));
-        }
-        let _ = tokio::time::timeout_at(look_again, freed).await;
+        let now = Timestamp::now();
+        let counts = in_flight
+            .settle_failure(subjects, policy.failure_policy(now))
+            .await?;
+        let (failed, _) = attempt.events;
+        let detail = "wrong password or unknown login";
+        self.store
+            .record_security_event(event(attempt, failed, detail), now)
+            .await?;
+        self.record_new_locks(attempt, counts, now).await?;
+        Ok(PasswordCheck { matched: false })
     }
-}
 
-/// A locked subject: the password is hashed all the same (a lock must cost the time a wrong
-/// password costs), the refusal recorded, and the answer is a failed check.
-async fn refuse_locked(
-    state: &AppState,
-    attempt: &PasswordAttempt<'_>,
-    hashing: HashingPlace,
-    password: String,
-    stored_hash: Option<String>,
-) -> ApiResult<PasswordCheck> {
-    tokio::time::sleep(state.lockout.max_delay).await;
-    state
-        .passwords
-        .verify(hashing, password, stored_hash)
-        .await?;
-    let (_, refused_locked) = attempt.events;
-    let detail = "refused: account or client locked after repeated failures";
-    state
-        .store
-        .record_security_event(event(attempt, refused_locked, detail), Timestamp::now())
-        .await?;
-    Ok(PasswordCheck { matched: false })
+    /// Waits for a place for the attempt: `Some` with the counts before it, or `None` when a subject
+    /// is locked. A 503 once `LOGIN_WAIT_SECONDS` have passed without one.
+    async fn wait_for_place(
+        &self,
+        subjects: [Subject<'_>; 2],
+    ) -> Result<Option<(InFlight, FailureCount, FailureCount)>, AccountError> {
+        let policy = self.policy;
+        let deadline = tokio::time::Instant::now() + policy.wait;
+        loop {
+            // Listening before looking, so a place freed in between still wakes this attempt.
+            let freed = self.places.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            // Armed before the reservation: a request dropped while reserving still gives it back.
+            let in_flight = InFlight::new(self);
+            let now = Timestamp::now();
+            let admission = self
+                .store
+                .reserve_login_attempt(
+                    in_flight.attempt_id,
+                    subjects,
+                    policy.failure_policy(now),
+                    now + time::Duration::try_from(policy.place_lifetime)
+                        .unwrap_or(time::Duration::MINUTE),
+                )
+                .await?;
+            match admission {
+                Admission::Reserved(account, from_ip) => {
+                    return Ok(Some((in_flight, account, from_ip)))
+                }
+                Admission::Locked => {
+                    in_flight.disarm();
+                    return Ok(None);
+                }
+                Admission::Full => in_flight.disarm(),
+            }
+            let look_again = tokio::time::Instant::now() + LOOK_AGAIN;
+            if look_again > deadline {
+                return Err(AccountError::TooManyAttempts);
+            }
+            let _ = tokio::time::timeout_at(look_again, freed).await;
+        }
+    }
+
+    /// A locked subject: the password is hashed all the same (a lock must cost the time a wrong
+    /// password costs), the refusal recorded, and the answer is a failed check.
+    async fn refuse_locked(
+        &self,
+        attempt: &PasswordAttempt<'_>,
+        hashing: HashingPlace,
+        password: String,
+        stored_hash: Option<String>,
+    ) -> Result<PasswordCheck, AccountError> {
+        tokio::time::sleep(self.policy.max_delay).await;
+        self.passwords
+            .verify(hashing, password, stored_hash)
+            .await?;
+        let (_, refused_locked) = attempt.events;
+        let detail = "refused: account or client locked after repeated failures";
+        self.store
+            .record_security_event(event(attempt, refused_locked, detail), Timestamp::now())
+            .await?;
+        Ok(PasswordCheck { matched: false })
+    }
+    /// Records a `login_locked` event for each counter that has just reached its threshold, naming
+    /// what was locked: the account (its id, when the login names one) or the client IP.
+    async fn record_new_locks(
+        &self,
+        attempt: &PasswordAttempt<'_>,
+        (account, from_ip): (FailureCount, FailureCount),
+        now: Timestamp,
+    ) -> Result<(), AccountError> {
+        let policy = self.policy;
+        let locks = [
+            (
+                "account",
+                account,
+                policy.account_lock_threshold,
+                attempt.user_id,
+                None,
+            ),
+            (
+                "client IP",
+                from_ip,
+                policy.ip_lock_threshold,
+                None,
+                Some(attempt.ip),
+            ),
+        ];
+        for (what, count, threshold, user_id, ip) in locks {
+            if count.failures != threshold {
+                continue;
+            }
+            tracing::warn!(what, "login locked after repeated failures");
+            let detail = format!("{what} locked after {threshold} failed logins");
+            let event = SecurityEvent {
+                kind: "login_locked",
+                user_id,
+                session_id: None,
+                ip,
+                detail: Some(&detail),
+            };
+            self.store.record_security_event(event, now).await?;
+        }
+        Ok(())
+    }
 }
 
 fn event<'a>(attempt: &PasswordAttempt<'a>, kind: &'a str, detail: &'a str) -> SecurityEvent<'a> {
@@ -196,61 +256,20 @@ fn event<'a>(attempt: &PasswordAttempt<'a>, kind: &'a str, detail: &'a str) -> S
     }
 }
 
-/// Records a `login_locked` event for each counter that has just reached its threshold, naming
-/// what was locked: the account (its id, when the login names one) or the client IP.
-async fn record_new_locks(
-    state: &AppState,
-    attempt: &PasswordAttempt<'_>,
-    (account, from_ip): (FailureCount, FailureCount),
-    now: Timestamp,
-) -> ApiResult<()> {
-    let policy = state.lockout;
-    let locks = [
-        (
-            "account",
-            account,
-            policy.account_lock_threshold,
-            attempt.user_id,
-            None,
-        ),
-        (
-            "client IP",
-            from_ip,
-            policy.ip_lock_threshold,
-            None,
-            Some(attempt.ip),
-        ),
-    ];
-    for (what, count, threshold, user_id, ip) in locks {
-        if count.failures != threshold {
-            continue;
-        }
-        tracing::warn!(what, "login locked after repeated failures");
-        let detail = format!("{what} locked after {threshold} failed logins");
-        let event = SecurityEvent {
-            kind: "login_locked",
-            user_id,
-            session_id: None,
-            ip,
-            detail: Some(&detail),
-        };
-        state.store.record_security_event(event, now).await?;
-    }
-    Ok(())
-}
-
 /// An attempt's reserved places. Settling gives them back and wakes waiting attempts; dropped
 /// unsettled (the request went away, or its check failed to run) it gives them back uncounted.
 struct InFlight {
-    state: AppState,
+    store: Store,
+    places: Arc<LoginPlaces>,
     attempt_id: Uuid,
     armed: bool,
 }
 
 impl InFlight {
-    fn new(state: &AppState) -> Self {
+    fn new(guard: &LoginGuard) -> Self {
         InFlight {
-            state: state.clone(),
+            store: guard.store.clone(),
+            places: guard.places.clone(),
             attempt_id: Uuid::now_v7(),
             armed: true,
         }
@@ -262,12 +281,11 @@ impl InFlight {
     }
 
     async fn settle_success(mut self, account_key: &str) -> Result<(), sqlx::Error> {
-        let store = &self.state.store;
-        store
+        self.store
             .settle_successful_login(self.attempt_id, account_key)
             .await?;
         self.armed = false;
-        self.state.login_places.freed.notify_waiters();
+        self.places.freed.notify_waiters();
         Ok(())
     }
 
@@ -276,12 +294,12 @@ impl InFlight {
         subjects: [Subject<'_>; 2],
         policy: FailurePolicy,
     ) -> Result<(FailureCount, FailureCount), sqlx::Error> {
-        let store = &self.state.store;
-        let counts = store
+        let counts = self
+            .store
             .settle_failed_login(self.attempt_id, subjects, policy)
             .await?;
         self.armed = false;
-        self.state.login_places.freed.notify_waiters();
+        self.places.freed.notify_waiters();
         Ok(counts)
     }
 }
@@ -294,13 +312,13 @@ impl Drop for InFlight {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let state = self.state.clone();
+        let (store, places) = (self.store.clone(), self.places.clone());
         let attempt_id = self.attempt_id;
         runtime.spawn(async move {
-            if let Err(error) = state.store.release_login_attempt(attempt_id).await {
+            if let Err(error) = store.release_login_attempt(attempt_id).await {
                 tracing::warn!(%error, "giving back a login attempt's place failed; it expires");
             }
-            state.login_places.freed.notify_waiters();
+            places.freed.notify_waiters();
         });
     }
 }

@@ -221,18 +221,19 @@ pub async fn change_password(
         .username
         .to_lowercase();
     let stored = state.store.password_hash(user.user_id).await?;
-    let check = super::login_guard::guarded_password_check(
-        &state,
-        &super::login_guard::PasswordAttempt {
-            login: &username,
-            ip: &client.key.to_string(),
-            user_id: Some(user.user_id),
-            events: ("password_change_failed", "password_change_refused_locked"),
-        },
-        body.current_password,
-        stored,
-    )
-    .await?;
+    let check = state
+        .login_guard
+        .check(
+            &super::login_guard::PasswordAttempt {
+                login: &username,
+                ip: &client.key.to_string(),
+                user_id: Some(user.user_id),
+                events: ("password_change_failed", "password_change_refused_locked"),
+            },
+            body.current_password,
+            stored,
+        )
+        .await?;
     if !check.matched {
         return Err(ApiError::invalid("current_password is not correct"));
     }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::login_guard::{guarded_password_check, AttemptEvents, PasswordAttempt};
+use super::login_guard::{AttemptEvents, PasswordAttempt};
 use super::service::{self, AccountError, RegisterRequest};
 use super::sessions::{self, ClientInfo, TokenPair};
 
@@ -27,6 +27,7 @@ impl From<AccountError> for ApiError {
             AccountError::UsernameTaken | AccountError::EmailTaken => {
                 ApiError::Conflict(error.to_string())
             }
+            AccountError::TooManyAttempts => ApiError::Unavailable(error.to_string()),
             AccountError::Hashing(error) => ApiError::from(error),
             AccountError::Store(error) => ApiError::from(error),
         }
@@ -107,18 +108,19 @@ pub async fn login(
     let login = body.username.trim().to_lowercase();
     let credentials = state.store.find_credentials(&login).await?;
     let user_id = credentials.as_ref().map(|c| c.id);
-    let check = guarded_password_check(
-        &state,
-        &PasswordAttempt {
-            login: &login,
-            ip: &client.key.to_string(),
-            user_id,
-            events: LOGIN_EVENTS,
-        },
-        body.password,
-        credentials.map(|c| c.password_hash),
-    )
-    .await?;
+    let check = state
+        .login_guard
+        .check(
+            &PasswordAttempt {
+                login: &login,
+                ip: &client.key.to_string(),
+                user_id,
+                events: LOGIN_EVENTS,
+            },
+            body.password,
+            credentials.map(|c| c.password_hash),
+        )
+        .await?;
     match (check.matched, user_id) {
         (true, Some(user_id)) => Ok(ok(sessions::start(&state, user_id, &client).await?)),
         _ => Err(ApiError::Unauthorized(AuthFailure::InvalidCredentials)),

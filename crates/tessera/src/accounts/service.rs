@@ -42,6 +42,10 @@ pub enum AccountError {
     /// Another account has this email address.
     #[error("Email already registered")]
     EmailTaken,
+    /// Every place below the brute-force thresholds stayed taken by attempts being checked for
+    /// `LOGIN_WAIT_SECONDS`: passing; the client should retry.
+    #[error("Too many sign-ins for this account or address at once; try again in a moment")]
+    TooManyAttempts,
     /// The password could not be hashed now (a full queue) or at all.
     #[error(transparent)]
     Hashing(#[from] HashingError),
