@@ -17,6 +17,7 @@ use crate::accounts::keys::{retired_key_grace, SigningKeys};
 use crate::accounts::lockout::LockoutPolicy;
 use crate::accounts::login_guard::LoginGuard;
 use crate::accounts::password::PasswordHasher;
+use crate::accounts::sessions::LoginSessions;
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::http::client_ip::TrustedProxies;
@@ -40,6 +41,8 @@ pub struct AppInner {
     pub jwt: AccessTokens,
     /// Password checks under the brute-force rules (login, password change).
     pub login_guard: LoginGuard,
+    /// Login sessions: starting them and spending their refresh tokens.
+    pub login_sessions: LoginSessions,
     /// The PAT audit log (its writer runs in the server).
     pub audit: AuditLog,
     /// Authenticated tokens, emptied by any revocation.
@@ -121,10 +124,14 @@ impl Services {
             passwords.clone(),
             LockoutPolicy::from_config(&config),
         );
+        let jwt = AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds);
+        let login_sessions =
+            LoginSessions::new(store.clone(), jwt.clone(), config.refresh_ttl_seconds);
         let state = AppState(Arc::new(AppInner {
             passwords,
             login_guard,
-            jwt: AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds),
+            login_sessions,
+            jwt,
             trusted_proxies: TrustedProxies::new(
                 config.trusted_proxies.clone(),
                 config.rate_limit_ipv6_prefix,

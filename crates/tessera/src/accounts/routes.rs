@@ -9,9 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::login_guard::{AttemptEvents, PasswordAttempt};
 use super::service::{self, AccountError, RegisterRequest};
-use super::sessions::{self, ClientInfo, TokenPair};
+use super::sessions::{ClientInfo, TokenPair};
 
 use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
@@ -27,10 +26,48 @@ impl From<AccountError> for ApiError {
             AccountError::UsernameTaken | AccountError::EmailTaken => {
                 ApiError::Conflict(error.to_string())
             }
+            AccountError::InvalidCredentials => {
+                ApiError::Unauthorized(AuthFailure::InvalidCredentials)
+            }
+            AccountError::InvalidRefreshToken => {
+                ApiError::Unauthorized(AuthFailure::InvalidRefreshToken)
+            }
+            AccountError::Signing(error) => ApiError::Internal(error),
             AccountError::TooManyAttempts => ApiError::Unavailable(error.to_string()),
             AccountError::Hashing(error) => ApiError::from(error),
             AccountError::Store(error) => ApiError::from(error),
         }
+    }
+}
+
+/// Where a login or refresh came from: the client IP as resolved (after trusted proxies), and
+/// its `User-Agent`.
+impl axum::extract::FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<crate::http::client_ip::ClientIp>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |client| client.0);
+        let key = parts
+            .extensions
+            .get::<crate::http::client_ip::ClientKey>()
+            .copied()
+            .unwrap_or_else(|| crate::http::client_ip::ClientKey::of(ip, 128));
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(ClientInfo {
+            ip,
+            key,
+            user_agent,
+        })
     }
 }
 
@@ -105,30 +142,17 @@ pub async fn login(
     client: ClientInfo,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<Success<TokenPair>> {
-    let login = body.username.trim().to_lowercase();
-    let credentials = state.store.find_credentials(&login).await?;
-    let user_id = credentials.as_ref().map(|c| c.id);
-    let check = state
-        .login_guard
-        .check(
-            &PasswordAttempt {
-                login: &login,
-                ip: &client.key.to_string(),
-                user_id,
-                events: LOGIN_EVENTS,
-            },
-            body.password,
-            credentials.map(|c| c.password_hash),
-        )
-        .await?;
-    match (check.matched, user_id) {
-        (true, Some(user_id)) => Ok(ok(sessions::start(&state, user_id, &client).await?)),
-        _ => Err(ApiError::Unauthorized(AuthFailure::InvalidCredentials)),
-    }
+    let (store, guard, sessions) = (&state.store, &state.login_guard, &state.login_sessions);
+    let pair = service::sign_in(
+        store,
+        guard,
+        sessions,
+        &body.username,
+        body.password,
+        &client,
+    );
+    Ok(ok(pair.await?))
 }
-
-/// A login's events.
-const LOGIN_EVENTS: AttemptEvents = ("login_failed", "login_refused_locked");
 
 /// Refresh body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -148,7 +172,6 @@ pub async fn refresh(
     client: ClientInfo,
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<Success<TokenPair>> {
-    Ok(ok(
-        sessions::refresh(&state, &body.refresh_token, &client).await?
-    ))
+    let pair = state.login_sessions.refresh(&body.refresh_token, &client);
+    Ok(ok(pair.await?))
 }

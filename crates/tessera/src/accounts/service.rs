@@ -2,14 +2,17 @@
 //! (`routes.rs`), the CLI and the console call these; each says what went wrong with an
 //! [`AccountError`].
 //!
-//! So far this holds registration and the password rules; logging in, sessions and the profile
-//! still run through their routes (`login_guard.rs`, `sessions.rs`, `profile.rs`).
+//! It holds registration, the password rules and signing in (with the brute-force rules of
+//! [`super::login_guard`] and the sessions of [`super::sessions`]); the profile, the password
+//! change and the role change still run through their routes (`profile.rs`).
 
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::login_guard::{AttemptEvents, LoginGuard, PasswordAttempt};
 use super::password::{HashingError, PasswordHasher};
+use super::sessions::{ClientInfo, LoginSessions, TokenPair};
 use crate::config::Registration;
 use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
 use crate::types::{Role, Timestamp};
@@ -46,6 +49,16 @@ pub enum AccountError {
     /// `LOGIN_WAIT_SECONDS`: passing; the client should retry.
     #[error("Too many sign-ins for this account or address at once; try again in a moment")]
     TooManyAttempts,
+    /// The username or email and password do not match an account that may sign in (the same
+    /// answer for an unknown login, a wrong password and a locked one).
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    /// The refresh token is unknown, spent, expired or its session ended.
+    #[error("Invalid refresh token")]
+    InvalidRefreshToken,
+    /// An access token could not be signed.
+    #[error("signing an access token failed: {0}")]
+    Signing(anyhow::Error),
     /// The password could not be hashed now (a full queue) or at all.
     #[error(transparent)]
     Hashing(#[from] HashingError),
@@ -147,4 +160,36 @@ pub async fn create_account(
     stored?;
     tracing::info!(user_id = %user.id, "account registered");
     Ok(user)
+}
+
+/// A login's events.
+const LOGIN_EVENTS: AttemptEvents = ("login_failed", "login_refused_locked");
+
+/// Signs someone in with a username (or email) and password, under the brute-force rules: a
+/// new session and its first token pair, or [`AccountError::InvalidCredentials`] alike for an
+/// unknown login, a wrong password and a locked account or address.
+pub async fn sign_in(
+    store: &Store,
+    guard: &LoginGuard,
+    sessions: &LoginSessions,
+    login: &str,
+    password: String,
+    client: &ClientInfo,
+) -> Result<TokenPair, AccountError> {
+    let login = login.trim().to_lowercase();
+    let credentials = store.find_credentials(&login).await?;
+    let user_id = credentials.as_ref().map(|c| c.id);
+    let attempt = PasswordAttempt {
+        login: &login,
+        ip: &client.key.to_string(),
+        user_id,
+        events: LOGIN_EVENTS,
+    };
+    let check = guard
+        .check(&attempt, password, credentials.map(|c| c.password_hash))
+        .await?;
+    match (check.matched, user_id) {
+        (true, Some(user_id)) => sessions.start(user_id, client).await,
+        _ => Err(AccountError::InvalidCredentials),
+    }
 }

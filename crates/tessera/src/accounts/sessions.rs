@@ -16,11 +16,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::jwt::AccessTokens;
+use super::service::AccountError;
 use crate::crypto::random_base62;
-use crate::http::client_ip::{ClientIp, ClientKey};
-use crate::http::{truncate, ApiError, ApiResult, AuthFailure};
-use crate::state::AppState;
-use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent};
+use crate::http::client_ip::ClientKey;
+use crate::http::truncate;
+use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent, Store};
 use crate::types::Timestamp;
 
 /// Every refresh token starts with this, so secret scanners and people can tell it from a PAT.
@@ -55,35 +56,6 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-impl axum::extract::FromRequestParts<AppState> for ClientInfo {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ClientIp>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |client| client.0);
-        let key = parts
-            .extensions
-            .get::<ClientKey>()
-            .copied()
-            .unwrap_or_else(|| ClientKey::of(ip, 128));
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        Ok(ClientInfo {
-            ip,
-            key,
-            user_agent,
-        })
-    }
-}
-
 fn new_refresh_token() -> String {
     format!("{REFRESH_PREFIX}{}", random_base62(RANDOM_LEN))
 }
@@ -106,93 +78,119 @@ fn seconds_until(at: Timestamp, now: Timestamp) -> u64 {
     (at - now).whole_seconds().max(0) as u64
 }
 
-/// Starts a session for `user_id` and returns its first token pair.
-pub async fn start(state: &AppState, user_id: Uuid, client: &ClientInfo) -> ApiResult<TokenPair> {
-    let now = Timestamp::now();
-    let expires_at = now + time::Duration::seconds(state.config.refresh_ttl_seconds as i64);
-    let session_id = Uuid::now_v7();
-    let refresh_token = new_refresh_token();
-    let ip = client.ip.to_string();
-    let user_agent = client
-        .user_agent
-        .as_deref()
-        .map(|ua| truncate(ua, MAX_USER_AGENT_LEN));
-    state
-        .store
-        .insert_login_session(&NewLoginSession {
-            id: session_id,
-            user_id,
-            created_at: now,
-            expires_at,
-            ip: &ip,
-            user_agent,
-            refresh_token_hash: &hash(&refresh_token),
-        })
-        .await?;
-    let (access_token, expires_in) = state.jwt.issue(user_id, session_id, expires_at)?;
-    Ok(TokenPair {
-        access_token,
-        token_type: "bearer",
-        expires_in,
-        refresh_token,
-        refresh_expires_in: seconds_until(expires_at, now),
-    })
+/// Starts login sessions and spends their refresh tokens: the store, the access-token issuer and
+/// how long a session lasts (`REFRESH_TTL_SECONDS`).
+#[derive(Clone)]
+pub struct LoginSessions {
+    store: Store,
+    jwt: AccessTokens,
+    lifetime: time::Duration,
 }
 
-/// Spends `presented` and returns the next pair; a replayed token ends its session.
-pub async fn refresh(
-    state: &AppState,
-    presented: &str,
-    client: &ClientInfo,
-) -> ApiResult<TokenPair> {
-    let refused = ApiError::Unauthorized(AuthFailure::InvalidRefreshToken);
-    if !well_formed(presented) {
-        return Err(refused);
+impl LoginSessions {
+    pub fn new(store: Store, jwt: AccessTokens, lifetime_seconds: u64) -> Self {
+        LoginSessions {
+            store,
+            jwt,
+            lifetime: time::Duration::seconds(i64::try_from(lifetime_seconds).unwrap_or(i64::MAX)),
+        }
     }
-    let now = Timestamp::now();
-    let next = new_refresh_token();
-    match state
-        .store
-        .rotate_refresh_token(&hash(presented), &hash(&next), now)
-        .await?
-    {
-        RefreshOutcome::Rotated {
-            session_id,
-            user_id,
-            expires_at,
-        } => {
-            let (access_token, expires_in) = state.jwt.issue(user_id, session_id, expires_at)?;
-            Ok(TokenPair {
-                access_token,
-                token_type: "bearer",
-                expires_in,
-                refresh_token: next,
-                refresh_expires_in: seconds_until(expires_at, now),
+
+    /// Starts a session for `user_id` and returns its first token pair.
+    pub async fn start(
+        &self,
+        user_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AccountError> {
+        let now = Timestamp::now();
+        let expires_at = now + self.lifetime;
+        let session_id = Uuid::now_v7();
+        let refresh_token = new_refresh_token();
+        let ip = client.ip.to_string();
+        let user_agent = client
+            .user_agent
+            .as_deref()
+            .map(|ua| truncate(ua, MAX_USER_AGENT_LEN));
+        self.store
+            .insert_login_session(&NewLoginSession {
+                id: session_id,
+                user_id,
+                created_at: now,
+                expires_at,
+                ip: &ip,
+                user_agent,
+                refresh_token_hash: &hash(&refresh_token),
             })
+            .await?;
+        let (access_token, expires_in) = self
+            .jwt
+            .issue(user_id, session_id, expires_at)
+            .map_err(AccountError::Signing)?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "bearer",
+            expires_in,
+            refresh_token,
+            refresh_expires_in: seconds_until(expires_at, now),
+        })
+    }
+
+    /// Spends `presented` and returns the next pair; a replayed token ends its session.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AccountError> {
+        if !well_formed(presented) {
+            return Err(AccountError::InvalidRefreshToken);
         }
-        RefreshOutcome::Reused {
-            session_id,
-            user_id,
-        } => {
-            tracing::warn!(%user_id, %session_id, "spent refresh token presented again: session ended");
-            state
-                .store
-                .record_security_event(
-                    SecurityEvent {
-                        kind: "refresh_token_reused",
-                        user_id: Some(user_id),
-                        session_id: Some(session_id),
-                        ip: Some(&client.ip.to_string()),
-                        detail: Some(
-                            "a spent refresh token was presented again; the session was ended",
-                        ),
-                    },
-                    now,
-                )
-                .await?;
-            Err(refused)
+        let now = Timestamp::now();
+        let next = new_refresh_token();
+        match self
+            .store
+            .rotate_refresh_token(&hash(presented), &hash(&next), now)
+            .await?
+        {
+            RefreshOutcome::Rotated {
+                session_id,
+                user_id,
+                expires_at,
+            } => {
+                let (access_token, expires_in) = self
+                    .jwt
+                    .issue(user_id, session_id, expires_at)
+                    .map_err(AccountError::Signing)?;
+                Ok(TokenPair {
+                    access_token,
+                    token_type: "bearer",
+                    expires_in,
+                    refresh_token: next,
+                    refresh_expires_in: seconds_until(expires_at, now),
+                })
+            }
+            RefreshOutcome::Reused {
+                session_id,
+                user_id,
+            } => {
+                tracing::warn!(%user_id, %session_id, "spent refresh token presented again: session ended");
+                self.store
+                    .record_security_event(
+                        SecurityEvent {
+                            kind: "refresh_token_reused",
+                            user_id: Some(user_id),
+                            session_id: Some(session_id),
+                            ip: Some(&client.ip.to_string()),
+                            detail: Some(
+                                "a spent refresh token was presented again; the session was ended",
+                            ),
+                        },
+                        now,
+                    )
+                    .await?;
+                Err(AccountError::InvalidRefreshToken)
+            }
+            RefreshOutcome::Invalid => Err(AccountError::InvalidRefreshToken),
         }
-        RefreshOutcome::Invalid => Err(refused),
     }
 }
 
