@@ -7,14 +7,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::service::{self, Actor};
 use super::AuthUser;
 use crate::http::extract::{Json, Path};
 use crate::http::fields::checked_text;
 use crate::http::{ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::state::AppState;
-use crate::store::{
-    EndReason, LoginSessionRecord, ProfileChanges, ProfileRecord, RoleChange, SecurityEvent,
-};
+use crate::store::{EndReason, LoginSessionRecord, ProfileChanges, ProfileRecord};
 use crate::types::{Role, Timestamp};
 
 /// Routes for the caller's own account and the role change, with their documentation.
@@ -149,6 +148,15 @@ impl ProfileUpdate {
     }
 }
 
+/// The caller, as the account service knows them.
+fn actor(user: &AuthUser) -> Actor {
+    Actor {
+        user_id: user.user_id,
+        session_id: user.session_id,
+        role: user.role,
+    }
+}
+
 /// The caller's profile.
 #[utoipa::path(get, path = "/api/v1/auth/profile", tag = "accounts", security(("jwt" = [])),
     responses((status = 200, description = "Profile", body = inline(crate::http::openapi::Enveloped<ProfileView>))))]
@@ -205,63 +213,11 @@ pub async fn change_password(
     client: super::sessions::ClientInfo,
     Json(body): Json<ChangePasswordRequest>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    super::service::validate_password("new_password", &body.new_password)?;
-    if body.new_password == body.current_password {
-        return Err(ApiError::invalid(
-            "new_password must differ from current_password",
-        ));
-    }
-    // Guessed passwords count like failed logins of the account (and of the client IP), so a
-    // stolen access token is no faster way to find the password than the login form.
-    let username = state
-        .store
-        .find_user(user.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?
-        .username
-        .to_lowercase();
-    let stored = state.store.password_hash(user.user_id).await?;
-    let check = state
-        .login_guard
-        .check(
-            &super::login_guard::PasswordAttempt {
-                login: &username,
-                ip: &client.key.to_string(),
-                user_id: Some(user.user_id),
-                events: ("password_change_failed", "password_change_refused_locked"),
-            },
-            body.current_password,
-            stored,
-        )
-        .await?;
-    if !check.matched {
-        return Err(ApiError::invalid("current_password is not correct"));
-    }
-    let hash = state.passwords.hash(body.new_password).await?;
-    state.store.set_password_hash(user.user_id, &hash).await?;
-    let now = Timestamp::now();
-    let ended = state
-        .store
-        .end_sessions(
-            user.user_id,
-            Some(user.session_id),
-            EndReason::PasswordChanged,
-            now,
-        )
-        .await?;
-    state
-        .store
-        .record_security_event(
-            SecurityEvent {
-                kind: "password_changed",
-                user_id: Some(user.user_id),
-                session_id: Some(user.session_id),
-                ip: None,
-                detail: Some("password changed; other sessions ended"),
-            },
-            now,
-        )
-        .await?;
+    let actor = actor(&user);
+    let (current, new) = (body.current_password, body.new_password);
+    let (store, guard, passwords) = (&state.store, &state.login_guard, &state.passwords);
+    let ended =
+        service::change_password(store, guard, passwords, &actor, current, new, &client).await?;
     Ok(ok(
         serde_json::json!({"changed": true, "sessions_ended": ended}),
     ))
@@ -365,13 +321,7 @@ pub async fn end_session(
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    if !state
-        .store
-        .end_session(user.user_id, id, EndReason::Ended, Timestamp::now())
-        .await?
-    {
-        return Err(ApiError::NotFound("Session not found".to_owned()));
-    }
+    service::end_session(&state.store, user.user_id, id).await?;
     Ok(ok(serde_json::json!({"id": id, "ended": true})))
 }
 
@@ -399,43 +349,8 @@ pub async fn change_role(
     Path(id): Path<Uuid>,
     Json(body): Json<RoleRequest>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    if user.role != Role::Admin {
-        return Err(ApiError::Forbidden(
-            "Only admins may change roles".to_owned(),
-        ));
-    }
-    let role: Role = body
-        .role
-        .parse()
-        .map_err(|e: crate::types::UnknownRole| ApiError::invalid(e.to_string()))?;
-    let previous = match state.store.change_role(id, role).await? {
-        RoleChange::Changed { previous } => previous,
-        RoleChange::LastAdmin => {
-            return Err(ApiError::Conflict(
-                "The last admin cannot be given another role".to_owned(),
-            ))
-        }
-        RoleChange::NoSuchUser => return Err(ApiError::NotFound("User not found".to_owned())),
-    };
-    let detail = format!("role changed from {previous} to {role} by {}", user.user_id);
-    state
-        .store
-        .record_security_event(
-            SecurityEvent {
-                kind: "role_changed",
-                user_id: Some(id),
-                session_id: None,
-                ip: None,
-                detail: Some(&detail),
-            },
-            Timestamp::now(),
-        )
-        .await?;
-    // The role has changed already: failing to list the tokens it leaves over-privileged must
-    // not turn the answer into a 500 (`tessera tokens list --over-privileged` finds them too).
-    if let Err(error) = crate::tokens::ceiling::warn_of_tokens_beyond_role(&state.store, id).await {
-        tracing::error!(error = format!("{error:#}"), user_id = %id, "reviewing the user's tokens after a role change failed");
-    }
+    let (role, previous) =
+        service::change_role(&state.store, &actor(&user), id, &body.role).await?;
     Ok(ok(
         serde_json::json!({"id": id, "role": role, "previous_role": previous}),
     ))

@@ -32,6 +32,13 @@ impl From<AccountError> for ApiError {
             AccountError::InvalidRefreshToken => {
                 ApiError::Unauthorized(AuthFailure::InvalidRefreshToken)
             }
+            // A JWT whose account is gone is as good as no JWT.
+            AccountError::AccountGone { .. } => ApiError::Unauthorized(AuthFailure::InvalidToken),
+            AccountError::SessionNotFound { .. } | AccountError::UserNotFound { .. } => {
+                ApiError::NotFound(error.to_string())
+            }
+            AccountError::NotAdmin => ApiError::Forbidden(error.to_string()),
+            AccountError::LastAdmin => ApiError::Conflict(error.to_string()),
             AccountError::Signing(error) => ApiError::Internal(error),
             AccountError::TooManyAttempts => ApiError::Unavailable(error.to_string()),
             AccountError::Hashing(error) => ApiError::from(error),

@@ -2,9 +2,10 @@
 //! (`routes.rs`), the CLI and the console call these; each says what went wrong with an
 //! [`AccountError`].
 //!
-//! It holds registration, the password rules and signing in (with the brute-force rules of
-//! [`super::login_guard`] and the sessions of [`super::sessions`]); the profile, the password
-//! change and the role change still run through their routes (`profile.rs`).
+//! It holds registration, the password rules, signing in (with the brute-force rules of
+//! [`super::login_guard`] and the sessions of [`super::sessions`]), the password change, ending a
+//! session and the role change. Reading and editing the profile, logging out and listing
+//! sessions are single store calls, made by their handlers (`profile.rs`).
 
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -14,7 +15,9 @@ use super::login_guard::{AttemptEvents, LoginGuard, PasswordAttempt};
 use super::password::{HashingError, PasswordHasher};
 use super::sessions::{ClientInfo, LoginSessions, TokenPair};
 use crate::config::Registration;
-use crate::store::{AccountOrigin, NewUser, Store, UserRecord};
+use crate::store::{
+    AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent, Store, UserRecord,
+};
 use crate::types::{Role, Timestamp};
 
 // Also what `tessera users create` builds from its flags. (The doc comment is the schema's
@@ -56,6 +59,30 @@ pub enum AccountError {
     /// The refresh token is unknown, spent, expired or its session ended.
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
+    /// The account a session belongs to no longer exists.
+    #[error("the account {id} no longer exists")]
+    AccountGone {
+        /// The missing account.
+        id: Uuid,
+    },
+    /// No running session with this id belongs to the account.
+    #[error("Session not found")]
+    SessionNotFound {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// Only admins change roles.
+    #[error("Only admins may change roles")]
+    NotAdmin,
+    /// No account with this id.
+    #[error("User not found")]
+    UserNotFound {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// The change would leave no admin.
+    #[error("The last admin cannot be given another role")]
+    LastAdmin,
     /// An access token could not be signed.
     #[error("signing an access token failed: {0}")]
     Signing(anyhow::Error),
@@ -192,4 +219,114 @@ pub async fn sign_in(
         (true, Some(user_id)) => sessions.start(user_id, client).await,
         _ => Err(AccountError::InvalidCredentials),
     }
+}
+
+/// Who is acting: an account, in one of its sessions, with its role now.
+pub struct Actor {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub role: Role,
+}
+
+/// Changes the actor's password and ends every other session of theirs; returns how many. The
+/// current password is checked under the brute-force rules like a login, so a stolen access
+/// token is no faster way to find the password than the login form.
+pub async fn change_password(
+    store: &Store,
+    guard: &LoginGuard,
+    passwords: &PasswordHasher,
+    actor: &Actor,
+    current: String,
+    new: String,
+    client: &ClientInfo,
+) -> Result<u64, AccountError> {
+    validate_password("new_password", &new)?;
+    if new == current {
+        return invalid("new_password must differ from current_password");
+    }
+    let id = actor.user_id;
+    let username = store
+        .find_user(id)
+        .await?
+        .ok_or(AccountError::AccountGone { id })?
+        .username
+        .to_lowercase();
+    let stored = store.password_hash(id).await?;
+    let attempt = PasswordAttempt {
+        login: &username,
+        ip: &client.key.to_string(),
+        user_id: Some(id),
+        events: ("password_change_failed", "password_change_refused_locked"),
+    };
+    if !guard.check(&attempt, current, stored).await?.matched {
+        return invalid("current_password is not correct");
+    }
+    let hash = passwords.hash(new).await?;
+    store.set_password_hash(id, &hash).await?;
+    let now = Timestamp::now();
+    let kept = Some(actor.session_id);
+    let ended = store
+        .end_sessions(id, kept, EndReason::PasswordChanged, now)
+        .await?;
+    let event = SecurityEvent {
+        kind: "password_changed",
+        user_id: Some(id),
+        session_id: Some(actor.session_id),
+        ip: None,
+        detail: Some("password changed; other sessions ended"),
+    };
+    store.record_security_event(event, now).await?;
+    Ok(ended)
+}
+
+/// Ends one of the account's running sessions (another account's id is not found).
+pub async fn end_session(store: &Store, user_id: Uuid, id: Uuid) -> Result<(), AccountError> {
+    let now = Timestamp::now();
+    if !store
+        .end_session(user_id, id, EndReason::Ended, now)
+        .await?
+    {
+        return Err(AccountError::SessionNotFound { id });
+    }
+    Ok(())
+}
+
+/// Gives the account `target` the role named `role` (admins only; the last admin keeps theirs).
+/// Returns the role before. Tokens the new role may no longer hold are reported in the log;
+/// they stop reaching beyond the role at once, as every request checks the role now.
+pub async fn change_role(
+    store: &Store,
+    actor: &Actor,
+    target: Uuid,
+    role: &str,
+) -> Result<(Role, Role), AccountError> {
+    if actor.role != Role::Admin {
+        return Err(AccountError::NotAdmin);
+    }
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::types::UnknownRole| AccountError::Invalid(e.to_string()))?;
+    let previous = match store.change_role(target, role).await? {
+        RoleChange::Changed { previous } => previous,
+        RoleChange::LastAdmin => return Err(AccountError::LastAdmin),
+        RoleChange::NoSuchUser => return Err(AccountError::UserNotFound { id: target }),
+    };
+    let detail = format!(
+        "role changed from {previous} to {role} by {}",
+        actor.user_id
+    );
+    let event = SecurityEvent {
+        kind: "role_changed",
+        user_id: Some(target),
+        session_id: None,
+        ip: None,
+        detail: Some(&detail),
+    };
+    store.record_security_event(event, Timestamp::now()).await?;
+    // The role has changed already: failing to list the tokens it leaves over-privileged must
+    // not turn the answer into a failure (`tessera tokens list --over-privileged` finds them too).
+    if let Err(error) = crate::tokens::ceiling::warn_of_tokens_beyond_role(store, target).await {
+        tracing::error!(error = format!("{error:#}"), user_id = %target, "reviewing the user's tokens after a role change failed");
+    }
+    Ok((role, previous))
 }
