@@ -23,7 +23,9 @@ use super::lockout::LockoutPolicy;
 use super::password::{HashingPlace, PasswordHasher};
 use super::service::AccountError;
 use crate::http::truncate;
-use crate::store::{Admission, FailureCount, FailurePolicy, SecurityEvent, Store, Subject};
+use crate::store::{
+    Admission, FailureCount, FailurePolicy, SecurityEvent, SecurityEventKind, Store, Subject,
+};
 use crate::types::Timestamp;
 
 /// How often a waiting attempt looks again without being woken, for places freed by another
@@ -46,7 +48,7 @@ pub struct LoginGuard {
 }
 
 /// The security events a guarded password check records: (failed, refused while locked).
-pub type AttemptEvents = (&'static str, &'static str);
+pub type AttemptEvents = (SecurityEventKind, SecurityEventKind);
 
 /// Who is trying a password, for the brute-force counters.
 pub struct PasswordAttempt<'a> {
@@ -234,7 +236,7 @@ impl LoginGuard {
             tracing::warn!(what, "login locked after repeated failures");
             let detail = format!("{what} locked after {threshold} failed logins");
             let event = SecurityEvent {
-                kind: "login_locked",
+                kind: SecurityEventKind::LoginLocked,
                 user_id,
                 session_id: None,
                 ip,
@@ -246,7 +248,11 @@ impl LoginGuard {
     }
 }
 
-fn event<'a>(attempt: &PasswordAttempt<'a>, kind: &'a str, detail: &'a str) -> SecurityEvent<'a> {
+fn event<'a>(
+    attempt: &PasswordAttempt<'a>,
+    kind: SecurityEventKind,
+    detail: &'a str,
+) -> SecurityEvent<'a> {
     SecurityEvent {
         kind,
         user_id: attempt.user_id,

@@ -16,7 +16,8 @@ use super::password::{HashingError, PasswordHasher};
 use super::sessions::{ClientInfo, LoginSessions, TokenPair};
 use crate::config::Registration;
 use crate::store::{
-    AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent, Store, UserRecord,
+    AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent, SecurityEventKind, Store,
+    UserRecord,
 };
 use crate::types::{Role, Timestamp};
 
@@ -190,7 +191,10 @@ pub async fn create_account(
 }
 
 /// A login's events.
-const LOGIN_EVENTS: AttemptEvents = ("login_failed", "login_refused_locked");
+const LOGIN_EVENTS: AttemptEvents = (
+    SecurityEventKind::LoginFailed,
+    SecurityEventKind::LoginRefusedLocked,
+);
 
 /// Signs someone in with a username (or email) and password, under the brute-force rules: a
 /// new session and its first token pair, or [`AccountError::InvalidCredentials`] alike for an
@@ -256,7 +260,10 @@ pub async fn change_password(
         login: &username,
         ip: &client.key.to_string(),
         user_id: Some(id),
-        events: ("password_change_failed", "password_change_refused_locked"),
+        events: (
+            SecurityEventKind::PasswordChangeFailed,
+            SecurityEventKind::PasswordChangeRefusedLocked,
+        ),
     };
     if !guard.check(&attempt, current, stored).await?.matched {
         return invalid("current_password is not correct");
@@ -269,7 +276,7 @@ pub async fn change_password(
         .end_sessions(id, kept, EndReason::PasswordChanged, now)
         .await?;
     let event = SecurityEvent {
-        kind: "password_changed",
+        kind: SecurityEventKind::PasswordChanged,
         user_id: Some(id),
         session_id: Some(actor.session_id),
         ip: None,
@@ -316,7 +323,7 @@ pub async fn change_role(
         actor.user_id
     );
     let event = SecurityEvent {
-        kind: "role_changed",
+        kind: SecurityEventKind::RoleChanged,
         user_id: Some(target),
         session_id: None,
         ip: None,

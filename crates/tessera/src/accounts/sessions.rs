@@ -21,7 +21,7 @@ use super::service::AccountError;
 use crate::crypto::random_base62;
 use crate::http::client_ip::ClientKey;
 use crate::http::truncate;
-use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent, Store};
+use crate::store::{NewLoginSession, RefreshOutcome, SecurityEvent, SecurityEventKind, Store};
 use crate::types::Timestamp;
 
 /// Every refresh token starts with this, so secret scanners and people can tell it from a PAT.
@@ -176,7 +176,7 @@ impl LoginSessions {
                 self.store
                     .record_security_event(
                         SecurityEvent {
-                            kind: "refresh_token_reused",
+                            kind: SecurityEventKind::RefreshTokenReused,
                             user_id: Some(user_id),
                             session_id: Some(session_id),
                             ip: Some(&client.ip.to_string()),

@@ -38,7 +38,9 @@ pub use connections::{
     OAuthStateRecord, RefreshResult, SealedColumn, SealedTokens, SealedValue, TokenRow,
 };
 pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
-pub use login_security::{Admission, FailureCount, FailurePolicy, SecurityEvent, Subject};
+pub use login_security::{
+    Admission, FailureCount, FailurePolicy, SecurityEvent, SecurityEventKind, Subject,
+};
 pub use login_sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
 pub use tokens::{NewToken, OwnedTokenRecord, TokenRecord};
