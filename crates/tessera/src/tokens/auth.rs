@@ -13,16 +13,16 @@
 //! 6. scope too low → 403 with `required_scope` and `your_scopes`
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
 use super::audit::{Attribution, AuditSlot};
-use super::format::{self, WellFormedPat};
+use super::format;
 use super::scopes::{RequiredScope, Scope, ScopeSet};
-use super::{Token, TokenStatus};
+use super::service;
+use super::TokenStatus;
 use crate::http::client_ip::ClientIp;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
 use crate::state::AppState;
@@ -53,7 +53,7 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
         };
         let well_formed =
             format::parse(presented).ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
-        let token = find_token(state, &well_formed)
+        let token = service::find_by_secret(&state.store, &state.token_cache, &well_formed)
             .await?
             .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
 
@@ -129,34 +129,12 @@ pub async fn attribute_presented_pat(
         return None;
     };
     let well_formed = format::parse(presented)?;
-    let token = find_token(state, &well_formed).await.ok()??;
+    let token = service::find_by_secret(&state.store, &state.token_cache, &well_formed)
+        .await
+        .ok()??;
     Some(Attribution {
         token_id: token.id,
         authorized: false,
         reason: Some(reason),
     })
-}
-
-/// The cache, else one indexed lookup by display prefix and a constant-time hash comparison per
-/// candidate. (A cache hit needs no comparison: the key is the full SHA-256 of the token.)
-async fn find_token(
-    state: &AppState,
-    presented: &WellFormedPat<'_>,
-) -> Result<Option<Arc<Token>>, ApiError> {
-    if let Some(token) = state.token_cache.get(&presented.hash) {
-        return Ok(Some(token));
-    }
-    let ticket = state.token_cache.ticket();
-    let candidates = state.store.tokens_with_prefix(presented.prefix).await?;
-    let Some(row) = candidates
-        .into_iter()
-        .find(|row| presented.hash.matches(&row.token_hash))
-    else {
-        return Ok(None);
-    };
-    let token = Arc::new(Token::try_from(row)?);
-    state
-        .token_cache
-        .fill(ticket, presented.hash, token.clone());
-    Ok(Some(token))
 }

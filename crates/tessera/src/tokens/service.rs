@@ -7,6 +7,8 @@
 //! another user's token id is [`TokenError::NotFound`], exactly like a missing one, so ids leak
 //! nothing.
 
+use std::sync::Arc;
+
 use ipnet::IpNet;
 use serde::Deserialize;
 use time::Duration;
@@ -14,6 +16,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::cache::TokenCache;
+use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
 use crate::http::error::echo;
@@ -371,4 +374,29 @@ pub async fn audit_log(
     let token = owned_token(store, owner, id).await?;
     let page = store.audit_page(token.id, limit, offset).await?;
     Ok((token, page))
+}
+
+/// The token a presented secret belongs to, if any: from the cache, else by one indexed lookup
+/// by display prefix and a constant-time hash comparison per candidate (a cache hit needs no
+/// comparison: the key is the full SHA-256 of the secret). Whether it may be used now —
+/// revoked, expired, its networks — is the caller's to judge.
+pub async fn find_by_secret(
+    store: &Store,
+    cache: &TokenCache,
+    presented: &WellFormedPat<'_>,
+) -> Result<Option<Arc<Token>>, TokenError> {
+    if let Some(token) = cache.get(&presented.hash) {
+        return Ok(Some(token));
+    }
+    let ticket = cache.ticket();
+    let candidates = store.tokens_with_prefix(presented.prefix).await?;
+    let Some(row) = candidates
+        .into_iter()
+        .find(|row| presented.hash.matches(&row.token_hash))
+    else {
+        return Ok(None);
+    };
+    let token = Arc::new(Token::try_from(row)?);
+    cache.fill(ticket, presented.hash, token.clone());
+    Ok(Some(token))
 }
