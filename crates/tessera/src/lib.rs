@@ -9,10 +9,14 @@
 //!   connections (deadlines, a cap, panics answered) and shuts down. The `tessera` binary's
 //!   commands are in [`cli`].
 //! * [`router`] — every route in one assembly and the one middleware stack; `/health`, `/ready`,
-//!   the JWKS; [`openapi`] assembles the document from the handlers' annotations.
-//! * The capabilities, each with its handlers and logic: [`accounts`] (registration, login,
-//!   sessions, roles), [`tokens`] (PATs, scopes, the audit log), [`connections`] (OAuth grants
-//!   for branches) and [`resources`] (FCS files, case records, the contract's stubs).
+//!   the JWKS. Each capability declares its routes with their documentation, so merging them
+//!   gives the router and the document's paths at once; [`openapi`] adds the document's top
+//!   level and the statuses every operation shares.
+//! * The capabilities: [`accounts`] (registration, login, sessions, roles), [`tokens`] (PATs,
+//!   scopes, the audit log), [`connections`] (OAuth grants for branches) and [`resources`] (FCS
+//!   files, case records, the contract's stubs). Where a capability has a `service.rs`, that is
+//!   its logic with its own error and nothing of HTTP (the CLI and the console call it too), and
+//!   its `routes.rs` parses, calls, renders and maps the error to a status in one place.
 //! * [`auth`] — the extractor for routes that take a person's JWT or a PAT.
 //! * [`state`] — [`state::AppState`], the built services and the configuration.
 //! * [`http`] — what every handler relies on: the envelope, [`http::ApiError`], extractors that
@@ -24,9 +28,10 @@
 //! * Beside them, used from any layer: [`config`] (every setting), [`crypto`] (sealing secrets,
 //!   random secrets), [`cache`] (caches emptied by the store's change feeds).
 //!
-//! Still crossing a line, to be untied by the next steps: handlers take the whole
-//! [`state::AppState`] (so the capabilities and `state` import each other), `tokens` and
-//! `accounts` share the JWT and role checks, and `openapi` lists `router`'s operational routes.
+//! Still crossing a line, to be untied by the next steps: the handlers take the whole
+//! [`state::AppState`] (so the capabilities and `state` import each other), `connections` and
+//! the case records have no service of their own yet, and `tokens` and `accounts` share the JWT
+//! and role checks.
 
 pub mod accounts;
 pub mod auth;
