@@ -122,16 +122,28 @@ impl LoginSessions {
                 refresh_token_hash: &hash(&refresh_token),
             })
             .await?;
+        self.pair(user_id, session_id, expires_at, refresh_token, now)
+    }
+
+    /// A new access token for the session, with `refresh_token`, as login and refresh answer.
+    fn pair(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        session_ends: Timestamp,
+        refresh_token: String,
+        now: Timestamp,
+    ) -> Result<TokenPair, AccountError> {
         let (access_token, expires_in) = self
             .jwt
-            .issue(user_id, session_id, expires_at)
+            .issue(user_id, session_id, session_ends)
             .map_err(AccountError::Signing)?;
         Ok(TokenPair {
             access_token,
             token_type: "bearer",
             expires_in,
             refresh_token,
-            refresh_expires_in: seconds_until(expires_at, now),
+            refresh_expires_in: seconds_until(session_ends, now),
         })
     }
 
@@ -155,19 +167,7 @@ impl LoginSessions {
                 session_id,
                 user_id,
                 expires_at,
-            } => {
-                let (access_token, expires_in) = self
-                    .jwt
-                    .issue(user_id, session_id, expires_at)
-                    .map_err(AccountError::Signing)?;
-                Ok(TokenPair {
-                    access_token,
-                    token_type: "bearer",
-                    expires_in,
-                    refresh_token: next,
-                    refresh_expires_in: seconds_until(expires_at, now),
-                })
-            }
+            } => self.pair(user_id, session_id, expires_at, next, now),
             RefreshOutcome::Reused {
                 session_id,
                 user_id,
