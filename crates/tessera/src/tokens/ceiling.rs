@@ -22,28 +22,30 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::store::Store;
-use crate::tokens::scopes::{Resource, Scope, ScopeSet};
+use crate::tokens::scopes::{
+    BeneficiariesDelete, BeneficiariesWrite, ConnectionsAdmin, ConnectionsWrite, RequiredScope,
+    Resource, Scope, ScopeSet,
+};
 use crate::tokens::Token;
 use crate::types::{Role, Timestamp};
 
 /// The highest scope of `resource` that `role` may hold, or `None` for none at all.
 pub fn ceiling(role: Role, resource: Resource) -> Option<Scope> {
-    let level = match resource {
-        Resource::Workspaces | Resource::Users | Resource::Fcs => {
-            return Some(Scope::highest(resource))
-        }
+    match resource {
+        Resource::Workspaces | Resource::Users | Resource::Fcs => Some(Scope::highest(resource)),
         Resource::Beneficiaries => match role {
-            Role::Admin | Role::Manager => "delete",
-            Role::Therapist | Role::SocialWorker | Role::Coordinator | Role::DataEntry => "write",
-            Role::Member => return None,
+            Role::Admin | Role::Manager => Some(BeneficiariesDelete::SCOPE),
+            Role::Therapist | Role::SocialWorker | Role::Coordinator | Role::DataEntry => {
+                Some(BeneficiariesWrite::SCOPE)
+            }
+            Role::Member => None,
         },
         Resource::Connections => match role {
-            Role::Admin => "admin",
-            Role::Manager => "write",
-            _ => return None,
+            Role::Admin => Some(ConnectionsAdmin::SCOPE),
+            Role::Manager => Some(ConnectionsWrite::SCOPE),
+            _ => None,
         },
-    };
-    format!("{}:{level}", resource.name()).parse().ok()
+    }
 }
 
 /// Whether `role` may hold `scope`.

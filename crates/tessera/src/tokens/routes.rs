@@ -246,11 +246,13 @@ pub async fn revoke_token(
 }
 
 /// Gives a token a new secret; the old one stops working at once. The new expiry keeps the
-/// token's original lifetime, counted from now. A revoked token cannot be brought back.
+/// token's original lifetime, counted from now. A revoked token cannot be brought back, nor one
+/// holding scopes beyond the caller's role now.
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens", security(("jwt" = [])),
     params(("id" = Uuid, Path, description = "Token id")),
     responses(
         (status = 200, description = "New secret, shown once", body = inline(Enveloped<CreatedToken>)),
+        (status = 403, description = "The token holds a scope beyond what the caller's role may hold now (named in the message): revoke it and create one within the role", body = ErrorEnvelope),
         (status = 404, description = "No such token of the caller's", body = ErrorEnvelope),
         (status = 409, description = "The token is revoked", body = ErrorEnvelope),
     ))]

@@ -226,6 +226,19 @@ pub fn allowed_ip_strings(nets: &Option<Vec<IpNet>>) -> Option<Vec<String>> {
         .map(|nets| nets.iter().map(IpNet::to_string).collect())
 }
 
+/// Refuses `scopes` beyond what `owner`'s role allows now.
+async fn within_role(store: &Store, owner: Uuid, scopes: &ScopeSet) -> Result<(), TokenError> {
+    let role = store
+        .user_role(owner)
+        .await?
+        .ok_or(TokenError::OwnerGone { owner })?;
+    let beyond = ceiling::beyond_role(role, scopes);
+    if !beyond.is_empty() {
+        return Err(TokenError::BeyondRole { role, beyond });
+    }
+    Ok(())
+}
+
 /// Validates `request` and stores a new token for `owner`, within what the owner's role may
 /// hold. The secret is in the answer only.
 pub async fn issue_token(
@@ -235,14 +248,7 @@ pub async fn issue_token(
 ) -> Result<IssuedToken, TokenError> {
     let now = Timestamp::now();
     let spec = validate(request, now)?;
-    let role = store
-        .user_role(owner)
-        .await?
-        .ok_or(TokenError::OwnerGone { owner })?;
-    let beyond = ceiling::beyond_role(role, &spec.scopes);
-    if !beyond.is_empty() {
-        return Err(TokenError::BeyondRole { role, beyond });
-    }
+    within_role(store, owner, &spec.scopes).await?;
     let minted = format::generate();
     let scopes_json =
         serde_json::to_string(&spec.scopes.to_strings()).map_err(anyhow::Error::from)?;
@@ -321,7 +327,7 @@ pub async fn revoke_token(
 
 /// Gives one of the owner's tokens a new secret; the old one stops working at once. The new
 /// expiry keeps the token's original lifetime, counted from now. A revoked token cannot be
-/// brought back.
+/// brought back, nor one holding scopes beyond the owner's role now.
 pub async fn regenerate_token(
     store: &Store,
     cache: &TokenCache,
@@ -332,6 +338,9 @@ pub async fn regenerate_token(
     if current.revoked_at.is_some() {
         return Err(TokenError::Revoked { id });
     }
+    // A new secret is a new lease on the scopes: no more than the owner's role allows now, or a
+    // token minted before a demotion would live on, renewed, past every review.
+    within_role(store, owner, &current.scopes).await?;
     let lifetime = current.expires_at - current.created_at;
     let minted = format::generate();
     let row = store

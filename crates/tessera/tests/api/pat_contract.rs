@@ -792,3 +792,39 @@ async fn a_jwt_reaches_connections_only_as_far_as_the_role() {
         }
     }
 }
+
+/// Regenerating is minting again: a token whose owner has been demoted below its scopes gets no
+/// new secret (403 naming the scope), and the one it has stays as it was.
+#[tokio::test]
+async fn a_token_beyond_its_owners_role_now_is_not_regenerated() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("lead").role(Role::Manager).create().await;
+    let (id, secret) = app.pat(&owner.jwt, &["beneficiaries:delete"]).await;
+    app.assign_role(&owner.id, Role::Therapist).await;
+    let refused = app
+        .post(
+            &format!("/api/v1/tokens/{id}/regenerate"),
+            Some(&owner.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert_eq!(
+        refused.message(),
+        "A token cannot do more than its owner: your role (therapist) may not hold beneficiaries:delete"
+    );
+    let kept = app
+        .get(&format!("/api/v1/tokens/{id}"), Some(&owner.jwt))
+        .await;
+    assert_eq!(kept.data()["token_prefix"], secret[..12]);
+    // Within the role again, it regenerates.
+    app.assign_role(&owner.id, Role::Manager).await;
+    let renewed = app
+        .post(
+            &format!("/api/v1/tokens/{id}/regenerate"),
+            Some(&owner.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+}
