@@ -6,11 +6,10 @@
 //! once, so a route cannot be served undocumented or documented unserved.
 //!
 //! A request's way through (outermost first): upload deadline (FCS uploads) → client IP → audit
-//! recorder (PAT routes; it also answers a panic anywhere inside it with the 500 envelope) →
+//! recorder (PAT routes; it also answers a panic in the layers below it with the 500 envelope) →
 //! compression → error-envelope guard → request id → trace span and access log → security
-//! headers → timeout → body limit → routing → (on `/api/`) rate limit → extractors (JWT or PAT +
-//! scope) →
-//! handler → service → store.
+//! headers → panic catcher (a handler's panic: the 500 envelope) → timeout → body limit →
+//! routing → (on `/api/`) rate limit → extractors (JWT or PAT + scope) → handler → service → store.
 
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, MethodRouter};
 use axum::Router;
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -206,6 +206,10 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(timeout, request_timeout))
+        // A handler's panic is answered here, inside the header, request-id and trace layers,
+        // so its 500 looks like every other answer and is logged; the audit recorder's own
+        // catch (outermost) is left for a panic in the layers themselves.
+        .layer(CatchPanicLayer::custom(|_| fallback::panic_response()))
         .layer(security(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security(header::REFERRER_POLICY, "no-referrer"))

@@ -244,10 +244,23 @@ async fn panics_timeouts_and_405s_on_pat_routes_are_audited_with_their_status() 
         let request = client.get(url).bearer_auth(&pat);
         async move { request.send().await.unwrap().status() }
     };
-    assert_eq!(
-        get_status(format!("{base}/api/v1/panics")).await,
-        StatusCode::INTERNAL_SERVER_ERROR
-    );
+    let panicked = client
+        .get(format!("{base}/api/v1/panics"))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(panicked.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    // Answered inside the stack, so the 500 carries what every answer carries.
+    let header = |name: &str| {
+        panicked
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert!(header("x-request-id").is_some(), "{:?}", panicked.headers());
     assert_eq!(
         get_status(format!("{base}/api/v1/hangs")).await,
         StatusCode::SERVICE_UNAVAILABLE
