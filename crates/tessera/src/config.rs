@@ -221,7 +221,7 @@ pub struct Config {
     pub shutdown_deadline_seconds: u64,
 
     /// A request that takes longer than this many seconds is answered 503 and dropped.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_seconds: u64,
 
     /// Audit batches committing at once. Default: 2 on PostgreSQL (which merges concurrent

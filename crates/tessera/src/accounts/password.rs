@@ -23,8 +23,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::http::ApiError;
-
 use anyhow::Context;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -201,16 +199,6 @@ impl PasswordHasher {
             .run_in(place, move || verify_blocking(&password, &phc))
             .await?;
         Ok(matched && user_exists)
-    }
-}
-
-/// A full queue is a passing condition (503, retry); a failed hash is ours (500).
-impl From<HashingError> for ApiError {
-    fn from(error: HashingError) -> Self {
-        match error {
-            HashingError::QueueFull => ApiError::Unavailable(error.to_string()),
-            HashingError::Failed(_) => ApiError::Internal(error.into()),
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::password::HashingError;
 use super::service::{self, AccountError, RegisterRequest};
 use super::sessions::{ClientInfo, TokenPair};
 
@@ -20,6 +21,7 @@ use crate::types::Timestamp;
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
+        let message = error.to_string();
         match error {
             AccountError::Invalid(message) => ApiError::Validation(message),
             AccountError::RegistrationClosed => ApiError::Forbidden(error.to_string()),
@@ -41,7 +43,11 @@ impl From<AccountError> for ApiError {
             AccountError::LastAdmin => ApiError::Conflict(error.to_string()),
             AccountError::Signing(error) => ApiError::Internal(error),
             AccountError::TooManyAttempts => ApiError::Unavailable(error.to_string()),
-            AccountError::Hashing(error) => ApiError::from(error),
+            // A full queue is a passing condition (503, retry); a failed hash is ours (500).
+            AccountError::Hashing(HashingError::QueueFull) => ApiError::Unavailable(message),
+            AccountError::Hashing(error @ HashingError::Failed(_)) => {
+                ApiError::Internal(error.into())
+            }
             AccountError::Store(error) => ApiError::from(error),
         }
     }

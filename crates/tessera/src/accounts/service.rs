@@ -16,8 +16,8 @@ use super::password::{HashingError, PasswordHasher};
 use super::sessions::{ClientInfo, LoginSessions, TokenPair};
 use crate::config::Registration;
 use crate::store::{
-    AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent, SecurityEventKind, Store,
-    UserRecord,
+    unique_violation, AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent,
+    SecurityEventKind, Store, UserRecord,
 };
 use crate::types::{Role, Timestamp};
 
@@ -174,16 +174,12 @@ pub async fn create_account(
             created_at: user.created_at,
         })
         .await;
-    if let Err(sqlx::Error::Database(db)) = &stored {
-        if db.is_unique_violation() {
-            // The constraint's name on PostgreSQL, the database's message on SQLite.
-            let clashed = db.constraint().unwrap_or_else(|| db.message());
-            return Err(if clashed.contains("email") {
-                AccountError::EmailTaken
-            } else {
-                AccountError::UsernameTaken
-            });
-        }
+    if let Some(clashed) = stored.as_ref().err().and_then(unique_violation) {
+        return Err(if clashed.contains("email") {
+            AccountError::EmailTaken
+        } else {
+            AccountError::UsernameTaken
+        });
     }
     stored?;
     tracing::info!(user_id = %user.id, "account registered");
@@ -249,15 +245,13 @@ pub async fn change_password(
         return invalid("new_password must differ from current_password");
     }
     let id = actor.user_id;
-    let username = store
-        .find_user(id)
+    let stored = store
+        .password_hash(id)
         .await?
-        .ok_or(AccountError::AccountGone { id })?
-        .username
-        .to_lowercase();
-    let stored = store.password_hash(id).await?;
+        .ok_or(AccountError::AccountGone { id })?;
     let attempt = PasswordAttempt {
-        login: &username,
+        // The account counter goes by the account's id (`user_id` below), not by a login.
+        login: "",
         ip: &client.key.to_string(),
         user_id: Some(id),
         events: (
@@ -265,7 +259,7 @@ pub async fn change_password(
             SecurityEventKind::PasswordChangeRefusedLocked,
         ),
     };
-    if !guard.check(&attempt, current, stored).await?.matched {
+    if !guard.check(&attempt, current, Some(stored)).await?.matched {
         return invalid("current_password is not correct");
     }
     let hash = passwords.hash(new).await?;

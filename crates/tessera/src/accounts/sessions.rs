@@ -92,7 +92,8 @@ impl LoginSessions {
         LoginSessions {
             store,
             jwt,
-            lifetime: time::Duration::seconds(i64::try_from(lifetime_seconds).unwrap_or(i64::MAX)),
+            // REFRESH_TTL_SECONDS is at most 365 days (config), far inside an i64.
+            lifetime: time::Duration::seconds(lifetime_seconds.min(365 * 86_400) as i64),
         }
     }
 

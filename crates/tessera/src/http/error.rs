@@ -255,12 +255,9 @@ pub trait ResultExt<T> {
 
 impl<T> ResultExt<T> for Result<T, sqlx::Error> {
     fn on_unique_violation(self, message: impl FnOnce(&str) -> String) -> ApiResult<T> {
-        self.map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                let what = db.constraint().unwrap_or_else(|| db.message());
-                ApiError::Conflict(message(what))
-            }
-            _ => ApiError::from(error),
+        self.map_err(|error| match crate::store::unique_violation(&error) {
+            Some(what) => ApiError::Conflict(message(what)),
+            None => ApiError::from(error),
         })
     }
 }

@@ -194,3 +194,14 @@ fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
 }
+
+/// What a unique-constraint violation clashed on: the constraint's name on PostgreSQL, the
+/// database's message (which names the column) on SQLite. `None` for any other error.
+pub fn unique_violation(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(db.constraint().unwrap_or_else(|| db.message()))
+        }
+        _ => None,
+    }
+}
