@@ -3,7 +3,8 @@
 //!
 //! The order of the steps is the point:
 //! 1. a place in the hashing queue, so a full queue is a 503 before anything is written or
-//!    delayed;
+//!    delayed. It is given back for every wait and delay and taken again after: an attempt
+//!    sleeping out a lock holds none, so a few of them cannot shut everyone else out;
 //! 2. a place below both thresholds (account and client IP): checked failures plus attempts in
 //!    flight. No place free means other attempts are being checked: this one waits for one of
 //!    them to settle (woken in this process, or looking again every `LOOK_AGAIN` for other
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::lockout::LockoutPolicy;
-use super::password::{HashingPlace, PasswordHasher};
+use super::password::{HashingError, HashingPlace, PasswordHasher};
 use super::service::AccountError;
 use crate::http::truncate;
 use crate::store::{
@@ -96,7 +97,9 @@ impl LoginGuard {
         password: String,
         stored_hash: Option<String>,
     ) -> Result<PasswordCheck, AccountError> {
-        let hashing = self.passwords.take_place()?;
+        // Taken first, so a full queue is a 503 before anything is written; given back for every
+        // wait and delay below and taken again after (a 503 then, if the queue filled meanwhile).
+        let mut hashing = Some(self.passwords.take_place()?);
         let policy = self.policy;
         let account_key = account_subject(attempt);
         let ip_key = format!("ip:{}", attempt.ip);
@@ -110,15 +113,18 @@ impl LoginGuard {
                 lock_threshold: policy.ip_lock_threshold,
             },
         ];
-        let Some((in_flight, account, from_ip)) = self.wait_for_place(subjects).await? else {
-            return self
-                .refuse_locked(attempt, hashing, password, stored_hash)
-                .await;
+        let waited = self.wait_for_place(subjects, &mut hashing).await?;
+        let Some((in_flight, account, from_ip)) = waited else {
+            drop(hashing);
+            return self.refuse_locked(attempt, password, stored_hash).await;
         };
         let verdict = policy.verdict(account, from_ip, Timestamp::now());
         if !verdict.delay.is_zero() {
+            hashing = None;
             tokio::time::sleep(verdict.delay).await;
         }
+        // A full queue now is a 503; `in_flight`, dropped, gives the place back uncounted.
+        let hashing = self.hashing_place(hashing)?;
         let matched = self
             .passwords
             .verify(hashing, password, stored_hash)
@@ -145,10 +151,12 @@ impl LoginGuard {
     async fn wait_for_place(
         &self,
         subjects: [Subject<'_>; 2],
+        hashing: &mut Option<HashingPlace>,
     ) -> Result<Option<(InFlight, FailureCount, FailureCount)>, AccountError> {
         let policy = self.policy;
         let deadline = tokio::time::Instant::now() + policy.wait;
         loop {
+            *hashing = Some(self.hashing_place(hashing.take())?);
             // Listening before looking, so a place freed in between still wakes this attempt.
             let freed = self.places.freed.notified();
             tokio::pin!(freed);
@@ -180,27 +188,35 @@ impl LoginGuard {
             if look_again > deadline {
                 return Err(AccountError::TooManyAttempts);
             }
+            // Waiting holds no hashing place.
+            *hashing = None;
             let _ = tokio::time::timeout_at(look_again, freed).await;
         }
     }
 
-    /// A locked subject: the password is hashed all the same (a lock must cost the time a wrong
-    /// password costs), the refusal recorded, and the answer is a failed check.
+    /// `held`, or a place taken now.
+    fn hashing_place(&self, held: Option<HashingPlace>) -> Result<HashingPlace, HashingError> {
+        held.map_or_else(|| self.passwords.take_place(), Ok)
+    }
+
+    /// A locked subject: the refusal is recorded, the password is hashed all the same after the
+    /// longest delay (a lock must cost the time a wrong password costs), and the answer is a
+    /// failed check.
     async fn refuse_locked(
         &self,
         attempt: &PasswordAttempt<'_>,
-        hashing: HashingPlace,
         password: String,
         stored_hash: Option<String>,
     ) -> Result<PasswordCheck, AccountError> {
-        tokio::time::sleep(self.policy.max_delay).await;
-        self.passwords
-            .verify(hashing, password, stored_hash)
-            .await?;
         let (_, refused_locked) = attempt.events;
         let detail = "refused: account or client locked after repeated failures";
         self.store
             .record_security_event(event(attempt, refused_locked, detail), Timestamp::now())
+            .await?;
+        tokio::time::sleep(self.policy.max_delay).await;
+        let hashing = self.hashing_place(None)?;
+        self.passwords
+            .verify(hashing, password, stored_hash)
             .await?;
         Ok(PasswordCheck { matched: false })
     }

@@ -1054,3 +1054,39 @@ async fn an_unknown_kid_reloads_the_keys_once_for_a_burst() {
     }
     assert_eq!(keys.unknown_kid_reloads() - before, 1);
 }
+
+/// Attempts waiting out a lock's delay hold no place in the hashing queue: a handful of them
+/// against a locked (even invented) login cannot shut everyone else out with 503s.
+#[tokio::test]
+async fn attempts_sleeping_out_a_lock_leave_the_hashing_queue_to_others() {
+    let app = TestApp::builder()
+        .login_lockout(1, 1_000, 30_000)
+        .with_config(|config| {
+            config.password_hash_concurrency = Some(1);
+            config.password_hash_queue = 1;
+        })
+        .spawn()
+        .await;
+    app.user("alice").register().await;
+    assert_eq!(
+        login(&app, "mallory-guess", "wrong password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // As many locked attempts as the queue has places (one thread + one queued), each now
+    // waiting out the 30 s delay.
+    let app = std::sync::Arc::new(app);
+    let sleepers: Vec<_> = (0..2)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { login(&app, "mallory-guess", "wrong password").await })
+        })
+        .collect();
+    while security_events(&app, "login_refused_locked").await < 2 {
+        tokio::task::yield_now().await;
+    }
+    let reply = login(&app, "alice", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    for sleeper in sleepers {
+        sleeper.abort();
+    }
+}
