@@ -296,12 +296,17 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             match store.change_role(id, role).await? {
                 RoleChange::Changed { previous } => {
                     println!("{user}: {previous} → {role}");
-                    let beyond = warn_of_tokens_beyond_role(&store, id).await?;
-                    if beyond > 0 {
-                        eprintln!(
+                    // The role has changed: a failed review must not make the command look failed.
+                    match warn_of_tokens_beyond_role(&store, id).await {
+                        Ok(0) => {}
+                        Ok(beyond) => eprintln!(
                             "{beyond} of {user}'s tokens now hold scopes beyond the role: \
                              see `tessera tokens list --over-privileged --user {user}`"
-                        );
+                        ),
+                        Err(error) => eprintln!(
+                            "reviewing {user}'s tokens failed ({error:#}): run \
+                             `tessera tokens list --over-privileged --user {user}`"
+                        ),
                     }
                 }
                 RoleChange::LastAdmin => anyhow::bail!("{user} is the last admin"),

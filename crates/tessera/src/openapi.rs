@@ -22,6 +22,7 @@ use utoipa::openapi::{ContentBuilder, Header, Object, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi, PartialSchema};
 
 use crate::http::openapi::{Enveloped, ErrorEnvelope, RateLimited, ScopeRefusal};
+use crate::http::rate_limit::is_api_path;
 use crate::resources::stubs::{StubAnswer, STUB_ROUTES};
 use crate::tokens::scopes::Scope;
 
@@ -99,10 +100,6 @@ struct Traits {
     query: bool,
 }
 
-/// Paths served by `router::api_routes`, behind the rate limit: `/api/…` and the `/token-management`
-/// compatibility routes (tests/api/operations.rs checks this against the running router).
-pub const RATE_LIMITED_PREFIXES: [&str; 2] = ["/api/", "/token-management/"];
-
 impl Traits {
     fn of(path: &str, operation: &Operation) -> Traits {
         let security = serde_json::to_value(&operation.security).unwrap_or_default();
@@ -117,7 +114,7 @@ impl Traits {
                 .iter()
                 .any(|r| r.as_object().is_some_and(|o| !o.is_empty())),
             pat: named("pat"),
-            api_group: RATE_LIMITED_PREFIXES.iter().any(|p| path.starts_with(p)),
+            api_group: is_api_path(path),
             json_body: operation
                 .request_body
                 .as_ref()
@@ -429,7 +426,7 @@ impl Modify for StubPaths {
                 let traits = Traits {
                     authenticated: true,
                     pat: true,
-                    api_group: RATE_LIMITED_PREFIXES.iter().any(|p| path.starts_with(p)),
+                    api_group: is_api_path(path),
                     // Stubs read neither a body nor the path.
                     path_params: has_id,
                     ..Traits::default()
@@ -489,7 +486,7 @@ fn redoc_asset(
 }
 
 /// `/redoc` (ReDoc on `/openapi.json`) and its scripts under `/redoc/…`, with their own CSP.
-/// Merged beside the Swagger UI routes in `app::router`.
+/// Merged beside the Swagger UI routes in `router::router`.
 pub fn redoc_routes() -> axum::Router {
     use axum::http::{header, HeaderValue};
     use axum::routing::get;

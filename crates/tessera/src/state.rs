@@ -10,7 +10,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::FromRef;
 
 use crate::accounts::jwt::AccessTokens;
 use crate::accounts::keys::{retired_key_grace, SigningKeys};
@@ -63,24 +62,6 @@ impl Deref for AppState {
     type Target = AppInner;
     fn deref(&self) -> &AppInner {
         &self.0
-    }
-}
-
-impl FromRef<AppState> for AuditLog {
-    fn from_ref(state: &AppState) -> Self {
-        state.audit.clone()
-    }
-}
-
-impl FromRef<AppState> for IpRateLimit {
-    fn from_ref(state: &AppState) -> Self {
-        state.rate_limit.clone()
-    }
-}
-
-impl FromRef<AppState> for TrustedProxies {
-    fn from_ref(state: &AppState) -> Self {
-        state.trusted_proxies.clone()
     }
 }
 

@@ -28,6 +28,16 @@ use governor::{Quota, RateLimiter};
 use super::client_ip::ClientKey;
 use super::error::ApiError;
 
+/// Paths of the rate-limited, audited group (`router::api_routes`): `/api/…` and the
+/// `/token-management` compatibility routes (tests/api/operations.rs checks this against the
+/// running router).
+const API_PREFIXES: [&str; 2] = ["/api/", "/token-management/"];
+
+/// Whether `path` is in that group.
+pub fn is_api_path(path: &str) -> bool {
+    API_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
+}
+
 /// The limiter's clock: the monotonic clock plus an offset that only tests move forward, so a
 /// test can show recovery after the window without waiting for it.
 #[derive(Debug, Clone, Default)]

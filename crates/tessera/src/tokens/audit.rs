@@ -359,5 +359,5 @@ pub async fn record_pat_requests(
 /// The routes a PAT may be presented to (the API and the compatibility routes); the others
 /// (`/health`, documents) skip the recorder entirely.
 fn audited_path(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/token-management/")
+    crate::http::rate_limit::is_api_path(path)
 }
