@@ -41,6 +41,7 @@ pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod http;
+pub mod input;
 pub mod openapi;
 pub mod resources;
 pub mod router;

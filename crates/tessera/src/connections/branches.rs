@@ -9,10 +9,11 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::fields::{
-    email, optional, optional_text, required, required_text, Field, LONG_TEXT, SHORT_TEXT,
-};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::input::{
+    email, optional, optional_text, required, required_text, Field, InvalidField, LONG_TEXT,
+    SHORT_TEXT,
+};
 use crate::state::AppState;
 use crate::store::BranchRecord;
 use crate::tokens::scopes::{ConnectionsRead, ConnectionsWrite};
@@ -110,7 +111,7 @@ pub async fn apply(
         "client_id",
         body.client_id,
         c.map(|c| c.oauth_client_id),
-        Ok,
+        Ok::<_, InvalidField>,
     )?;
     if c.is_none_or(|c| c.oauth_client_id != client) {
         if state
@@ -119,9 +120,7 @@ pub async fn apply(
             .await?
             .is_none()
         {
-            return Err(ApiError::invalid(
-                "client_id names no OAuth client of yours",
-            ));
+            return Err(InvalidField::new("client_id names no OAuth client of yours").into());
         }
         // The grant belongs to the old client; the new one's endpoints must never receive it.
         if let Some(current) = c {
@@ -166,7 +165,7 @@ pub async fn apply(
         )?,
         is_active: match body.is_active {
             Field::Value(active) => active,
-            Field::Null => return Err(ApiError::invalid("is_active cannot be null")),
+            Field::Null => return Err(InvalidField::new("is_active cannot be null").into()),
             Field::Absent => c.is_none_or(|c| c.is_active),
         },
         created_at: c.map_or(now, |c| c.created_at),

@@ -11,8 +11,10 @@ use super::vault::Slot;
 use crate::auth::Caller;
 use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path};
-use crate::http::fields::{self, one_of, optional, required, required_text, Field, SHORT_TEXT};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::input::{
+    self as fields, one_of, optional, required, required_text, Field, InvalidField, SHORT_TEXT,
+};
 use crate::state::AppState;
 use crate::store::OAuthClientRecord;
 use crate::tokens::scopes::ConnectionsAdmin;
@@ -119,7 +121,7 @@ pub fn apply(
     owner_id: Uuid,
     body: OAuthClientBody,
     current: Option<OAuthClientRecord>,
-) -> Result<OAuthClientRecord, ApiError> {
+) -> Result<OAuthClientRecord, InvalidField> {
     let now = Timestamp::now();
     let id = current.as_ref().map_or_else(Uuid::now_v7, |c| c.id);
     let secret_given = matches!(body.client_secret, Field::Value(_));
@@ -135,7 +137,7 @@ pub fn apply(
         current.as_ref().map(|c| c.client_secret_sealed.clone()),
         |secret| {
             if secret.is_empty() || secret.len() > MAX_CREDENTIAL {
-                return Err(ApiError::invalid(format!(
+                return Err(InvalidField::new(format!(
                     "client_secret must be 1 to {MAX_CREDENTIAL} characters"
                 )));
             }
@@ -157,7 +159,7 @@ pub fn apply(
         current.as_ref().map(|c| c.scopes.clone()),
     )?;
     if scopes.0.len() > MAX_SCOPES {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "scopes may hold at most {MAX_SCOPES} entries"
         )));
     }
@@ -166,7 +168,7 @@ pub fn apply(
         .iter()
         .any(|scope| scope.contains(char::is_whitespace))
     {
-        return Err(ApiError::invalid(
+        return Err(InvalidField::new(
             "scopes entries must not contain spaces (each entry is one scope)",
         ));
     }
@@ -242,7 +244,7 @@ pub fn apply(
         )
     });
     if redirected && !secret_given {
-        return Err(ApiError::invalid(
+        return Err(InvalidField::new(
             "client_secret is required when provider, token_url, revocation_url or token_auth_method change",
         ));
     }
@@ -252,7 +254,7 @@ pub fn apply(
             ("token_url", &record.token_url),
         ] {
             if value.is_none() {
-                return Err(ApiError::invalid(format!(
+                return Err(InvalidField::new(format!(
                     "{name} is required for the generic provider"
                 )));
             }

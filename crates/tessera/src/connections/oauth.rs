@@ -18,7 +18,7 @@ use url::Url;
 
 use super::provider::ResolvedProvider;
 use crate::config::SecretString;
-use crate::http::error::echo;
+use crate::input::echo;
 
 /// A client's credentials at its provider.
 pub struct ClientCredentials<'a> {

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::http::ApiError;
+use crate::input::InvalidField;
 use crate::store::OAuthClientRecord;
 
 /// The provider names a client may use.
@@ -125,11 +126,11 @@ impl Presets {
 
 /// Checks a redirect URI given by a client: absolute `https`, or `http` to a loopback host (local
 /// development); no fragment (RFC 6749 §3.1.2). Tessera never fetches it: the browser does.
-pub fn checked_redirect_uri(raw: &str) -> Result<String, ApiError> {
+pub fn checked_redirect_uri(raw: &str) -> Result<String, InvalidField> {
     let url = parsed("redirect_uri", raw)?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err(ApiError::invalid(
+        return Err(InvalidField::new(
             "redirect_uri must use https (http is allowed only for localhost)",
         ));
     }
@@ -141,16 +142,20 @@ pub fn checked_redirect_uri(raw: &str) -> Result<String, ApiError> {
 /// development: `OAUTH_ALLOW_PRIVATE_ENDPOINTS`), not name a loopback, private or link-local
 /// address: a user must not be able to aim Tessera at the network it runs in. Host names are
 /// checked again when they are resolved, on every call ([`PublicOnly`]).
-pub fn checked_endpoint(name: &str, raw: &str, allow_private: bool) -> Result<String, ApiError> {
+pub fn checked_endpoint(
+    name: &str,
+    raw: &str,
+    allow_private: bool,
+) -> Result<String, InvalidField> {
     let url = parsed(name, raw)?;
     if allow_private {
         if !matches!(url.scheme(), "https" | "http") {
-            return Err(ApiError::invalid(format!("{name} must use https")));
+            return Err(InvalidField::new(format!("{name} must use https")));
         }
         return Ok(raw.trim().to_owned());
     }
     if url.scheme() != "https" {
-        return Err(ApiError::invalid(format!("{name} must use https")));
+        return Err(InvalidField::new(format!("{name} must use https")));
     }
     let private = match url.host() {
         Some(url::Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
@@ -162,23 +167,23 @@ pub fn checked_endpoint(name: &str, raw: &str, allow_private: bool) -> Result<St
         None => true,
     };
     if private {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must name a public host, not a loopback, private or link-local address"
         )));
     }
     Ok(raw.trim().to_owned())
 }
 
-fn parsed(name: &str, raw: &str) -> Result<Url, ApiError> {
+fn parsed(name: &str, raw: &str) -> Result<Url, InvalidField> {
     if raw.len() > 2_000 {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must be at most 2000 characters"
         )));
     }
     let url = Url::parse(raw.trim())
-        .map_err(|_| ApiError::invalid(format!("{name} must be an absolute URL")))?;
+        .map_err(|_| InvalidField::new(format!("{name} must be an absolute URL")))?;
     if url.fragment().is_some() {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must not have a fragment"
         )));
     }

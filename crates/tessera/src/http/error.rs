@@ -134,13 +134,9 @@ impl ApiError {
     }
 }
 
-/// A client-supplied value, cut to a readable length, for echoing in an error message: the person
-/// needs to see which value was wrong, not 60 KB of it.
-pub fn echo(value: &str) -> String {
-    const MAX_CHARS: usize = 64;
-    match value.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_owned(),
+impl From<crate::input::InvalidField> for ApiError {
+    fn from(invalid: crate::input::InvalidField) -> Self {
+        ApiError::Validation(invalid.0)
     }
 }
 

@@ -9,7 +9,6 @@ pub mod deadline;
 pub mod error;
 pub mod extract;
 pub mod fallback;
-pub mod fields;
 pub mod openapi;
 pub mod rate_limit;
 

@@ -19,7 +19,7 @@ use super::cache::TokenCache;
 use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
-use crate::http::error::echo;
+use crate::input::echo;
 use crate::store::{AuditPage, NewToken, Store};
 use crate::types::{Role, Timestamp};
 

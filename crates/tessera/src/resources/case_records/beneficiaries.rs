@@ -12,13 +12,14 @@ use uuid::Uuid;
 
 use super::input::{
     date, email, list, one_of, optional, optional_text, phone, required, required_text, Field,
-    PageRequest, Paged, LONG_TEXT, SHORT_TEXT,
+    InvalidField, PageRequest, Paged, LONG_TEXT, SHORT_TEXT,
 };
 use super::rules::{authorize, Action};
 use crate::auth::Caller;
-use crate::http::error::{echo, ResultExt};
+use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::input::echo;
 use crate::state::AppState;
 use crate::store::{
     AccessEntry, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues, CaseTx,
@@ -158,9 +159,9 @@ pub struct BeneficiaryBody {
     pub notes: Field<String>,
 }
 
-fn not_after_today(name: &str, day: Day) -> Result<Day, ApiError> {
+fn not_after_today(name: &str, day: Day) -> Result<Day, InvalidField> {
     if day > Day::today() {
-        return Err(ApiError::invalid(format!("{name} cannot be in the future")));
+        return Err(InvalidField::new(format!("{name} cannot be in the future")));
     }
     Ok(day)
 }
@@ -479,7 +480,7 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
         .map(|(_, column)| *column)
         .ok_or_else(|| {
             let names: Vec<&str> = SORTS.iter().map(|(name, _)| *name).collect();
-            one_of("sort_by", sort_by, &names).unwrap_err()
+            ApiError::from(one_of("sort_by", sort_by, &names).unwrap_err())
         })?;
     let descending = match query
         .sort_order
@@ -489,7 +490,11 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
     {
         None | Some("desc") => true,
         Some("asc") => false,
-        Some(other) => return Err(one_of("sort_order", other, &["asc", "desc"]).unwrap_err()),
+        Some(other) => {
+            return Err(one_of("sort_order", other, &["asc", "desc"])
+                .unwrap_err()
+                .into())
+        }
     };
     let search = query
         .search

@@ -8,19 +8,19 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::error::echo;
-use crate::http::fields::checked_text;
-pub use crate::http::fields::{
-    email, list, one_of, optional, optional_text, required, required_text, Field, LONG_TEXT,
-    SHORT_TEXT,
-};
 use crate::http::ApiError;
+use crate::input::checked_text;
+use crate::input::echo;
+pub use crate::input::{
+    email, list, one_of, optional, optional_text, required, required_text, Field, InvalidField,
+    LONG_TEXT, SHORT_TEXT,
+};
 use crate::types::{ClockTime, Day};
 
 /// Parses a `YYYY-MM-DD` date.
-pub fn date(name: &str, raw: &str) -> Result<Day, ApiError> {
+pub fn date(name: &str, raw: &str) -> Result<Day, InvalidField> {
     Day::parse(raw.trim()).ok_or_else(|| {
-        ApiError::invalid(format!(
+        InvalidField::new(format!(
             "{name} must be a date like 2015-04-30 (got \"{}\")",
             echo(raw)
         ))
@@ -28,9 +28,9 @@ pub fn date(name: &str, raw: &str) -> Result<Day, ApiError> {
 }
 
 /// Parses an `HH:MM` time.
-pub fn clock_time(name: &str, raw: &str) -> Result<ClockTime, ApiError> {
+pub fn clock_time(name: &str, raw: &str) -> Result<ClockTime, InvalidField> {
     ClockTime::parse(raw.trim()).ok_or_else(|| {
-        ApiError::invalid(format!(
+        InvalidField::new(format!(
             "{name} must be a 24-hour time like 14:30 (got \"{}\")",
             echo(raw)
         ))
@@ -39,14 +39,14 @@ pub fn clock_time(name: &str, raw: &str) -> Result<ClockTime, ApiError> {
 
 /// Checks a phone number: digits with optional `+`, spaces, dashes, dots and parentheses, 5 to 20
 /// digits.
-pub fn phone(name: &str, raw: String) -> Result<String, ApiError> {
+pub fn phone(name: &str, raw: String) -> Result<String, InvalidField> {
     let text = checked_text(name, &raw, SHORT_TEXT)?;
     let digits = text.chars().filter(char::is_ascii_digit).count();
     let allowed = text
         .chars()
         .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if !allowed || !(5..=20).contains(&digits) {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must be a phone number of 5 to 20 digits, e.g. +44 20 7946 0958"
         )));
     }
@@ -70,19 +70,19 @@ pub const MAX_PER_PAGE: i64 = 100;
 impl PageRequest {
     /// Validates `page` (≥ 1, default 1) and `per_page` (1–100, default 20); out of range is 422,
     /// never silently clamped.
-    pub fn new(page: Option<i64>, per_page: Option<i64>) -> Result<PageRequest, ApiError> {
+    pub fn new(page: Option<i64>, per_page: Option<i64>) -> Result<PageRequest, InvalidField> {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
         if page < 1 {
-            return Err(ApiError::invalid("page must be at least 1"));
+            return Err(InvalidField::new("page must be at least 1"));
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(ApiError::invalid(format!(
+            return Err(InvalidField::new(format!(
                 "per_page must be between 1 and {MAX_PER_PAGE}"
             )));
         }
         if (page - 1).checked_mul(per_page).is_none() {
-            return Err(ApiError::invalid("page is too large"));
+            return Err(InvalidField::new("page is too large"));
         }
         Ok(PageRequest { page, per_page })
     }
@@ -137,7 +137,7 @@ impl<T: Serialize> axum::response::IntoResponse for Paged<T> {
 pub fn unknown_therapist(error: sqlx::Error) -> ApiError {
     match &error {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            ApiError::invalid("therapist_id must be the id of an existing user")
+            InvalidField::new("therapist_id must be the id of an existing user").into()
         }
         _ => ApiError::from(error),
     }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::beneficiaries::not_found as beneficiary_not_found;
 use super::input::{
     clock_time, date, list, one_of, optional, optional_text, required, unknown_therapist, Field,
-    PageRequest, Paged, LONG_TEXT,
+    InvalidField, PageRequest, Paged, LONG_TEXT,
 };
 use super::rules::{authorize, Action};
 use crate::auth::Caller;
@@ -143,11 +143,11 @@ pub struct SessionBody {
     pub engagement: Field<String>,
 }
 
-fn rating(raw: i64) -> Result<i32, ApiError> {
+fn rating(raw: i64) -> Result<i32, InvalidField> {
     if (1..=10).contains(&raw) {
         Ok(raw as i32)
     } else {
-        Err(ApiError::invalid(
+        Err(InvalidField::new(
             "progress_rating must be between 1 and 10",
         ))
     }
@@ -203,7 +203,7 @@ pub fn apply(
             "therapist_id",
             body.therapist_id,
             Some(current.map_or(caller, |c| c.therapist_id)),
-            Ok,
+            Ok::<_, InvalidField>,
         )?,
         session_type: required(
             "session_type",

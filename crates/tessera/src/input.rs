@@ -1,14 +1,36 @@
-//! Reading JSON request bodies: a field that may be absent, null or set ([`Field`]), and
-//! validators whose 422 messages start with the field's name. Shared by every capability whose
-//! bodies are partial updates (case records, OAuth clients, branches).
+//! Reading what people send, whatever it came through (a JSON body, a console form, the CLI): a
+//! field that may be absent, null or set ([`Field`]), and validators whose [`InvalidField`]
+//! starts with the field's name. Shared by every capability whose bodies are partial updates
+//! (case records, OAuth clients, branches) and by the profile.
 //!
-//! Text is trimmed; an optional text that is empty after trimming is stored as null.
+//! Text is trimmed; an optional text that is empty after trimming is stored as null. Nothing here
+//! knows HTTP: over HTTP an [`InvalidField`] is a 422 (`http::error`).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::types::Json;
 
-use super::error::echo;
-use super::ApiError;
+/// A value that breaks its field's rule. The message starts with the field's name and says what
+/// would be accepted, so a person can correct it without reading documentation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidField(pub String);
+
+impl InvalidField {
+    /// An invalid field, described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        InvalidField(message.into())
+    }
+}
+
+/// A client-supplied value, cut to a readable length, for echoing in an error message: the person
+/// needs to see which value was wrong, not 60 KB of it.
+pub fn echo(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match value.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
 
 /// A field of a body where absent (leave unchanged), `null` (clear) and a value differ, as PATCH
 /// needs. Use with `#[serde(default)]`.
@@ -49,16 +71,16 @@ pub const LONG_TEXT: usize = 10_000;
 /// Most entries in a list field.
 const MAX_LIST_ITEMS: usize = 100;
 
-pub(crate) fn checked_text(name: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+pub(crate) fn checked_text(name: &str, raw: &str, max: usize) -> Result<String, InvalidField> {
     let text = raw.trim();
     if text.contains('\0') {
         // PostgreSQL cannot store NUL in text; refuse it on both backends alike.
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must not contain NUL characters"
         )));
     }
     if text.chars().count() > max {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must be at most {max} characters"
         )));
     }
@@ -71,11 +93,11 @@ pub fn required_text(
     field: Field<String>,
     current: Option<String>,
     max: usize,
-) -> Result<String, ApiError> {
+) -> Result<String, InvalidField> {
     required(name, field, current, |raw| {
         let text = checked_text(name, &raw, max)?;
         if text.is_empty() {
-            return Err(ApiError::invalid(format!("{name} must not be empty")));
+            return Err(InvalidField::new(format!("{name} must not be empty")));
         }
         Ok(text)
     })
@@ -87,7 +109,7 @@ pub fn optional_text(
     field: Field<String>,
     current: Option<String>,
     max: usize,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, InvalidField> {
     let text = optional(field, current, |raw| checked_text(name, &raw, max))?;
     Ok(text.filter(|t| !t.is_empty()))
 }
@@ -98,14 +120,14 @@ pub fn required<T, R>(
     name: &str,
     field: Field<R>,
     current: Option<T>,
-    parse: impl FnOnce(R) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    parse: impl FnOnce(R) -> Result<T, InvalidField>,
+) -> Result<T, InvalidField> {
     match field {
         Field::Value(raw) => parse(raw),
-        Field::Null => Err(ApiError::invalid(format!(
+        Field::Null => Err(InvalidField::new(format!(
             "{name} is required and cannot be null"
         ))),
-        Field::Absent => current.ok_or_else(|| ApiError::invalid(format!("{name} is required"))),
+        Field::Absent => current.ok_or_else(|| InvalidField::new(format!("{name} is required"))),
     }
 }
 
@@ -113,8 +135,8 @@ pub fn required<T, R>(
 pub fn optional<T, R>(
     field: Field<R>,
     current: Option<T>,
-    parse: impl FnOnce(R) -> Result<T, ApiError>,
-) -> Result<Option<T>, ApiError> {
+    parse: impl FnOnce(R) -> Result<T, InvalidField>,
+) -> Result<Option<T>, InvalidField> {
     match field {
         Field::Value(raw) => parse(raw).map(Some),
         Field::Null => Ok(None),
@@ -123,11 +145,11 @@ pub fn optional<T, R>(
 }
 
 /// Checks that `raw` is one of `allowed`; the error lists them.
-pub fn one_of(name: &str, raw: &str, allowed: &[&str]) -> Result<String, ApiError> {
+pub fn one_of(name: &str, raw: &str, allowed: &[&str]) -> Result<String, InvalidField> {
     if allowed.contains(&raw) {
         Ok(raw.to_owned())
     } else {
-        Err(ApiError::invalid(format!(
+        Err(InvalidField::new(format!(
             "{name} must be one of {} (got \"{}\")",
             allowed.join(", "),
             echo(raw)
@@ -136,10 +158,10 @@ pub fn one_of(name: &str, raw: &str, allowed: &[&str]) -> Result<String, ApiErro
 }
 
 /// Checks an email address.
-pub fn email(name: &str, raw: String) -> Result<String, ApiError> {
+pub fn email(name: &str, raw: String) -> Result<String, InvalidField> {
     let text = checked_text(name, &raw, SHORT_TEXT)?;
     if !email_address::EmailAddress::is_valid(&text) {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "{name} must be an email address like name@example.com"
         )));
     }
@@ -152,10 +174,10 @@ pub fn list(
     name: &str,
     field: Field<Vec<String>>,
     current: Option<Json<Vec<String>>>,
-) -> Result<Json<Vec<String>>, ApiError> {
+) -> Result<Json<Vec<String>>, InvalidField> {
     let items = optional(field, current.map(|c| c.0), |items| {
         if items.len() > MAX_LIST_ITEMS {
-            return Err(ApiError::invalid(format!(
+            return Err(InvalidField::new(format!(
                 "{name} may hold at most {MAX_LIST_ITEMS} entries"
             )));
         }
@@ -164,7 +186,7 @@ pub fn list(
             .map(|item| {
                 let text = checked_text(name, item, 1_000)?;
                 if text.is_empty() {
-                    return Err(ApiError::invalid(format!(
+                    return Err(InvalidField::new(format!(
                         "{name} entries must not be empty"
                     )));
                 }
