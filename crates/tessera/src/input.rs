@@ -9,6 +9,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::types::Json;
 
+use crate::types::TextEnum;
+
 /// A value that breaks its field's rule. The message starts with the field's name and says what
 /// would be accepted, so a person can correct it without reading documentation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,12 +151,21 @@ pub fn one_of(name: &str, raw: &str, allowed: &[&str]) -> Result<String, Invalid
     if allowed.contains(&raw) {
         Ok(raw.to_owned())
     } else {
-        Err(InvalidField::new(format!(
-            "{name} must be one of {} (got \"{}\")",
-            allowed.join(", "),
-            echo(raw)
-        )))
+        Err(not_one_of(name, raw, allowed))
     }
+}
+
+/// Reads one of a closed set of names (a `text_enum!`); the error lists them.
+pub fn named<T: TextEnum>(name: &str, raw: &str) -> Result<T, InvalidField> {
+    T::parse(raw).ok_or_else(|| not_one_of(name, raw, T::NAMES))
+}
+
+fn not_one_of(name: &str, raw: &str, allowed: &[&str]) -> InvalidField {
+    InvalidField::new(format!(
+        "{name} must be one of {} (got \"{}\")",
+        allowed.join(", "),
+        echo(raw)
+    ))
 }
 
 /// Checks an email address.

@@ -9,7 +9,7 @@
 //! check made after it (overlap, current status) still holds at commit on both backends, with the
 //! same SQL text.
 
-use crate::types::{ClockTime, Day, Timestamp};
+use crate::types::{text_enum, ClockTime, Day, Timestamp};
 use std::sync::LazyLock;
 
 use serde::Serialize;
@@ -29,6 +29,36 @@ pub struct Actor {
     pub token_id: Option<Uuid>,
 }
 
+text_enum! {
+    /// A beneficiary's gender, as the centre records it.
+    pub enum Gender("gender") {
+        Male = "male",
+        Female = "female",
+    }
+}
+
+text_enum! {
+    /// Where a beneficiary's care stands.
+    pub enum BeneficiaryStatus("beneficiary status") {
+        Active = "active",
+        Inactive = "inactive",
+        Graduated = "graduated",
+        Transferred = "transferred",
+    }
+}
+
+text_enum! {
+    /// Where a therapy session stands. Every session starts `Scheduled` and moves from there
+    /// only.
+    pub enum SessionStatus("session status") {
+        Scheduled = "scheduled",
+        Completed = "completed",
+        Cancelled = "cancelled",
+        NoShow = "no_show",
+        Rescheduled = "rescheduled",
+    }
+}
+
 /// The editable fields of a beneficiary, as stored (validated by the caller).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct BeneficiaryValues {
@@ -42,7 +72,8 @@ pub struct BeneficiaryValues {
     #[schema(value_type = String, format = Date, example = "2015-04-30")]
     pub date_of_birth: Day,
     /// `male` or `female`.
-    pub gender: String,
+    #[schema(value_type = String)]
+    pub gender: Gender,
     /// `physical`, `intellectual`, `sensory`, `multiple` or `other`.
     pub disability_type: Option<String>,
     /// Free-text category.
@@ -86,7 +117,8 @@ pub struct BeneficiaryValues {
     #[schema(value_type = Vec<String>)]
     pub medications: Json<Vec<String>>,
     /// `active`, `inactive`, `graduated` or `transferred`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: BeneficiaryStatus,
     /// When the beneficiary was registered.
     #[schema(value_type = String, format = Date, example = "2015-04-30")]
     pub registration_date: Day,
@@ -231,7 +263,8 @@ pub struct SessionValues {
     #[schema(value_type = String, example = "14:30")]
     pub end_time: ClockTime,
     /// `scheduled`, `completed`, `cancelled`, `no_show` or `rescheduled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: SessionStatus,
     /// Objectives.
     #[schema(value_type = Vec<String>)]
     pub objectives: Json<Vec<String>>,
@@ -410,7 +443,7 @@ pub struct BeneficiaryQuery {
     /// `LIKE` pattern, already lower-cased and escaped with `\`, wrapped in `%…%`.
     pub search: Option<String>,
     /// Exact status.
-    pub status: Option<String>,
+    pub status: Option<BeneficiaryStatus>,
     /// Exact disability type.
     pub disability_type: Option<String>,
     /// An `ORDER BY` expression on `b` from the whitelist (never user text).
@@ -427,7 +460,7 @@ pub struct BeneficiaryQuery {
 #[derive(Debug, Clone)]
 pub struct SessionQuery {
     /// Exact status.
-    pub status: Option<String>,
+    pub status: Option<SessionStatus>,
     /// First day (inclusive).
     pub from: Option<Day>,
     /// Last day (inclusive).
@@ -481,8 +514,8 @@ impl Store {
             ));
         }
         for (column, value) in [
-            ("status", &query.status),
-            ("disability_type", &query.disability_type),
+            ("status", query.status.map(BeneficiaryStatus::as_str)),
+            ("disability_type", query.disability_type.as_deref()),
         ] {
             if let Some(value) = value {
                 texts.push(value);
@@ -533,7 +566,7 @@ impl Store {
         on_pool!(self, pool => {
             let rows = sqlx::query_as::<_, SessionRecord>(&page_sql)
                 .bind(beneficiary_id)
-                .bind(&query.status)
+                .bind(query.status)
                 .bind(query.from)
                 .bind(query.to)
                 .bind(query.limit)
@@ -542,7 +575,7 @@ impl Store {
                 .await?;
             let total = sqlx::query_scalar::<_, i64>(&count_sql)
                 .bind(beneficiary_id)
-                .bind(&query.status)
+                .bind(query.status)
                 .bind(query.from)
                 .bind(query.to)
                 .fetch_one(pool)

@@ -29,8 +29,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{AuditEntry, AuditPage};
 pub use case_records::{
-    AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues,
-    CaseTx, SessionQuery, SessionRecord, SessionValues,
+    AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus,
+    BeneficiaryValues, CaseTx, Gender, SessionQuery, SessionRecord, SessionStatus, SessionValues,
 };
 pub use change_feed::Feed;
 pub use connections::{

@@ -5,6 +5,8 @@
 //! * [`Day`], [`ClockTime`] — a calendar date and a time of day (case-record sessions).
 //! * [`Role`] — what a person may do.
 //! * `text_backed!` — stores a type with `Display` and `parse` as TEXT on both backends.
+//! * `text_enum!` — declares a closed set of names (a status, a gender) as an enum stored and
+//!   shown as its name.
 
 mod calendar;
 mod role;
@@ -62,3 +64,67 @@ macro_rules! text_backed {
     };
 }
 pub(crate) use text_backed;
+
+/// Declares an enum whose variants are written as fixed names: `as_str`, `parse`, `NAMES` (in
+/// declaration order, for messages that list what is accepted), `Display`, and [`text_backed!`]
+/// storage. A closed set of names is then checked once, where text comes in, and a typo in code
+/// does not compile.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $type:ident ($what:literal) {
+            $($(#[$variant_meta:meta])* $variant:ident = $name:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $type {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $type {
+            /// Every name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The stored and shown name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $name,)+
+                }
+            }
+
+            /// The value named `raw` exactly, if any.
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw {
+                    $($name => Some($type::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl $crate::types::TextEnum for $type {
+            const NAMES: &'static [&'static str] = $type::NAMES;
+
+            fn parse(raw: &str) -> Option<Self> {
+                $type::parse(raw)
+            }
+        }
+
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        $crate::types::text_backed!($type, $what);
+    };
+}
+pub(crate) use text_enum;
+
+/// What `text_enum!` declares, for code that reads any of them (`input::named`).
+pub trait TextEnum: Sized {
+    /// Every name, in declaration order.
+    const NAMES: &'static [&'static str];
+    /// The value named `raw` exactly, if any.
+    fn parse(raw: &str) -> Option<Self>;
+}

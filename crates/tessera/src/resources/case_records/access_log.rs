@@ -1,24 +1,14 @@
-//! `GET /api/v1/beneficiaries/{id}/access-log`: who read or changed a beneficiary's record.
+//! Who read or changed a beneficiary's record: an entry as shown, and a page of them.
 //!
-//! Entries are written by the other handlers in the same transaction as what they record. They
-//! outlive the record on purpose: after a deletion an auditor can still see the deletion and
-//! everything before it, so the log of a deleted beneficiary answers 200; an id never seen answers
-//! 404. Reading the log is not itself logged (it is not a read of the record).
+//! Entries are written by every operation in the same transaction as what they record
+//! (`service.rs`), and outlive the record on purpose.
 
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::beneficiaries::not_found;
-use super::rules::{authorize, Action};
-use crate::auth::Caller;
-use crate::http::extract::{Path, Query};
-use crate::http::openapi::ErrorEnvelope;
-use crate::http::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::input::InvalidField;
 use crate::store::AccessLogRecord;
-use crate::tokens::scopes::BeneficiariesRead;
 use crate::types::Timestamp;
 
 /// Entries per page when `limit` is not given.
@@ -79,9 +69,26 @@ impl From<AccessLogRecord> for AccessLogView {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Entries per page, 1–200 (default 50).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// Entries to skip (default 0).
-    offset: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl LogQuery {
+    /// `(limit, offset)` with their defaults, in range.
+    pub fn checked(&self) -> Result<(i64, i64), InvalidField> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(InvalidField::new(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        if offset < 0 {
+            return Err(InvalidField::new("offset must be at least 0"));
+        }
+        Ok((limit, offset))
+    }
 }
 
 /// A page of the log: `{"success":true,"data":[…],"pagination":{"limit","offset","total"}}`.
@@ -104,46 +111,4 @@ pub struct LogPagination {
     pub offset: i64,
     /// Entries overall.
     pub total: i64,
-}
-
-/// `GET /api/v1/beneficiaries/{id}/access-log` (admins and managers).
-#[utoipa::path(get, path = "/api/v1/beneficiaries/{id}/access-log", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Beneficiary id (also of a deleted one)"), LogQuery),
-    security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
-    responses(
-        (status = 200, description = "Newest first", body = LogPage),
-        (status = 403, description = "Not an admin or manager", body = ErrorEnvelope),
-        (status = 404, description = "No such beneficiary, ever", body = ErrorEnvelope),
-        (status = 422, description = "limit or offset out of range", body = ErrorEnvelope),
-    ))]
-pub async fn access_log(
-    caller: Caller<BeneficiariesRead>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    Query(query): Query<LogQuery>,
-) -> ApiResult<axum::Json<LogPage>> {
-    authorize(&caller, &state, Action::ReadAccessLog).await?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    let offset = query.offset.unwrap_or(0);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    if offset < 0 {
-        return Err(ApiError::invalid("offset must be at least 0"));
-    }
-    if !state.store.beneficiary_known(id).await? {
-        return Err(not_found());
-    }
-    let (rows, total) = state.store.access_log(id, limit, offset).await?;
-    Ok(axum::Json(LogPage {
-        success: true,
-        data: rows.into_iter().map(AccessLogView::from).collect(),
-        pagination: LogPagination {
-            limit,
-            offset,
-            total,
-        },
-    }))
 }

@@ -1,40 +1,22 @@
-//! Beneficiaries: create, list/search, read, update (partial), delete.
-//!
-//! A body is applied onto the current values (nothing, on create) by [`apply`], which validates
-//! every field and names it in its 422. Each handler checks the role first ([`authorize`]), so a
-//! caller who may not act learns nothing from validation; then it writes the change and its
-//! access-log entry in one transaction.
+//! A beneficiary's fields: what the API shows, what a body may change, and the rules a changed
+//! record must keep. A body is applied onto the current values (nothing, on create) by [`apply`],
+//! which validates every field and names it in its error. The operations are in `service.rs`.
 
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::input::{
-    date, email, list, one_of, optional, optional_text, phone, required, required_text, Field,
-    InvalidField, PageRequest, Paged, LONG_TEXT, SHORT_TEXT,
+    date, email, list, named, one_of, optional, optional_text, phone, required, required_text,
+    Field, InvalidField, PageRequest, LONG_TEXT, SHORT_TEXT,
 };
-use super::rules::{authorize, Action};
-use crate::auth::Caller;
-use crate::http::error::ResultExt;
-use crate::http::extract::{Json, Path, Query};
-use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::input::echo;
-use crate::state::AppState;
-use crate::store::{
-    AccessEntry, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryValues, CaseTx,
-};
-use crate::tokens::scopes::{BeneficiariesDelete, BeneficiariesRead, BeneficiariesWrite};
+use crate::store::{BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus, BeneficiaryValues};
 use crate::types::{Day, Timestamp};
 
-/// Allowed `gender` values.
-pub const GENDERS: &[&str] = &["male", "female"];
 /// Allowed `disability_type` values.
 pub const DISABILITY_TYPES: &[&str] = &["physical", "intellectual", "sensory", "multiple", "other"];
 /// Allowed `severity_level` values.
 pub const SEVERITY_LEVELS: &[&str] = &["mild", "moderate", "severe", "profound"];
-/// Allowed `status` values.
-pub const STATUSES: &[&str] = &["active", "inactive", "graduated", "transferred"];
 
 /// `sort_by` values and the expression each sorts by. Names sort case-insensitively, so both
 /// backends agree; every order ends with the id, so pages never overlap.
@@ -170,7 +152,7 @@ fn not_after_today(name: &str, day: Day) -> Result<Day, InvalidField> {
 pub fn apply(
     body: BeneficiaryBody,
     current: Option<&BeneficiaryValues>,
-) -> Result<BeneficiaryValues, ApiError> {
+) -> Result<BeneficiaryValues, InvalidField> {
     let cur = |f: fn(&BeneficiaryValues) -> Option<String>| current.and_then(f);
     let text = |name, field, f: fn(&BeneficiaryValues) -> Option<String>, max| {
         optional_text(name, field, cur(f), max)
@@ -206,12 +188,9 @@ pub fn apply(
             current.map(|c| c.date_of_birth),
             |raw| not_after_today("date_of_birth", date("date_of_birth", &raw)?),
         )?,
-        gender: required(
-            "gender",
-            body.gender,
-            cur(|c| Some(c.gender.clone())),
-            |raw| one_of("gender", &raw, GENDERS),
-        )?,
+        gender: required("gender", body.gender, current.map(|c| c.gender), |raw| {
+            named("gender", &raw)
+        })?,
         disability_type: choice(
             "disability_type",
             body.disability_type,
@@ -303,8 +282,8 @@ pub fn apply(
         status: required(
             "status",
             body.status,
-            Some(cur(|c| Some(c.status.clone())).unwrap_or_else(|| "active".to_owned())),
-            |raw| one_of("status", &raw, STATUSES),
+            Some(current.map_or(BeneficiaryStatus::Active, |c| c.status)),
+            |raw| named("status", &raw),
         )?,
         registration_date: required(
             "registration_date",
@@ -319,17 +298,17 @@ pub fn apply(
 }
 
 /// Dates that must agree with the date of birth.
-fn check_dates(values: &BeneficiaryValues) -> Result<(), ApiError> {
+fn check_dates(values: &BeneficiaryValues) -> Result<(), InvalidField> {
     if values
         .diagnosis_date
         .is_some_and(|d| d < values.date_of_birth)
     {
-        return Err(ApiError::invalid(
+        return Err(InvalidField::new(
             "diagnosis_date cannot be before date_of_birth",
         ));
     }
     if values.registration_date < values.date_of_birth {
-        return Err(ApiError::invalid(
+        return Err(InvalidField::new(
             "registration_date cannot be before date_of_birth",
         ));
     }
@@ -378,85 +357,25 @@ pub fn changed_fields(old: &BeneficiaryValues, new: &BeneficiaryValues) -> Vec<S
     changed
 }
 
-fn duplicate_national_id(values: &BeneficiaryValues) -> impl FnOnce(&str) -> String + '_ {
-    move |_| {
-        format!(
-            "A beneficiary with national_id \"{}\" already exists",
-            echo(&values.national_id)
-        )
-    }
-}
-
-/// 404 for a beneficiary id that does not exist.
-pub fn not_found() -> ApiError {
-    ApiError::NotFound("Beneficiary not found".to_owned())
-}
-
-fn entry(beneficiary_id: Uuid, actor: Actor, action: &str, fields: Vec<String>) -> AccessEntry<'_> {
-    AccessEntry {
-        beneficiary_id,
-        session_id: None,
-        actor,
-        action,
-        fields,
-        at: Timestamp::now(),
-    }
-}
-
-/// Reads a beneficiary inside `tx` after its change, for the response.
-async fn reread(tx: &mut CaseTx, id: Uuid) -> ApiResult<BeneficiaryView> {
-    let record = tx.beneficiary(id).await?.ok_or_else(not_found)?;
-    Ok(record.into())
-}
-
-/// `POST /api/v1/beneficiaries`.
-#[utoipa::path(post, path = "/api/v1/beneficiaries", tag = "case-records",
-    request_body = BeneficiaryBody,
-    security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
-    responses(
-        (status = 201, description = "Created", body = inline(crate::http::openapi::Enveloped<BeneficiaryView>)),
-        (status = 403, description = "Scope or role does not allow it", body = crate::http::openapi::ErrorEnvelope),
-        (status = 409, description = "national_id already taken", body = crate::http::openapi::ErrorEnvelope),
-        (status = 422, description = "A field is missing or invalid (the message names it)", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn create(
-    caller: Caller<BeneficiariesWrite>,
-    State(state): State<AppState>,
-    body: Result<Json<BeneficiaryBody>, ApiError>,
-) -> ApiResult<Success<BeneficiaryView>> {
-    let actor = authorize(&caller, &state, Action::CreateBeneficiary).await?;
-    let values = apply(body?.0, None)?;
-    let id = Uuid::now_v7();
-    let mut tx = state.store.begin_case().await?;
-    tx.insert_beneficiary(id, &values, actor.user_id, Timestamp::now())
-        .await
-        .on_unique_violation(duplicate_national_id(&values))?;
-    tx.log(&entry(id, actor, "beneficiary.create", Vec::new()))
-        .await?;
-    let view = reread(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(created(view))
-}
-
 /// Query of `GET /api/v1/beneficiaries`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1-based page (default 1).
-    page: Option<i64>,
+    pub page: Option<i64>,
     /// Rows per page, 1–100 (default 20).
-    per_page: Option<i64>,
+    pub per_page: Option<i64>,
     /// Case-insensitive substring of first/last/full name, national id or guardian name.
-    search: Option<String>,
+    pub search: Option<String>,
     /// Only this status.
-    status: Option<String>,
+    pub status: Option<String>,
     /// Only this disability type.
-    disability_type: Option<String>,
+    pub disability_type: Option<String>,
     /// created_at (default), updated_at, last_name, first_name, date_of_birth, registration_date,
     /// national_id or status.
-    sort_by: Option<String>,
+    pub sort_by: Option<String>,
     /// `asc` or `desc` (default).
-    sort_order: Option<String>,
+    pub sort_order: Option<String>,
 }
 
 /// Lower-cases `search` and escapes `LIKE`'s wildcards, so `%` and `_` match themselves.
@@ -472,7 +391,8 @@ pub fn like_pattern(search: &str) -> String {
     pattern
 }
 
-fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, ApiError> {
+/// The store query a list request asks for.
+pub fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, InvalidField> {
     let sort_by = query.sort_by.as_deref().unwrap_or("created_at");
     let sort_column = SORTS
         .iter()
@@ -480,7 +400,7 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
         .map(|(_, column)| *column)
         .ok_or_else(|| {
             let names: Vec<&str> = SORTS.iter().map(|(name, _)| *name).collect();
-            ApiError::from(one_of("sort_by", sort_by, &names).unwrap_err())
+            one_of("sort_by", sort_by, &names).unwrap_err()
         })?;
     let descending = match query
         .sort_order
@@ -490,11 +410,7 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
     {
         None | Some("desc") => true,
         Some("asc") => false,
-        Some(other) => {
-            return Err(one_of("sort_order", other, &["asc", "desc"])
-                .unwrap_err()
-                .into())
-        }
+        Some(other) => return Err(one_of("sort_order", other, &["asc", "desc"]).unwrap_err()),
     };
     let search = query
         .search
@@ -502,117 +418,22 @@ fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuery, A
         .map(str::trim)
         .filter(|s| !s.is_empty());
     if search.is_some_and(|s| s.chars().count() > SHORT_TEXT) {
-        return Err(ApiError::invalid(format!(
+        return Err(InvalidField::new(format!(
             "search must be at most {SHORT_TEXT} characters"
         )));
     }
-    let filter =
-        |name, value: Option<String>, allowed| value.map(|v| one_of(name, &v, allowed)).transpose();
     Ok(BeneficiaryQuery {
         search: search.map(like_pattern),
-        status: filter("status", query.status, STATUSES)?,
-        disability_type: filter("disability_type", query.disability_type, DISABILITY_TYPES)?,
+        status: query.status.map(|raw| named("status", &raw)).transpose()?,
+        disability_type: query
+            .disability_type
+            .map(|raw| one_of("disability_type", &raw, DISABILITY_TYPES))
+            .transpose()?,
         sort_column,
         descending,
         limit: page.per_page,
         offset: page.offset(),
     })
-}
-
-/// `GET /api/v1/beneficiaries`: every beneficiary returned is logged as `beneficiary.list`.
-#[utoipa::path(get, path = "/api/v1/beneficiaries", tag = "case-records", params(ListQuery),
-    security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
-    responses(
-        (status = 200, description = "`{success, data: [beneficiary], pagination: {page, per_page, total, pages}}`", body = inline(super::input::Paged<BeneficiaryView>)),
-        (status = 403, description = "Your role may not read case records (members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 422, description = "A parameter is out of range or not allowed", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn list_beneficiaries(
-    caller: Caller<BeneficiariesRead>,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> ApiResult<Paged<BeneficiaryView>> {
-    let actor = authorize(&caller, &state, Action::ReadBeneficiary).await?;
-    let page = PageRequest::new(query.page, query.per_page)?;
-    let query = list_query(query, page)?;
-    let (rows, total) = state.store.list_beneficiaries(&query).await?;
-    if !rows.is_empty() {
-        let mut tx = state.store.begin_case().await?;
-        for row in &rows {
-            tx.log(&entry(row.id, actor, "beneficiary.list", Vec::new()))
-                .await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(Paged {
-        success: true,
-        data: rows.into_iter().map(BeneficiaryView::from).collect(),
-        pagination: page.pagination(total),
-    })
-}
-
-/// `GET /api/v1/beneficiaries/{id}`: logged as `beneficiary.read`.
-#[utoipa::path(get, path = "/api/v1/beneficiaries/{id}", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Beneficiary id")),
-    security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
-    responses(
-        (status = 200, description = "The beneficiary", body = inline(crate::http::openapi::Enveloped<BeneficiaryView>)),
-        (status = 403, description = "Your role may not read case records (members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such beneficiary", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn get_beneficiary(
-    caller: Caller<BeneficiariesRead>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Success<BeneficiaryView>> {
-    let actor = authorize(&caller, &state, Action::ReadBeneficiary).await?;
-    let mut tx = state.store.begin_case().await?;
-    // The log entry is written first (a write takes SQLite's lock at once); a missing record
-    // rolls it back.
-    tx.log(&entry(id, actor, "beneficiary.read", Vec::new()))
-        .await?;
-    let view = reread(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(ok(view))
-}
-
-/// `PATCH /api/v1/beneficiaries/{id}`: logged as `beneficiary.update` with the changed fields.
-#[utoipa::path(patch, path = "/api/v1/beneficiaries/{id}", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Beneficiary id")),
-    request_body = BeneficiaryBody,
-    security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
-    responses(
-        (status = 200, description = "The updated beneficiary", body = inline(crate::http::openapi::Enveloped<BeneficiaryView>)),
-        (status = 403, description = "Your role may not update beneficiaries (therapists, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such beneficiary", body = crate::http::openapi::ErrorEnvelope),
-        (status = 409, description = "national_id already taken", body = crate::http::openapi::ErrorEnvelope),
-        (status = 422, description = "A field is invalid or a required one was nulled", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn update_beneficiary(
-    caller: Caller<BeneficiariesWrite>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    body: Result<Json<BeneficiaryBody>, ApiError>,
-) -> ApiResult<Success<BeneficiaryView>> {
-    let actor = authorize(&caller, &state, Action::UpdateBeneficiary).await?;
-    let body = body?.0;
-    let mut tx = state.store.begin_case().await?;
-    if !tx.lock_beneficiary(id).await? {
-        return Err(not_found());
-    }
-    let current = tx.beneficiary(id).await?.ok_or_else(not_found)?;
-    let values = apply(body, Some(&current.values))?;
-    let changed = changed_fields(&current.values, &values);
-    if !changed.is_empty() {
-        tx.update_beneficiary(id, &values, Timestamp::now())
-            .await
-            .on_unique_violation(duplicate_national_id(&values))?;
-    }
-    tx.log(&entry(id, actor, "beneficiary.update", changed))
-        .await?;
-    let view = reread(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(ok(view))
 }
 
 /// What `DELETE` answers.
@@ -622,29 +443,4 @@ pub struct BeneficiaryDeleted {
     pub id: Uuid,
     /// Always true.
     pub deleted: bool,
-}
-
-/// `DELETE /api/v1/beneficiaries/{id}`: deletes the sessions too; the access log is kept.
-#[utoipa::path(delete, path = "/api/v1/beneficiaries/{id}", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Beneficiary id")),
-    security(("jwt" = []), ("pat" = ["beneficiaries:delete"])),
-    responses(
-        (status = 200, description = "Deleted with their sessions", body = inline(crate::http::openapi::Enveloped<BeneficiaryDeleted>)),
-        (status = 403, description = "Only admins and managers delete", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such beneficiary", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn delete_beneficiary(
-    caller: Caller<BeneficiariesDelete>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Success<BeneficiaryDeleted>> {
-    let actor = authorize(&caller, &state, Action::DeleteBeneficiary).await?;
-    let mut tx = state.store.begin_case().await?;
-    if !tx.delete_beneficiary(id).await? {
-        return Err(not_found());
-    }
-    tx.log(&entry(id, actor, "beneficiary.delete", Vec::new()))
-        .await?;
-    tx.commit().await?;
-    Ok(ok(BeneficiaryDeleted { id, deleted: true }))
 }

@@ -8,12 +8,11 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::ApiError;
 use crate::input::checked_text;
 use crate::input::echo;
 pub use crate::input::{
-    email, list, one_of, optional, optional_text, required, required_text, Field, InvalidField,
-    LONG_TEXT, SHORT_TEXT,
+    email, list, named, one_of, optional, optional_text, required, required_text, Field,
+    InvalidField, LONG_TEXT, SHORT_TEXT,
 };
 use crate::types::{ClockTime, Day};
 
@@ -125,20 +124,4 @@ pub struct Paged<T> {
     pub data: Vec<T>,
     /// Where the page is.
     pub pagination: Pagination,
-}
-
-impl<T: Serialize> axum::response::IntoResponse for Paged<T> {
-    fn into_response(self) -> axum::response::Response {
-        axum::Json(self).into_response()
-    }
-}
-
-/// Maps a database error to 422 naming `therapist_id` when the therapist does not exist.
-pub fn unknown_therapist(error: sqlx::Error) -> ApiError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            InvalidField::new("therapist_id must be the id of an existing user").into()
-        }
-        _ => ApiError::from(error),
-    }
 }

@@ -3,19 +3,16 @@
 //! Two gates guard each route. The PAT scope is checked by the handler's `Caller<R>` argument
 //! (reads need `beneficiaries:read`; creating, updating, completing and cancelling need
 //! `beneficiaries:write`; deleting a beneficiary needs `beneficiaries:delete`). The role is checked
-//! here, for JWTs and PATs alike: a PAT acts with its owner's *current* role, so a token never does
-//! more than its owner may.
+//! by the service ([`Staff::may`]), for JWTs, PATs and the console alike: a PAT acts with its
+//! owner's *current* role, so a token never does more than its owner may.
 //!
 //! `member` (what self-registration gives) may do nothing here. Where the spec is silent: social
 //! workers and coordinators may not book sessions (the spec gives them "read and update"), data
 //! entry may read the beneficiaries it enters but not sessions, and only admins and managers read
 //! the access log.
 
-use crate::auth::{Caller, Credential};
-use crate::http::ApiError;
-use crate::state::AppState;
+use super::service::CaseRecordsError;
 use crate::store::Actor;
-use crate::tokens::scopes::RequiredScope;
 use crate::types::Role;
 
 /// Something a caller may try to do to the case records.
@@ -53,7 +50,7 @@ impl Action {
     ];
 
     /// How the action reads in a refusal: "Your role (therapist) may not {phrase}".
-    fn phrase(self) -> &'static str {
+    pub fn phrase(self) -> &'static str {
         match self {
             Action::ReadBeneficiary => "read beneficiaries",
             Action::CreateBeneficiary => "create beneficiaries",
@@ -89,27 +86,28 @@ pub fn permits(role: Role, action: Action) -> bool {
     }
 }
 
-/// Checks the caller's role for `action` (the scope was checked by extracting `Caller<R>`) and
-/// returns who is acting, for the access log. 403 names the role and the action.
-pub async fn authorize<R: RequiredScope>(
-    caller: &Caller<R>,
-    state: &AppState,
-    action: Action,
-) -> Result<Actor, ApiError> {
-    let role = caller.role(state).await?;
-    if !permits(role, action) {
-        return Err(ApiError::Forbidden(format!(
-            "Your role ({role}) may not {}",
-            action.phrase()
-        )));
+/// Someone acting on the case records: who (for the access log) and with which role now. The
+/// routes build it from a JWT or a PAT (whose owner's current role counts); the console from its
+/// session.
+#[derive(Debug, Clone, Copy)]
+pub struct Staff {
+    /// Who acts, and through which PAT if any.
+    pub actor: Actor,
+    /// The role they act with.
+    pub role: Role,
+}
+
+impl Staff {
+    /// Refuses `action` unless the role may take it; otherwise returns who acts, for the log.
+    pub fn may(&self, action: Action) -> Result<Actor, CaseRecordsError> {
+        if !permits(self.role, action) {
+            return Err(CaseRecordsError::Forbidden {
+                role: self.role,
+                action,
+            });
+        }
+        Ok(self.actor)
     }
-    Ok(Actor {
-        user_id: caller.user_id,
-        token_id: match caller.credential {
-            Credential::Pat { token_id, .. } => Some(token_id),
-            Credential::Jwt { .. } => None,
-        },
-    })
 }
 
 #[cfg(test)]
@@ -143,7 +141,7 @@ mod tests {
     fn the_token_ceiling_matches_the_rule_table() {
         use crate::tokens::ceiling::ceiling;
         use crate::tokens::scopes::{
-            BeneficiariesDelete, BeneficiariesRead, BeneficiariesWrite, Resource,
+            BeneficiariesDelete, BeneficiariesRead, BeneficiariesWrite, RequiredScope, Resource,
         };
         let scope_of = |action| match action {
             Action::ReadBeneficiary | Action::ReadSession | Action::ReadAccessLog => {

@@ -1,35 +1,21 @@
-//! Therapy sessions: book, list, read, update, complete, cancel, and a therapist's upcoming ones.
-//!
-//! Booking rules that need the database run in one transaction that first locks what they depend
-//! on, always in the same order (beneficiary → session → therapist, so two requests never wait on
-//! each other in a cycle):
-//! * a therapist cannot hold two overlapping *scheduled* sessions on a day (409): checked after
-//!   [`CaseTx::lock_therapist`], so concurrent bookings for one therapist are serialised;
-//! * only a scheduled session can be completed, cancelled or change status (409): checked after
-//!   [`CaseTx::lock_session`].
+//! A therapy session's fields: what the API shows, what a body may change, and how its status
+//! may move. The operations, with the booking rules that need the database, are in `service.rs`.
 //!
 //! `status` moves by these routes only: `complete` → completed, `cancel` → cancelled, PATCH →
 //! `no_show` or `rescheduled`; every move starts from `scheduled`. A new session is `scheduled`.
 
-use axum::extract::State;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::beneficiaries::not_found as beneficiary_not_found;
 use super::input::{
-    clock_time, date, list, one_of, optional, optional_text, required, unknown_therapist, Field,
-    InvalidField, PageRequest, Paged, LONG_TEXT,
+    clock_time, date, list, named, one_of, optional, optional_text, required, Field, InvalidField,
+    PageRequest, LONG_TEXT,
 };
-use super::rules::{authorize, Action};
-use crate::auth::Caller;
-use crate::http::extract::{Json, Path, Query};
-use crate::http::openapi::{Enveloped, ErrorEnvelope};
-use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::state::AppState;
-use crate::store::{AccessEntry, Actor, CaseTx, SessionQuery, SessionRecord, SessionValues};
-use crate::tokens::scopes::{BeneficiariesRead, BeneficiariesWrite};
+use super::service::CaseRecordsError;
+pub use crate::store::SessionStatus;
+use crate::store::{SessionQuery, SessionRecord, SessionValues};
 use crate::types::{Day, Timestamp};
 
 /// Allowed `session_type` values.
@@ -41,21 +27,16 @@ pub const SESSION_TYPES: &[&str] = &[
     "psychological",
     "other",
 ];
-/// Allowed `status` values.
-pub const STATUSES: &[&str] = &[
-    "scheduled",
-    "completed",
-    "cancelled",
-    "no_show",
-    "rescheduled",
-];
 /// Allowed `attendance_status` values.
 pub const ATTENDANCE: &[&str] = &["present", "absent", "late", "early_departure"];
 /// Allowed `engagement` values.
 pub const ENGAGEMENT: &[&str] = &["excellent", "good", "fair", "poor"];
 /// Statuses PATCH may set (from `scheduled`).
-const PATCHABLE_STATUSES: &[&str] = &["scheduled", "no_show", "rescheduled"];
-const SCHEDULED: &str = "scheduled";
+const PATCHABLE_STATUSES: [SessionStatus; 3] = [
+    SessionStatus::Scheduled,
+    SessionStatus::NoShow,
+    SessionStatus::Rescheduled,
+];
 
 /// A session as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -154,31 +135,36 @@ fn rating(raw: i64) -> Result<i32, InvalidField> {
 }
 
 /// The status a body asks for, checked against the session's current one (`None` on booking).
-fn next_status(field: Field<String>, current: Option<&str>) -> Result<String, ApiError> {
+fn next_status(
+    field: Field<String>,
+    current: Option<SessionStatus>,
+) -> Result<SessionStatus, CaseRecordsError> {
     let Some(current) = current else {
         return match field {
-            Field::Absent => Ok(SCHEDULED.to_owned()),
-            Field::Value(raw) if raw == SCHEDULED => Ok(raw),
-            _ => Err(ApiError::invalid(
-                "status of a new session must be scheduled (or left out)",
-            )),
+            Field::Absent => Ok(SessionStatus::Scheduled),
+            Field::Value(raw) if raw == SessionStatus::Scheduled.as_str() => {
+                Ok(SessionStatus::Scheduled)
+            }
+            _ => Err(
+                InvalidField::new("status of a new session must be scheduled (or left out)").into(),
+            ),
         };
     };
-    let wanted = required("status", field, Some(current.to_owned()), |raw| {
-        one_of("status", &raw, STATUSES)
-    })?;
+    let wanted = required("status", field, Some(current), |raw| named("status", &raw))?;
     if wanted == current {
         return Ok(wanted);
     }
-    if !PATCHABLE_STATUSES.contains(&wanted.as_str()) {
-        return Err(ApiError::invalid(
+    if !PATCHABLE_STATUSES.contains(&wanted) {
+        return Err(InvalidField::new(
             "status can be set to no_show or rescheduled here; use POST /api/v1/sessions/{id}/complete or /cancel",
-        ));
+        )
+        .into());
     }
-    if current != SCHEDULED {
-        return Err(ApiError::Conflict(format!(
-            "Only a scheduled session can change status; this one is {current}"
-        )));
+    if current != SessionStatus::Scheduled {
+        return Err(CaseRecordsError::NotScheduled {
+            change: "change status",
+            status: current,
+        });
     }
     Ok(wanted)
 }
@@ -188,7 +174,7 @@ pub fn apply(
     body: SessionBody,
     current: Option<&SessionValues>,
     caller: Uuid,
-) -> Result<SessionValues, ApiError> {
+) -> Result<SessionValues, CaseRecordsError> {
     let cur_text = |f: fn(&SessionValues) -> Option<String>| current.and_then(f);
     let choice = |name: &'static str,
                   field,
@@ -229,7 +215,7 @@ pub fn apply(
             current.map(|c| c.end_time),
             |raw| clock_time("end_time", &raw),
         )?,
-        status: next_status(body.status, current.map(|c| c.status.as_str()))?,
+        status: next_status(body.status, current.map(|c| c.status))?,
         objectives: list(
             "objectives",
             body.objectives,
@@ -282,7 +268,7 @@ pub fn apply(
         cancelled_at: current.and_then(|c| c.cancelled_at),
     };
     if values.end_time <= values.start_time {
-        return Err(ApiError::invalid("end_time must be after start_time"));
+        return Err(InvalidField::new("end_time must be after start_time").into());
     }
     Ok(values)
 }
@@ -321,7 +307,7 @@ pub fn changed_fields(old: &SessionValues, new: &SessionValues) -> Vec<String> {
 }
 
 /// A fresh session number: `TS-`, today's date (UTC), and 8 Crockford base-32 characters (40
-/// random bits). The UNIQUE index is the guarantee; a clash draws again ([`book`]).
+/// random bits). The UNIQUE index is the guarantee; a clash draws again (`service.rs`).
 pub fn session_number() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut rng = rand::thread_rng();
@@ -331,132 +317,27 @@ pub fn session_number() -> String {
     format!("TS-{}-{suffix}", Day::today().to_string().replace('-', ""))
 }
 
-/// 404 for a session id that does not exist.
-pub fn not_found() -> ApiError {
-    ApiError::NotFound("Therapy session not found".to_owned())
-}
-
-fn session_entry(
-    record: &SessionRecord,
-    actor: Actor,
-    action: &'static str,
-    fields: Vec<String>,
-) -> AccessEntry<'static> {
-    AccessEntry {
-        beneficiary_id: record.beneficiary_id,
-        session_id: Some(record.id),
-        actor,
-        action,
-        fields,
-        at: Timestamp::now(),
-    }
-}
-
-/// Locks the therapist and refuses a scheduled session that overlaps another of theirs (409).
-async fn check_availability(tx: &mut CaseTx, id: Uuid, values: &SessionValues) -> ApiResult<()> {
-    tx.lock_therapist(values.therapist_id)
-        .await
-        .map_err(unknown_therapist)?;
-    if values.status != SCHEDULED {
-        return Ok(());
-    }
-    let clash = tx
-        .overlapping_session(
-            values.therapist_id,
-            values.session_date,
-            values.start_time,
-            values.end_time,
-            id,
-        )
-        .await?;
-    match clash {
-        Some(number) => Err(ApiError::Conflict(format!(
-            "The therapist already has scheduled session {number} overlapping {}–{} on {}",
-            values.start_time, values.end_time, values.session_date
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Inserts a session, drawing a new number on the (unlikely) clash of a random one.
-async fn book(
-    tx: &mut CaseTx,
-    id: Uuid,
-    beneficiary_id: Uuid,
-    values: &SessionValues,
-    actor: Actor,
-) -> ApiResult<()> {
-    for _ in 0..5 {
-        if tx
-            .insert_session(
-                id,
-                &session_number(),
-                beneficiary_id,
-                values,
-                actor.user_id,
-                Timestamp::now(),
-            )
-            .await?
-        {
-            return Ok(());
-        }
-    }
-    Err(ApiError::Internal(anyhow::anyhow!(
-        "five session-number clashes in a row"
-    )))
-}
-
-/// `POST /api/v1/beneficiaries/{id}/sessions`: book a session (logged as `session.create`).
-#[utoipa::path(post, path = "/api/v1/beneficiaries/{id}/sessions", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Beneficiary id")),
-    request_body = SessionBody,
-    security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
-    responses(
-        (status = 201, description = "Booked", body = inline(Enveloped<SessionView>)),
-        (status = 403, description = "Your role may not book sessions (only admins, managers and therapists book)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such beneficiary", body = ErrorEnvelope),
-        (status = 409, description = "The therapist has an overlapping scheduled session", body = ErrorEnvelope),
-        (status = 422, description = "A field is missing or invalid (the message names it)", body = ErrorEnvelope),
-    ))]
-pub async fn create_session(
-    caller: Caller<BeneficiariesWrite>,
-    State(state): State<AppState>,
-    Path(beneficiary_id): Path<Uuid>,
-    body: Result<Json<SessionBody>, ApiError>,
-) -> ApiResult<Success<SessionView>> {
-    let actor = authorize(&caller, &state, Action::CreateSession).await?;
-    let values = apply(body?.0, None, actor.user_id)?;
-    let id = Uuid::now_v7();
-    let mut tx = state.store.begin_case().await?;
-    if !tx.lock_beneficiary(beneficiary_id).await? {
-        return Err(beneficiary_not_found());
-    }
-    check_availability(&mut tx, id, &values).await?;
-    book(&mut tx, id, beneficiary_id, &values, actor).await?;
-    let record = tx.session(id).await?.ok_or_else(not_found)?;
-    tx.log(&session_entry(&record, actor, "session.create", Vec::new()))
-        .await?;
-    tx.commit().await?;
-    Ok(created(record.into()))
-}
-
 /// Query of a beneficiary's session list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SessionListQuery {
     /// 1-based page (default 1).
-    page: Option<i64>,
+    pub page: Option<i64>,
     /// Rows per page, 1–100 (default 20).
-    per_page: Option<i64>,
+    pub per_page: Option<i64>,
     /// Only this status.
-    status: Option<String>,
+    pub status: Option<String>,
     /// From this date (inclusive), `YYYY-MM-DD`.
-    from: Option<String>,
+    pub from: Option<String>,
     /// Through this date (inclusive), `YYYY-MM-DD`.
-    to: Option<String>,
+    pub to: Option<String>,
 }
 
-fn session_query(query: SessionListQuery, page: PageRequest) -> Result<SessionQuery, ApiError> {
+/// The store query a list request asks for.
+pub fn session_query(
+    query: SessionListQuery,
+    page: PageRequest,
+) -> Result<SessionQuery, InvalidField> {
     let from = query
         .from
         .as_deref()
@@ -465,143 +346,16 @@ fn session_query(query: SessionListQuery, page: PageRequest) -> Result<SessionQu
     let to = query.to.as_deref().map(|raw| date("to", raw)).transpose()?;
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
-            return Err(ApiError::invalid("from must not be after to"));
+            return Err(InvalidField::new("from must not be after to"));
         }
     }
     Ok(SessionQuery {
-        status: query
-            .status
-            .map(|raw| one_of("status", &raw, STATUSES))
-            .transpose()?,
+        status: query.status.map(|raw| named("status", &raw)).transpose()?,
         from,
         to,
         limit: page.per_page,
         offset: page.offset(),
     })
-}
-
-/// `GET /api/v1/beneficiaries/{id}/sessions`: newest first (logged as `session.list`).
-#[utoipa::path(get, path = "/api/v1/beneficiaries/{id}/sessions", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Beneficiary id"), SessionListQuery),
-    security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
-    responses(
-        (status = 200, description = "`{success, data: [session], pagination}`", body = inline(super::input::Paged<SessionView>)),
-        (status = 403, description = "Your role may not read sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such beneficiary", body = ErrorEnvelope),
-        (status = 422, description = "A parameter is invalid", body = ErrorEnvelope),
-    ))]
-pub async fn list_sessions(
-    caller: Caller<BeneficiariesRead>,
-    State(state): State<AppState>,
-    Path(beneficiary_id): Path<Uuid>,
-    Query(query): Query<SessionListQuery>,
-) -> ApiResult<Paged<SessionView>> {
-    let actor = authorize(&caller, &state, Action::ReadSession).await?;
-    let page = PageRequest::new(query.page, query.per_page)?;
-    let query = session_query(query, page)?;
-    let mut tx = state.store.begin_case().await?;
-    tx.log(&AccessEntry {
-        beneficiary_id,
-        session_id: None,
-        actor,
-        action: "session.list",
-        fields: Vec::new(),
-        at: Timestamp::now(),
-    })
-    .await?;
-    if tx.beneficiary(beneficiary_id).await?.is_none() {
-        return Err(beneficiary_not_found());
-    }
-    tx.commit().await?;
-    let (rows, total) = state.store.list_sessions(beneficiary_id, &query).await?;
-    Ok(Paged {
-        success: true,
-        data: rows.into_iter().map(SessionView::from).collect(),
-        pagination: page.pagination(total),
-    })
-}
-
-/// `GET /api/v1/sessions/{id}` (logged as `session.read`).
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Session id")),
-    security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
-    responses(
-        (status = 200, description = "The session", body = inline(Enveloped<SessionView>)),
-        (status = 403, description = "Your role may not read sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such session", body = ErrorEnvelope),
-    ))]
-pub async fn get_session(
-    caller: Caller<BeneficiariesRead>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Success<SessionView>> {
-    let actor = authorize(&caller, &state, Action::ReadSession).await?;
-    let mut tx = state.store.begin_case().await?;
-    if !tx
-        .log_session(id, actor, "session.read", Timestamp::now())
-        .await?
-    {
-        return Err(not_found());
-    }
-    let record = tx.session(id).await?.ok_or_else(not_found)?;
-    tx.commit().await?;
-    Ok(ok(record.into()))
-}
-
-/// Locks session `id` and reads it; 404 if there is none.
-async fn locked_session(tx: &mut CaseTx, id: Uuid) -> ApiResult<SessionRecord> {
-    if tx.lock_session(id).await?.is_none() {
-        return Err(not_found());
-    }
-    tx.session(id).await?.ok_or_else(not_found)
-}
-
-/// Writes `values` over the locked session `current`, logs `action` with the changed fields and
-/// commits; returns the session as stored.
-async fn save(
-    mut tx: CaseTx,
-    current: SessionRecord,
-    values: SessionValues,
-    actor: Actor,
-    action: &'static str,
-) -> ApiResult<SessionView> {
-    let changed = changed_fields(&current.values, &values);
-    if !changed.is_empty() {
-        tx.update_session(current.id, &values, Timestamp::now())
-            .await?;
-    }
-    tx.log(&session_entry(&current, actor, action, changed))
-        .await?;
-    let record = tx.session(current.id).await?.ok_or_else(not_found)?;
-    tx.commit().await?;
-    Ok(record.into())
-}
-
-/// `PATCH /api/v1/sessions/{id}` (logged as `session.update` with the changed fields).
-#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Session id")),
-    request_body = SessionBody,
-    security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
-    responses(
-        (status = 200, description = "The updated session", body = inline(Enveloped<SessionView>)),
-        (status = 403, description = "Your role may not change sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such session", body = ErrorEnvelope),
-        (status = 409, description = "Overlap, or a status change of a session that is no longer scheduled", body = ErrorEnvelope),
-        (status = 422, description = "A field is invalid", body = ErrorEnvelope),
-    ))]
-pub async fn update_session(
-    caller: Caller<BeneficiariesWrite>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    body: Result<Json<SessionBody>, ApiError>,
-) -> ApiResult<Success<SessionView>> {
-    let actor = authorize(&caller, &state, Action::UpdateSession).await?;
-    let body = body?.0;
-    let mut tx = state.store.begin_case().await?;
-    let current = locked_session(&mut tx, id).await?;
-    let values = apply(body, Some(&current.values), actor.user_id)?;
-    check_availability(&mut tx, id, &values).await?;
-    Ok(ok(save(tx, current, values, actor, "session.update").await?))
 }
 
 /// Body of `POST /api/v1/sessions/{id}/complete`.
@@ -626,13 +380,17 @@ pub struct CompleteBody {
     pub recommendations: Option<String>,
 }
 
-fn completed(body: CompleteBody, current: &SessionValues) -> Result<SessionValues, ApiError> {
+/// The values of `current` completed as `body` says.
+pub fn completed(
+    body: CompleteBody,
+    current: &SessionValues,
+) -> Result<SessionValues, InvalidField> {
     let given = |value: Option<String>| value.map_or(Field::Absent, Field::Value);
     let choice = |name, value: Option<String>, allowed, now: &Option<String>| {
         optional(given(value), now.clone(), |raw| one_of(name, &raw, allowed))
     };
     Ok(SessionValues {
-        status: "completed".to_owned(),
+        status: SessionStatus::Completed,
         completed_at: Some(Timestamp::now()),
         progress_rating: Some(rating(body.progress_rating)?),
         notes: optional_text("notes", given(body.notes), current.notes.clone(), LONG_TEXT)?,
@@ -669,45 +427,6 @@ fn completed(body: CompleteBody, current: &SessionValues) -> Result<SessionValue
     })
 }
 
-fn must_be_scheduled(record: &SessionRecord, verb: &str) -> ApiResult<()> {
-    if record.values.status != SCHEDULED {
-        return Err(ApiError::Conflict(format!(
-            "Only a scheduled session can be {verb}; this one is {}",
-            record.values.status
-        )));
-    }
-    Ok(())
-}
-
-/// `POST /api/v1/sessions/{id}/complete` (logged as `session.complete`).
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/complete", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Session id")),
-    request_body = CompleteBody,
-    security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
-    responses(
-        (status = 200, description = "The completed session", body = inline(Enveloped<SessionView>)),
-        (status = 403, description = "Your role may not change sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such session", body = ErrorEnvelope),
-        (status = 409, description = "The session is not scheduled", body = ErrorEnvelope),
-        (status = 422, description = "A field is invalid", body = ErrorEnvelope),
-    ))]
-pub async fn complete_session(
-    caller: Caller<BeneficiariesWrite>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    body: Result<Json<CompleteBody>, ApiError>,
-) -> ApiResult<Success<SessionView>> {
-    let actor = authorize(&caller, &state, Action::UpdateSession).await?;
-    let body = body?.0;
-    let mut tx = state.store.begin_case().await?;
-    let current = locked_session(&mut tx, id).await?;
-    must_be_scheduled(&current, "completed")?;
-    let values = completed(body, &current.values)?;
-    Ok(ok(
-        save(tx, current, values, actor, "session.complete").await?
-    ))
-}
-
 /// Body of `POST /api/v1/sessions/{id}/cancel`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -716,77 +435,10 @@ pub struct CancelBody {
     pub reason: String,
 }
 
-/// `POST /api/v1/sessions/{id}/cancel` (logged as `session.cancel`).
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/cancel", tag = "case-records",
-    params(("id" = Uuid, Path, description = "Session id")),
-    request_body = CancelBody,
-    security(("jwt" = []), ("pat" = ["beneficiaries:write"])),
-    responses(
-        (status = 200, description = "The cancelled session", body = inline(Enveloped<SessionView>)),
-        (status = 403, description = "Your role may not change sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 404, description = "No such session", body = ErrorEnvelope),
-        (status = 409, description = "The session is not scheduled", body = ErrorEnvelope),
-        (status = 422, description = "reason is missing or empty", body = ErrorEnvelope),
-    ))]
-pub async fn cancel_session(
-    caller: Caller<BeneficiariesWrite>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    body: Result<Json<CancelBody>, ApiError>,
-) -> ApiResult<Success<SessionView>> {
-    let actor = authorize(&caller, &state, Action::UpdateSession).await?;
-    let reason = super::input::required_text("reason", Field::Value(body?.0.reason), None, 1_000)?;
-    let mut tx = state.store.begin_case().await?;
-    let current = locked_session(&mut tx, id).await?;
-    must_be_scheduled(&current, "cancelled")?;
-    let values = SessionValues {
-        status: "cancelled".to_owned(),
-        cancellation_reason: Some(reason),
-        cancelled_at: Some(Timestamp::now()),
-        ..current.values.clone()
-    };
-    Ok(ok(save(tx, current, values, actor, "session.cancel").await?))
-}
-
 /// Query of `GET /api/v1/sessions/upcoming`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UpcomingQuery {
     /// Days ahead, 1–90 (default 7): today through today + days (UTC dates).
-    days: Option<i64>,
-}
-
-/// `GET /api/v1/sessions/upcoming`: the caller's scheduled sessions, in time order (each logged
-/// as `session.upcoming` on its beneficiary's record).
-#[utoipa::path(get, path = "/api/v1/sessions/upcoming", tag = "case-records", params(UpcomingQuery),
-    security(("jwt" = []), ("pat" = ["beneficiaries:read"])),
-    responses(
-        (status = 200, description = "The caller's scheduled sessions", body = inline(Enveloped<Vec<SessionView>>)),
-        (status = 403, description = "Your role may not read sessions (data entry, members)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 422, description = "days out of range", body = ErrorEnvelope),
-    ))]
-pub async fn upcoming_sessions(
-    caller: Caller<BeneficiariesRead>,
-    State(state): State<AppState>,
-    Query(query): Query<UpcomingQuery>,
-) -> ApiResult<Success<Vec<SessionView>>> {
-    let actor = authorize(&caller, &state, Action::ReadSession).await?;
-    let days = query.days.unwrap_or(7);
-    if !(1..=90).contains(&days) {
-        return Err(ApiError::invalid("days must be between 1 and 90"));
-    }
-    let today = Day::today();
-    let rows = state
-        .store
-        .upcoming_sessions(actor.user_id, today, today.plus_days(days))
-        .await?;
-    if !rows.is_empty() {
-        let mut tx = state.store.begin_case().await?;
-        for row in &rows {
-            tx.log(&session_entry(row, actor, "session.upcoming", Vec::new()))
-                .await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(ok(rows.into_iter().map(SessionView::from).collect()))
+    pub days: Option<i64>,
 }
