@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::branches::{create_branch, BranchBody};
 use super::clients::{change_client, create_client, OAuthClientBody};
-use super::refresh::AccessToken;
+use super::service::AccessToken;
 use crate::auth::Caller;
 use crate::http::extract::{Json, Path};
 use crate::http::{ApiError, ApiResult};

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::errors::ConnectionError;
 use super::oauth::{authorization_url, random_bytes, ClientCredentials, Pkce};
-use super::refresh::provider_failure;
 use super::vault::Slot;
 use crate::auth::Caller;
 use crate::http::extract::{Path, Query};
@@ -276,7 +276,11 @@ async fn complete(state: &AppState, query: CallbackQuery) -> ApiResult<Connected
         .await
         .map_err(|error| {
             if error.is_passing() {
-                provider_failure(&error, "Exchanging the authorization code failed")
+                ConnectionError::Provider {
+                    doing: "Exchanging the authorization code failed",
+                    error,
+                }
+                .into()
             } else {
                 ApiError::BadRequest(format!("Exchanging the authorization code failed: {error}"))
             }

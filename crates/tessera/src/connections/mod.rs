@@ -5,10 +5,14 @@
 //! * [`provider`] — provider presets (`google`) and endpoint resolution.
 //! * [`oauth`] — the protocol: authorization URL with PKCE, code exchange, refresh, revocation.
 //! * [`vault`] — sealing every secret at rest, bound to its row and column.
-//! * [`refresh`] — the refresh rules: once, rotation, dead grants, passing faults, keep-alive.
+//! * [`service`] — the [`Connections`] service: a valid token for a branch, by the refresh rules
+//!   (once, rotation, dead grants, passing faults, keep-alive).
+//! * [`errors`] — [`ConnectionError`], every refusal's message, written once.
 //! * [`limits`] — a refresh's deadline and the bounds on refreshes at once (per owner, per host).
-//! * [`clients`], [`branches`], [`flow`], [`provider_tokens`] — the `/api/v1` routes.
-//! * [`compat`] — the `/token-management/*` routes of the earlier service.
+//! * [`routes`] — the router's view: which handlers, and the one mapping of [`ConnectionError`]
+//!   to a status.
+//! * [`clients`], [`branches`], [`flow`], [`provider_tokens`] — the `/api/v1` handlers.
+//! * [`compat`] — the `/token-management/*` handlers of the earlier service.
 //!
 //! Every route but the callback takes the owner's JWT or a PAT with a `connections` scope
 //! ([`Caller`]); another user's objects answer 404.
@@ -18,57 +22,16 @@
 pub mod branches;
 pub mod clients;
 pub mod compat;
+pub mod errors;
 pub mod flow;
 pub mod limits;
 pub mod oauth;
 pub mod provider;
 pub mod provider_tokens;
-pub mod refresh;
+pub mod routes;
+pub mod service;
 pub mod vault;
 
-use axum::routing::get;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-pub use refresh::Connections;
-
-use crate::state::AppState;
-
-/// The routes that take a JWT or a PAT (they go in the audited PAT group), with their
-/// documentation.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::default()
-        .routes(routes!(clients::list, clients::create))
-        .routes(routes!(
-            clients::get_client,
-            clients::update_client,
-            clients::delete_client
-        ))
-        .routes(routes!(branches::list, branches::create))
-        .routes(routes!(branches::get_by_branch_id))
-        .routes(routes!(
-            branches::get_branch,
-            branches::update_branch,
-            branches::delete_branch
-        ))
-        .routes(routes!(flow::start))
-        .routes(routes!(provider_tokens::get_token))
-        .routes(routes!(provider_tokens::validate_token))
-        .routes(routes!(provider_tokens::refresh_token))
-        .routes(routes!(
-            provider_tokens::get_connection,
-            provider_tokens::disconnect
-        ))
-        .routes(routes!(compat::create_client_and_branch))
-        .routes(routes!(compat::login))
-        .routes(routes!(compat::refresh))
-        .routes(routes!(compat::token))
-}
-
-/// The callbacks: no token, the state authenticates them. The compatibility path is the same
-/// handler and stays out of the document.
-pub fn callback_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::default()
-        .routes(routes!(flow::callback))
-        .route("/token-management/auth/callback", get(flow::callback))
-}
+pub use errors::ConnectionError;
+pub use routes::{callback_routes, routes};
+pub use service::Connections;

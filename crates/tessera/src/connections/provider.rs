@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use url::Url;
 
+use super::errors::ConnectionError;
 use crate::config::Config;
-use crate::http::ApiError;
 use crate::input::InvalidField;
 use crate::store::OAuthClientRecord;
 
@@ -75,10 +75,10 @@ impl Presets {
 
     /// The provider a stored client talks to. Stored clients were validated on the way in, so a
     /// failure here is a fault of ours.
-    pub fn resolve(&self, client: &OAuthClientRecord) -> Result<ResolvedProvider, ApiError> {
-        let stored = |raw: &Option<String>| -> Result<Option<Url>, ApiError> {
+    pub fn resolve(&self, client: &OAuthClientRecord) -> Result<ResolvedProvider, ConnectionError> {
+        let stored = |raw: &Option<String>| -> Result<Option<Url>, ConnectionError> {
             raw.as_deref()
-                .map(|raw| Url::parse(raw).map_err(|e| ApiError::Internal(e.into())))
+                .map(|raw| Url::parse(raw).map_err(|e| ConnectionError::Broken(e.into())))
                 .transpose()
         };
         let (authorization, token, revocation, scopes, params, expects_refresh) =
@@ -95,11 +95,9 @@ impl Presets {
                 // refresh token is no surprise there.
                 _ => (None, None, None, &[][..], &[][..], false),
             };
-        let missing = |what: &str| {
-            ApiError::Conflict(format!(
-                "The OAuth client has no {what}: set it on the client (PATCH /api/v1/oauth-clients/{})",
-                client.id
-            ))
+        let missing = |missing| ConnectionError::ClientIncomplete {
+            client_id: client.id,
+            missing,
         };
         let scopes = if client.scopes.0.is_empty() {
             scopes.iter().map(|s| (*s).to_owned()).collect()

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::oauth::ClientCredentials;
-use super::refresh::AccessToken;
+use super::service::AccessToken;
 use super::vault::Slot;
 use crate::auth::Caller;
 use crate::http::extract::Path;
@@ -86,10 +86,14 @@ pub async fn validate_token(
             "expires_at": token.expires_at,
             "message": "Token is valid",
         }),
-        Err(error @ (ApiError::NotFound(_) | ApiError::Internal(_) | ApiError::Unavailable(_))) => {
-            return Err(error)
-        }
-        Err(other) => json!({"is_valid": false, "message": other.to_string()}),
+        // Only a refusal about the grant is an answer; a missing branch and our own faults stay
+        // errors.
+        Err(error) => match ApiError::from(error) {
+            error @ (ApiError::NotFound(_) | ApiError::Internal(_) | ApiError::Unavailable(_)) => {
+                return Err(error)
+            }
+            other => json!({"is_valid": false, "message": other.to_string()}),
+        },
     };
     Ok(axum::Json(body).into_response())
 }

@@ -34,13 +34,13 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use super::errors::ConnectionError;
 use super::limits::{refresh_budget, Deadline, InFlight, RefreshLimits};
 use super::oauth::{ClientCredentials, IssuedTokens, OAuthHttp, ProviderError};
 use super::provider::{Presets, ResolvedProvider};
 use super::vault::{Slot, Vault};
 use crate::cache::ChangeCache;
 use crate::config::{Config, SecretString};
-use crate::http::ApiError;
 use crate::store::Feed;
 use crate::store::{
     BackendKind, ConnectionLock, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens,
@@ -248,15 +248,13 @@ impl Connections {
         self: &Arc<Self>,
         owner_id: Uuid,
         branch_id: Uuid,
-    ) -> Result<AccessToken, ApiError> {
+    ) -> Result<AccessToken, ConnectionError> {
         let now = Timestamp::now();
         let Some(row) = self.token_row(owner_id, branch_id).await? else {
             return Err(self.missing_connection(owner_id, branch_id).await);
         };
         if !row.is_active {
-            return Err(ApiError::Conflict(format!(
-                "Branch {branch_id} is inactive: activate it (PATCH /api/v1/branches/{branch_id} with \"is_active\": true) to use its token"
-            )));
+            return Err(ConnectionError::BranchInactive { branch_id });
         }
         let connection = &row.connection;
         usable(connection)?;
@@ -282,7 +280,7 @@ impl Connections {
         &self,
         owner_id: Uuid,
         branch_id: Uuid,
-    ) -> Result<Option<Arc<TokenRow>>, ApiError> {
+    ) -> Result<Option<Arc<TokenRow>>, ConnectionError> {
         let key = (owner_id, branch_id);
         if let Some(row) = self.cache.get(&key) {
             return Ok(Some(row));
@@ -307,10 +305,10 @@ impl Connections {
         self: &Arc<Self>,
         owner_id: Uuid,
         branch_id: Uuid,
-    ) -> Result<AccessToken, ApiError> {
+    ) -> Result<AccessToken, ConnectionError> {
         let requested_at = Timestamp::now();
         if self.store.find_branch(owner_id, branch_id).await?.is_none() {
-            return Err(ApiError::NotFound("Branch not found".to_owned()));
+            return Err(ConnectionError::BranchNotFound { branch_id });
         }
         self.refresh(self.job(branch_id, Need::RefreshedBefore(requested_at)))
             .await
@@ -388,7 +386,10 @@ impl Connections {
     }
 
     /// Opens the stored access token.
-    pub fn stored_token(&self, connection: &ConnectionRecord) -> Result<AccessToken, ApiError> {
+    pub fn stored_token(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<AccessToken, ConnectionError> {
         let access_token = self.vault.open(
             Slot::AccessToken(connection.branch_id),
             &connection.access_token_sealed,
@@ -433,11 +434,9 @@ impl Connections {
     }
 
     /// Serialised refresh of one branch: see the module docs.
-    async fn refresh(self: &Arc<Self>, job: RefreshJob) -> Result<AccessToken, ApiError> {
+    async fn refresh(self: &Arc<Self>, job: RefreshJob) -> Result<AccessToken, ConnectionError> {
         let Some(in_flight) = self.in_flight.enter() else {
-            return Err(ApiError::Unavailable(
-                "The service is shutting down: try again shortly".to_owned(),
-            ));
+            return Err(ConnectionError::ShuttingDown);
         };
         // In a task of its own, so it runs to the end even if the request that started it is
         // dropped (the client went away, the request timed out): a provider that rotated the
@@ -448,10 +447,10 @@ impl Connections {
             service.refresh_now(job).await
         })
         .await
-        .map_err(|error| ApiError::Internal(error.into()))?
+        .map_err(|error| ConnectionError::Broken(error.into()))?
     }
 
-    async fn refresh_now(&self, job: RefreshJob) -> Result<AccessToken, ApiError> {
+    async fn refresh_now(&self, job: RefreshJob) -> Result<AccessToken, ConnectionError> {
         let flight = {
             let mut flights = self.flights.lock().expect("flights lock");
             Arc::clone(flights.entry(job.branch_id).or_default())
@@ -468,7 +467,7 @@ impl Connections {
         answer
     }
 
-    async fn refresh_in_flight(&self, job: &RefreshJob) -> Result<AccessToken, ApiError> {
+    async fn refresh_in_flight(&self, job: &RefreshJob) -> Result<AccessToken, ConnectionError> {
         let (branch_id, need) = (job.branch_id, job.need);
         let buffer = self.policy.buffer;
         // A plain read first: whoever queued behind a refresh finds its result without taking
@@ -493,7 +492,7 @@ impl Connections {
         let (lock, row) = locked?;
         let Some(row) = row else {
             lock.release().await?;
-            return Err(not_connected(branch_id));
+            return Err(ConnectionError::NotConnected { branch_id });
         };
         if let Some(answer) = self.answer_without_calling(&row, need) {
             lock.release().await?;
@@ -523,7 +522,7 @@ impl Connections {
         &self,
         row: &ConnectionRecord,
         need: Need,
-    ) -> Option<Result<AccessToken, ApiError>> {
+    ) -> Option<Result<AccessToken, ConnectionError>> {
         if let Err(error) = usable(row) {
             return Some(Err(error));
         }
@@ -558,7 +557,7 @@ impl Connections {
         need: Need,
         outcome: Result<(IssuedTokens, SealedTokens), ProviderError>,
         now: Timestamp,
-    ) -> (RefreshResult, Result<AccessToken, ApiError>) {
+    ) -> (RefreshResult, Result<AccessToken, ConnectionError>) {
         let branch_id = row.branch_id;
         match outcome {
             Ok((tokens, sealed)) => {
@@ -577,7 +576,10 @@ impl Connections {
                     RefreshResult::GrantDead {
                         error: message.clone(),
                     },
-                    Err(needs_reauth(branch_id, Some(&message))),
+                    Err(ConnectionError::NeedsReauth {
+                        branch_id,
+                        reason: Some(message),
+                    }),
                 )
             }
             Err(error) => {
@@ -586,10 +588,10 @@ impl Connections {
                     // Still valid, just inside the buffer: better than failing.
                     self.stored_token(row)
                 } else {
-                    Err(provider_failure(
-                        &error,
-                        "Refreshing the branch's token failed",
-                    ))
+                    Err(ConnectionError::Provider {
+                        doing: "Refreshing the branch's token failed",
+                        error: error.clone(),
+                    })
                 };
                 let result = RefreshResult::Failed {
                     error: error.to_string(),
@@ -639,7 +641,7 @@ impl Connections {
     /// The answer when the deadline passed (or shutdown began) before a provider call could be
     /// made, while waiting for another refresh of the branch or for a slot: the stored token if
     /// it is what the caller needs or has not expired, else a 504.
-    async fn out_of_time(&self, job: &RefreshJob) -> Result<AccessToken, ApiError> {
+    async fn out_of_time(&self, job: &RefreshJob) -> Result<AccessToken, ConnectionError> {
         if let Some(row) = self.store.read_connection(job.branch_id).await? {
             usable(&row)?;
             let live = row.expires_at > Timestamp::now() && !job.need.is_forced();
@@ -647,20 +649,18 @@ impl Connections {
                 return self.stored_token(&row);
             }
         }
-        Err(ApiError::GatewayTimeout(
-            "Refreshing the branch's token did not finish in time: other refreshes (of this \
-             branch, its owner or its provider) are still running; try again shortly"
-                .to_owned(),
-        ))
+        Err(ConnectionError::RefreshTimedOut {
+            branch_id: job.branch_id,
+        })
     }
 
     /// The branch's client, provider and client secret.
-    async fn client_context(&self, branch_id: Uuid) -> Result<ClientContext, ApiError> {
+    async fn client_context(&self, branch_id: Uuid) -> Result<ClientContext, ConnectionError> {
         let client = self
             .store
             .client_of_branch(branch_id)
             .await?
-            .ok_or_else(|| not_connected(branch_id))?;
+            .ok_or(ConnectionError::NotConnected { branch_id })?;
         let provider = self.presets.resolve(&client)?;
         let secret = self
             .vault
@@ -746,31 +746,33 @@ impl Connections {
         row: &ConnectionRecord,
         now: Timestamp,
         forced: bool,
-    ) -> Result<AccessToken, ApiError> {
+    ) -> Result<AccessToken, ConnectionError> {
         if row.expires_at > now && !forced {
             return self.stored_token(row);
         }
         if row.refresh_token_sealed.is_none() {
-            return Err(ApiError::Conflict(format!(
-                "Branch {} has no refresh token: re-connect it with offline access (POST /api/v1/branches/{}/oauth/start)",
-                row.branch_id, row.branch_id
-            )));
+            return Err(ConnectionError::NoRefreshToken {
+                branch_id: row.branch_id,
+            });
         }
-        let wait = row
-            .next_attempt_at
-            .map(|at| (at - now).whole_seconds().max(1))
-            .unwrap_or(1);
-        let last = row.last_error.as_deref().unwrap_or("unknown error");
-        Err(ApiError::BadGateway(format!(
-            "The last refresh of this branch's token failed ({last}); the next attempt is allowed in {wait} s"
-        )))
+        Err(ConnectionError::CoolingDown {
+            branch_id: row.branch_id,
+            last_error: row
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "unknown error".to_owned()),
+            wait_seconds: row
+                .next_attempt_at
+                .map(|at| (at - now).whole_seconds().max(1))
+                .unwrap_or(1),
+        })
     }
 
     /// 404 for a branch the owner does not have; 409 for one of theirs without a connection.
-    async fn missing_connection(&self, owner_id: Uuid, branch_id: Uuid) -> ApiError {
+    async fn missing_connection(&self, owner_id: Uuid, branch_id: Uuid) -> ConnectionError {
         match self.store.find_branch(owner_id, branch_id).await {
-            Ok(Some(_)) => not_connected(branch_id),
-            Ok(None) => ApiError::NotFound("Branch not found".to_owned()),
+            Ok(Some(_)) => ConnectionError::NotConnected { branch_id },
+            Ok(None) => ConnectionError::BranchNotFound { branch_id },
             Err(error) => error.into(),
         }
     }
@@ -802,42 +804,16 @@ impl Connections {
     }
 }
 
-/// The 409 for a branch without a connection.
-fn not_connected(branch_id: Uuid) -> ApiError {
-    ApiError::Conflict(format!(
-        "Branch {branch_id} is not connected: start an authorization with POST /api/v1/branches/{branch_id}/oauth/start"
-    ))
-}
-
 /// Refuses connections that cannot hand out tokens.
-fn usable(connection: &ConnectionRecord) -> Result<(), ApiError> {
+fn usable(connection: &ConnectionRecord) -> Result<(), ConnectionError> {
+    let branch_id = connection.branch_id;
     match connection.status {
         ConnectionStatus::Active => Ok(()),
-        ConnectionStatus::NeedsReauth => Err(needs_reauth(
-            connection.branch_id,
-            connection.last_error.as_deref(),
-        )),
-        ConnectionStatus::Revoked => Err(ApiError::Conflict(format!(
-            "Branch {} was disconnected: connect it again with POST /api/v1/branches/{}/oauth/start",
-            connection.branch_id, connection.branch_id
-        ))),
-    }
-}
-
-/// The 409 for a dead grant.
-pub fn needs_reauth(branch_id: Uuid, reason: Option<&str>) -> ApiError {
-    let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-    ApiError::Conflict(format!(
-        "Branch {branch_id} must be re-connected: the provider no longer accepts its grant{reason}. \
-         Start a new authorization with POST /api/v1/branches/{branch_id}/oauth/start"
-    ))
-}
-
-/// 504 for a timeout, else 502, with what the provider did.
-pub fn provider_failure(error: &ProviderError, what: &str) -> ApiError {
-    match error {
-        ProviderError::Timeout(_) => ApiError::GatewayTimeout(format!("{what}: {error}")),
-        _ => ApiError::BadGateway(format!("{what}: {error}")),
+        ConnectionStatus::NeedsReauth => Err(ConnectionError::NeedsReauth {
+            branch_id,
+            reason: connection.last_error.clone(),
+        }),
+        ConnectionStatus::Revoked => Err(ConnectionError::Disconnected { branch_id }),
     }
 }
 

@@ -1,0 +1,79 @@
+//! The connections over HTTP: which handler answers which route (the handlers live in a module
+//! per resource), and the one mapping of [`ConnectionError`] to a status.
+
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::errors::ConnectionError;
+use super::oauth::ProviderError;
+use super::{branches, clients, compat, flow, provider_tokens};
+use crate::http::ApiError;
+use crate::state::AppState;
+
+impl From<ConnectionError> for ApiError {
+    fn from(error: ConnectionError) -> Self {
+        let message = error.to_string();
+        match error {
+            ConnectionError::Invalid(invalid) => invalid.into(),
+            ConnectionError::BranchNotFound { .. } => ApiError::NotFound(message),
+            // The branch exists but its grant cannot give a token now: a person must act.
+            ConnectionError::BranchInactive { .. }
+            | ConnectionError::NotConnected { .. }
+            | ConnectionError::Disconnected { .. }
+            | ConnectionError::NeedsReauth { .. }
+            | ConnectionError::NoRefreshToken { .. }
+            | ConnectionError::ClientIncomplete { .. } => ApiError::Conflict(message),
+            ConnectionError::Provider {
+                error: ProviderError::Timeout(_),
+                ..
+            }
+            | ConnectionError::RefreshTimedOut { .. } => ApiError::GatewayTimeout(message),
+            ConnectionError::Provider { .. } | ConnectionError::CoolingDown { .. } => {
+                ApiError::BadGateway(message)
+            }
+            ConnectionError::ShuttingDown => ApiError::Unavailable(message),
+            ConnectionError::Broken(error) => ApiError::Internal(error),
+            ConnectionError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// The routes that take a JWT or a PAT (they go in the audited PAT group), with their
+/// documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(
+            clients::get_client,
+            clients::update_client,
+            clients::delete_client
+        ))
+        .routes(routes!(branches::list, branches::create))
+        .routes(routes!(branches::get_by_branch_id))
+        .routes(routes!(
+            branches::get_branch,
+            branches::update_branch,
+            branches::delete_branch
+        ))
+        .routes(routes!(flow::start))
+        .routes(routes!(provider_tokens::get_token))
+        .routes(routes!(provider_tokens::validate_token))
+        .routes(routes!(provider_tokens::refresh_token))
+        .routes(routes!(
+            provider_tokens::get_connection,
+            provider_tokens::disconnect
+        ))
+        .routes(routes!(compat::create_client_and_branch))
+        .routes(routes!(compat::login))
+        .routes(routes!(compat::refresh))
+        .routes(routes!(compat::token))
+}
+
+/// The callbacks: no token, the state authenticates them. The compatibility path is the same
+/// handler and stays out of the document.
+pub fn callback_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(flow::callback))
+        .route("/token-management/auth/callback", get(flow::callback))
+}
