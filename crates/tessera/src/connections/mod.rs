@@ -28,6 +28,7 @@ pub mod limits;
 pub mod oauth;
 pub mod provider;
 pub mod provider_tokens;
+pub mod refresh;
 pub mod routes;
 pub mod service;
 pub mod vault;
