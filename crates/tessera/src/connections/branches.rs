@@ -6,16 +6,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::errors::ConnectionError;
 use crate::auth::Caller;
-use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::http::{created, ok, ApiResult, Success};
 use crate::input::{
     email, optional, optional_text, required, required_text, Field, InvalidField, LONG_TEXT,
     SHORT_TEXT,
 };
 use crate::state::AppState;
-use crate::store::BranchRecord;
+use crate::store::{BranchRecord, Store};
 use crate::tokens::scopes::{ConnectionsRead, ConnectionsWrite};
 use crate::types::Timestamp;
 
@@ -100,11 +100,11 @@ pub struct BranchBody {
 /// Applies `body` onto `current` (a new branch when `None`), validating every field and that the
 /// OAuth client is the caller's.
 pub async fn apply(
-    state: &AppState,
+    store: &Store,
     owner_id: Uuid,
     body: BranchBody,
     current: Option<BranchRecord>,
-) -> ApiResult<BranchRecord> {
+) -> Result<BranchRecord, ConnectionError> {
     let now = Timestamp::now();
     let c = current.as_ref();
     let client = required(
@@ -114,20 +114,15 @@ pub async fn apply(
         Ok::<_, InvalidField>,
     )?;
     if c.is_none_or(|c| c.oauth_client_id != client) {
-        if state
-            .store
-            .find_oauth_client(owner_id, client)
-            .await?
-            .is_none()
-        {
+        if store.find_oauth_client(owner_id, client).await?.is_none() {
             return Err(InvalidField::new("client_id names no OAuth client of yours").into());
         }
         // The grant belongs to the old client; the new one's endpoints must never receive it.
         if let Some(current) = c {
-            if state.store.read_connection(current.id).await?.is_some() {
-                return Err(ApiError::Conflict(
-                    "The branch is connected: disconnect it (DELETE /api/v1/branches/{id}/connection) before changing its client_id".to_owned(),
-                ));
+            if store.read_connection(current.id).await?.is_some() {
+                return Err(ConnectionError::BranchConnected {
+                    branch_id: current.id,
+                });
             }
         }
     }
@@ -173,34 +168,6 @@ pub async fn apply(
     })
 }
 
-fn taken(_: &str) -> String {
-    "branch_id is already used by another of your branches".to_owned()
-}
-
-/// Creates and stores a branch; shared with the compatibility route.
-pub async fn create_branch(
-    state: &AppState,
-    owner_id: Uuid,
-    body: BranchBody,
-) -> ApiResult<BranchRecord> {
-    let record = apply(state, owner_id, body, None).await?;
-    state
-        .store
-        .insert_branch(&record)
-        .await
-        .on_unique_violation(taken)?;
-    Ok(record)
-}
-
-/// The owner's branch, or 404.
-pub async fn find(state: &AppState, owner_id: Uuid, id: Uuid) -> ApiResult<BranchRecord> {
-    state
-        .store
-        .find_branch(owner_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Branch not found".to_owned()))
-}
-
 /// `POST /api/v1/branches`
 #[utoipa::path(post, path = "/api/v1/branches", tag = "connections", request_body = BranchBody,
     security(("jwt" = []), ("pat" = ["connections:write"])),
@@ -214,9 +181,11 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<BranchBody>,
 ) -> ApiResult<Success<BranchView>> {
-    Ok(created(
-        create_branch(&state, caller.user_id, body).await?.into(),
-    ))
+    let record = state
+        .connections
+        .create_branch(caller.user_id, body)
+        .await?;
+    Ok(created(record.into()))
 }
 
 /// Filters of the branch list.
@@ -245,8 +214,8 @@ pub async fn list(
     Query(filter): Query<BranchFilter>,
 ) -> ApiResult<Success<BranchList>> {
     let branches: Vec<BranchView> = state
-        .store
-        .list_branches(caller.user_id, filter.client_id)
+        .connections
+        .branches(caller.user_id, filter.client_id)
         .await?
         .into_iter()
         .map(Into::into)
@@ -270,7 +239,11 @@ pub async fn get_branch(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<BranchView>> {
-    Ok(ok(find(&state, caller.user_id, id).await?.into()))
+    Ok(ok(state
+        .connections
+        .branch(caller.user_id, id)
+        .await?
+        .into()))
 }
 
 /// `GET /api/v1/branches/by-branch-id/{branch_id}`
@@ -287,10 +260,9 @@ pub async fn get_by_branch_id(
     Path(branch_id): Path<String>,
 ) -> ApiResult<Success<BranchView>> {
     let branch = state
-        .store
-        .find_branch_by_branch_id(caller.user_id, &branch_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Branch not found".to_owned()))?;
+        .connections
+        .branch_named(caller.user_id, &branch_id)
+        .await?;
     Ok(ok(branch.into()))
 }
 
@@ -310,14 +282,10 @@ pub async fn update_branch(
     Path(id): Path<Uuid>,
     Json(body): Json<BranchBody>,
 ) -> ApiResult<Success<BranchView>> {
-    let current = find(&state, caller.user_id, id).await?;
-    let record = apply(&state, caller.user_id, body, Some(current)).await?;
-    state
-        .store
-        .update_branch(&record)
-        .await
-        .on_unique_violation(taken)?;
-    state.connections.changed();
+    let record = state
+        .connections
+        .update_branch(caller.user_id, id, body)
+        .await?;
     Ok(ok(record.into()))
 }
 
@@ -335,10 +303,7 @@ pub async fn delete_branch(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    find(&state, caller.user_id, id).await?;
-    let revoked = super::provider_tokens::revoke_at_provider(&state, caller.user_id, id).await?;
-    state.store.delete_branch(caller.user_id, id).await?;
-    state.connections.changed();
+    let revoked = state.connections.delete_branch(caller.user_id, id).await?;
     Ok(ok(serde_json::json!({
         "id": id,
         "deleted": true,

@@ -7,11 +7,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::provider::{checked_endpoint, checked_redirect_uri, AUTH_METHODS, PROVIDERS};
-use super::vault::Slot;
+use super::vault::{Slot, Vault};
 use crate::auth::Caller;
-use crate::http::error::ResultExt;
 use crate::http::extract::{Json, Path};
-use crate::http::{created, ok, ApiError, ApiResult, Success};
+use crate::http::{created, ok, ApiResult, Success};
 use crate::input::{
     self as fields, one_of, optional, required, required_text, Field, InvalidField, SHORT_TEXT,
 };
@@ -117,7 +116,8 @@ pub struct OAuthClientBody {
 
 /// Applies `body` onto `current` (a new client when `None`), validating every field.
 pub fn apply(
-    state: &AppState,
+    vault: &Vault,
+    allow_private_endpoints: bool,
     owner_id: Uuid,
     body: OAuthClientBody,
     current: Option<OAuthClientRecord>,
@@ -141,15 +141,12 @@ pub fn apply(
                     "client_secret must be 1 to {MAX_CREDENTIAL} characters"
                 )));
             }
-            Ok(state
-                .connections
-                .vault
-                .seal(Slot::ClientSecret(id), &secret))
+            Ok(vault.seal(Slot::ClientSecret(id), &secret))
         },
     )?;
     let url_field = |name: &str, field: Field<String>, current: Option<String>| {
         optional(field, current, |raw| {
-            checked_endpoint(name, &raw, state.config.oauth_allow_private_endpoints)
+            checked_endpoint(name, &raw, allow_private_endpoints)
         })
     };
     // The shared list rules (trimmed, no empty entries), then the OAuth ones.
@@ -263,25 +260,6 @@ pub fn apply(
     Ok(record)
 }
 
-fn taken(_: &str) -> String {
-    "client_id is already registered: one OAuth client per client_id".to_owned()
-}
-
-/// Creates and stores an OAuth client; shared with the compatibility route.
-pub async fn create_client(
-    state: &AppState,
-    owner_id: Uuid,
-    body: OAuthClientBody,
-) -> ApiResult<OAuthClientRecord> {
-    let record = apply(state, owner_id, body, None)?;
-    state
-        .store
-        .insert_oauth_client(&record)
-        .await
-        .on_unique_violation(taken)?;
-    Ok(record)
-}
-
 /// `POST /api/v1/oauth-clients`
 #[utoipa::path(post, path = "/api/v1/oauth-clients", tag = "connections", request_body = OAuthClientBody,
     security(("jwt" = []), ("pat" = ["connections:admin"])),
@@ -295,7 +273,10 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<OAuthClientBody>,
 ) -> ApiResult<Success<OAuthClientView>> {
-    let record = create_client(&state, caller.user_id, body).await?;
+    let record = state
+        .connections
+        .create_client(caller.user_id, body)
+        .await?;
     Ok(created(record.into()))
 }
 
@@ -317,8 +298,8 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> ApiResult<Success<OAuthClientList>> {
     let clients: Vec<OAuthClientView> = state
-        .store
-        .list_oauth_clients(caller.user_id)
+        .connections
+        .clients(caller.user_id)
         .await?
         .into_iter()
         .map(Into::into)
@@ -327,14 +308,6 @@ pub async fn list(
         total: clients.len(),
         clients,
     }))
-}
-
-async fn find(state: &AppState, owner_id: Uuid, id: Uuid) -> ApiResult<OAuthClientRecord> {
-    state
-        .store
-        .find_oauth_client(owner_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("OAuth client not found".to_owned()))
 }
 
 /// `GET /api/v1/oauth-clients/{id}`
@@ -350,7 +323,11 @@ pub async fn get_client(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<OAuthClientView>> {
-    Ok(ok(find(&state, caller.user_id, id).await?.into()))
+    Ok(ok(state
+        .connections
+        .client(caller.user_id, id)
+        .await?
+        .into()))
 }
 
 /// `PATCH /api/v1/oauth-clients/{id}`: a new `client_secret` replaces the sealed one.
@@ -369,26 +346,11 @@ pub async fn update_client(
     Path(id): Path<Uuid>,
     Json(body): Json<OAuthClientBody>,
 ) -> ApiResult<Success<OAuthClientView>> {
-    let current = find(&state, caller.user_id, id).await?;
-    Ok(ok(change_client(&state, caller.user_id, current, body)
-        .await?
-        .into()))
-}
-
-/// Applies and stores a change to a client; shared with the compatibility route.
-pub async fn change_client(
-    state: &AppState,
-    owner_id: Uuid,
-    current: OAuthClientRecord,
-    body: OAuthClientBody,
-) -> ApiResult<OAuthClientRecord> {
-    let record = apply(state, owner_id, body, Some(current))?;
-    state
-        .store
-        .update_oauth_client(&record)
-        .await
-        .on_unique_violation(taken)?;
-    Ok(record)
+    let record = state
+        .connections
+        .update_client(caller.user_id, id, body)
+        .await?;
+    Ok(ok(record.into()))
 }
 
 /// `DELETE /api/v1/oauth-clients/{id}`: refused (409) while branches use the client.
@@ -405,18 +367,6 @@ pub async fn delete_client(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    let deleted = state
-        .store
-        .delete_oauth_client(caller.user_id, id)
-        .await
-        .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => ApiError::Conflict(
-                "Branches still use this OAuth client: delete them or move them to another client first".to_owned(),
-            ),
-            _ => error.into(),
-        })?;
-    if !deleted {
-        return Err(ApiError::NotFound("OAuth client not found".to_owned()));
-    }
+    state.connections.delete_client(caller.user_id, id).await?;
     Ok(ok(serde_json::json!({"id": id, "deleted": true})))
 }

@@ -12,17 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::branches::{create_branch, BranchBody};
-use super::clients::{change_client, create_client, OAuthClientBody};
 use super::service::AccessToken;
 use crate::auth::Caller;
 use crate::http::extract::{Json, Path};
-use crate::http::{ApiError, ApiResult};
-use crate::input::Field;
+use crate::http::ApiResult;
 use crate::state::AppState;
-use crate::store::{BranchRecord, OAuthClientRecord};
 use crate::tokens::scopes::{ConnectionsAdmin, ConnectionsRead, ConnectionsWrite};
 
 /// `POST /token-management/clients` body.
@@ -59,61 +54,10 @@ pub async fn create_client_and_branch(
     State(state): State<AppState>,
     Json(body): Json<CompatClientBody>,
 ) -> ApiResult<Response> {
-    let owner = caller.user_id;
-    let name = body
-        .workspace_name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| body.branch_id.clone());
-    // Checked first, so a taken branch_id leaves no new client behind.
-    if state
-        .store
-        .find_branch_by_branch_id(owner, &body.branch_id)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::Conflict(
-            "branch_id is already used by another of your branches".to_owned(),
-        ));
-    }
-    let existing = state
-        .store
-        .find_oauth_client_by_client_id(owner, &body.client_id)
+    let (client, branch) = state
+        .connections
+        .register_client_and_branch(caller.user_id, body)
         .await?;
-    let client = match existing {
-        // The same registration: the secret given now is the current one.
-        Some(existing) if existing.redirect_uri == body.redirect_uri => {
-            let update = OAuthClientBody {
-                client_secret: Field::Value(body.client_secret),
-                ..OAuthClientBody::default()
-            };
-            change_client(&state, owner, existing, update).await?
-        }
-        Some(_) => {
-            return Err(ApiError::Conflict(
-                "client_id is already registered with another redirect_uri: change it with PATCH /api/v1/oauth-clients/{id}".to_owned(),
-            ))
-        }
-        None => {
-            let client_body = OAuthClientBody {
-                name: Field::Value(name.clone()),
-                provider: Field::Value("google".to_owned()),
-                client_id: Field::Value(body.client_id.clone()),
-                client_secret: Field::Value(body.client_secret),
-                redirect_uri: Field::Value(body.redirect_uri),
-                ..OAuthClientBody::default()
-            };
-            create_client(&state, owner, client_body).await?
-        }
-    };
-    let branch_body = BranchBody {
-        branch_id: Field::Value(body.branch_id),
-        client_id: Field::Value(client.id),
-        name: Field::Value(name),
-        email: body.workspace_email.map_or(Field::Absent, Field::Value),
-        ..BranchBody::default()
-    };
-    let branch = create_branch(&state, owner, branch_body).await?;
     let answer = json!({
         "success": true,
         "message": "OAuth client and branch created",
@@ -122,29 +66,6 @@ pub async fn create_client_and_branch(
         "id": branch.id,
     });
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
-}
-
-/// The caller's client with this client id and its one branch.
-async fn client_branch(
-    state: &AppState,
-    owner: Uuid,
-    client_id: &str,
-) -> ApiResult<(OAuthClientRecord, BranchRecord)> {
-    let client = state
-        .store
-        .find_oauth_client_by_client_id(owner, client_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("No OAuth client with this client_id".to_owned()))?;
-    let mut branches = state.store.list_branches(owner, Some(client.id)).await?;
-    match branches.len() {
-        1 => Ok((client, branches.remove(0))),
-        0 => Err(ApiError::NotFound(
-            "No branch uses this client_id".to_owned(),
-        )),
-        n => Err(ApiError::Conflict(format!(
-            "{n} branches use this client_id: use the /api/v1/branches/{{id}} routes to name one"
-        ))),
-    }
 }
 
 /// `GET /token-management/oauth/login/{client_id}`: 302 to the provider's consent page.
@@ -161,8 +82,13 @@ pub async fn login(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> ApiResult<Response> {
-    let (_, branch) = client_branch(&state, caller.user_id, &client_id).await?;
-    let flow = super::flow::start_flow(&state, caller.user_id, &branch).await?;
+    let connections = &state.connections;
+    let (_, branch) = connections
+        .branch_of_client_id(caller.user_id, &client_id)
+        .await?;
+    let flow = connections
+        .start_authorization(caller.user_id, &branch)
+        .await?;
     Ok((StatusCode::FOUND, [(header::LOCATION, flow.auth_url)]).into_response())
 }
 
@@ -199,7 +125,10 @@ pub async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<CompatRefreshBody>,
 ) -> ApiResult<Response> {
-    let (client, branch) = client_branch(&state, caller.user_id, &body.client_id).await?;
+    let (client, branch) = state
+        .connections
+        .branch_of_client_id(caller.user_id, &body.client_id)
+        .await?;
     let token = state
         .connections
         .force_refresh(caller.user_id, branch.id)
@@ -226,16 +155,9 @@ pub async fn token(
     State(state): State<AppState>,
     Path(branch_id): Path<String>,
 ) -> ApiResult<Response> {
-    let branch = state
-        .store
-        .find_branch_by_branch_id(caller.user_id, &branch_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Branch not found".to_owned()))?;
-    let client = state
-        .store
-        .find_oauth_client(caller.user_id, branch.oauth_client_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("branch without client")))?;
+    let connections = &state.connections;
+    let branch = connections.branch_named(caller.user_id, &branch_id).await?;
+    let client = connections.client_of(caller.user_id, &branch).await?;
     let token = state
         .connections
         .access_token(caller.user_id, branch.id)

@@ -13,11 +13,87 @@ pub enum ConnectionError {
     /// A field of a client or branch breaks its rule; the text names it.
     #[error(transparent)]
     Invalid(#[from] InvalidField),
+    /// No OAuth client with this id is the caller's (another user's reads the same).
+    #[error("OAuth client not found")]
+    ClientNotFound {
+        /// The id asked for.
+        client_id: Uuid,
+    },
+    /// Another of the caller's clients has this provider client id.
+    #[error("client_id is already registered: one OAuth client per client_id")]
+    ClientIdTaken,
+    /// Branches still connect through the client, so it cannot be deleted.
+    #[error(
+        "Branches still use this OAuth client: delete them or move them to another client first"
+    )]
+    ClientInUse {
+        /// The client.
+        client_id: Uuid,
+    },
+    /// Another of the caller's branches has this `branch_id`.
+    #[error("branch_id is already used by another of your branches")]
+    BranchIdTaken,
+    /// A connected branch cannot move to another client: the grant belongs to the old one, and
+    /// the new one's endpoints must never receive it.
+    #[error(
+        "The branch is connected: disconnect it (DELETE /api/v1/branches/{{id}}/connection) \
+         before changing its client_id"
+    )]
+    BranchConnected {
+        /// The branch.
+        branch_id: Uuid,
+    },
+    /// An inactive branch is not sent to the provider's consent page.
+    #[error("The branch is inactive: activate it before connecting it")]
+    InactiveBranchNotConnectable {
+        /// The branch.
+        branch_id: Uuid,
+    },
+    /// The branch's client was deleted while a flow was being started.
+    #[error("The branch's OAuth client no longer exists")]
+    BranchClientGone {
+        /// The branch.
+        branch_id: Uuid,
+    },
+    /// Disconnecting a branch that holds no grant.
+    #[error("The branch has no connection")]
+    NoConnection {
+        /// The branch.
+        branch_id: Uuid,
+    },
+    /// The authorization callback cannot complete; the text says why and what to do.
+    #[error("{0}")]
+    CallbackRefused(String),
+    /// The compatibility routes: no client of the caller's has this provider client id.
+    #[error("No OAuth client with this client_id")]
+    ClientIdUnknown,
+    /// The compatibility routes: the client exists but no branch uses it.
+    #[error("No branch uses this client_id")]
+    ClientIdUnused,
+    /// The compatibility routes name a branch by its provider client id, which several of the
+    /// caller's branches share: refused rather than guessed.
+    #[error("{branches} branches use this client_id: use the /api/v1/branches/{{id}} routes to name one")]
+    ClientIdShared {
+        /// How many branches share it.
+        branches: usize,
+    },
+    /// The compatibility routes: the client id is registered with another redirect URI.
+    #[error(
+        "client_id is already registered with another redirect_uri: change it with PATCH \
+         /api/v1/oauth-clients/{{id}}"
+    )]
+    ClientIdRedirectMismatch,
     /// No branch with this id is the caller's (another user's reads the same).
     #[error("Branch not found")]
     BranchNotFound {
         /// The id asked for.
         branch_id: Uuid,
+    },
+    /// No branch of the caller's has this identifier of theirs.
+    #[error("Branch not found")]
+    BranchIdNotFound {
+        /// The identifier asked for.
+        branch_id: String,
     },
     /// The branch is switched off, so it hands out no token.
     #[error(

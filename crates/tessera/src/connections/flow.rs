@@ -9,27 +9,19 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::errors::ConnectionError;
-use super::oauth::{authorization_url, random_bytes, ClientCredentials, Pkce};
-use super::vault::Slot;
 use crate::auth::Caller;
 use crate::http::extract::{Path, Query};
-use crate::http::{ok, ApiError, ApiResult, Success};
-use crate::input::echo;
+use crate::http::{ok, ApiResult, Success};
 use crate::state::AppState;
-use crate::store::{BranchRecord, OAuthStateRecord};
 use crate::tokens::scopes::ConnectionsWrite;
 use crate::types::Timestamp;
 
 /// How long an authorization may take.
-const STATE_LIFETIME: time::Duration = time::Duration::minutes(10);
+pub const STATE_LIFETIME: time::Duration = time::Duration::minutes(10);
 
 /// What starting a flow answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,57 +33,6 @@ pub struct StartedFlow {
     /// After this the state is refused (10 minutes).
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
-}
-
-/// Starts an authorization for one of the caller's branches.
-pub async fn start_flow(
-    state: &AppState,
-    user_id: Uuid,
-    branch: &BranchRecord,
-) -> ApiResult<StartedFlow> {
-    if !branch.is_active {
-        return Err(ApiError::Conflict(
-            "The branch is inactive: activate it before connecting it".to_owned(),
-        ));
-    }
-    let client = state
-        .store
-        .find_oauth_client(user_id, branch.oauth_client_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict("The branch's OAuth client no longer exists".to_owned())
-        })?;
-    let provider = state.connections.presets.resolve(&client)?;
-    let state_value = URL_SAFE_NO_PAD.encode(random_bytes());
-    let state_hash: [u8; 32] = Sha256::digest(state_value.as_bytes()).into();
-    let pkce = Pkce::generate();
-    let now = Timestamp::now();
-    let record = OAuthStateRecord {
-        state_hash: state_hash.to_vec(),
-        branch_id: branch.id,
-        user_id,
-        oauth_client_id: client.id,
-        pkce_verifier_sealed: state
-            .connections
-            .vault
-            .seal(Slot::PkceVerifier(state_hash), pkce.verifier.expose()),
-        redirect_uri: client.redirect_uri.clone(),
-        created_at: now,
-        expires_at: now + STATE_LIFETIME,
-    };
-    state.store.insert_oauth_state(&record).await?;
-    let url = authorization_url(
-        &provider,
-        &client.client_id,
-        &client.redirect_uri,
-        &state_value,
-        &pkce.challenge,
-    );
-    Ok(StartedFlow {
-        auth_url: url.into(),
-        state: state_value,
-        expires_at: record.expires_at,
-    })
 }
 
 /// `POST /api/v1/branches/{id}/oauth/start`
@@ -108,8 +49,11 @@ pub async fn start(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<StartedFlow>> {
-    let branch = super::branches::find(&state, caller.user_id, id).await?;
-    Ok(ok(start_flow(&state, caller.user_id, &branch).await?))
+    let connections = &state.connections;
+    let branch = connections.branch(caller.user_id, id).await?;
+    Ok(ok(connections
+        .start_authorization(caller.user_id, &branch)
+        .await?))
 }
 
 /// The callback's query (RFC 6749 §4.1.2): `code` and `state`, or `error`.
@@ -168,7 +112,7 @@ pub async fn callback(
     headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> ApiResult<Response> {
-    let connected = complete(&state, query).await?;
+    let connected = state.connections.complete_authorization(query).await?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -182,132 +126,6 @@ pub async fn callback(
         html_escape(&connected.message)
     );
     Ok(Html(page).into_response())
-}
-
-async fn complete(state: &AppState, query: CallbackQuery) -> ApiResult<Connected> {
-    let bad = |message: String| Err(ApiError::BadRequest(message));
-    let Some(state_value) = query.state.filter(|s| !s.is_empty() && s.len() <= 512) else {
-        return bad("The callback has no state: start the authorization again".to_owned());
-    };
-    let state_hash: [u8; 32] = Sha256::digest(state_value.as_bytes()).into();
-    let Some(pending) = state.store.take_oauth_state(&state_hash).await? else {
-        return bad(
-            "Unknown or already used authorization state: start the authorization again".to_owned(),
-        );
-    };
-    let now = Timestamp::now();
-    if pending.expires_at < now {
-        return bad("The authorization state has expired (states last 10 minutes): start the authorization again".to_owned());
-    }
-    if let Some(error) = query.error {
-        let description = query
-            .error_description
-            .map(|d| format!(": {}", echo(&d)))
-            .unwrap_or_default();
-        return bad(format!(
-            "The provider refused the authorization ({}){description}",
-            echo(&error)
-        ));
-    }
-    if query
-        .branch_id
-        .is_some_and(|b| b != pending.branch_id.to_string())
-    {
-        return bad("This authorization was started for another branch".to_owned());
-    }
-    if query
-        .redirect_uri
-        .is_some_and(|r| r != pending.redirect_uri)
-    {
-        return bad(
-            "The redirect URI does not match the one the authorization started with".to_owned(),
-        );
-    }
-    let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 4096) else {
-        return bad("The callback has no authorization code".to_owned());
-    };
-    let branch = state
-        .store
-        .find_branch(pending.user_id, pending.branch_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "The branch this authorization was for no longer exists".to_owned(),
-            )
-        })?;
-    let client = state
-        .store
-        .find_oauth_client(pending.user_id, branch.oauth_client_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::BadRequest("The branch's OAuth client no longer exists".to_owned())
-        })?;
-    if client.id != pending.oauth_client_id {
-        return bad(
-            "The branch's OAuth client changed since this authorization started: start it again"
-                .to_owned(),
-        );
-    }
-    if client.redirect_uri != pending.redirect_uri {
-        return bad("The OAuth client's redirect URI changed since this authorization started: start it again".to_owned());
-    }
-    let connections = &state.connections;
-    let provider = connections.presets.resolve(&client)?;
-    let verifier = connections.vault.open(
-        Slot::PkceVerifier(state_hash),
-        &pending.pkce_verifier_sealed,
-    )?;
-    let secret = connections
-        .vault
-        .open(Slot::ClientSecret(client.id), &client.client_secret_sealed)?;
-    let credentials = ClientCredentials {
-        client_id: &client.client_id,
-        client_secret: &secret,
-    };
-    let tokens = connections
-        .http
-        .exchange_code(
-            &provider,
-            &credentials,
-            &code,
-            &verifier,
-            &pending.redirect_uri,
-        )
-        .await
-        .map_err(|error| {
-            if error.is_passing() {
-                ConnectionError::Provider {
-                    doing: "Exchanging the authorization code failed",
-                    error,
-                }
-                .into()
-            } else {
-                ApiError::BadRequest(format!("Exchanging the authorization code failed: {error}"))
-            }
-        })?;
-    let sealed = connections.seal_tokens(branch.id, &tokens, &provider.scopes.join(" "), now);
-    state.store.connect_branch(branch.id, &sealed, now).await?;
-    connections.changed();
-    let refresh_token_received = tokens.refresh_token.is_some();
-    let message = if refresh_token_received || !provider.expects_refresh_token {
-        format!("Branch {} is connected.", branch.name)
-    } else {
-        tracing::warn!(branch_id = %branch.id, "the provider issued no refresh token");
-        format!(
-            "Branch {} is connected, but the provider issued no refresh token: the connection will stop working when the access token expires. Remove Tessera's access in the provider's account settings and connect again.",
-            branch.name
-        )
-    };
-    tracing::info!(branch_id = %branch.id, refresh_token_received, "branch connected");
-    Ok(Connected {
-        branch_id: branch.id,
-        branch: branch.branch_id,
-        status: "connected",
-        scope: sealed.scope,
-        expires_at: sealed.expires_at,
-        refresh_token_received,
-        message,
-    })
 }
 
 fn html_escape(text: &str) -> String {

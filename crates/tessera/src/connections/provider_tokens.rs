@@ -9,9 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::oauth::ClientCredentials;
 use super::service::AccessToken;
-use super::vault::Slot;
 use crate::auth::Caller;
 use crate::http::extract::Path;
 use crate::http::{ok, ApiError, ApiResult, Success};
@@ -196,104 +194,8 @@ pub async fn get_connection(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<ConnectionView>> {
-    super::branches::find(&state, caller.user_id, id).await?;
-    let row = state.store.token_row(caller.user_id, id).await?;
-    Ok(ok(ConnectionView::of(id, row.map(|r| r.connection))))
-}
-
-/// What revoking at the provider came to.
-pub struct Revocation {
-    /// The provider confirmed (RFC 7009: 200 means the token is no longer valid).
-    pub revoked: bool,
-    /// Why not, if not.
-    pub error: Option<String>,
-}
-
-/// Revokes a branch's grant at its provider (the refresh token, which takes the access tokens
-/// with it at Google; the access token when there is no refresh token). Best effort throughout: a
-/// provider that fails, or a secret of ours that no longer opens, does not keep a person from
-/// disconnecting here; the answer says what happened.
-pub async fn revoke_at_provider(
-    state: &AppState,
-    owner_id: Uuid,
-    branch_id: Uuid,
-) -> ApiResult<Revocation> {
-    let Some(row) = state
-        .store
-        .token_row(owner_id, branch_id)
-        .await?
-        .map(|r| r.connection)
-    else {
-        return Ok(Revocation {
-            revoked: false,
-            error: None,
-        });
-    };
-    let outcome = match try_revoke(state, &row).await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            let cause = error.to_string();
-            tracing::error!(%branch_id, error = ?error, "could not prepare the revocation");
-            Err(format!("not attempted: {cause}"))
-        }
-    };
-    Ok(match outcome {
-        Ok(()) => Revocation {
-            revoked: true,
-            error: None,
-        },
-        Err(error) => {
-            tracing::warn!(%branch_id, %error, "revocation at the provider did not succeed");
-            Revocation {
-                revoked: false,
-                error: Some(error),
-            }
-        }
-    })
-}
-
-/// The provider's answer to a revocation (`Err` says why not); the outer error is a fault of ours.
-async fn try_revoke(
-    state: &AppState,
-    row: &ConnectionRecord,
-) -> Result<Result<(), String>, ApiError> {
-    let connections = &state.connections;
-    let branch_id = row.branch_id;
-    let client = state
-        .store
-        .client_of_branch(branch_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("branch without client")))?;
-    let provider = connections.presets.resolve(&client)?;
-    let Some(revocation) = provider.revocation.clone() else {
-        return Ok(Err("the provider has no revocation endpoint".to_owned()));
-    };
-    let secret = connections
-        .vault
-        .open(Slot::ClientSecret(client.id), &client.client_secret_sealed)?;
-    let (token, hint) = match &row.refresh_token_sealed {
-        Some(sealed) => (
-            connections
-                .vault
-                .open(Slot::RefreshToken(branch_id), sealed)?,
-            "refresh_token",
-        ),
-        None => (
-            connections
-                .vault
-                .open(Slot::AccessToken(branch_id), &row.access_token_sealed)?,
-            "access_token",
-        ),
-    };
-    let credentials = ClientCredentials {
-        client_id: &client.client_id,
-        client_secret: &secret,
-    };
-    Ok(connections
-        .http
-        .revoke(&revocation, &provider, &credentials, &token, hint)
-        .await
-        .map_err(|error| error.to_string()))
+    let connection = state.connections.connection(caller.user_id, id).await?;
+    Ok(ok(ConnectionView::of(id, connection)))
 }
 
 /// `DELETE /api/v1/branches/{id}/connection`: revokes the grant at the provider (RFC 7009) and
@@ -311,15 +213,7 @@ pub async fn disconnect(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<serde_json::Value>> {
-    super::branches::find(&state, caller.user_id, id).await?;
-    let revocation = revoke_at_provider(&state, caller.user_id, id).await?;
-    let deleted = state.store.delete_connection(id).await?;
-    state.connections.changed();
-    if !deleted {
-        return Err(ApiError::NotFound(
-            "The branch has no connection".to_owned(),
-        ));
-    }
+    let revocation = state.connections.disconnect(caller.user_id, id).await?;
     Ok(ok(json!({
         "branch_id": id,
         "disconnected": true,

@@ -16,14 +16,30 @@ impl From<ConnectionError> for ApiError {
         let message = error.to_string();
         match error {
             ConnectionError::Invalid(invalid) => invalid.into(),
-            ConnectionError::BranchNotFound { .. } => ApiError::NotFound(message),
+            ConnectionError::ClientNotFound { .. }
+            | ConnectionError::BranchNotFound { .. }
+            | ConnectionError::BranchIdNotFound { .. }
+            | ConnectionError::NoConnection { .. }
+            | ConnectionError::ClientIdUnknown
+            | ConnectionError::ClientIdUnused => ApiError::NotFound(message),
+            ConnectionError::ClientIdTaken
+            | ConnectionError::BranchIdTaken
+            | ConnectionError::ClientInUse { .. }
+            | ConnectionError::BranchConnected { .. }
+            | ConnectionError::ClientIdShared { .. }
+            | ConnectionError::ClientIdRedirectMismatch => ApiError::Conflict(message),
             // The branch exists but its grant cannot give a token now: a person must act.
             ConnectionError::BranchInactive { .. }
+            | ConnectionError::InactiveBranchNotConnectable { .. }
+            | ConnectionError::BranchClientGone { .. }
             | ConnectionError::NotConnected { .. }
             | ConnectionError::Disconnected { .. }
             | ConnectionError::NeedsReauth { .. }
             | ConnectionError::NoRefreshToken { .. }
             | ConnectionError::ClientIncomplete { .. } => ApiError::Conflict(message),
+            // The callback is a person's browser arriving from the provider: what it carries is
+            // the request, so a failure to complete is the request's.
+            ConnectionError::CallbackRefused(_) => ApiError::BadRequest(message),
             ConnectionError::Provider {
                 error: ProviderError::Timeout(_),
                 ..

@@ -239,21 +239,3 @@ impl From<sqlx::Error> for ApiError {
         }
     }
 }
-
-/// Turns unique-constraint violations into 409 with a message a person can act on, in the manner
-/// of realworld-axum-sqlx's `ResultExt`.
-pub trait ResultExt<T> {
-    /// Maps a unique violation to `ApiError::Conflict(message(constraint_text))`, where
-    /// `constraint_text` is the constraint name (PostgreSQL) or the database message (SQLite),
-    /// so the caller can tell which column clashed.
-    fn on_unique_violation(self, message: impl FnOnce(&str) -> String) -> ApiResult<T>;
-}
-
-impl<T> ResultExt<T> for Result<T, sqlx::Error> {
-    fn on_unique_violation(self, message: impl FnOnce(&str) -> String) -> ApiResult<T> {
-        self.map_err(|error| match crate::store::unique_violation(&error) {
-            Some(what) => ApiError::Conflict(message(what)),
-            None => ApiError::from(error),
-        })
-    }
-}
