@@ -43,11 +43,8 @@ pub struct ProfileView {
     pub first_name: Option<String>,
     /// Family name.
     pub last_name: Option<String>,
-    /// Phone number.
     pub phone_number: Option<String>,
-    /// Department.
     pub department: Option<String>,
-    /// Specialization.
     pub specialization: Option<String>,
     /// Account creation (RFC 3339, UTC).
     #[schema(value_type = String)]

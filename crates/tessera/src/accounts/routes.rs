@@ -97,9 +97,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct UserView {
     /// User id.
     pub id: Uuid,
-    /// Username.
     pub username: String,
-    /// Email.
     pub email: String,
     /// Creation time (RFC 3339, UTC).
     #[schema(value_type = String, example = "2024-01-15T10:30:00Z")]
@@ -122,7 +120,6 @@ impl From<UserRecord> for UserView {
 pub struct LoginRequest {
     /// Username or email.
     pub username: String,
-    /// Password.
     pub password: String,
 }
 

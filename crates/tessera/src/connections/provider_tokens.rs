@@ -127,7 +127,6 @@ pub struct ConnectionView {
     pub is_expired: Option<bool>,
     /// Whether a refresh token is held.
     pub has_refresh_token: Option<bool>,
-    /// Token type.
     pub token_type: Option<String>,
     /// Granted scopes.
     pub scope: Option<String>,

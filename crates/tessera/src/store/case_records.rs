@@ -68,7 +68,6 @@ pub struct BeneficiaryValues {
     pub first_name: String,
     /// Family name.
     pub last_name: String,
-    /// Date of birth.
     #[schema(value_type = String, format = Date, example = "2015-04-30")]
     pub date_of_birth: Day,
     /// `male` or `female`.
@@ -80,7 +79,6 @@ pub struct BeneficiaryValues {
     pub disability_category: Option<String>,
     /// `mild`, `moderate`, `severe` or `profound`.
     pub severity_level: Option<String>,
-    /// Diagnosis.
     pub diagnosis: Option<String>,
     /// When the diagnosis was made.
     #[schema(value_type = Option<String>, format = Date, example = "2015-04-30")]
@@ -91,13 +89,9 @@ pub struct BeneficiaryValues {
     pub email: Option<String>,
     /// Street address.
     pub address: Option<String>,
-    /// City.
     pub city: Option<String>,
-    /// Region.
     pub region: Option<String>,
-    /// Postal code.
     pub postal_code: Option<String>,
-    /// Guardian's name.
     pub guardian_name: String,
     /// Guardian's relationship to the beneficiary.
     pub guardian_relationship: Option<String>,
@@ -105,15 +99,12 @@ pub struct BeneficiaryValues {
     pub guardian_phone: String,
     /// Guardian's email address.
     pub guardian_email: Option<String>,
-    /// Guardian's national id.
     pub guardian_national_id: Option<String>,
     /// Medical history entries.
     #[schema(value_type = Vec<String>)]
     pub medical_history: Json<Vec<String>>,
-    /// Allergies.
     #[schema(value_type = Vec<String>)]
     pub allergies: Json<Vec<String>>,
-    /// Medications.
     #[schema(value_type = Vec<String>)]
     pub medications: Json<Vec<String>>,
     /// `active`, `inactive`, `graduated` or `transferred`.
@@ -265,20 +256,14 @@ pub struct SessionValues {
     /// `scheduled`, `completed`, `cancelled`, `no_show` or `rescheduled`.
     #[schema(value_type = String)]
     pub status: SessionStatus,
-    /// Objectives.
     #[schema(value_type = Vec<String>)]
     pub objectives: Json<Vec<String>>,
-    /// Activities.
     #[schema(value_type = Vec<String>)]
     pub activities: Json<Vec<String>>,
-    /// Goals achieved.
     #[schema(value_type = Vec<String>)]
     pub goals_achieved: Json<Vec<String>>,
-    /// Notes.
     pub notes: Option<String>,
-    /// Observations.
     pub observations: Option<String>,
-    /// Recommendations.
     pub recommendations: Option<String>,
     /// 1–10.
     pub progress_rating: Option<i32>,

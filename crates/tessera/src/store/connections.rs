@@ -190,7 +190,6 @@ pub struct SealedTokens {
     pub access_token: Vec<u8>,
     /// The refresh token, sealed; on a refresh `None` keeps the stored one.
     pub refresh_token: Option<Vec<u8>>,
-    /// Token type.
     pub token_type: String,
     /// Granted scopes.
     pub scope: String,

@@ -68,7 +68,6 @@ pub struct AccountSummary {
     pub id: Uuid,
     /// Login name.
     pub username: String,
-    /// Email.
     pub email: String,
     /// Current role.
     pub role: Role,
@@ -88,7 +87,6 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     /// argon2id PHC string.
     pub password_hash: &'a str,
-    /// Role.
     pub role: Role,
     /// How it is being made.
     pub created_via: AccountOrigin,
@@ -178,17 +176,13 @@ pub struct ProfileRecord {
     pub id: Uuid,
     /// Login name.
     pub username: String,
-    /// Email.
     pub email: String,
-    /// Role.
     pub role: Role,
     /// Given name.
     pub first_name: Option<String>,
     /// Family name.
     pub last_name: Option<String>,
-    /// Phone number.
     pub phone_number: Option<String>,
-    /// Department.
     pub department: Option<String>,
     /// Specialization (e.g. a therapist's discipline).
     pub specialization: Option<String>,
@@ -205,11 +199,8 @@ pub struct ProfileChanges {
     pub first_name: Option<Option<String>>,
     /// Family name.
     pub last_name: Option<Option<String>>,
-    /// Phone number.
     pub phone_number: Option<Option<String>>,
-    /// Department.
     pub department: Option<Option<String>>,
-    /// Specialization.
     pub specialization: Option<Option<String>>,
 }
 

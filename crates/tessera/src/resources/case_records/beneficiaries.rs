@@ -34,7 +34,6 @@ const SORTS: &[(&str, &str)] = &[
 /// A beneficiary as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BeneficiaryView {
-    /// Id.
     pub id: Uuid,
     /// The stored fields.
     #[serde(flatten)]
@@ -71,7 +70,6 @@ impl From<BeneficiaryRecord> for BeneficiaryView {
 /// an optional field). Dates are `YYYY-MM-DD`; unknown fields are refused.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct BeneficiaryBody {
     /// Required on create; unique.
     #[schema(value_type = Option<String>)]

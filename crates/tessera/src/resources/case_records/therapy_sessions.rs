@@ -41,7 +41,6 @@ const PATCHABLE_STATUSES: [SessionStatus; 3] = [
 /// A session as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
-    /// Id.
     pub id: Uuid,
     /// Unique number, `TS-<booking date>-<8 random characters>`.
     pub session_number: String,
@@ -81,7 +80,6 @@ impl From<SessionRecord> for SessionView {
 /// (absent = unchanged, `null` clears an optional field). Unknown fields are refused.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct SessionBody {
     /// Defaults to the caller; must be an existing user.
     #[schema(value_type = Option<Uuid>)]
