@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::accounts::AuthUser;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
 use crate::state::AppState;
+use crate::store::Store;
 use crate::tokens::scopes::{RequiredScope, Scope};
 use crate::tokens::Pat;
 use crate::types::Role;
@@ -47,11 +48,10 @@ pub struct Caller<R: RequiredScope> {
 impl<R: RequiredScope> Caller<R> {
     /// The role the caller acts with. For a PAT that is its owner's current role (one indexed
     /// read, done only by routes that need it): a token can never do more than its owner may.
-    pub async fn role(&self, state: &AppState) -> Result<Role, ApiError> {
+    pub async fn role(&self, store: &Store) -> Result<Role, ApiError> {
         match self.credential {
             Credential::Jwt { role } => Ok(role),
-            Credential::Pat { .. } => state
-                .store
+            Credential::Pat { .. } => store
                 .user_role(self.user_id)
                 .await?
                 .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken)),

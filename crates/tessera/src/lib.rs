@@ -26,12 +26,12 @@
 //! * [`types`] — the values stored and shown the same way everywhere: `Timestamp`, `Day`,
 //!   `ClockTime`, `Role`.
 //! * Beside them, used from any layer: [`config`] (every setting), [`crypto`] (sealing secrets,
-//!   random secrets), [`cache`] (caches emptied by the store's change feeds).
+//!   random secrets), [`cache`] (caches emptied by the store's change feeds), [`input`] (reading
+//!   what people send: absent, null or a value; validators whose [`input::InvalidField`] names
+//!   the field).
 //!
-//! Still crossing a line, to be untied by the next steps: the handlers take the whole
-//! [`state::AppState`] (so the capabilities and `state` import each other), `connections` and
-//! the case records have no service of their own yet, and `tokens` and `accounts` share the JWT
-//! and role checks.
+//! Still crossing a line: the handlers take the whole [`state::AppState`] (so the capabilities
+//! and `state` import each other), and `tokens` and `accounts` share the JWT and role checks.
 
 pub mod accounts;
 pub mod auth;

@@ -8,7 +8,7 @@
 //!
 //! Handlers document what they answer themselves. The failures that the shared machinery produces
 //! for every route of a kind — the authentication extractors, the scope check, the rate limit,
-//! the timeout, the JSON, path and query extractors — are added by [`SharedResponses`], derived
+//! the timeout, the JSON, path and query extractors — are added by `SharedResponses`, derived
 //! from each operation (its security, path, parameters and body), so no route can forget them and
 //! no route is given one it cannot return.
 

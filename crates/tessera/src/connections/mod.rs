@@ -9,7 +9,7 @@
 //!   (once, rotation, dead grants, passing faults, keep-alive).
 //! * [`errors`] — [`ConnectionError`], every refusal's message, written once.
 //! * [`limits`] — a refresh's deadline and the bounds on refreshes at once (per owner, per host).
-//! * [`routes`] — the router's view: which handlers, and the one mapping of [`ConnectionError`]
+//! * [`routes`](mod@routes) — the router's view: which handlers, and the one mapping of [`ConnectionError`]
 //!   to a status.
 //! * [`clients`], [`branches`], [`flow`], [`provider_tokens`] — the `/api/v1` handlers.
 //! * [`compat`] — the `/token-management/*` handlers of the earlier service.

@@ -7,7 +7,7 @@
 //!   finds the token the first caller stored and returns it. So 1,000 concurrent requests on an
 //!   expired token cost one provider call, on one instance or many. At most a quarter of the
 //!   database pool is held by refreshes, at most half of that by one owner and all but one slot
-//!   by one provider host ([`RefreshLimits`]), so one slow token endpoint cannot starve the
+//!   by one provider host ([`RefreshLimits`](super::limits::RefreshLimits)), so one slow token endpoint cannot starve the
 //!   others. Each refresh runs in a task of its own, so a client that goes away cannot cut it
 //!   off between the provider's answer and the write; a failed write is retried, and shutdown
 //!   waits for refreshes in flight ([`Connections::drain`]) before the pool closes.

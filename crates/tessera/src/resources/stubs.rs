@@ -1,7 +1,7 @@
 //! The workspaces and users stubs: each answers which scope it required and which of the token's
 //! scopes granted it, so clients can test their tokens against the hierarchy.
 //!
-//! Routes and their OpenAPI entries come from one table ([`stub_routes!`]) so they cannot drift.
+//! Routes and their OpenAPI entries come from one table (`stub_routes!`) so they cannot drift.
 
 use axum::extract::OriginalUri;
 use axum::http::Method;

@@ -1,7 +1,7 @@
 //! The database boundary: one [`Store`] with SQLite and PostgreSQL behind it.
 //!
 //! sqlx's `Any` driver cannot decode every type on both backends, so the store holds a concrete
-//! pool of either kind and every query is written once and compiled twice through [`on_pool!`]:
+//! pool of either kind and every query is written once and compiled twice through `on_pool!`:
 //! the SQL text is shared (numbered `$1` parameters work on both), the column types differ only in
 //! the migrations (`migrations/sqlite`, `migrations/postgres`). Values that the two backends store
 //! differently get a domain type with an implementation for each ([`crate::types::Timestamp`]).

@@ -1,7 +1,7 @@
 //! Personal access tokens: their format, scopes, the tokens API, PAT authentication and the audit
 //! log. Everything about PATs lives in this folder.
 //!
-//! * [`format`] — what a token looks like and how it is hashed.
+//! * [`format`](mod@format) — what a token looks like and how it is hashed.
 //! * [`scopes`] — the scope hierarchy and the per-route requirement types.
 //! * [`ceiling`] — the scopes each role may hold: no token outranks its owner.
 //! * [`auth`] — the [`Pat`] extractor: authentication, IP allowlist and scope check.

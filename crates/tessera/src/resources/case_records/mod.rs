@@ -2,7 +2,7 @@
 //! their therapy sessions, and a per-record access log.
 //!
 //! * [`service`] — every operation, apart from HTTP, with its [`service::CaseRecordsError`].
-//! * [`routes`] — the HTTP handlers, and the one mapping of that error to a status.
+//! * [`routes`](mod@routes) — the HTTP handlers, and the one mapping of that error to a status.
 //! * [`rules`] — who may do what: the one role table, checked on top of the PAT scope.
 //! * [`input`] — absent/null/value fields, validators that name the field, pagination.
 //! * [`beneficiaries`] — a beneficiary's fields and their rules.

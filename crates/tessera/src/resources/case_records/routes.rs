@@ -23,7 +23,7 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::state::AppState;
-use crate::store::Actor;
+use crate::store::{Actor, Store};
 use crate::tokens::scopes::{
     BeneficiariesDelete, BeneficiariesRead, BeneficiariesWrite, RequiredScope,
 };
@@ -72,9 +72,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Who acts, with the role they act with now: a PAT acts with its owner's *current* role.
-async fn staff<R: RequiredScope>(caller: &Caller<R>, state: &AppState) -> ApiResult<Staff> {
+async fn staff<R: RequiredScope>(caller: &Caller<R>, store: &Store) -> ApiResult<Staff> {
     Ok(Staff {
-        role: caller.role(state).await?,
+        role: caller.role(store).await?,
         actor: Actor {
             user_id: caller.user_id,
             token_id: match caller.credential {
@@ -100,7 +100,7 @@ pub async fn create(
     State(state): State<AppState>,
     body: Result<Json<BeneficiaryBody>, ApiError>,
 ) -> ApiResult<Success<BeneficiaryView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     // The role is checked before the body is read (the service checks it again), so a caller
     // who may not act learns nothing from a malformed body either.
     staff.may(Action::CreateBeneficiary)?;
@@ -122,7 +122,7 @@ pub async fn list_beneficiaries(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Paged<BeneficiaryView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(service::list_beneficiaries(&state.store, &staff, query).await?)
 }
 
@@ -140,7 +140,7 @@ pub async fn get_beneficiary(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<BeneficiaryView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(ok(service::beneficiary(&state.store, &staff, id).await?))
 }
 
@@ -162,7 +162,7 @@ pub async fn update_beneficiary(
     Path(id): Path<Uuid>,
     body: Result<Json<BeneficiaryBody>, ApiError>,
 ) -> ApiResult<Success<BeneficiaryView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     // The role is checked before the body is read (the service checks it again), so a caller
     // who may not act learns nothing from a malformed body either.
     staff.may(Action::UpdateBeneficiary)?;
@@ -190,7 +190,7 @@ pub async fn delete_beneficiary(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<BeneficiaryDeleted>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(ok(
         service::delete_beneficiary(&state.store, &staff, id).await?
     ))
@@ -214,7 +214,7 @@ pub async fn create_session(
     Path(beneficiary_id): Path<Uuid>,
     body: Result<Json<SessionBody>, ApiError>,
 ) -> ApiResult<Success<SessionView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     // The role is checked before the body is read (the service checks it again), so a caller
     // who may not act learns nothing from a malformed body either.
     staff.may(Action::CreateSession)?;
@@ -239,7 +239,7 @@ pub async fn list_sessions(
     Path(beneficiary_id): Path<Uuid>,
     Query(query): Query<SessionListQuery>,
 ) -> ApiResult<Paged<SessionView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(service::list_sessions(&state.store, &staff, beneficiary_id, query).await?)
 }
 
@@ -257,7 +257,7 @@ pub async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<SessionView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(ok(service::session(&state.store, &staff, id).await?))
 }
 
@@ -279,7 +279,7 @@ pub async fn update_session(
     Path(id): Path<Uuid>,
     body: Result<Json<SessionBody>, ApiError>,
 ) -> ApiResult<Success<SessionView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     // The role is checked before the body is read (the service checks it again), so a caller
     // who may not act learns nothing from a malformed body either.
     staff.may(Action::UpdateSession)?;
@@ -307,7 +307,7 @@ pub async fn complete_session(
     Path(id): Path<Uuid>,
     body: Result<Json<CompleteBody>, ApiError>,
 ) -> ApiResult<Success<SessionView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     // The role is checked before the body is read (the service checks it again), so a caller
     // who may not act learns nothing from a malformed body either.
     staff.may(Action::UpdateSession)?;
@@ -339,7 +339,7 @@ pub async fn cancel_session(
     Path(id): Path<Uuid>,
     body: Result<Json<CancelBody>, ApiError>,
 ) -> ApiResult<Success<SessionView>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     // The role is checked before the body is read (the service checks it again), so a caller
     // who may not act learns nothing from a malformed body either.
     staff.may(Action::UpdateSession)?;
@@ -363,7 +363,7 @@ pub async fn upcoming_sessions(
     State(state): State<AppState>,
     Query(query): Query<UpcomingQuery>,
 ) -> ApiResult<Success<Vec<SessionView>>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(ok(
         service::upcoming_sessions(&state.store, &staff, query).await?
     ))
@@ -385,7 +385,7 @@ pub async fn access_log(
     Path(id): Path<Uuid>,
     Query(query): Query<LogQuery>,
 ) -> ApiResult<axum::Json<LogPage>> {
-    let staff = staff(&caller, &state).await?;
+    let staff = staff(&caller, &state.store).await?;
     Ok(axum::Json(
         service::access_log(&state.store, &staff, id, query).await?,
     ))

@@ -1,5 +1,5 @@
 //! `GET /api/v1/fcs/events`, streamed: the page's size is bounded before anything is built, and
-//! the JSON goes out in chunks of about [`CHUNK_BYTES`] serialised from the decoded columns as
+//! the JSON goes out in chunks of about `CHUNK_BYTES` serialised from the decoded columns as
 //! the client reads them, so a page never sits whole in memory. The bytes are exactly those of
 //! [`EventsView`](super::view::EventsView) in the success envelope.
 //!

@@ -8,7 +8,7 @@
 //! then get their database row: a file the engine rejects leaves nothing behind. Event pages
 //! are size-checked and streamed ([`events`]); decoding is bounded ([`decoding`]); every refusal
 //! is answered from one place ([`errors`]). The handlers and the one mapping of
-//! [`errors::FcsRefusal`] to a status are in [`routes`].
+//! [`errors::FcsRefusal`] to a status are in [`routes`](mod@routes).
 
 pub mod cache;
 pub mod decoding;

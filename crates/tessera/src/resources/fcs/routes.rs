@@ -1,5 +1,5 @@
 //! The FCS endpoints over HTTP: each handler names its scope, parses the request, calls the
-//! [`FcsService`](super::service::FcsService) and renders; an [`FcsRefusal`] becomes a status
+//! [`FcsService`] and renders; an [`FcsRefusal`] becomes a status
 //! here, in one place.
 
 use std::sync::Arc;

@@ -198,7 +198,7 @@ fn storage_error(error: object_store::Error) -> ApiError {
 
 /// The client's file name made safe to store and show: the last path component only, letters,
 /// digits, `.`, `-`, `_` and spaces kept and anything else replaced by `_`, no leading dots,
-/// at most [`MAX_FILENAME_CHARS`] characters; `upload.fcs` when nothing is left.
+/// at most `MAX_FILENAME_CHARS` characters; `upload.fcs` when nothing is left.
 pub fn sanitize_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
