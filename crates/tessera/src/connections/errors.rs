@@ -1,6 +1,7 @@
-//! Why a connections operation did not happen, with every message written here once, as the
-//! errors' `Display`. Which status each becomes over HTTP is decided in one place (`routes.rs`);
-//! the console and the CLI show the same text.
+//! Why a connections operation did not happen. Each refusal's message is its `Display`, written
+//! here (the callback's reasons and a field's rule travel as text: [`ConnectionError::CallbackRefused`],
+//! [`ConnectionError::Invalid`]). Which status each becomes over HTTP is decided in one place
+//! (`routes/mod.rs`).
 
 use uuid::Uuid;
 

@@ -1,23 +1,16 @@
-//! The authorization-code flow with PKCE: `POST /api/v1/branches/{id}/oauth/start` and the
-//! callback `GET /api/v1/oauth/callback`.
+//! The authorization-code flow with PKCE (`POST /api/v1/branches/{id}/oauth/start` and the
+//! callback `GET /api/v1/oauth/callback`): what starting answers, what the callback carries and
+//! what completing it answers. The steps are in the service.
 //!
 //! The state is 256 random bits, shown once (in the authorization URL) and stored only as its
 //! SHA-256, bound to the branch, the user who started the flow, the sealed PKCE verifier and the
 //! redirect URI; it lives 10 minutes. The callback consumes it in one `DELETE … RETURNING`, so a
 //! state works once even when two callbacks race; the state is the callback's only credential.
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
-use crate::http::extract::{Path, Query};
-use crate::http::{ok, ApiResult, Success};
-use crate::state::AppState;
-use crate::tokens::scopes::ConnectionsWrite;
 use crate::types::Timestamp;
 
 /// How long an authorization may take.
@@ -33,27 +26,6 @@ pub struct StartedFlow {
     /// After this the state is refused (10 minutes).
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
-}
-
-/// `POST /api/v1/branches/{id}/oauth/start`
-#[utoipa::path(post, path = "/api/v1/branches/{id}/oauth/start", tag = "connections",
-    params(("id" = Uuid, Path, description = "Branch id (Tessera's)")),
-    security(("jwt" = []), ("pat" = ["connections:write"])),
-    responses(
-        (status = 200, description = "`{auth_url, state, expires_at}`: send the person to auth_url", body = inline(crate::http::openapi::Enveloped<StartedFlow>)),
-        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
-        (status = 409, description = "The branch is inactive or its client is incomplete", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn start(
-    caller: Caller<ConnectionsWrite>,
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Success<StartedFlow>> {
-    let connections = &state.connections;
-    let branch = connections.branch(caller.user_id, id).await?;
-    Ok(ok(connections
-        .start_authorization(caller.user_id, &branch)
-        .await?))
 }
 
 /// The callback's query (RFC 6749 §4.1.2): `code` and `state`, or `error`.
@@ -97,40 +69,4 @@ pub struct Connected {
     pub refresh_token_received: bool,
     /// A sentence for people.
     pub message: String,
-}
-
-/// `GET /api/v1/oauth/callback?code=…&state=…` (and `/token-management/auth/callback`): the only
-/// route without a token; the state authenticates it.
-#[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections", params(CallbackQuery),
-    responses(
-        (status = 200, description = "A short page saying the branch is connected, or JSON (`Accept: application/json`)", body = inline(crate::http::openapi::Enveloped<Connected>)),
-        (status = 400, description = "Unknown, used or expired state; provider error; mismatched branch or redirect URI", body = crate::http::openapi::ErrorEnvelope),
-        (status = 502, description = "The provider failed to exchange the code", body = crate::http::openapi::ErrorEnvelope),
-    ))]
-pub async fn callback(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<CallbackQuery>,
-) -> ApiResult<Response> {
-    let connected = state.connections.complete_authorization(query).await?;
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
-    if wants_json {
-        return Ok(ok(connected).into_response());
-    }
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connected</title></head>\
-         <body><h1>Branch connected</h1><p>{}</p><p>You can close this window.</p></body></html>",
-        html_escape(&connected.message)
-    );
-    Ok(Html(page).into_response())
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

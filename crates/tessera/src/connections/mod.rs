@@ -5,14 +5,15 @@
 //! * [`provider`] — provider presets (`google`) and endpoint resolution.
 //! * [`oauth`] — the protocol: authorization URL with PKCE, code exchange, refresh, revocation.
 //! * [`vault`] — sealing every secret at rest, bound to its row and column.
-//! * [`service`] — the [`Connections`] service: a valid token for a branch, by the refresh rules
-//!   (once, rotation, dead grants, passing faults, keep-alive).
-//! * [`errors`] — [`ConnectionError`], every refusal's message, written once.
+//! * [`service`] — the [`Connections`] service, apart from HTTP: clients, branches, the
+//!   authorization flow, a valid token for a branch, disconnecting, the keep-alive pass.
+//! * [`refresh`] — the refresh rules behind it (once, rotation, dead grants, passing faults).
+//! * [`errors`] — [`ConnectionError`]: why an operation did not happen, with its message.
 //! * [`limits`] — a refresh's deadline and the bounds on refreshes at once (per owner, per host).
-//! * [`routes`](mod@routes) — the router's view: which handlers, and the one mapping of [`ConnectionError`]
-//!   to a status.
-//! * [`clients`], [`branches`], [`flow`], [`provider_tokens`] — the `/api/v1` handlers.
-//! * [`compat`] — the `/token-management/*` handlers of the earlier service.
+//! * [`clients`], [`branches`], [`flow`], [`provider_tokens`], [`compat`] — what each resource
+//!   takes and shows (bodies, views) and the field rules of clients and branches.
+//! * [`routes`](mod@routes) — the HTTP handlers, a module per resource, and the one mapping of
+//!   [`ConnectionError`] to a status.
 //!
 //! Every route but the callback takes the owner's JWT or a PAT with a `connections` scope
 //! ([`Caller`]); another user's objects answer 404.

@@ -395,7 +395,7 @@ impl Connections {
 
     /// The answer when the deadline passed (or shutdown began) before a provider call could be
     /// made, while waiting for another refresh of the branch or for a slot: the stored token if
-    /// it is what the caller needs or has not expired, else a 504.
+    /// it is what the caller needs or has not expired, else [`ConnectionError::RefreshTimedOut`].
     async fn out_of_time(&self, job: &RefreshJob) -> Result<AccessToken, ConnectionError> {
         if let Some(row) = self.store.read_connection(job.branch_id).await? {
             usable(&row)?;

@@ -1,8 +1,8 @@
 //! The OAuth connections service, apart from HTTP: a valid access token for a branch on request
 //! (the stored one, or a refreshed one by the rules in [`super::refresh`]), the keep-alive pass,
-//! the owner's OAuth clients and branches, the authorization flow, and disconnecting. The API,
-//! the console, the CLI and background tasks call it; it answers [`ConnectionError`], never an
-//! HTTP status.
+//! the owner's OAuth clients and branches, the authorization flow, and disconnecting. The API
+//! and the background tasks call it (and the console will); it answers [`ConnectionError`],
+//! never an HTTP status.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,7 +53,8 @@ pub struct AccessToken {
     pub scope: String,
 }
 
-/// The OAuth connections service: vault, provider client, refresh rules.
+/// The OAuth connections service: the store, the vault, the provider client and the refresh
+/// rules, behind every connections operation.
 pub struct Connections {
     /// The database.
     pub store: Store,
@@ -283,7 +284,7 @@ impl Connections {
         }
     }
 
-    /// 404 for a branch the owner does not have; 409 for one of theirs without a connection.
+    /// Why the owner's branch has no token row: it is not theirs, or it is not connected.
     async fn missing_connection(&self, owner_id: Uuid, branch_id: Uuid) -> ConnectionError {
         match self.store.find_branch(owner_id, branch_id).await {
             Ok(Some(_)) => ConnectionError::NotConnected { branch_id },
@@ -553,6 +554,9 @@ impl Connections {
         };
         let outcome = match self.try_revoke(&row).await {
             Ok(outcome) => outcome,
+            // A database that fails now is passing: fail the request rather than delete a grant
+            // here that is still live at the provider.
+            Err(error @ ConnectionError::Store(_)) => return Err(error),
             Err(error) => {
                 let cause = error.to_string();
                 tracing::error!(%branch_id, error = ?error, "could not prepare the revocation");

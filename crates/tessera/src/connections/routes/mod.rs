@@ -1,13 +1,20 @@
-//! The connections over HTTP: which handler answers which route (the handlers live in a module
-//! per resource), and the one mapping of [`ConnectionError`] to a status.
+//! The connections over HTTP: which handler answers which route, and the one mapping of
+//! [`ConnectionError`] to a status. The handlers are in a module per resource (`clients`,
+//! `branches`, `flow`, `tokens`, `compat`); each parses the request, calls the
+//! [`Connections`](super::Connections) service and renders the answer.
 
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod branches;
+mod clients;
+mod compat;
+mod flow;
+mod tokens;
+
 use super::errors::ConnectionError;
 use super::oauth::ProviderError;
-use super::{branches, clients, compat, flow, provider_tokens};
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -73,13 +80,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
             branches::delete_branch
         ))
         .routes(routes!(flow::start))
-        .routes(routes!(provider_tokens::get_token))
-        .routes(routes!(provider_tokens::validate_token))
-        .routes(routes!(provider_tokens::refresh_token))
-        .routes(routes!(
-            provider_tokens::get_connection,
-            provider_tokens::disconnect
-        ))
+        .routes(routes!(tokens::get_token))
+        .routes(routes!(tokens::validate_token))
+        .routes(routes!(tokens::refresh_token))
+        .routes(routes!(tokens::get_connection, tokens::disconnect))
         .routes(routes!(compat::create_client_and_branch))
         .routes(routes!(compat::login))
         .routes(routes!(compat::refresh))

@@ -1,0 +1,70 @@
+//! The handlers of the flow routes: parse the request, call the `Connections` service, render.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::connections::flow::{CallbackQuery, Connected, StartedFlow};
+use crate::http::extract::{Path, Query};
+use crate::http::{ok, ApiResult, Success};
+use crate::state::AppState;
+use crate::tokens::scopes::ConnectionsWrite;
+
+/// `POST /api/v1/branches/{id}/oauth/start`
+#[utoipa::path(post, path = "/api/v1/branches/{id}/oauth/start", tag = "connections",
+    params(("id" = Uuid, Path, description = "Branch id (Tessera's)")),
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    responses(
+        (status = 200, description = "`{auth_url, state, expires_at}`: send the person to auth_url", body = inline(crate::http::openapi::Enveloped<StartedFlow>)),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The branch is inactive or its client is incomplete", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn start(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<StartedFlow>> {
+    let connections = &state.connections;
+    let branch = connections.branch(caller.user_id, id).await?;
+    Ok(ok(connections
+        .start_authorization(caller.user_id, &branch)
+        .await?))
+}
+
+/// `GET /api/v1/oauth/callback?code=…&state=…` (and `/token-management/auth/callback`): the only
+/// route without a token; the state authenticates it.
+#[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "connections", params(CallbackQuery),
+    responses(
+        (status = 200, description = "A short page saying the branch is connected, or JSON (`Accept: application/json`)", body = inline(crate::http::openapi::Enveloped<Connected>)),
+        (status = 400, description = "Unknown, used or expired state; provider error; mismatched branch or redirect URI", body = crate::http::openapi::ErrorEnvelope),
+        (status = 502, description = "The provider failed to exchange the code", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> ApiResult<Response> {
+    let connected = state.connections.complete_authorization(query).await?;
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return Ok(ok(connected).into_response());
+    }
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connected</title></head>\
+         <body><h1>Branch connected</h1><p>{}</p><p>You can close this window.</p></body></html>",
+        html_escape(&connected.message)
+    );
+    Ok(Html(page).into_response())
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
