@@ -160,7 +160,8 @@ pub fn named<T: TextEnum>(name: &str, raw: &str) -> Result<T, InvalidField> {
     T::parse(raw).ok_or_else(|| not_one_of(name, raw, T::NAMES))
 }
 
-fn not_one_of(name: &str, raw: &str, allowed: &[&str]) -> InvalidField {
+/// The refusal of `raw` for `name`, listing what `allowed` holds.
+pub fn not_one_of(name: &str, raw: &str, allowed: &[&str]) -> InvalidField {
     InvalidField::new(format!(
         "{name} must be one of {} (got \"{}\")",
         allowed.join(", "),

@@ -7,8 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::input::{
-    date, email, list, named, one_of, optional, optional_text, phone, required, required_text,
-    Field, InvalidField, PageRequest, LONG_TEXT, SHORT_TEXT,
+    date, email, list, named, not_one_of, one_of, optional, optional_text, phone, required,
+    required_text, Field, InvalidField, PageRequest, LONG_TEXT, SHORT_TEXT,
 };
 use crate::store::{BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus, BeneficiaryValues};
 use crate::types::{Day, Timestamp};
@@ -398,7 +398,7 @@ pub fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuer
         .map(|(_, column)| *column)
         .ok_or_else(|| {
             let names: Vec<&str> = SORTS.iter().map(|(name, _)| *name).collect();
-            one_of("sort_by", sort_by, &names).unwrap_err()
+            not_one_of("sort_by", sort_by, &names)
         })?;
     let descending = match query
         .sort_order
@@ -408,7 +408,7 @@ pub fn list_query(query: ListQuery, page: PageRequest) -> Result<BeneficiaryQuer
     {
         None | Some("desc") => true,
         Some("asc") => false,
-        Some(other) => return Err(one_of("sort_order", other, &["asc", "desc"]).unwrap_err()),
+        Some(other) => return Err(not_one_of("sort_order", other, &["asc", "desc"])),
     };
     let search = query
         .search

@@ -1,9 +1,8 @@
-//! Reading request bodies and query strings of the case records: a field that may be absent,
-//! null or set ([`Field`]), validators whose errors name the field, and pagination.
+//! Reading what the case records are sent: a field that may be absent, null or set ([`Field`]),
+//! validators whose [`InvalidField`] names the field, and pagination.
 //!
 //! Bodies refuse unknown fields (a typo like `dob` must not be silently ignored). Text is trimmed;
-//! an optional text that is empty after trimming is stored as null. Every 422 message starts with
-//! the field's name.
+//! an optional text that is empty after trimming is stored as null.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,8 +10,8 @@ use utoipa::ToSchema;
 use crate::input::checked_text;
 use crate::input::echo;
 pub use crate::input::{
-    email, list, named, one_of, optional, optional_text, required, required_text, Field,
-    InvalidField, LONG_TEXT, SHORT_TEXT,
+    email, list, named, not_one_of, one_of, optional, optional_text, required, required_text,
+    Field, InvalidField, LONG_TEXT, SHORT_TEXT,
 };
 use crate::types::{ClockTime, Day};
 
@@ -67,7 +66,7 @@ pub const DEFAULT_PER_PAGE: i64 = 20;
 pub const MAX_PER_PAGE: i64 = 100;
 
 impl PageRequest {
-    /// Validates `page` (≥ 1, default 1) and `per_page` (1–100, default 20); out of range is 422,
+    /// Validates `page` (≥ 1, default 1) and `per_page` (1–100, default 20); out of range is refused,
     /// never silently clamped.
     pub fn new(page: Option<i64>, per_page: Option<i64>) -> Result<PageRequest, InvalidField> {
         let page = page.unwrap_or(1);
@@ -113,6 +112,15 @@ pub struct Pagination {
     pub total: i64,
     /// Number of pages (0 when nothing matches).
     pub pages: i64,
+}
+
+/// One page of rows and where it is; `P` is how the list pages ([`Pagination`] by page number).
+#[derive(Debug)]
+pub struct Page<T, P = Pagination> {
+    /// The page's rows.
+    pub rows: Vec<T>,
+    /// Where the page is.
+    pub pagination: P,
 }
 
 /// A list response: `{"success":true,"data":[…],"pagination":{…}}`.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::access_log::{LogPage, LogQuery};
 use super::beneficiaries::{BeneficiaryBody, BeneficiaryDeleted, BeneficiaryView, ListQuery};
-use super::input::Paged;
+use super::input::{Page, Paged};
 use super::rules::{Action, Staff};
 use super::service::{self, CaseRecordsError};
 use super::therapy_sessions::{
@@ -43,6 +43,16 @@ impl From<CaseRecordsError> for ApiError {
                 ApiError::Internal(anyhow::Error::new(error))
             }
             CaseRecordsError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl<T> From<Page<T>> for Paged<T> {
+    fn from(page: Page<T>) -> Self {
+        Paged {
+            success: true,
+            data: page.rows,
+            pagination: page.pagination,
         }
     }
 }
@@ -123,7 +133,9 @@ pub async fn list_beneficiaries(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Paged<BeneficiaryView>> {
     let staff = staff(&caller, &state.store).await?;
-    Ok(service::list_beneficiaries(&state.store, &staff, query).await?)
+    Ok(service::list_beneficiaries(&state.store, &staff, query)
+        .await?
+        .into())
 }
 
 /// `GET /api/v1/beneficiaries/{id}`: logged as `beneficiary.read`.
@@ -240,7 +252,11 @@ pub async fn list_sessions(
     Query(query): Query<SessionListQuery>,
 ) -> ApiResult<Paged<SessionView>> {
     let staff = staff(&caller, &state.store).await?;
-    Ok(service::list_sessions(&state.store, &staff, beneficiary_id, query).await?)
+    Ok(
+        service::list_sessions(&state.store, &staff, beneficiary_id, query)
+            .await?
+            .into(),
+    )
 }
 
 /// `GET /api/v1/sessions/{id}` (logged as `session.read`).
@@ -386,7 +402,10 @@ pub async fn access_log(
     Query(query): Query<LogQuery>,
 ) -> ApiResult<axum::Json<LogPage>> {
     let staff = staff(&caller, &state.store).await?;
-    Ok(axum::Json(
-        service::access_log(&state.store, &staff, id, query).await?,
-    ))
+    let page = service::access_log(&state.store, &staff, id, query).await?;
+    Ok(axum::Json(LogPage {
+        success: true,
+        data: page.rows,
+        pagination: page.pagination,
+    }))
 }

@@ -1,10 +1,10 @@
-//! Who may do what on the case records: one table, read by every handler.
+//! Who may do what on the case records: one table, read by every operation of the service.
 //!
 //! Two gates guard each route. The PAT scope is checked by the handler's `Caller<R>` argument
 //! (reads need `beneficiaries:read`; creating, updating, completing and cancelling need
 //! `beneficiaries:write`; deleting a beneficiary needs `beneficiaries:delete`). The role is checked
-//! by the service ([`Staff::may`]), for JWTs, PATs and the console alike: a PAT acts with its
-//! owner's *current* role, so a token never does more than its owner may.
+//! by the service ([`Staff::may`]), for JWTs and PATs alike: a PAT acts with its owner's
+//! *current* role, so a token never does more than its owner may.
 //!
 //! `member` (what self-registration gives) may do nothing here. Where the spec is silent: social
 //! workers and coordinators may not book sessions (the spec gives them "read and update"), data
@@ -87,7 +87,7 @@ pub fn permits(role: Role, action: Action) -> bool {
 }
 
 /// Someone acting on the case records: who (for the access log) and with which role now. The
-/// routes build it from a JWT or a PAT (whose owner's current role counts); the console from its
+/// routes build it from a JWT or a PAT (whose owner's current role counts); the console will from its
 /// session.
 #[derive(Debug, Clone, Copy)]
 pub struct Staff {

@@ -1,5 +1,5 @@
 //! The case records' logic apart from HTTP: every operation on beneficiaries, therapy sessions and
-//! the access log. The API (`routes.rs`) and the console call these with a [`Staff`]; each
+//! the access log. The API (`routes.rs`) calls these with a [`Staff`] (and the console will); each
 //! operation checks the role first ([`Staff::may`]), so a caller who may not act learns nothing
 //! from validation, then writes its change and its access-log entry in one transaction.
 //!
@@ -14,15 +14,15 @@
 
 use uuid::Uuid;
 
-use super::access_log::{AccessLogView, LogPage, LogPagination, LogQuery};
+use super::access_log::{AccessLogView, LogPagination, LogQuery};
 use super::beneficiaries::{self, BeneficiaryBody, BeneficiaryDeleted, BeneficiaryView, ListQuery};
-use super::input::{InvalidField, PageRequest, Paged};
+use super::input::{required_text, Field, InvalidField, Page, PageRequest};
 use super::rules::{Action, Staff};
 use super::therapy_sessions::{
     self, CancelBody, CompleteBody, SessionBody, SessionListQuery, SessionStatus, SessionView,
     UpcomingQuery,
 };
-use crate::input::{echo, required_text, Field};
+use crate::input::echo;
 use crate::store::{
     unique_violation, AccessEntry, Actor, CaseTx, SessionRecord, SessionValues, Store,
 };
@@ -92,7 +92,7 @@ pub enum CaseRecordsError {
 
 type Result<T, E = CaseRecordsError> = std::result::Result<T, E>;
 
-/// `POST /api/v1/beneficiaries`: registers a beneficiary (logged as `beneficiary.create`).
+/// Registers a beneficiary (logged as `beneficiary.create`).
 pub async fn create_beneficiary(
     store: &Store,
     staff: &Staff,
@@ -122,7 +122,7 @@ pub async fn list_beneficiaries(
     store: &Store,
     staff: &Staff,
     query: ListQuery,
-) -> Result<Paged<BeneficiaryView>> {
+) -> Result<Page<BeneficiaryView>> {
     let actor = staff.may(Action::ReadBeneficiary)?;
     let page = PageRequest::new(query.page, query.per_page)?;
     let query = beneficiaries::list_query(query, page)?;
@@ -140,9 +140,8 @@ pub async fn list_beneficiaries(
         }
         tx.commit().await?;
     }
-    Ok(Paged {
-        success: true,
-        data: rows.into_iter().map(BeneficiaryView::from).collect(),
+    Ok(Page {
+        rows: rows.into_iter().map(BeneficiaryView::from).collect(),
         pagination: page.pagination(total),
     })
 }
@@ -246,7 +245,7 @@ pub async fn list_sessions(
     staff: &Staff,
     beneficiary_id: Uuid,
     query: SessionListQuery,
-) -> Result<Paged<SessionView>> {
+) -> Result<Page<SessionView>> {
     let actor = staff.may(Action::ReadSession)?;
     let page = PageRequest::new(query.page, query.per_page)?;
     let query = therapy_sessions::session_query(query, page)?;
@@ -263,9 +262,8 @@ pub async fn list_sessions(
     }
     tx.commit().await?;
     let (rows, total) = store.list_sessions(beneficiary_id, &query).await?;
-    Ok(Paged {
-        success: true,
-        data: rows.into_iter().map(SessionView::from).collect(),
+    Ok(Page {
+        rows: rows.into_iter().map(SessionView::from).collect(),
         pagination: page.pagination(total),
     })
 }
@@ -372,16 +370,15 @@ pub async fn access_log(
     staff: &Staff,
     id: Uuid,
     query: LogQuery,
-) -> Result<LogPage> {
+) -> Result<Page<AccessLogView, LogPagination>> {
     staff.may(Action::ReadAccessLog)?;
     let (limit, offset) = query.checked()?;
     if !store.beneficiary_known(id).await? {
         return Err(CaseRecordsError::BeneficiaryNotFound { id });
     }
     let (rows, total) = store.access_log(id, limit, offset).await?;
-    Ok(LogPage {
-        success: true,
-        data: rows.into_iter().map(AccessLogView::from).collect(),
+    Ok(Page {
+        rows: rows.into_iter().map(AccessLogView::from).collect(),
         pagination: LogPagination {
             limit,
             offset,
