@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::provider::{checked_endpoint, checked_redirect_uri, AUTH_METHODS, PROVIDERS};
+use super::provider::{checked_endpoint, checked_redirect_uri};
 use super::vault::{Slot, Vault};
 use crate::input::{
-    self as fields, one_of, optional, required, required_text, Field, InvalidField, SHORT_TEXT,
+    self as fields, named, optional, required, required_text, Field, InvalidField, SHORT_TEXT,
 };
-use crate::store::OAuthClientRecord;
+use crate::store::{OAuthClientRecord, Provider, TokenAuthMethod};
 use crate::types::Timestamp;
 
 /// Longest accepted client id or secret.
@@ -27,7 +27,8 @@ pub struct OAuthClientView {
     /// A name for people.
     pub name: String,
     /// `google` or `generic`.
-    pub provider: String,
+    #[schema(value_type = String)]
+    pub provider: Provider,
     /// The provider's client id.
     pub client_id: String,
     /// Always true: a secret is stored (sealed) and is never shown again.
@@ -43,7 +44,8 @@ pub struct OAuthClientView {
     /// Revocation endpoint override.
     pub revocation_url: Option<String>,
     /// `client_secret_post` or `client_secret_basic`.
-    pub token_auth_method: String,
+    #[schema(value_type = String)]
+    pub token_auth_method: TokenAuthMethod,
     /// Creation time.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -177,12 +179,8 @@ pub fn apply(
         provider: required(
             "provider",
             body.provider,
-            Some(
-                current
-                    .as_ref()
-                    .map_or_else(|| "google".to_owned(), |c| c.provider.clone()),
-            ),
-            |raw| one_of("provider", &raw, PROVIDERS),
+            Some(current.as_ref().map_or(Provider::Google, |c| c.provider)),
+            |raw| named("provider", &raw),
         )?,
         redirect_uri: required(
             "redirect_uri",
@@ -208,11 +206,12 @@ pub fn apply(
         token_auth_method: required(
             "token_auth_method",
             body.token_auth_method,
-            Some(current.as_ref().map_or_else(
-                || "client_secret_post".to_owned(),
-                |c| c.token_auth_method.clone(),
-            )),
-            |raw| one_of("token_auth_method", &raw, AUTH_METHODS),
+            Some(
+                current
+                    .as_ref()
+                    .map_or(TokenAuthMethod::ClientSecretPost, |c| c.token_auth_method),
+            ),
+            |raw| named("token_auth_method", &raw),
         )?,
         client_id,
         client_secret_sealed: sealed_secret,
@@ -240,7 +239,7 @@ pub fn apply(
             "client_secret is required when provider, token_url, revocation_url or token_auth_method change",
         ));
     }
-    if record.provider == "generic" {
+    if record.provider == Provider::Generic {
         for (name, value) in [
             ("authorization_url", &record.authorization_url),
             ("token_url", &record.token_url),

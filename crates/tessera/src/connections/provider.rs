@@ -14,13 +14,7 @@ use url::Url;
 use super::errors::ConnectionError;
 use crate::config::Config;
 use crate::input::InvalidField;
-use crate::store::OAuthClientRecord;
-
-/// The provider names a client may use.
-pub const PROVIDERS: &[&str] = &["google", "generic"];
-
-/// Token-endpoint client authentication methods (RFC 6749 §2.3.1).
-pub const AUTH_METHODS: &[&str] = &["client_secret_post", "client_secret_basic"];
+use crate::store::{OAuthClientRecord, Provider, TokenAuthMethod};
 
 const GOOGLE_SCOPES: &[&str] = &["https://www.googleapis.com/auth/business.manage"];
 const GOOGLE_PARAMS: &[(&str, &str)] = &[
@@ -82,8 +76,8 @@ impl Presets {
                 .transpose()
         };
         let (authorization, token, revocation, scopes, params, expects_refresh) =
-            match client.provider.as_str() {
-                "google" => (
+            match client.provider {
+                Provider::Google => (
                     Some(self.google_auth.clone()),
                     Some(self.google_token.clone()),
                     Some(self.google_revoke.clone()),
@@ -93,7 +87,7 @@ impl Presets {
                 ),
                 // A generic provider is asked for nothing beyond RFC 6749, so a grant without a
                 // refresh token is no surprise there.
-                _ => (None, None, None, &[][..], &[][..], false),
+                Provider::Generic => (None, None, None, &[][..], &[][..], false),
             };
         let missing = |missing| ConnectionError::ClientIncomplete {
             client_id: client.id,
@@ -115,7 +109,7 @@ impl Presets {
             scopes,
             params,
             expects_refresh_token: expects_refresh,
-            basic_auth: client.token_auth_method == "client_secret_basic",
+            basic_auth: client.token_auth_method == TokenAuthMethod::ClientSecretBasic,
             guarded_token: client.token_url.is_some(),
             guarded_revocation: client.revocation_url.is_some(),
         })

@@ -28,9 +28,10 @@ use super::vault::{Slot, Vault};
 use crate::cache::ChangeCache;
 use crate::config::{Config, SecretString};
 use crate::input::{echo, Field};
-use crate::store::Feed;
-use crate::store::{unique_violation, BranchRecord, OAuthClientRecord, OAuthStateRecord};
-use crate::store::{BackendKind, ConnectionRecord, SealedTokens, Store, TokenRow};
+use crate::store::{
+    unique_violation, BackendKind, BranchRecord, ConnectionRecord, Feed, OAuthClientRecord,
+    OAuthStateRecord, Provider, SealedTokens, Store, TokenRow,
+};
 use crate::types::Timestamp;
 
 /// Token rows by (owner, branch): the hot path's one read, kept in memory and emptied by every
@@ -858,7 +859,7 @@ impl Connections {
             None => {
                 let client_body = OAuthClientBody {
                     name: Field::Value(name.clone()),
-                    provider: Field::Value("google".to_owned()),
+                    provider: Field::Value(Provider::Google.as_str().to_owned()),
                     client_id: Field::Value(body.client_id.clone()),
                     client_secret: Field::Value(body.client_secret),
                     redirect_uri: Field::Value(body.redirect_uri),

@@ -9,11 +9,28 @@
 //! in-process single flight is the lock; holding SQLite's only write lock across a provider call
 //! would stall every other writer (the audit log among them), so there the "lock" is a plain read.
 
-use crate::types::{text_backed, Timestamp};
+use crate::types::{text_backed, text_enum, Timestamp};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{on_pool, Backend, Store};
+
+text_enum! {
+    /// Which provider preset a client talks to: `Google` brings Google's endpoints, scopes and
+    /// consent parameters; `Generic` asks for nothing beyond RFC 6749 and needs its endpoints set.
+    pub enum Provider("OAuth provider") {
+        Google = "google",
+        Generic = "generic",
+    }
+}
+
+text_enum! {
+    /// How a client authenticates at the token endpoint (RFC 6749 §2.3.1).
+    pub enum TokenAuthMethod("token endpoint auth method") {
+        ClientSecretPost = "client_secret_post",
+        ClientSecretBasic = "client_secret_basic",
+    }
+}
 
 /// An OAuth client registration (an app at a provider), as the row holds it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,8 +41,8 @@ pub struct OAuthClientRecord {
     pub owner_id: Uuid,
     /// A name for people.
     pub name: String,
-    /// Provider preset (`google`, `generic`).
-    pub provider: String,
+    /// Provider preset.
+    pub provider: Provider,
     /// The provider's client id.
     pub client_id: String,
     /// The client secret, sealed.
@@ -42,7 +59,7 @@ pub struct OAuthClientRecord {
     pub revocation_url: Option<String>,
     /// How the client authenticates at the token endpoint: `client_secret_post` or
     /// `client_secret_basic`.
-    pub token_auth_method: String,
+    pub token_auth_method: TokenAuthMethod,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.
@@ -243,10 +260,10 @@ impl Store {
             "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         on_pool!(self, pool => sqlx::query(&sql)
-            .bind(c.id).bind(c.owner_id).bind(&c.name).bind(&c.provider).bind(&c.client_id)
+            .bind(c.id).bind(c.owner_id).bind(&c.name).bind(c.provider).bind(&c.client_id)
             .bind(&c.client_secret_sealed).bind(&c.redirect_uri).bind(&c.scopes)
             .bind(&c.authorization_url).bind(&c.token_url).bind(&c.revocation_url)
-            .bind(&c.token_auth_method).bind(c.created_at).bind(c.updated_at)
+            .bind(c.token_auth_method).bind(c.created_at).bind(c.updated_at)
             .execute(pool).await.map(drop))
     }
 
@@ -257,10 +274,10 @@ impl Store {
              redirect_uri = $7, scopes = $8, authorization_url = $9, token_url = $10, revocation_url = $11, \
              token_auth_method = $12, updated_at = $13 WHERE id = $1 AND owner_id = $2",
         )
-        .bind(c.id).bind(c.owner_id).bind(&c.name).bind(&c.provider).bind(&c.client_id)
+        .bind(c.id).bind(c.owner_id).bind(&c.name).bind(c.provider).bind(&c.client_id)
         .bind(&c.client_secret_sealed).bind(&c.redirect_uri).bind(&c.scopes)
         .bind(&c.authorization_url).bind(&c.token_url).bind(&c.revocation_url)
-        .bind(&c.token_auth_method).bind(c.updated_at)
+        .bind(c.token_auth_method).bind(c.updated_at)
         .execute(pool).await.map(drop))
     }
 

@@ -35,7 +35,8 @@ pub use case_records::{
 pub use change_feed::Feed;
 pub use connections::{
     BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, OAuthClientRecord,
-    OAuthStateRecord, RefreshResult, SealedColumn, SealedTokens, SealedValue, TokenRow,
+    OAuthStateRecord, Provider, RefreshResult, SealedColumn, SealedTokens, SealedValue,
+    TokenAuthMethod, TokenRow,
 };
 pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
 pub use login_security::{
