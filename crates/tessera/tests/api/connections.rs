@@ -1807,3 +1807,40 @@ async fn shutdown_waits_for_a_keep_alive_refresh_so_its_rotated_token_is_stored(
     assert_eq!(got.status, StatusCode::OK, "{:?}", got.body);
     assert_eq!(got.data()["access_token"], "ya29.3");
 }
+
+/// A provider or token-endpoint auth method outside the known names is refused naming the ones
+/// accepted; the stored client keeps its own and shows them as names.
+#[tokio::test]
+async fn unknown_providers_and_auth_methods_are_refused_by_name() {
+    let (_provider, app, s) = connected_app(tokens("ya29.1", Some("1//r"), Some(3600))).await;
+    let client_path = format!("/api/v1/oauth-clients/{}", s.client);
+    for (field, value, message) in [
+        (
+            "provider",
+            "github",
+            "provider must be one of google, generic (got \"github\")",
+        ),
+        (
+            "token_auth_method",
+            "none",
+            "token_auth_method must be one of client_secret_post, client_secret_basic (got \"none\")",
+        ),
+    ] {
+        let refused = app
+            .patch(&client_path, Some(&s.jwt), json!({ field: value }))
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert_eq!(refused.message(), message);
+    }
+    let client = app.get(&client_path, Some(&s.jwt)).await;
+    assert_eq!(client.data()["token_auth_method"], "client_secret_post");
+    let switched = app
+        .patch(
+            &client_path,
+            Some(&s.jwt),
+            json!({"token_auth_method": "client_secret_basic", "client_secret": "s2"}),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
+    assert_eq!(switched.data()["token_auth_method"], "client_secret_basic");
+}
