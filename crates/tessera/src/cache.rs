@@ -228,7 +228,10 @@ async fn poll_sqlite(caches: Vec<Box<dyn Invalidate>>, store: Store) {
         for (cache, seen) in caches.iter().zip(seen.iter_mut()) {
             match store.change_count(cache.feed()).await {
                 Ok(count) => {
-                    if seen.is_some_and(|seen| seen != count) {
+                    // Before the first count nothing is known of what changed since the cache
+                    // was trusted (the CLI may have written already), so it empties then too,
+                    // as the PostgreSQL listener does when it (re)connects.
+                    if *seen != Some(count) {
                         cache.invalidate();
                     }
                     *seen = Some(count);
@@ -253,6 +256,31 @@ mod tests {
         let ticket = cache.ticket();
         cache.fill(ticket, 1, Arc::new("row"));
         assert!(cache.get(&1).is_some());
+    }
+
+    /// The CLI may change a token between the server's start (caches trusted, maybe filled)
+    /// and its first poll; that first count must not be taken as "nothing changed".
+    #[tokio::test]
+    async fn a_change_made_before_the_first_poll_still_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("feed.db").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let cache = ChangeCache::<u8, &str>::new(Feed::Tokens, true);
+        cache.fill(cache.ticket(), 1, Arc::new("row"));
+        let cli = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE token_change_counter SET changes = changes + 1 WHERE id = 1")
+            .execute(&cli)
+            .await
+            .unwrap();
+        let mut emptied = cache.subscribe();
+        let feed = spawn_change_feed(store, vec![Box::new(cache.clone())]);
+        tokio::time::timeout(Duration::from_secs(10), emptied.changed())
+            .await
+            .expect("the first poll empties the cache")
+            .unwrap();
+        assert!(cache.get(&1).is_none());
+        feed.abort();
     }
 
     #[test]
