@@ -23,7 +23,7 @@ impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         let message = error.to_string();
         match error {
-            AccountError::Invalid(message) => ApiError::Validation(message),
+            AccountError::Invalid(invalid) => invalid.into(),
             AccountError::RegistrationClosed => ApiError::Forbidden(error.to_string()),
             AccountError::UsernameTaken | AccountError::EmailTaken => {
                 ApiError::Conflict(error.to_string())

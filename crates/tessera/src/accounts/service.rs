@@ -15,6 +15,7 @@ use super::login_guard::{AttemptEvents, LoginGuard, PasswordAttempt};
 use super::password::{HashingError, PasswordHasher};
 use super::sessions::{ClientInfo, LoginSessions, TokenPair};
 use crate::config::Registration;
+use crate::input::InvalidField;
 use crate::store::{
     unique_violation, AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent,
     SecurityEventKind, Store, UserRecord,
@@ -37,9 +38,9 @@ pub struct RegisterRequest {
 /// Why an account operation did not happen. The `Display` text is what a person is shown.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// A field is invalid: the text names it and says what is wrong.
-    #[error("{0}")]
-    Invalid(String),
+    /// A field breaks its rule; the text names it and says what is wrong.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     /// `REGISTRATION=closed`: only an operator or an admin makes accounts.
     #[error("Registration is closed: ask an administrator for an account")]
     RegistrationClosed,
@@ -96,7 +97,7 @@ pub enum AccountError {
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, AccountError> {
-    Err(AccountError::Invalid(message.into()))
+    Err(InvalidField::new(message).into())
 }
 
 fn validate_registration(request: &RegisterRequest) -> Result<(), AccountError> {
@@ -306,7 +307,7 @@ pub async fn change_role(
     }
     let role: Role = role
         .parse()
-        .map_err(|e: crate::types::UnknownRole| AccountError::Invalid(e.to_string()))?;
+        .map_err(|e: crate::types::UnknownRole| InvalidField::new(e.to_string()))?;
     let previous = match store.change_role(target, role).await? {
         RoleChange::Changed { previous } => previous,
         RoleChange::LastAdmin => return Err(AccountError::LastAdmin),

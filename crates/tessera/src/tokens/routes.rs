@@ -22,7 +22,7 @@ use crate::types::Timestamp;
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         match error {
-            TokenError::Invalid(message) => ApiError::Validation(message),
+            TokenError::Invalid(invalid) => invalid.into(),
             TokenError::BeyondRole { .. } => ApiError::Forbidden(error.to_string()),
             // A JWT whose account is gone is as good as no JWT.
             TokenError::OwnerGone { .. } => ApiError::Unauthorized(AuthFailure::InvalidToken),

@@ -19,7 +19,7 @@ use super::cache::TokenCache;
 use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
-use crate::input::echo;
+use crate::input::{echo, InvalidField};
 use crate::store::{AuditPage, NewToken, Store};
 use crate::types::{Role, Timestamp};
 
@@ -52,9 +52,9 @@ pub struct CreateTokenRequest {
 /// Why a token operation did not happen. The `Display` text is what a person is shown.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The request names no valid token: the text names the field and says what is wrong.
-    #[error("{0}")]
-    Invalid(String),
+    /// A field of the request breaks its rule; the text names it and says what is wrong.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     /// The request asks for scopes the owner's role may not hold.
     #[error("A token cannot do more than its owner: your role ({role}) may not hold {}", join(.beyond))]
     BeyondRole {
@@ -112,7 +112,7 @@ struct TokenSpec {
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, TokenError> {
-    Err(TokenError::Invalid(message.into()))
+    Err(InvalidField::new(message).into())
 }
 
 fn validate_name(raw: &str) -> Result<String, TokenError> {
