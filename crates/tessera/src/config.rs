@@ -301,6 +301,11 @@ pub struct Config {
     )]
     pub google_revoke_url: String,
 
+    /// Mark the console's cookies `Secure` (sent over https only). Turn on wherever the console
+    /// is served over https (directly or behind a proxy that terminates TLS).
+    #[arg(long, env = "CONSOLE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub console_secure_cookies: bool,
+
     /// Let OAuth clients name `http` and loopback, private or link-local endpoints (local
     /// development only: Tessera sends client secrets and refresh tokens to those endpoints).
     #[arg(long, env = "OAUTH_ALLOW_PRIVATE_ENDPOINTS", default_value_t = false, action = clap::ArgAction::Set)]

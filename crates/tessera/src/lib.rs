@@ -12,6 +12,7 @@
 //!   the JWKS. Each capability declares its routes with their documentation, so merging them
 //!   gives the router and the document's paths at once; [`openapi`] adds the document's top
 //!   level and the statuses every operation shares.
+//! * [`console`] — the pages people use at `/`, over the same services as the API.
 //! * The capabilities: [`accounts`] (registration, login, sessions, roles), [`tokens`] (PATs,
 //!   scopes, the audit log), [`connections`] (OAuth grants for branches) and [`resources`] (FCS
 //!   files, case records, the contract's stubs). Where a capability has a `service.rs`, that is
@@ -39,6 +40,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod crypto;
 pub mod http;
 pub mod input;

@@ -181,6 +181,7 @@ pub fn router(state: AppState) -> Router {
     let routes = operational
         .route("/openapi.json", openapi_json(&openapi::document(paths)))
         .merge(api)
+        .merge(crate::console::routes())
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state.clone())

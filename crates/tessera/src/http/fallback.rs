@@ -27,7 +27,8 @@ pub async fn ensure_error_envelope(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // JSON is the envelope; HTML is a console error page, in the console's own look.
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

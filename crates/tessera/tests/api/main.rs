@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod connections_e2e;
 mod connections_secrets;
+mod console;
 mod durability;
 mod fcs;
 mod fcs_limits;

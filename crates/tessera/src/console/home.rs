@@ -1,0 +1,52 @@
+//! `/`: the sign-in form for someone signed out, else the home page with the navigation.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::page::{render, Nav};
+use super::session::{current, failure};
+use crate::accounts::sessions::ClientInfo;
+use crate::state::AppState;
+
+/// The sign-in form, with what was typed and why it was refused, if it was.
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+pub struct SignInPage {
+    /// The login typed last (never the password).
+    pub login: String,
+    /// The login API's message for a refused attempt.
+    pub message: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/home.html")]
+struct HomePage {
+    nav: Nav,
+}
+
+/// `GET /`.
+pub async fn show(State(state): State<AppState>, client: ClientInfo, jar: CookieJar) -> Response {
+    let (user, jar) = match current(&state, jar, &client).await {
+        Ok(found) => found,
+        Err(error) => return failure(&error),
+    };
+    let page = match user {
+        Some(user) => render(
+            StatusCode::OK,
+            &HomePage {
+                nav: Nav::of(&user),
+            },
+        ),
+        None => render(
+            StatusCode::OK,
+            &SignInPage {
+                login: String::new(),
+                message: None,
+            },
+        ),
+    };
+    (jar, page).into_response()
+}

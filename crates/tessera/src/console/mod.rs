@@ -1,0 +1,36 @@
+//! The console: server-rendered pages at `/` for the people who use Tessera. Each page is a thin
+//! layer over the same services the API handlers call (no HTTP round trip to itself), with one
+//! module and one askama template (`templates/console/`) per page.
+//!
+//! * [`session`] — signing in and out: the session's tokens in `HttpOnly`, `SameSite=Strict`
+//!   cookies, refreshed (and rotated) like the API's, and the CSRF check of every form.
+//! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
+//!   headers (a CSP that allows this origin's stylesheet and nothing inline).
+//! * [`home`] — `/`: the sign-in form when signed out, else the home page.
+//!
+//! Every page works without JavaScript: plain links and forms.
+
+pub mod home;
+pub mod page;
+pub mod session;
+
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::state::AppState;
+
+/// The console's pages. Their CSP replaces the API's `default-src 'none'`: a page loads this
+/// origin's stylesheet, and nothing else, and is never framed.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::show))
+        .route("/sign-in", post(session::sign_in))
+        .route("/sign-out", post(session::sign_out))
+        .route("/console.css", get(page::stylesheet))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+        ))
+}

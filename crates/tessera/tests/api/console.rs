@@ -1,0 +1,311 @@
+//! The console's sign-in, home page and sign-out over HTTP: the cookies' attributes, the
+//! session shared with the API, CSRF, and the pages' headers. (The browser journeys come with
+//! the console's other pages.)
+
+use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Response, StatusCode};
+use tessera::types::Role;
+
+use crate::support::{TestApp, PASSWORD};
+
+/// A browser without redirects or a cookie store: the test carries the cookies itself.
+struct Browser {
+    client: reqwest::Client,
+    origin: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            origin: app.url(""),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Keeps what the server set, forgets what it expired.
+    fn remember(&mut self, response: &Response) {
+        for set in response.headers().get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(kept, _)| kept != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Response {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.origin))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.remember(&response);
+        response
+    }
+
+    async fn post(&mut self, path: &str, origin: &str, form: &[(&str, &str)]) -> Response {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.origin))
+            .header("cookie", self.cookie_header())
+            .header(ORIGIN, origin.trim_end_matches('/'))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.remember(&response);
+        response
+    }
+
+    async fn sign_in(&mut self, login: &str, password: &str) -> Response {
+        let origin = self.origin.clone();
+        self.post(
+            "/sign-in",
+            &origin,
+            &[("login", login), ("password", password)],
+        )
+        .await
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(kept, _)| kept == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The value of the sign-out form's hidden CSRF field in `html`.
+fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..][..html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn signed_out_visitors_get_the_sign_in_form_with_the_consoles_headers() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(
+        page.headers()[CONTENT_SECURITY_POLICY],
+        "default-src 'self'; frame-ancestors 'none'"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    for label in ["Username or email", "Password", "Sign in"] {
+        assert!(html.contains(label), "{label} missing from {html}");
+    }
+    assert!(!html.contains("<script"), "no script is needed");
+    let css = browser.get("/console.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(css.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_the_login_apis_message_and_sets_no_cookie() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    let refused = browser.sign_in("alice", "not the password").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Invalid credentials"), "{html}");
+    assert!(
+        html.contains("value=\"alice\""),
+        "the login is kept: {html}"
+    );
+    assert!(!html.contains("not the password"));
+}
+
+#[tokio::test]
+async fn signing_in_sets_strict_http_only_cookies_and_shows_the_navigation() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    let signed_in = browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()[LOCATION], "/");
+    let set: Vec<&str> = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set.len(), 3, "{set:?}");
+    for cookie in &set {
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(cookie.contains("Path=/"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "not over plain http: {cookie}");
+    }
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("Welcome, alice"), "{home}");
+    for link in [
+        "Tokens",
+        "FCS files",
+        "Branches",
+        "Beneficiaries",
+        "Sessions",
+        "Profile",
+        "Sign out",
+    ] {
+        assert!(home.contains(link), "{link} missing");
+    }
+    assert!(!home.contains(">Users<"), "members see no Users page");
+}
+
+#[tokio::test]
+async fn admins_see_the_users_page_in_the_navigation() {
+    let app = TestApp::spawn().await;
+    app.user("root").role(Role::Admin).create().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("root", PASSWORD).await;
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains(">Users<"), "{home}");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_everywhere() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let access = browser.cookie("tessera_access").unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&access)).await.status,
+        StatusCode::OK,
+        "the console's session is an API session"
+    );
+    let home = browser.get("/").await.text().await.unwrap();
+    let origin = browser.origin.clone();
+    let out = browser
+        .post("/sign-out", &origin, &[("csrf", &csrf_field(&home))])
+        .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        browser.cookie("tessera_access").is_none(),
+        "cookies cleared"
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&access)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the session's tokens stop working"
+    );
+    let page = browser.get("/").await.text().await.unwrap();
+    assert!(page.contains("Username or email"));
+}
+
+#[tokio::test]
+async fn forms_from_another_site_or_without_the_sessions_token_are_refused() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    let elsewhere = browser
+        .post(
+            "/sign-in",
+            "https://evil.example",
+            &[("login", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+    assert!(elsewhere.headers().get(SET_COOKIE).is_none());
+    assert!(elsewhere
+        .text()
+        .await
+        .unwrap()
+        .contains("did not come from a Tessera page"));
+
+    browser.sign_in("alice", PASSWORD).await;
+    let access = browser.cookie("tessera_access").unwrap().to_owned();
+    let home = browser.get("/").await.text().await.unwrap();
+    let csrf = csrf_field(&home);
+    let origin = browser.origin.clone();
+    let forged = browser
+        .post("/sign-out", &origin, &[("csrf", "not-the-token")])
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let cross = browser
+        .post("/sign-out", "https://evil.example", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&access)).await.status,
+        StatusCode::OK,
+        "neither forged form ended the session"
+    );
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_console_is_served_over_https() {
+    let app = TestApp::builder()
+        .with_config(|config| config.console_secure_cookies = true)
+        .spawn()
+        .await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    let signed_in = browser.sign_in("alice", PASSWORD).await;
+    let set: Vec<&str> = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set.len(), 3, "{set:?}");
+    assert!(
+        set.iter().all(|cookie| cookie.contains("Secure")),
+        "{set:?}"
+    );
+}
+
+/// Without a usable access token the page is served after a refresh, which rotates the refresh
+/// token like the API's: the old one is spent.
+#[tokio::test]
+async fn a_page_without_a_usable_access_token_refreshes_the_session_and_rotates_its_token() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let old_refresh = browser.cookie("tessera_refresh").unwrap().to_owned();
+    browser.cookies.retain(|(name, _)| name != "tessera_access");
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("Welcome, alice"), "{home}");
+    let new_refresh = browser.cookie("tessera_refresh").unwrap().to_owned();
+    assert_ne!(new_refresh, old_refresh);
+    assert!(browser.cookie("tessera_access").is_some());
+    let replayed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            serde_json::json!({ "refresh_token": old_refresh }),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+}
