@@ -182,7 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", openapi_json(&openapi::document(paths)))
         .merge(api)
         .merge(crate::console::routes())
-        .fallback(fallback::not_found)
+        .fallback(crate::console::page::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state.clone())
         .merge(docs_routes())

@@ -31,6 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/console.css", get(page::stylesheet))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+            HeaderValue::from_static(page::CSP),
         ))
 }

@@ -2,11 +2,16 @@
 //! facts, the error pages in the console's look, and the stylesheet.
 
 use askama::Template;
-use axum::http::{header, StatusCode};
+use axum::extract::OriginalUri;
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::session::SignedIn;
+use crate::http::fallback;
 use crate::types::Role;
+
+/// The console's content security policy: this origin's stylesheet, nothing inline, never framed.
+pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
 
 /// The stylesheet, in the binary: no file to deploy, nothing fetched from elsewhere.
 const STYLESHEET: &str = include_str!("console.css");
@@ -65,6 +70,28 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
+/// The fallback for paths no route serves, outside `/api/`: a browser (one that asks for HTML)
+/// gets the console's 404 page; every other client the API's envelope, as the contract says.
+pub async fn not_found(
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if method == Method::GET && wants_html {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "There is no page at this address. The navigation at the top leads to every page.",
+        );
+    }
+    fallback::not_found(method, OriginalUri(uri))
+        .await
+        .into_response()
+}
+
 /// An error page in the console's look: never raw JSON.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     let page = ErrorPage {
@@ -72,7 +99,8 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         message,
     };
     match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
+        // Also served outside the console's routes (the fallback), so it brings its own CSP.
+        Ok(html) => (status, [(header::CONTENT_SECURITY_POLICY, CSP)], Html(html)).into_response(),
         // The error page itself failed: plain text is all that is left.
         Err(_) => (status, message.to_owned()).into_response(),
     }

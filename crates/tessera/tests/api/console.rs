@@ -309,3 +309,26 @@ async fn a_page_without_a_usable_access_token_refreshes_the_session_and_rotates_
         .await;
     assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Browsers get the console's 404 page; API clients keep the contract's envelope.
+#[tokio::test]
+async fn unknown_pages_are_a_console_page_for_browsers_and_the_envelope_for_the_rest() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(app.url("/no-such-page"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        page.headers()[CONTENT_SECURITY_POLICY],
+        "default-src 'self'; frame-ancestors 'none'"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("There is no page at this address"), "{html}");
+    let api = app.get("/no-such-page", None).await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.body["message"], "No route for GET /no-such-page");
+}
