@@ -7,12 +7,14 @@
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
 //!   headers (a CSP that allows this origin's stylesheet and nothing inline).
 //! * [`home`] — `/`: the sign-in form when signed out, else the home page.
+//! * [`tokens`] — `/tokens`: the personal access tokens, a new one shown once, revoking.
 //!
 //! Every page works without JavaScript: plain links and forms.
 
 pub mod home;
 pub mod page;
 pub mod session;
+pub mod tokens;
 
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
@@ -28,6 +30,12 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home::show))
         .route("/sign-in", post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/new", get(tokens::new_form))
+        .route(
+            "/tokens/{id}/revoke",
+            get(tokens::confirm_revoke).post(tokens::revoke),
+        )
         .route("/console.css", get(page::stylesheet))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

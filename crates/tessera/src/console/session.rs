@@ -192,7 +192,7 @@ pub async fn sign_out(
         return (jar, Redirect::to("/")).into_response();
     };
     let presented = form.map(|Form(form)| form.csrf).unwrap_or_default();
-    if !same_origin(&headers) || !csrf_matches(&user, &presented) {
+    if !form_is_ours(&headers, &user, &presented) {
         return cross_site();
     }
     let ended = state
@@ -208,6 +208,25 @@ pub async fn sign_out(
         return failure(&ApiError::from(error));
     }
     (cleared(jar), Redirect::to("/")).into_response()
+}
+
+/// The signed-in person for a page that needs one; otherwise the answer to send instead (the
+/// sign-in form at `/`, or an error page).
+pub async fn require(
+    state: &AppState,
+    jar: CookieJar,
+    client: &ClientInfo,
+) -> Result<(SignedIn, CookieJar), Response> {
+    match current(state, jar, client).await {
+        Ok((Some(user), jar)) => Ok((user, jar)),
+        Ok((None, jar)) => Err((jar, Redirect::to("/")).into_response()),
+        Err(error) => Err(failure(&error)),
+    }
+}
+
+/// Whether a state-changing form comes from this origin with the session's CSRF token.
+pub fn form_is_ours(headers: &HeaderMap, user: &SignedIn, presented: &str) -> bool {
+    same_origin(headers) && csrf_matches(user, presented)
 }
 
 /// Whether a form's token is the session's.

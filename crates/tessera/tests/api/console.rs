@@ -332,3 +332,150 @@ async fn unknown_pages_are_a_console_page_for_browsers_and_the_envelope_for_the_
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.body["message"], "No route for GET /no-such-page");
 }
+
+/// Signs `username` in and answers the browser with the home page's CSRF token.
+async fn signed_in(app: &TestApp, username: &str) -> (Browser, String) {
+    let mut browser = Browser::new(app);
+    browser.sign_in(username, PASSWORD).await;
+    let home = browser.get("/").await.text().await.unwrap();
+    let csrf = csrf_field(&home);
+    (browser, csrf)
+}
+
+#[tokio::test]
+async fn token_pages_need_a_signed_in_person() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    for path in ["/tokens", "/tokens/new"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.headers()[LOCATION], "/", "{path}");
+    }
+}
+
+/// The new-token form offers exactly the scopes the role may hold, each labelled with itself.
+#[tokio::test]
+async fn the_new_token_form_offers_only_the_scopes_of_the_role() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (mut browser, _) = signed_in(&app, "alice").await;
+    let form = browser.get("/tokens/new").await.text().await.unwrap();
+    for label in [
+        "Name",
+        "workspaces:admin",
+        "fcs:analyze",
+        "7 days",
+        "90 days",
+        "Generate token",
+    ] {
+        assert!(form.contains(label), "{label} missing");
+    }
+    for beyond in ["beneficiaries:read", "connections:read"] {
+        assert!(!form.contains(beyond), "a member is offered {beyond}");
+    }
+    assert!(
+        form.contains("includes fcs:write, fcs:read"),
+        "levels say what they include"
+    );
+}
+
+/// Mint a PAT, see it once, use it on the API, see it listed without its secret, revoke it after
+/// confirming, and see the API refuse it.
+#[tokio::test]
+async fn a_token_made_in_the_console_works_on_the_api_until_revoked_there() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let created = browser
+        .post(
+            "/tokens",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("name", "backup script"),
+                ("scopes", "workspaces:read"),
+                ("scopes", "fcs:read"),
+                ("expiry", "30"),
+                ("allowed_ips", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    assert!(html.contains("only time it is shown"), "{html}");
+    let start = html.find("pat_").expect("the secret is shown");
+    let secret: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(&secret)).await.status,
+        StatusCode::OK
+    );
+    let list = browser.get("/tokens").await.text().await.unwrap();
+    assert!(list.contains("backup script"));
+    assert!(list.contains("workspaces:read, fcs:read"), "{list}");
+    assert!(!list.contains(&secret), "the secret is never shown again");
+    let tokens = app
+        .get("/api/v1/tokens", Some(&app.login("alice").await))
+        .await;
+    let id = tokens.data()["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let confirm = browser.get(&format!("/tokens/{id}/revoke")).await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    assert!(confirm
+        .text()
+        .await
+        .unwrap()
+        .contains("Revoke “backup script”?"));
+    let revoked = browser
+        .post(&format!("/tokens/{id}/revoke"), &origin, &[("csrf", &csrf)])
+        .await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let refused = app.get("/api/v1/workspaces", Some(&secret)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.message(), "Token revoked");
+}
+
+#[tokio::test]
+async fn a_refused_token_keeps_the_form_and_says_why() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let beyond = browser
+        .post(
+            "/tokens",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("name", "too much"),
+                ("scopes", "beneficiaries:read"),
+                ("expiry", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(beyond.status(), StatusCode::FORBIDDEN);
+    let html = beyond.text().await.unwrap();
+    assert!(html.contains("may not hold beneficiaries:read"), "{html}");
+    assert!(html.contains("value=\"too much\""), "the name is kept");
+    let forged = browser
+        .post(
+            "/tokens",
+            &origin,
+            &[
+                ("name", "x"),
+                ("scopes", "workspaces:read"),
+                ("expiry", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let list = app
+        .get("/api/v1/tokens", Some(&app.login("alice").await))
+        .await;
+    assert_eq!(list.data()["total"], 0, "nothing was minted");
+}
