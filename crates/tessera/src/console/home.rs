@@ -1,7 +1,8 @@
 //! `/`: the sign-in form for someone signed out, else the home page with the navigation.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -19,6 +20,15 @@ pub struct SignInPage {
     pub login: String,
     /// The login API's message for a refused attempt.
     pub message: Option<String>,
+    /// The page to go back to after signing in.
+    pub next: String,
+}
+
+/// `?next=`: the page that sent a signed-out person here.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Back {
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Template)]
@@ -28,7 +38,12 @@ struct HomePage {
 }
 
 /// `GET /`.
-pub async fn show(State(state): State<AppState>, client: ClientInfo, jar: CookieJar) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    jar: CookieJar,
+    back: Result<Query<Back>, QueryRejection>,
+) -> Response {
     let (user, jar) = match current(&state, jar, &client).await {
         Ok(found) => found,
         Err(error) => return failure(&error),
@@ -45,6 +60,7 @@ pub async fn show(State(state): State<AppState>, client: ClientInfo, jar: Cookie
             &SignInPage {
                 login: String::new(),
                 message: None,
+                next: back.map(|Query(back)| back.next).unwrap_or_default(),
             },
         ),
     };

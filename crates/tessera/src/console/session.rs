@@ -122,6 +122,9 @@ async fn signed_in(
 pub struct SignInForm {
     login: String,
     password: String,
+    /// The page to go back to (from the sign-in form's hidden field).
+    #[serde(default)]
+    next: String,
 }
 
 /// `POST /sign-in`: starts a session and goes home, or shows the form again with the login
@@ -140,6 +143,7 @@ pub async fn sign_in(
         let page = SignInPage {
             login: String::new(),
             message: Some("Fill in your username or email and your password.".to_owned()),
+            next: String::new(),
         };
         return render(StatusCode::BAD_REQUEST, &page);
     };
@@ -156,13 +160,14 @@ pub async fn sign_in(
         Ok(pair) => {
             let csrf = random_base62(43);
             let jar = with_tokens(jar, &pair, &csrf, state.config.console_secure_cookies);
-            (jar, Redirect::to("/")).into_response()
+            (jar, Redirect::to(local_page(&form.next))).into_response()
         }
         Err(error) => {
             let error = ApiError::from(error);
             let page = SignInPage {
                 login: form.login,
                 message: Some(shown(&error)),
+                next: form.next,
             };
             render(error.status(), &page)
         }
@@ -210,17 +215,37 @@ pub async fn sign_out(
     (cleared(jar), Redirect::to("/")).into_response()
 }
 
-/// The signed-in person for a page that needs one; otherwise the answer to send instead (the
-/// sign-in form at `/`, or an error page).
+/// The signed-in person for a page that needs one; otherwise the answer to send instead: the
+/// sign-in form, which brings the person back to `page` afterwards, or an error page.
 pub async fn require(
     state: &AppState,
     jar: CookieJar,
     client: &ClientInfo,
+    page: &str,
 ) -> Result<(SignedIn, CookieJar), Response> {
     match current(state, jar, client).await {
         Ok((Some(user), jar)) => Ok((user, jar)),
-        Ok((None, jar)) => Err((jar, Redirect::to("/")).into_response()),
+        Ok((None, jar)) => {
+            let encoded: String = url::form_urlencoded::byte_serialize(page.as_bytes()).collect();
+            let to_sign_in = format!("/?next={encoded}");
+            Err((jar, Redirect::to(&to_sign_in)).into_response())
+        }
         Err(error) => Err(failure(&error)),
+    }
+}
+
+/// Where to go after signing in: `next` when it is a path of this console (one leading slash,
+/// so never another site), else home.
+pub fn local_page(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2_000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if local {
+        next
+    } else {
+        "/"
     }
 }
 

@@ -70,7 +70,7 @@ struct TokensPage {
 
 /// `GET /tokens`.
 pub async fn list(State(state): State<AppState>, client: ClientInfo, jar: CookieJar) -> Response {
-    let (user, jar) = match require(&state, jar, &client).await {
+    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -220,7 +220,7 @@ pub async fn new_form(
     client: ClientInfo,
     jar: CookieJar,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client).await {
+    let (user, jar) = match require(&state, jar, &client, "/tokens/new").await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -247,7 +247,7 @@ pub async fn create(
     jar: CookieJar,
     fields: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client).await {
+    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -291,7 +291,7 @@ pub async fn confirm_revoke(
     jar: CookieJar,
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client).await {
+    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
@@ -327,7 +327,7 @@ pub async fn revoke(
     id: Result<Path<Uuid>, PathRejection>,
     form: Result<Form<RevokeForm>, FormRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client).await {
+    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
         Ok(found) => found,
         Err(answer) => return answer,
     };

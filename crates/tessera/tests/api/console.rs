@@ -346,10 +346,37 @@ async fn signed_in(app: &TestApp, username: &str) -> (Browser, String) {
 async fn token_pages_need_a_signed_in_person() {
     let app = TestApp::spawn().await;
     let mut browser = Browser::new(&app);
-    for path in ["/tokens", "/tokens/new"] {
+    for (path, back) in [("/tokens", "%2Ftokens"), ("/tokens/new", "%2Ftokens%2Fnew")] {
         let page = browser.get(path).await;
         assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path}");
-        assert_eq!(page.headers()[LOCATION], "/", "{path}");
+        assert_eq!(page.headers()[LOCATION], format!("/?next={back}"), "{path}");
+    }
+}
+
+/// A signed-out visit goes to sign-in and, after it, back to the page; never to another site.
+#[tokio::test]
+async fn signing_in_leads_back_to_the_page_asked_for_and_only_to_this_site() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    let form = browser.get("/?next=%2Ftokens").await.text().await.unwrap();
+    assert!(form.contains("name=\"next\" value=\"/tokens\""), "{form}");
+    let origin = browser.origin.clone();
+    for (next, lands) in [
+        ("/tokens", "/tokens"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ] {
+        let signed_in = browser
+            .post(
+                "/sign-in",
+                &origin,
+                &[("login", "alice"), ("password", PASSWORD), ("next", next)],
+            )
+            .await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(signed_in.headers()[LOCATION], lands, "{next}");
     }
 }
 
