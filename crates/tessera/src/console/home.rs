@@ -44,18 +44,16 @@ pub async fn show(
     jar: CookieJar,
     back: Result<Query<Back>, QueryRejection>,
 ) -> Response {
-    let (user, jar) = match current(&state, jar, &client).await {
-        Ok(found) => found,
-        Err(error) => return failure(&error),
-    };
+    let (jar, user) = current(&state, jar, &client).await;
     let page = match user {
-        Some(user) => render(
+        Err(error) => failure(&error),
+        Ok(Some(user)) => render(
             StatusCode::OK,
             &HomePage {
                 nav: Nav::of(&user),
             },
         ),
-        None => render(
+        Ok(None) => render(
             StatusCode::OK,
             &SignInPage {
                 login: String::new(),

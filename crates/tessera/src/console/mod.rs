@@ -24,7 +24,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::state::AppState;
 
 /// The console's pages. Their CSP replaces the API's `default-src 'none'`: a page loads this
-/// origin's stylesheet, and nothing else, and is never framed.
+/// origin's stylesheet, and nothing else, and is never framed. Their referrer policy lets the
+/// browser name this origin on the console's own requests, and no other.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home::show))
@@ -40,5 +41,11 @@ pub fn routes() -> Router<AppState> {
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(page::CSP),
+        ))
+        // The API's `no-referrer` would make browsers send `Origin: null` with the console's
+        // own forms, which the origin check must then refuse.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static(page::REFERRER_POLICY),
         ))
 }

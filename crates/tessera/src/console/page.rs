@@ -13,6 +13,10 @@ use crate::types::Role;
 /// The console's content security policy: this origin's stylesheet, nothing inline, never framed.
 pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
 
+/// The console's referrer policy: same-origin requests say where they come from (so a form's
+/// POST carries its `Origin`), others are told nothing.
+pub const REFERRER_POLICY: &str = "same-origin";
+
 /// The stylesheet, in the binary: no file to deploy, nothing fetched from elsewhere.
 const STYLESHEET: &str = include_str!("console.css");
 
@@ -100,7 +104,15 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     };
     match page.render() {
         // Also served outside the console's routes (the fallback), so it brings its own CSP.
-        Ok(html) => (status, [(header::CONTENT_SECURITY_POLICY, CSP)], Html(html)).into_response(),
+        Ok(html) => (
+            status,
+            [
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::REFERRER_POLICY, REFERRER_POLICY),
+            ],
+            Html(html),
+        )
+            .into_response(),
         // The error page itself failed: plain text is all that is left.
         Err(_) => (status, message.to_owned()).into_response(),
     }

@@ -25,7 +25,6 @@ use uuid::Uuid;
 
 use super::home::SignInPage;
 use super::page::{error_page, render};
-use crate::accounts::jwt::JwtError;
 use crate::accounts::service::{sign_in as start_session, AccountError};
 use crate::accounts::sessions::{ClientInfo, TokenPair};
 use crate::crypto::random_base62;
@@ -53,46 +52,51 @@ pub struct SignedIn {
     pub csrf: String,
 }
 
-/// The console's session for this request: who is signed in (refreshing an expired access token
-/// on the way), and the cookies to send back. `None` when nobody is: the cookies are cleared.
+/// The console's session for this request: who is signed in (refreshing the access token on
+/// the way when it has expired or no longer verifies), and the cookies to send back, which the
+/// caller must answer with whatever happens (after a refresh they hold the rotated refresh
+/// token; the spent one would read as a replay next time and end the session). `None` when
+/// nobody is signed in: the cookies are cleared.
 pub async fn current(
     state: &AppState,
     jar: CookieJar,
     client: &ClientInfo,
-) -> Result<(Option<SignedIn>, CookieJar), ApiError> {
+) -> (CookieJar, Result<Option<SignedIn>, ApiError>) {
     let Some(csrf) = jar.get(CSRF_COOKIE).map(|c| c.value().to_owned()) else {
-        return Ok((None, cleared(jar)));
+        return (cleared(jar), Ok(None));
     };
     if let Some(access) = jar.get(ACCESS_COOKIE) {
-        match state.jwt.verify(access.value()).await {
-            Ok(verified) => {
-                let user = signed_in(state, verified.user_id, verified.session_id, csrf).await?;
-                return Ok(match user {
-                    Some(user) => (Some(user), jar),
-                    None => (None, cleared(jar)),
-                });
-            }
-            Err(JwtError::Expired) => {}
-            Err(JwtError::Invalid) => return Ok((None, cleared(jar))),
+        // An expired token, or one signed with a key since retired: the refresh token decides.
+        if let Ok(verified) = state.jwt.verify(access.value()).await {
+            let user = signed_in(state, verified.user_id, verified.session_id, csrf).await;
+            return keep_if_signed_in(jar, user);
         }
     }
     let Some(refresh) = jar.get(REFRESH_COOKIE).map(|c| c.value().to_owned()) else {
-        return Ok((None, cleared(jar)));
+        return (cleared(jar), Ok(None));
     };
     let pair = match state.login_sessions.refresh(&refresh, client).await {
         Ok(pair) => pair,
-        Err(AccountError::InvalidRefreshToken) => return Ok((None, cleared(jar))),
-        Err(error) => return Err(error.into()),
-    };
-    let Ok(verified) = state.jwt.verify(&pair.access_token).await else {
-        return Ok((None, cleared(jar)));
+        Err(AccountError::InvalidRefreshToken) => return (cleared(jar), Ok(None)),
+        Err(error) => return (jar, Err(error.into())),
     };
     let jar = with_tokens(jar, &pair, &csrf, state.config.console_secure_cookies);
-    let user = signed_in(state, verified.user_id, verified.session_id, csrf).await?;
-    Ok(match user {
-        Some(user) => (Some(user), jar),
-        None => (None, cleared(jar)),
-    })
+    let Ok(verified) = state.jwt.verify(&pair.access_token).await else {
+        return (cleared(jar), Ok(None));
+    };
+    let user = signed_in(state, verified.user_id, verified.session_id, csrf).await;
+    keep_if_signed_in(jar, user)
+}
+
+/// The jar as it is while someone is signed in (or the lookup failed), cleared when not.
+fn keep_if_signed_in(
+    jar: CookieJar,
+    user: Result<Option<SignedIn>, ApiError>,
+) -> (CookieJar, Result<Option<SignedIn>, ApiError>) {
+    match user {
+        Ok(None) => (cleared(jar), Ok(None)),
+        other => (jar, other),
+    }
 }
 
 /// The signed-in person, if their session is still running.
@@ -189,16 +193,15 @@ pub async fn sign_out(
     jar: CookieJar,
     form: Result<Form<SignOutForm>, FormRejection>,
 ) -> Response {
-    let (user, jar) = match current(&state, jar, &client).await {
-        Ok(found) => found,
-        Err(error) => return failure(&error),
-    };
-    let Some(user) = user else {
-        return (jar, Redirect::to("/")).into_response();
+    let (jar, user) = current(&state, jar, &client).await;
+    let user = match user {
+        Ok(Some(user)) => user,
+        Ok(None) => return (jar, Redirect::to("/")).into_response(),
+        Err(error) => return (jar, failure(&error)).into_response(),
     };
     let presented = form.map(|Form(form)| form.csrf).unwrap_or_default();
     if !form_is_ours(&headers, &user, &presented) {
-        return cross_site();
+        return (jar, cross_site()).into_response();
     }
     let ended = state
         .store
@@ -210,7 +213,7 @@ pub async fn sign_out(
         )
         .await;
     if let Err(error) = ended {
-        return failure(&ApiError::from(error));
+        return (jar, failure(&ApiError::from(error))).into_response();
     }
     (cleared(jar), Redirect::to("/")).into_response()
 }
@@ -224,13 +227,13 @@ pub async fn require(
     page: &str,
 ) -> Result<(SignedIn, CookieJar), Response> {
     match current(state, jar, client).await {
-        Ok((Some(user), jar)) => Ok((user, jar)),
-        Ok((None, jar)) => {
+        (jar, Ok(Some(user))) => Ok((user, jar)),
+        (jar, Ok(None)) => {
             let encoded: String = url::form_urlencoded::byte_serialize(page.as_bytes()).collect();
             let to_sign_in = format!("/?next={encoded}");
             Err((jar, Redirect::to(&to_sign_in)).into_response())
         }
-        Err(error) => Err(failure(&error)),
+        (jar, Err(error)) => Err((jar, failure(&error)).into_response()),
     }
 }
 

@@ -253,7 +253,7 @@ pub async fn create(
     };
     let form = NewTokenForm::read(fields.map(|Form(f)| f).unwrap_or_default());
     if !form_is_ours(&headers, &user, &form.csrf) {
-        return cross_site();
+        return (jar, cross_site()).into_response();
     }
     let page = match tokens::issue_token(&state.store, user.user_id, &form.request()).await {
         Ok(issued) => render(
@@ -296,7 +296,7 @@ pub async fn confirm_revoke(
         Err(answer) => return answer,
     };
     let Ok(Path(id)) = id else {
-        return not_found();
+        return (jar, not_found()).into_response();
     };
     let page = match tokens::owned_token(&state.store, user.user_id, id).await {
         Ok(token) => render(
@@ -333,10 +333,10 @@ pub async fn revoke(
     };
     let presented = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if !form_is_ours(&headers, &user, &presented) {
-        return cross_site();
+        return (jar, cross_site()).into_response();
     }
     let Ok(Path(id)) = id else {
-        return not_found();
+        return (jar, not_found()).into_response();
     };
     let revoked = tokens::revoke_token(&state.store, &state.token_cache, user.user_id, id).await;
     match revoked {

@@ -115,6 +115,8 @@ async fn signed_out_visitors_get_the_sign_in_form_with_the_consoles_headers() {
         "default-src 'self'; frame-ancestors 'none'"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
+    // The API's `no-referrer` would make browsers send `Origin: null` with the console's forms.
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     let html = page.text().await.unwrap();
     for label in ["Username or email", "Password", "Sign in"] {
         assert!(html.contains(label), "{label} missing from {html}");
@@ -326,6 +328,7 @@ async fn unknown_pages_are_a_console_page_for_browsers_and_the_envelope_for_the_
         page.headers()[CONTENT_SECURITY_POLICY],
         "default-src 'self'; frame-ancestors 'none'"
     );
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     let html = page.text().await.unwrap();
     assert!(html.contains("There is no page at this address"), "{html}");
     let api = app.get("/no-such-page", None).await;
@@ -505,4 +508,46 @@ async fn a_refused_token_keeps_the_form_and_says_why() {
         .get("/api/v1/tokens", Some(&app.login("alice").await))
         .await;
     assert_eq!(list.data()["total"], 0, "nothing was minted");
+}
+
+/// An access cookie that no longer verifies (garbage, or signed with a retired key) is not a
+/// sign-out: the refresh token decides.
+#[tokio::test]
+async fn an_access_token_that_does_not_verify_is_replaced_by_a_refresh() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    for (name, value) in browser.cookies.iter_mut() {
+        if name == "tessera_access" {
+            *value = "not-a-jwt".to_owned();
+        }
+    }
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("Welcome, alice"), "{home}");
+}
+
+/// A refused form still answers with the rotated refresh token: keeping the spent one would
+/// read as a replay on the next page and end the session.
+#[tokio::test]
+async fn a_refused_form_after_a_refresh_keeps_the_session() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    browser.cookies.retain(|(name, _)| name != "tessera_access");
+    let origin = browser.origin.clone();
+    let refused = browser
+        .post(
+            "/tokens",
+            &origin,
+            &[("name", "x"), ("scopes", "workspaces:read")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(
+        home.contains("Welcome, alice"),
+        "the session lives on: {home}"
+    );
 }
