@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::session::SignedIn;
-use crate::http::fallback;
+use crate::http::{accepts, fallback};
 use crate::types::Role;
 
 /// The console's content security policy: this origin's stylesheet, nothing inline, never framed.
@@ -81,11 +81,7 @@ pub async fn not_found(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if method == Method::GET && wants_html {
+    if method == Method::GET && accepts(&headers, "text/html") {
         return error_page(
             StatusCode::NOT_FOUND,
             "There is no page at this address. The navigation at the top leads to every page.",

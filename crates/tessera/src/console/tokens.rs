@@ -57,8 +57,10 @@ impl TokenRow {
 
 /// A time as people read it: `2026-12-07 14:30 UTC`.
 fn shown(at: Timestamp) -> String {
-    let rfc3339 = at.to_rfc3339();
-    format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.datetime()
+        .format(&format)
+        .unwrap_or_else(|_| at.to_rfc3339())
 }
 
 #[derive(Template)]

@@ -18,6 +18,15 @@ use serde::Serialize;
 
 pub use error::{ApiError, ApiResult, AuthFailure};
 
+/// Whether the request's `Accept` names `media_type` (e.g. `text/html` from a browser): for the
+/// few routes that answer a person and a program differently.
+pub fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(media_type))
+}
+
 /// `text` cut to at most `max` bytes at a character boundary: for client-supplied values that are
 /// stored or echoed (paths, user agents, logins), which must not grow without bound.
 pub fn truncate(text: &str, max: usize) -> &str {

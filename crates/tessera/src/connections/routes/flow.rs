@@ -1,14 +1,14 @@
 //! The handlers of the flow routes: parse the request, call the `Connections` service, render.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::connections::flow::{CallbackQuery, Connected, StartedFlow};
 use crate::http::extract::{Path, Query};
-use crate::http::{ok, ApiResult, Success};
+use crate::http::{accepts, ok, ApiResult, Success};
 use crate::state::AppState;
 use crate::tokens::scopes::ConnectionsWrite;
 
@@ -47,11 +47,7 @@ pub async fn callback(
     Query(query): Query<CallbackQuery>,
 ) -> ApiResult<Response> {
     let connected = state.connections.complete_authorization(query).await?;
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
-    if wants_json {
+    if accepts(&headers, "application/json") {
         return Ok(ok(connected).into_response());
     }
     let page = format!(
