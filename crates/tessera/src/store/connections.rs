@@ -95,44 +95,17 @@ pub struct BranchRecord {
     pub updated_at: Timestamp,
 }
 
-/// The state of a branch's grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionStatus {
-    /// Tokens are held and refreshable.
-    Active,
-    /// The provider refused the grant for good (`invalid_grant`): the branch must re-connect.
-    NeedsReauth,
-    /// Disconnected by a person (kept only until it is deleted).
-    Revoked,
-}
-
-impl ConnectionStatus {
-    /// The stored and serialised name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::Active => "active",
-            ConnectionStatus::NeedsReauth => "needs_reauth",
-            ConnectionStatus::Revoked => "revoked",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "active" => Some(ConnectionStatus::Active),
-            "needs_reauth" => Some(ConnectionStatus::NeedsReauth),
-            "revoked" => Some(ConnectionStatus::Revoked),
-            _ => None,
-        }
+text_enum! {
+    /// The state of a branch's grant.
+    pub enum ConnectionStatus("connection status") {
+        /// Tokens are held and refreshable.
+        Active = "active",
+        /// The provider refused the grant for good (`invalid_grant`): the branch must re-connect.
+        NeedsReauth = "needs_reauth",
+        /// Disconnected by a person (kept only until it is deleted).
+        Revoked = "revoked",
     }
 }
-
-impl std::fmt::Display for ConnectionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-text_backed!(ConnectionStatus, "connection status");
 
 /// A branch's grant, as the row holds it (tokens sealed).
 #[derive(Debug, Clone, sqlx::FromRow)]

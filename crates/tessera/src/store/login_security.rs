@@ -26,66 +26,27 @@ pub struct FailurePolicy {
     pub locked_until: Timestamp,
 }
 
-/// What a security event records; stored as its name in `security_events.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityEventKind {
-    /// A checked wrong password at login (or an unknown login).
-    LoginFailed,
-    /// A login refused because the account or the client address is locked.
-    LoginRefusedLocked,
-    /// An account or a client address reached its lock threshold.
-    LoginLocked,
-    /// A checked wrong current password at a password change.
-    PasswordChangeFailed,
-    /// A password change refused because the account or address is locked.
-    PasswordChangeRefusedLocked,
-    /// A password was changed (the other sessions ended).
-    PasswordChanged,
-    /// A spent refresh token came back: its session was ended.
-    RefreshTokenReused,
-    /// An admin changed an account's role.
-    RoleChanged,
-}
-
-impl SecurityEventKind {
-    const ALL: [SecurityEventKind; 8] = [
-        SecurityEventKind::LoginFailed,
-        SecurityEventKind::LoginRefusedLocked,
-        SecurityEventKind::LoginLocked,
-        SecurityEventKind::PasswordChangeFailed,
-        SecurityEventKind::PasswordChangeRefusedLocked,
-        SecurityEventKind::PasswordChanged,
-        SecurityEventKind::RefreshTokenReused,
-        SecurityEventKind::RoleChanged,
-    ];
-
-    /// The name stored in `security_events.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecurityEventKind::LoginFailed => "login_failed",
-            SecurityEventKind::LoginRefusedLocked => "login_refused_locked",
-            SecurityEventKind::LoginLocked => "login_locked",
-            SecurityEventKind::PasswordChangeFailed => "password_change_failed",
-            SecurityEventKind::PasswordChangeRefusedLocked => "password_change_refused_locked",
-            SecurityEventKind::PasswordChanged => "password_changed",
-            SecurityEventKind::RefreshTokenReused => "refresh_token_reused",
-            SecurityEventKind::RoleChanged => "role_changed",
-        }
-    }
-
-    /// The kind named `raw`, if it is one.
-    pub fn parse(raw: &str) -> Option<SecurityEventKind> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
+crate::types::text_enum! {
+    /// What a security event records; stored as its name in `security_events.kind`.
+    pub enum SecurityEventKind("security event kind") {
+        /// A checked wrong password at login (or an unknown login).
+        LoginFailed = "login_failed",
+        /// A login refused because the account or the client address is locked.
+        LoginRefusedLocked = "login_refused_locked",
+        /// An account or a client address reached its lock threshold.
+        LoginLocked = "login_locked",
+        /// A checked wrong current password at a password change.
+        PasswordChangeFailed = "password_change_failed",
+        /// A password change refused because the account or address is locked.
+        PasswordChangeRefusedLocked = "password_change_refused_locked",
+        /// A password was changed (the other sessions ended).
+        PasswordChanged = "password_changed",
+        /// A spent refresh token came back: its session was ended.
+        RefreshTokenReused = "refresh_token_reused",
+        /// An admin changed an account's role.
+        RoleChanged = "role_changed",
     }
 }
-
-impl std::fmt::Display for SecurityEventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-crate::types::text_backed!(SecurityEventKind, "security event kind");
 
 /// A security event to record.
 #[derive(Debug, Clone, Copy)]
@@ -344,7 +305,7 @@ mod kind_tests {
 
     #[test]
     fn every_security_event_kind_reads_back_as_stored() {
-        for kind in SecurityEventKind::ALL {
+        for &kind in SecurityEventKind::ALL {
             assert_eq!(SecurityEventKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(SecurityEventKind::parse("login_succeeded"), None);

@@ -27,39 +27,15 @@ pub struct UserCredentials {
     pub password_hash: String,
 }
 
-/// How an account was made, recorded so that an operator can find self-registered ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AccountOrigin {
-    /// `POST /api/v1/auth/register`.
-    Registration,
-    /// `tessera users create`.
-    Operator,
-}
-
-impl AccountOrigin {
-    /// The name stored in `users.created_via`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountOrigin::Registration => "registration",
-            AccountOrigin::Operator => "operator",
-        }
-    }
-
-    /// The origin named `raw`, if it is one.
-    pub fn parse(raw: &str) -> Option<AccountOrigin> {
-        [AccountOrigin::Registration, AccountOrigin::Operator]
-            .into_iter()
-            .find(|origin| origin.as_str() == raw)
+crate::types::text_enum! {
+    /// How an account was made, recorded so that an operator can find self-registered ones.
+    pub enum AccountOrigin("account origin") {
+        /// `POST /api/v1/auth/register`.
+        Registration = "registration",
+        /// `tessera users create`.
+        Operator = "operator",
     }
 }
-
-impl std::fmt::Display for AccountOrigin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-crate::types::text_backed!(AccountOrigin, "account origin");
 
 /// An account as an operator's listing shows it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]

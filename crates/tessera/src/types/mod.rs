@@ -83,6 +83,8 @@ macro_rules! text_enum {
         }
 
         impl $type {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$type] = &[$($type::$variant),+];
             /// Every name, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$($name),+];
 
