@@ -227,15 +227,7 @@ pub async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Success<serde_json::Value>> {
-    state
-        .store
-        .end_session(
-            user.user_id,
-            user.session_id,
-            EndReason::Logout,
-            Timestamp::now(),
-        )
-        .await?;
+    service::sign_out(&state.store, user.user_id, user.session_id).await?;
     Ok(ok(serde_json::json!({"logged_out": true})))
 }
 

@@ -281,6 +281,16 @@ pub async fn change_password(
     Ok(ended)
 }
 
+/// Signs a person out of the session they act in (API logout, the console's "Sign out"): its
+/// refresh token and every access token of it stop working. Ending an already ended session is
+/// no error.
+pub async fn sign_out(store: &Store, user_id: Uuid, session_id: Uuid) -> Result<(), AccountError> {
+    store
+        .end_session(user_id, session_id, EndReason::Logout, Timestamp::now())
+        .await?;
+    Ok(())
+}
+
 /// Ends one of the account's running sessions (another account's id is not found).
 pub async fn end_session(store: &Store, user_id: Uuid, id: Uuid) -> Result<(), AccountError> {
     let now = Timestamp::now();

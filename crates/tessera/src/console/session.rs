@@ -25,13 +25,12 @@ use uuid::Uuid;
 
 use super::home::SignInPage;
 use super::page::{error_page, render};
-use crate::accounts::service::{sign_in as start_session, AccountError};
+use crate::accounts::service::{sign_in as start_session, sign_out as sign_out_of, AccountError};
 use crate::accounts::sessions::{ClientInfo, TokenPair};
 use crate::crypto::random_base62;
 use crate::http::ApiError;
 use crate::state::AppState;
-use crate::store::EndReason;
-use crate::types::{Role, Timestamp};
+use crate::types::Role;
 
 const ACCESS_COOKIE: &str = "tessera_access";
 const REFRESH_COOKIE: &str = "tessera_refresh";
@@ -203,16 +202,7 @@ pub async fn sign_out(
     if !form_is_ours(&headers, &user, &presented) {
         return (jar, cross_site()).into_response();
     }
-    let ended = state
-        .store
-        .end_session(
-            user.user_id,
-            user.session_id,
-            EndReason::Logout,
-            Timestamp::now(),
-        )
-        .await;
-    if let Err(error) = ended {
+    if let Err(error) = sign_out_of(&state.store, user.user_id, user.session_id).await {
         return (jar, failure(&ApiError::from(error))).into_response();
     }
     (cleared(jar), Redirect::to("/")).into_response()
