@@ -45,6 +45,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== tests on SQLite"
 cargo test --workspace
 
+# The console in Debian's Chromium: journeys through every page, axe-core's rules on each
+# (scripts/browser.sh; screenshots in target/browser/screenshots).
+echo "== browser journeys"
+scripts/browser.sh
+
 echo "== integration tests on PostgreSQL"
 ensure_postgres
 psql "$PG_URL_BASE/postgres" -q -v ON_ERROR_STOP=1 \

@@ -236,9 +236,12 @@ fn init_tracing(config: &Config) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = config.addr;
+    let configured = config.addr;
     let app = Server::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(configured).await?;
+    // The bound address, not the configured one: with port 0 the OS chooses, and whoever started
+    // the server (the browser tests do this) learns the port here.
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = ?app.state.store.kind(), "listening; API docs at /docs");
     app.serve(listener, shutdown_signal()).await
 }
