@@ -7,9 +7,11 @@
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
 //!   headers (a CSP that allows this origin's stylesheet and nothing inline).
 //! * [`home`] — `/`: the sign-in form when signed out, else the home page.
-//! * [`tokens`] — `/tokens`: the personal access tokens, a new one shown once, revoking.
+//! * [`tokens`] — `/tokens`: the personal access tokens, a new one shown once, a token's audit
+//!   log, regenerating and revoking.
 //!
-//! Every page works without JavaScript: plain links and forms.
+//! Every page works without JavaScript: plain links and forms. `/console.js`, the one script,
+//! only adds conveniences (copy buttons).
 
 pub mod home;
 pub mod page;
@@ -24,20 +26,26 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::state::AppState;
 
 /// The console's pages. Their CSP replaces the API's `default-src 'none'`: a page loads this
-/// origin's stylesheet, and nothing else, and is never framed. Their referrer policy lets the
+/// origin's stylesheet and script, and nothing else, and is never framed. Their referrer policy lets the
 /// browser name this origin on the console's own requests, and no other.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home::show))
         .route("/sign-in", post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/new", get(tokens::new_form))
+        .route("/tokens", get(tokens::list).post(tokens::new::create))
+        .route("/tokens/new", get(tokens::new::form))
+        .route("/tokens/{id}", get(tokens::token::show))
+        .route(
+            "/tokens/{id}/regenerate",
+            get(tokens::regenerate::confirm).post(tokens::regenerate::submit),
+        )
         .route(
             "/tokens/{id}/revoke",
-            get(tokens::confirm_revoke).post(tokens::revoke),
+            get(tokens::revoke::confirm).post(tokens::revoke::submit),
         )
         .route("/console.css", get(page::stylesheet))
+        .route("/console.js", get(page::script))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(page::CSP),

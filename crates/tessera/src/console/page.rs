@@ -8,9 +8,10 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::session::SignedIn;
 use crate::http::{accepts, fallback};
-use crate::types::Role;
+use crate::types::{Role, Timestamp};
 
-/// The console's content security policy: this origin's stylesheet, nothing inline, never framed.
+/// The console's content security policy: this origin's stylesheet and script, nothing inline,
+/// never framed.
 pub const CSP: &str = "default-src 'self'; frame-ancestors 'none'";
 
 /// The console's referrer policy: same-origin requests say where they come from (so a form's
@@ -19,6 +20,18 @@ pub const REFERRER_POLICY: &str = "same-origin";
 
 /// The stylesheet, in the binary: no file to deploy, nothing fetched from elsewhere.
 const STYLESHEET: &str = include_str!("console.css");
+
+/// The one script, in the binary too: optional enhancements (copy buttons); no page needs it.
+const SCRIPT: &str = include_str!("console.js");
+
+/// `GET /console.js`.
+pub async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
 
 /// `GET /console.css`.
 pub async fn stylesheet() -> Response {
@@ -51,6 +64,23 @@ impl Nav {
             csrf: user.csrf.clone(),
         }
     }
+}
+
+/// A time as people read it: `2026-12-07 14:30 UTC`.
+pub fn when(at: Timestamp) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.datetime()
+        .format(&format)
+        .unwrap_or_else(|_| at.to_rfc3339())
+}
+
+/// A time to the second, for logs: `2026-12-07 14:30:05 UTC`.
+pub fn when_exactly(at: Timestamp) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    at.datetime()
+        .format(&format)
+        .unwrap_or_else(|_| at.to_rfc3339())
 }
 
 /// Renders `template` with `status`; a template that fails to render is a 500 page.

@@ -177,10 +177,18 @@ pub async fn sign_in(
     }
 }
 
-/// The sign-out form's fields.
+/// A form whose only field is the session's CSRF token: a button that does one thing (sign out,
+/// revoke, regenerate, end a session…).
 #[derive(Debug, Deserialize)]
-pub struct SignOutForm {
+pub struct ButtonForm {
     csrf: String,
+}
+
+impl ButtonForm {
+    /// The token the form carried; empty when the body was not this form.
+    pub fn csrf(form: Result<Form<ButtonForm>, FormRejection>) -> String {
+        form.map(|Form(form)| form.csrf).unwrap_or_default()
+    }
 }
 
 /// `POST /sign-out`: ends the session for real (its tokens stop working everywhere) and clears
@@ -190,7 +198,7 @@ pub async fn sign_out(
     client: ClientInfo,
     headers: HeaderMap,
     jar: CookieJar,
-    form: Result<Form<SignOutForm>, FormRejection>,
+    form: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
     let (jar, user) = current(&state, jar, &client).await;
     let user = match user {
@@ -198,8 +206,7 @@ pub async fn sign_out(
         Ok(None) => return (jar, Redirect::to("/")).into_response(),
         Err(error) => return (jar, failure(&error)).into_response(),
     };
-    let presented = form.map(|Form(form)| form.csrf).unwrap_or_default();
-    if !form_is_ours(&headers, &user, &presented) {
+    if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
         return (jar, cross_site()).into_response();
     }
     if let Err(error) = sign_out_of(&state.store, user.user_id, user.session_id).await {

@@ -31,8 +31,31 @@ pub struct AuditEntry {
 pub struct AuditPage {
     /// Entries of the page.
     pub entries: Vec<AuditEntry>,
-    /// Number of entries of the token overall.
+    /// Number of the token's entries that pass the filter, overall.
     pub total: i64,
+}
+
+/// Which of a token's audit entries to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditFilter {
+    /// Every entry.
+    #[default]
+    All,
+    /// Requests the token was allowed through for.
+    Allowed,
+    /// Requests refused before the handler (scope, network, expiry, rate limit…).
+    Refused,
+}
+
+impl AuditFilter {
+    /// The `authorized` value the entries must have; `None` for every entry.
+    fn authorized(self) -> Option<bool> {
+        match self {
+            AuditFilter::All => None,
+            AuditFilter::Allowed => Some(true),
+            AuditFilter::Refused => Some(false),
+        }
+    }
 }
 
 impl Store {
@@ -79,21 +102,28 @@ impl Store {
     pub async fn audit_page(
         &self,
         token_id: Uuid,
+        filter: AuditFilter,
         limit: i64,
         offset: i64,
     ) -> Result<AuditPage, sqlx::Error> {
+        let authorized = filter.authorized();
         on_pool!(self, pool => {
-            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pat_audit_log WHERE token_id = $1")
-                .bind(token_id)
-                .fetch_one(pool)
-                .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pat_audit_log WHERE token_id = $1 AND ($2 IS NULL OR authorized = $2)",
+            )
+            .bind(token_id)
+            .bind(authorized)
+            .fetch_one(pool)
+            .await?;
             let entries = sqlx::query_as::<_, AuditEntry>(
                 "SELECT token_id, occurred_at, ip, method, endpoint, status_code, authorized, reason \
-                 FROM pat_audit_log WHERE token_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2 OFFSET $3",
+                 FROM pat_audit_log WHERE token_id = $1 AND ($4 IS NULL OR authorized = $4) \
+                 ORDER BY occurred_at DESC, id DESC LIMIT $2 OFFSET $3",
             )
             .bind(token_id)
             .bind(limit)
             .bind(offset)
+            .bind(authorized)
             .fetch_all(pool)
             .await?;
             Ok(AuditPage { entries, total })

@@ -27,7 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use audit::{AuditEntry, AuditPage};
+pub use audit::{AuditEntry, AuditFilter, AuditPage};
 pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus,
     BeneficiaryValues, CaseTx, Gender, SessionQuery, SessionRecord, SessionStatus, SessionValues,

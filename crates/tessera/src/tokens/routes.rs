@@ -16,7 +16,7 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::state::AppState;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, AuditFilter};
 use crate::types::Timestamp;
 
 impl From<TokenError> for ApiError {
@@ -280,8 +280,15 @@ pub async fn token_logs(
     Path(id): Path<Uuid>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Success<TokenLogs>> {
-    let (token, page) =
-        service::audit_log(&state.store, user.user_id, id, query.limit, query.offset).await?;
+    let (token, page) = service::audit_log(
+        &state.store,
+        user.user_id,
+        id,
+        AuditFilter::All,
+        query.limit,
+        query.offset,
+    )
+    .await?;
     Ok(ok(TokenLogs {
         token_id: token.id,
         token_name: token.name,

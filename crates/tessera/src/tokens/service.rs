@@ -20,7 +20,7 @@ use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
 use crate::input::{echo, InvalidField};
-use crate::store::{AuditPage, NewToken, Store};
+use crate::store::{AuditFilter, AuditPage, NewToken, Store};
 use crate::types::{Role, Timestamp};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -364,11 +364,12 @@ pub async fn regenerate_token(
 }
 
 /// A page of one of the owner's tokens' audit log, newest first: `limit` 1–1000 (default 50)
-/// entries after skipping `offset` (default 0).
+/// of the entries `filter` passes, after skipping `offset` (default 0).
 pub async fn audit_log(
     store: &Store,
     owner: Uuid,
     id: Uuid,
+    filter: AuditFilter,
     limit: Option<i64>,
     offset: Option<i64>,
 ) -> Result<(Token, AuditPage), TokenError> {
@@ -381,7 +382,7 @@ pub async fn audit_log(
         return invalid("offset must be 0 or more");
     }
     let token = owned_token(store, owner, id).await?;
-    let page = store.audit_page(token.id, limit, offset).await?;
+    let page = store.audit_page(token.id, filter, limit, offset).await?;
     Ok((token, page))
 }
 

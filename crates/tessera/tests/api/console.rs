@@ -1,6 +1,6 @@
-//! The console's sign-in, home page and sign-out over HTTP: the cookies' attributes, the
-//! session shared with the API, CSRF, and the pages' headers. (The browser journeys come with
-//! the console's other pages.)
+//! The console over HTTP: the cookies' attributes, the session shared with the API, CSRF, the
+//! pages' headers, and each page's rules (who sees what, paging, bad input). The same pages in a
+//! real browser: `tests/browser/` (scripts/browser.sh).
 
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::redirect::Policy;
@@ -121,7 +121,19 @@ async fn signed_out_visitors_get_the_sign_in_form_with_the_consoles_headers() {
     for label in ["Username or email", "Password", "Sign in"] {
         assert!(html.contains(label), "{label} missing from {html}");
     }
-    assert!(!html.contains("<script"), "no script is needed");
+    // Nothing inline (the CSP would block it): the one script and the stylesheet are files.
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(html.contains("<script src=\"/console.js\" defer></script>"));
+    assert!(
+        !html.contains("<style") && !html.contains(" style="),
+        "{html}"
+    );
+    let script = browser.get("/console.js").await;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
     let css = browser.get("/console.css").await;
     assert_eq!(css.status(), StatusCode::OK);
     assert!(css.headers()[CONTENT_TYPE]
@@ -550,4 +562,164 @@ async fn a_refused_form_after_a_refresh_keeps_the_session() {
         home.contains("Welcome, alice"),
         "the session lives on: {home}"
     );
+}
+
+/// `(id, secret)` of a new `workspaces:read` token of `username`'s, made over the API.
+async fn api_token(app: &TestApp, username: &str) -> (String, String) {
+    let jwt = app.login(username).await;
+    app.pat(&jwt, &["workspaces:read"]).await
+}
+
+/// The token's page lists every request that presented it, newest first, 25 a page, and shows
+/// all of them or only the allowed or the refused ones.
+#[tokio::test]
+async fn a_tokens_page_shows_its_audit_log_paged_and_filtered() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (id, secret) = api_token(&app, "alice").await;
+    for _ in 0..27 {
+        app.get("/api/v1/workspaces", Some(&secret)).await;
+    }
+    for _ in 0..3 {
+        let refused = app.get("/api/v1/beneficiaries", Some(&secret)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+    let (mut browser, _) = signed_in(&app, "alice").await;
+    let rows = |html: &str| html.matches("<td><code>GET ").count();
+
+    let first = browser
+        .get(&format!("/tokens/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(first.contains("30 requests; page 1 of 2"), "{first}");
+    assert_eq!(rows(&first), 25);
+    assert!(
+        first.find("/api/v1/beneficiaries") < first.find("/api/v1/workspaces"),
+        "newest first"
+    );
+    assert!(first.contains(&format!(
+        "/tokens/{id}?result=all&amp;page=2\" rel=\"next\">Older"
+    )));
+    assert!(!first.contains("rel=\"prev\""));
+
+    let second = browser
+        .get(&format!("/tokens/{id}?page=2"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(second.contains("30 requests; page 2 of 2"), "{second}");
+    assert_eq!(rows(&second), 5);
+    assert!(second.contains("rel=\"prev\">Newer"));
+
+    let refused = browser
+        .get(&format!("/tokens/{id}?result=refused"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        refused.contains("3 refused requests; page 1 of 1"),
+        "{refused}"
+    );
+    assert_eq!(rows(&refused), 3);
+    assert!(!refused.contains("<code>GET /api/v1/workspaces"));
+    assert!(refused.contains("Insufficient permissions"));
+    let allowed = browser
+        .get(&format!("/tokens/{id}?result=allowed&page=2"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        allowed.contains("27 allowed requests; page 2 of 2"),
+        "{allowed}"
+    );
+    assert_eq!(rows(&allowed), 2);
+
+    for query in ["result=bogus", "page=0", "page=-1", "page=x"] {
+        let bad = browser.get(&format!("/tokens/{id}?{query}")).await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert!(bad.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+    }
+}
+
+/// Another user's token is not there: its page, and regenerating or revoking it, answer 404
+/// and change nothing.
+#[tokio::test]
+async fn another_users_token_is_not_found_in_the_console() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    app.user("bob").create().await;
+    let (id, secret) = api_token(&app, "bob").await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    for path in ["", "/regenerate", "/revoke"] {
+        let page = browser.get(&format!("/tokens/{id}{path}")).await;
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "GET {path}");
+        let posted = browser
+            .post(&format!("/tokens/{id}{path}"), &origin, &[("csrf", &csrf)])
+            .await;
+        let expected = if path.is_empty() {
+            StatusCode::METHOD_NOT_ALLOWED
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(posted.status(), expected, "POST {path}");
+    }
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(&secret)).await.status,
+        StatusCode::OK,
+        "bob's token is untouched"
+    );
+    let page = browser.get("/tokens/not-a-token").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+}
+
+/// Regenerating shows a new secret once; the old one stops working at once. Without the
+/// session's CSRF token nothing happens.
+#[tokio::test]
+async fn regenerating_in_the_console_replaces_the_secret() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (id, old) = api_token(&app, "alice").await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let path = format!("/tokens/{id}/regenerate");
+    let confirm = browser.get(&path).await.text().await.unwrap();
+    assert!(confirm.contains("stops working at once"), "{confirm}");
+
+    let forged = browser.post(&path, &origin, &[("csrf", "wrong")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let still = app.get("/api/v1/workspaces", Some(&old)).await;
+    assert_eq!(
+        still.status,
+        StatusCode::OK,
+        "a refused form changes nothing"
+    );
+
+    let done = browser.post(&path, &origin, &[("csrf", &csrf)]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let html = done.text().await.unwrap();
+    let start = html.find("value=\"pat_").expect("the new secret is shown") + 7;
+    let new = &html[start..][..html[start..].find('"').unwrap()];
+    assert_ne!(new, old);
+    let refused = app.get("/api/v1/workspaces", Some(&old)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(new)).await.status,
+        StatusCode::OK
+    );
+    let page = browser
+        .get(&format!("/tokens/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(new), "shown once");
 }

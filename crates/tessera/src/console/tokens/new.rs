@@ -1,97 +1,23 @@
-//! Tokens (GitHub's token settings are the model): the list, a new token whose secret is shown
-//! once, and revoking after a confirmation. Over `tokens::service`, like `/api/v1/tokens`.
+//! `/tokens/new`: the form for a new token, with only the scopes the user's role may hold, and
+//! the page that shows its secret, once.
 
 use askama::Template;
-use axum::extract::rejection::{FormRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
 use uuid::Uuid;
 
-use super::page::{error_page, render, Nav};
-use super::session::{cross_site, failure, form_is_ours, require, SignedIn};
 use crate::accounts::sessions::ClientInfo;
+use crate::console::page::{render, Nav};
+use crate::console::session::{cross_site, failure, form_is_ours, require, SignedIn};
 use crate::http::ApiError;
 use crate::state::AppState;
 use crate::tokens::ceiling::ceiling;
 use crate::tokens::scopes::{Resource, Scope};
 use crate::tokens::service::{self as tokens, CreateTokenRequest};
-use crate::tokens::{Token, TokenStatus};
-use crate::types::Timestamp;
-
-/// A token as the list shows it: never its secret.
-struct TokenRow {
-    id: Uuid,
-    name: String,
-    prefix: String,
-    scopes: String,
-    created: String,
-    last_used: String,
-    expires: String,
-    status: &'static str,
-    active: bool,
-}
-
-impl TokenRow {
-    fn of(token: &Token, now: Timestamp) -> TokenRow {
-        let status = token.status(now);
-        TokenRow {
-            id: token.id,
-            name: token.name.clone(),
-            prefix: token.prefix.clone(),
-            scopes: token.scopes.to_strings().join(", "),
-            created: shown(token.created_at),
-            last_used: token.last_used_at.map_or_else(|| "never".to_owned(), shown),
-            expires: shown(token.expires_at),
-            status: match status {
-                TokenStatus::Active => "active",
-                TokenStatus::Expired => "expired",
-                TokenStatus::Revoked => "revoked",
-            },
-            active: status == TokenStatus::Active,
-        }
-    }
-}
-
-/// A time as people read it: `2026-12-07 14:30 UTC`.
-fn shown(at: Timestamp) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.datetime()
-        .format(&format)
-        .unwrap_or_else(|_| at.to_rfc3339())
-}
-
-#[derive(Template)]
-#[template(path = "console/tokens.html")]
-struct TokensPage {
-    nav: Nav,
-    tokens: Vec<TokenRow>,
-}
-
-/// `GET /tokens`.
-pub async fn list(State(state): State<AppState>, client: ClientInfo, jar: CookieJar) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let page = match tokens::list_tokens(&state.store, user.user_id).await {
-        Ok(mut list) => {
-            list.sort_by_key(|token| std::cmp::Reverse(token.created_at));
-            let now = Timestamp::now();
-            render(
-                StatusCode::OK,
-                &TokensPage {
-                    nav: Nav::of(&user),
-                    tokens: list.iter().map(|t| TokenRow::of(t, now)).collect(),
-                },
-            )
-        }
-        Err(error) => failure(&error.into()),
-    };
-    (jar, page).into_response()
-}
 
 /// One scope a role may grant, as a checkbox.
 struct ScopeChoice {
@@ -217,11 +143,7 @@ impl NewTokenForm {
 }
 
 /// `GET /tokens/new`.
-pub async fn new_form(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    jar: CookieJar,
-) -> Response {
+pub async fn form(State(state): State<AppState>, client: ClientInfo, jar: CookieJar) -> Response {
     let (user, jar) = match require(&state, jar, &client, "/tokens/new").await {
         Ok(found) => found,
         Err(answer) => return answer,
@@ -233,12 +155,16 @@ pub async fn new_form(
     (jar, render(StatusCode::OK, &form.page(&user, None))).into_response()
 }
 
+/// A token's secret, on the page that made it: the only time it is shown.
 #[derive(Template)]
 #[template(path = "console/token_created.html")]
-struct CreatedPage {
-    nav: Nav,
-    name: String,
-    secret: String,
+pub(super) struct CreatedPage {
+    pub nav: Nav,
+    pub id: Uuid,
+    pub name: String,
+    pub secret: String,
+    /// Whether the token was regenerated rather than new.
+    pub regenerated: bool,
 }
 
 /// `POST /tokens`: mints the token and shows its secret, once.
@@ -262,8 +188,10 @@ pub async fn create(
             StatusCode::CREATED,
             &CreatedPage {
                 nav: Nav::of(&user),
+                id: issued.token.id,
                 name: issued.token.name,
                 secret: issued.secret,
+                regenerated: false,
             },
         ),
         Err(error) => {
@@ -276,77 +204,4 @@ pub async fn create(
         }
     };
     (jar, page).into_response()
-}
-
-#[derive(Template)]
-#[template(path = "console/token_revoke.html")]
-struct RevokePage {
-    nav: Nav,
-    id: Uuid,
-    name: String,
-}
-
-/// `GET /tokens/{id}/revoke`: asks to confirm.
-pub async fn confirm_revoke(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    jar: CookieJar,
-    id: Result<Path<Uuid>, PathRejection>,
-) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let Ok(Path(id)) = id else {
-        return (jar, not_found()).into_response();
-    };
-    let page = match tokens::owned_token(&state.store, user.user_id, id).await {
-        Ok(token) => render(
-            StatusCode::OK,
-            &RevokePage {
-                nav: Nav::of(&user),
-                id,
-                name: token.name,
-            },
-        ),
-        Err(error) => failure(&error.into()),
-    };
-    (jar, page).into_response()
-}
-
-/// The revocation form's fields.
-#[derive(serde::Deserialize)]
-pub struct RevokeForm {
-    csrf: String,
-}
-
-/// `POST /tokens/{id}/revoke`.
-pub async fn revoke(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    jar: CookieJar,
-    id: Result<Path<Uuid>, PathRejection>,
-    form: Result<Form<RevokeForm>, FormRejection>,
-) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/tokens").await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let presented = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !form_is_ours(&headers, &user, &presented) {
-        return (jar, cross_site()).into_response();
-    }
-    let Ok(Path(id)) = id else {
-        return (jar, not_found()).into_response();
-    };
-    let revoked = tokens::revoke_token(&state.store, &state.token_cache, user.user_id, id).await;
-    match revoked {
-        Ok(_) => (jar, Redirect::to("/tokens")).into_response(),
-        Err(error) => (jar, failure(&error.into())).into_response(),
-    }
-}
-
-fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Token not found")
 }
