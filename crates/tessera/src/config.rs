@@ -306,6 +306,12 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
     pub console_secure_cookies: bool,
 
+    /// Seconds after a console refresh during which the same refresh token, presented by
+    /// another tab of the same browser, gets a new access token instead of ending the session
+    /// as a replay. 0 turns the grace off (the API never has one).
+    #[arg(long, env = "CONSOLE_REFRESH_GRACE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub console_refresh_grace_seconds: u64,
+
     /// Let OAuth clients name `http` and loopback, private or link-local endpoints (local
     /// development only: Tessera sends client secrets and refresh tokens to those endpoints).
     #[arg(long, env = "OAUTH_ALLOW_PRIVATE_ENDPOINTS", default_value_t = false, action = clap::ArgAction::Set)]

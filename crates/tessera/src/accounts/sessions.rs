@@ -6,9 +6,15 @@
 //! the client or a thief holds a copy; which one cannot be known, so the whole session — every
 //! token descended from that login — ends, and the event is recorded.
 //!
-//! There is no grace window for a client that retried a refresh: returning "the same new pair"
+//! The API has no grace window for a client that retried a refresh: returning "the same new pair"
 //! would mean keeping the new refresh token readable, and refresh tokens are stored only as
 //! hashes. A client that lost a refresh response logs in again.
+//!
+//! The console has one (`CONSOLE_REFRESH_GRACE_SECONDS`), because a browser's tabs share one
+//! cookie jar: two pages whose access token expired together both present the same refresh
+//! token, and the slower one would otherwise end the session. A token spent less than the grace
+//! period ago, whose session still runs, gets a new access token only (no new refresh token, so
+//! nothing secret needs keeping); after the grace period a replay ends the session as ever.
 
 use std::net::IpAddr;
 
@@ -44,6 +50,26 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// Seconds until the refresh token (and its session) expires.
     pub refresh_expires_in: u64,
+}
+
+/// What a refresh gave.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The token was spent: a new pair.
+    Rotated(TokenPair),
+    /// The token had just been spent by a racing request: a new access token only.
+    Raced(AccessOnly),
+}
+
+/// A new access token without a new refresh token (a raced refresh).
+#[derive(Debug)]
+pub struct AccessOnly {
+    /// The access JWT.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// Seconds until its session expires.
+    pub session_expires_in: u64,
 }
 
 /// Where a login or refresh came from, kept with the session.
@@ -148,12 +174,39 @@ impl LoginSessions {
         })
     }
 
-    /// Spends `presented` and returns the next pair; a replayed token ends its session.
+    /// Spends `presented` and returns the session's next pair (the API's refresh: no grace, a
+    /// spent token presented again ends the session).
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, AccountError> {
+        match self.spend(presented, client, time::Duration::ZERO).await? {
+            Refreshed::Rotated(pair) => Ok(pair),
+            // Without a grace period no refresh is ever a race.
+            Refreshed::Raced(_) => Err(AccountError::InvalidRefreshToken),
+        }
+    }
+
+    /// The console's refresh: as [`refresh`](Self::refresh), except that a token spent less than
+    /// `grace` ago by another request of the same browser (two tabs whose access token expired
+    /// together) gets a new access token only, instead of ending the session. The browser keeps
+    /// the refresh token the other request was given.
+    pub async fn refresh_allowing_races(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+        grace: time::Duration,
+    ) -> Result<Refreshed, AccountError> {
+        self.spend(presented, client, grace).await
+    }
+
+    async fn spend(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+        grace: time::Duration,
+    ) -> Result<Refreshed, AccountError> {
         if !well_formed(presented) {
             return Err(AccountError::InvalidRefreshToken);
         }
@@ -161,14 +214,31 @@ impl LoginSessions {
         let next = new_refresh_token();
         match self
             .store
-            .rotate_refresh_token(&hash(presented), &hash(&next), now)
+            .rotate_refresh_token(&hash(presented), &hash(&next), now, grace)
             .await?
         {
             RefreshOutcome::Rotated {
                 session_id,
                 user_id,
                 expires_at,
-            } => self.pair(user_id, session_id, expires_at, next, now),
+            } => Ok(Refreshed::Rotated(
+                self.pair(user_id, session_id, expires_at, next, now)?,
+            )),
+            RefreshOutcome::Raced {
+                session_id,
+                user_id,
+                expires_at,
+            } => {
+                let (access_token, expires_in) = self
+                    .jwt
+                    .issue(user_id, session_id, expires_at)
+                    .map_err(AccountError::Signing)?;
+                Ok(Refreshed::Raced(AccessOnly {
+                    access_token,
+                    expires_in,
+                    session_expires_in: seconds_until(expires_at, now),
+                }))
+            }
             RefreshOutcome::Reused {
                 session_id,
                 user_id,

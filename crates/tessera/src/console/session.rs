@@ -6,7 +6,8 @@
 //! (`HttpOnly`), that no other site's page sends (`SameSite=Strict`) and, when
 //! `CONSOLE_SECURE_COOKIES` is on, that travel over https only (`Secure`). A page whose access
 //! token has expired is served after a refresh, which rotates the refresh token as the API's
-//! does; a session ended anywhere (sign-out, a password change, a replayed refresh token) ends
+//! does (with a short grace for the browser's other tabs, `CONSOLE_REFRESH_GRACE_SECONDS`: see
+//! [`accounts::sessions`](crate::accounts::sessions)); a session ended anywhere (sign-out, a password change, a replayed refresh token) ends
 //! the console's too.
 //!
 //! **CSRF.** Every state-changing form carries the session's CSRF token (a random value kept in
@@ -26,7 +27,7 @@ use uuid::Uuid;
 use super::home::SignInPage;
 use super::page::{error_page, render};
 use crate::accounts::service::{sign_in as start_session, sign_out as sign_out_of, AccountError};
-use crate::accounts::sessions::{ClientInfo, TokenPair};
+use crate::accounts::sessions::{ClientInfo, Refreshed, TokenPair};
 use crate::crypto::random_base62;
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -74,13 +75,33 @@ pub async fn current(
     let Some(refresh) = jar.get(REFRESH_COOKIE).map(|c| c.value().to_owned()) else {
         return (cleared(jar), Ok(None));
     };
-    let pair = match state.login_sessions.refresh(&refresh, client).await {
-        Ok(pair) => pair,
+    let grace = time::Duration::seconds(state.config.console_refresh_grace_seconds as i64);
+    let refreshed = state
+        .login_sessions
+        .refresh_allowing_races(&refresh, client, grace)
+        .await;
+    let secure = state.config.console_secure_cookies;
+    let (jar, access) = match refreshed {
+        Ok(Refreshed::Rotated(pair)) => {
+            let access = pair.access_token.clone();
+            (with_tokens(jar, &pair, &csrf, secure), access)
+        }
+        // Another tab's request spent the token a moment ago, and the browser has (or is about
+        // to get) the new one from its answer: only the access token is renewed here.
+        Ok(Refreshed::Raced(only)) => {
+            let lifetime = only.session_expires_in;
+            let jar = jar.add(cookie(
+                ACCESS_COOKIE,
+                only.access_token.clone(),
+                lifetime,
+                secure,
+            ));
+            (jar, only.access_token)
+        }
         Err(AccountError::InvalidRefreshToken) => return (cleared(jar), Ok(None)),
         Err(error) => return (jar, Err(error.into())),
     };
-    let jar = with_tokens(jar, &pair, &csrf, state.config.console_secure_cookies);
-    let Ok(verified) = state.jwt.verify(&pair.access_token).await else {
+    let Ok(verified) = state.jwt.verify(&access).await else {
         return (cleared(jar), Ok(None));
     };
     let user = signed_in(state, verified.user_id, verified.session_id, csrf).await;

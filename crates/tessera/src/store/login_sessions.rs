@@ -54,6 +54,16 @@ pub enum RefreshOutcome {
         /// When the session (and so the new token) ends.
         expires_at: Timestamp,
     },
+    /// The token was spent within the grace period by another request of the same client (two
+    /// tabs refreshing at once): the session goes on, and nothing was stored.
+    Raced {
+        /// The session.
+        session_id: Uuid,
+        /// Its user.
+        user_id: Uuid,
+        /// When it ends.
+        expires_at: Timestamp,
+    },
     /// The token had been spent before: the session has now been ended.
     Reused {
         /// The session ended.
@@ -132,12 +142,14 @@ impl Store {
     }
 
     /// Spends the refresh token whose hash is `presented` and stores `replacement` in its place,
-    /// or, if it was spent before, ends its session (the family dies).
+    /// or, if it was spent before, ends its session (the family dies) — unless it was spent less
+    /// than `grace` ago and its session still runs: then it was raced, and nothing changes.
     pub async fn rotate_refresh_token(
         &self,
         presented: &[u8],
         replacement: &[u8],
         now: Timestamp,
+        grace: time::Duration,
     ) -> Result<RefreshOutcome, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -172,6 +184,23 @@ impl Store {
                 .await?;
                 tx.commit().await?;
                 return Ok(RefreshOutcome::Rotated { session_id, user_id, expires_at });
+            }
+            if grace.is_positive() {
+                let raced: Option<(Uuid, Uuid, Timestamp)> = sqlx::query_as(
+                    "SELECT s.id, s.user_id, s.expires_at FROM refresh_tokens r \
+                     JOIN auth_sessions s ON s.id = r.session_id \
+                     WHERE r.token_hash = $1 AND r.spent_at > $2 \
+                       AND s.ended_at IS NULL AND s.expires_at > $3",
+                )
+                .bind(presented)
+                .bind(now - grace)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((session_id, user_id, expires_at)) = raced {
+                    tx.commit().await?;
+                    return Ok(RefreshOutcome::Raced { session_id, user_id, expires_at });
+                }
             }
             // Not live: a replay of a spent token ends its whole session, if it still runs.
             let reused: Option<(Uuid, Uuid)> = sqlx::query_as(

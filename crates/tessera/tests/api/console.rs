@@ -9,7 +9,9 @@ use tessera::types::Role;
 
 use crate::support::{TestApp, PASSWORD};
 
-/// A browser without redirects or a cookie store: the test carries the cookies itself.
+/// A browser without redirects or a cookie store: the test carries the cookies itself. A clone
+/// is another tab with the same cookies (until either is answered).
+#[derive(Clone)]
 struct Browser {
     client: reqwest::Client,
     origin: String,
@@ -722,4 +724,82 @@ async fn regenerating_in_the_console_replaces_the_secret() {
         .await
         .unwrap();
     assert!(!page.contains(new), "shown once");
+}
+
+/// Whether `response` sets the refresh cookie.
+fn sets_refresh_cookie(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|set| set.to_str().unwrap().starts_with("tessera_refresh="))
+}
+
+/// Two tabs whose access token expired together present the same refresh token. The slower
+/// one, within the grace period, gets a new access token (and no refresh token) and the session
+/// goes on; without a grace period the same race is a replay that ends the session.
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_keep_the_session() {
+    for (grace, survives) in [(10, true), (0, false)] {
+        let app = TestApp::builder()
+            .with_config(|config| config.console_refresh_grace_seconds = grace)
+            .spawn()
+            .await;
+        app.user("alice").create().await;
+        let mut first = Browser::new(&app);
+        first.sign_in("alice", PASSWORD).await;
+        first.cookies.retain(|(name, _)| name != "tessera_access");
+        let mut second = first.clone();
+
+        let rotated = first.get("/").await;
+        assert!(sets_refresh_cookie(&rotated));
+        assert!(rotated.text().await.unwrap().contains("Welcome, alice"));
+        let raced = second.get("/").await;
+        assert!(!sets_refresh_cookie(&raced) || !survives, "grace {grace}");
+        let raced = raced.text().await.unwrap();
+        assert_eq!(
+            raced.contains("Welcome, alice"),
+            survives,
+            "grace {grace}: {raced}"
+        );
+
+        // The first tab's next refresh tells whether the session lives.
+        first.cookies.retain(|(name, _)| name != "tessera_access");
+        let next = first.get("/").await.text().await.unwrap();
+        assert_eq!(
+            next.contains("Welcome, alice"),
+            survives,
+            "grace {grace}: {next}"
+        );
+    }
+}
+
+/// The grace is the console's: the API's refresh endpoint treats a token the console just spent
+/// as the replay it is, and ends the session.
+#[tokio::test]
+async fn the_api_has_no_grace_for_a_token_the_console_spent() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD).await;
+    let spent = browser.cookie("tessera_refresh").unwrap().to_owned();
+    browser.cookies.retain(|(name, _)| name != "tessera_access");
+    assert!(browser
+        .get("/")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Welcome"));
+    let replayed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            serde_json::json!({ "refresh_token": spent }),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    browser.cookies.retain(|(name, _)| name != "tessera_access");
+    let after = browser.get("/").await.text().await.unwrap();
+    assert!(after.contains("Sign in"), "the session ended: {after}");
 }
