@@ -18,8 +18,7 @@ use uuid::Uuid;
 use super::errors::FcsRefusal;
 use super::events::EventsPage;
 use super::service::{parse_file_id, FcsService, Sample, SAMPLE_ID};
-use super::storage::{PendingObject, STAGING};
-use super::upload::Received;
+use super::upload::Upload;
 use super::view::{EventsView, FcsData, ParametersView, StatisticsView};
 use crate::http::deadline::Deadline;
 use crate::http::extract::{Path, Query};
@@ -349,116 +348,9 @@ pub async fn upload(
         .extensions()
         .get::<Deadline>()
         .map_or_else(|| Instant::now() + timeout, |deadline| deadline.0);
-    let timed_out = || FcsRefusal::UploadTimedOut {
-        seconds: timeout.as_secs(),
-    };
-    // Whatever the deadline cuts off cleans up after itself (see `PendingObject`).
-    let receiving = receive_and_validate(&state, fcs, pat.user_id, request);
-    let Accepted {
-        staged,
-        record,
-        data,
-    } = tokio::time::timeout_at(deadline, receiving)
-        .await
-        .map_err(|_| timed_out())??;
-    match keep(&state, fcs, staged, record.clone(), deadline).await? {
-        Kept::Stored => {}
-        Kept::Refused(refusal) => return Err(refusal.into()),
-        Kept::TimedOut => return Err(timed_out().into()),
-    }
-    fcs.remember(record.id, Arc::new(data));
+    let upload = Upload::open(&state, pat.user_id, request, deadline).await?;
+    let record = upload.accept(&state).await?;
     Ok(created(FileView::upload(&record)))
-}
-
-/// An upload the engine accepted, still in staging.
-struct Accepted {
-    staged: PendingObject,
-    record: FcsFileRecord,
-    data: FcsData,
-}
-
-/// Receives and validates one upload; on any failure (or if dropped) nothing is left behind.
-async fn receive_and_validate(
-    state: &AppState,
-    fcs: &FcsService,
-    user_id: Uuid,
-    request: Request,
-) -> ApiResult<Accepted> {
-    let room = fcs.room(&state.store, user_id).await?;
-    let mut multipart = super::upload::multipart(request, room.limit()).await?;
-    let storage = fcs.storage().await?;
-    let id = Uuid::now_v7();
-    // Received under a staging key and moved to its final key only once the engine accepts it.
-    let staging = format!("{STAGING}/{id}.fcs");
-    let (staged, received) =
-        super::upload::receive(&mut multipart, storage, staging, &room).await?;
-    // Other uploads may finish meanwhile: the limits are checked again, atomically, when the
-    // file is recorded (`keep`).
-    let data = fcs.validate(&staged).await?;
-    let record = new_record(id, user_id, received, &data);
-    Ok(Accepted {
-        staged,
-        record,
-        data,
-    })
-}
-
-fn new_record(id: Uuid, user_id: Uuid, received: Received, data: &FcsData) -> FcsFileRecord {
-    FcsFileRecord {
-        id,
-        user_id,
-        filename: received.filename,
-        object_key: format!("users/{user_id}/{id}.fcs"),
-        size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
-        total_events: data.event_count() as i64,
-        total_parameters: data.parameters.len() as i64,
-        created_at: Timestamp::now(),
-    }
-}
-
-/// How storing an accepted upload ended.
-enum Kept {
-    /// Moved to its final key and recorded.
-    Stored,
-    /// Recording it would break the user's quota or the shared cap, counting every file recorded
-    /// before it (another upload may have finished meanwhile); nothing was kept.
-    Refused(FcsRefusal),
-    /// The deadline passed before it could be recorded; nothing was kept.
-    TimedOut,
-}
-
-/// Moves the staged object to its final key and records it within the storage limits, by
-/// `deadline`. This runs in a task of its own, so that a client leaving half-way cannot part the
-/// object from its row: both are kept, or neither.
-async fn keep(
-    state: &AppState,
-    fcs: &FcsService,
-    staged: PendingObject,
-    record: FcsFileRecord,
-    deadline: Instant,
-) -> ApiResult<Kept> {
-    let store = state.store.clone();
-    let limits = fcs.storage_limits();
-    let fcs = fcs.clone();
-    let kept = tokio::spawn(async move {
-        let Ok(moved) = tokio::time::timeout_at(deadline, staged.rename(&record.object_key)).await
-        else {
-            return Ok(Kept::TimedOut);
-        };
-        let stored = moved.context("storing an FCS upload")?;
-        let admission = store
-            .insert_fcs_file_within(&record, limits, deadline)
-            .await?;
-        let Some(admission) = admission else {
-            return Ok(Kept::TimedOut);
-        };
-        if let Some(refusal) = fcs.refusal(admission) {
-            return Ok(Kept::Refused(refusal));
-        }
-        stored.keep();
-        Ok::<_, ApiError>(Kept::Stored)
-    });
-    kept.await.context("storing an FCS upload")?
 }
 
 /// Resolves `file_id` for the caller and returns the file's id and decoded data.

@@ -15,9 +15,20 @@ use axum::http::{header, StatusCode};
 use http_body_util::Limited;
 use object_store::WriteMultipart;
 
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::time::Instant;
+use uuid::Uuid;
+
 use super::errors::FcsRefusal;
-use super::storage::{PendingObject, Storage};
+use super::service::FcsService;
+use super::storage::{PendingObject, Storage, STAGING};
+use super::view::FcsData;
 use crate::http::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::FcsFileRecord;
+use crate::types::Timestamp;
 
 /// The multipart field that carries the file.
 pub const FILE_FIELD: &str = "file";
@@ -93,6 +104,182 @@ pub struct Received {
     pub filename: String,
     /// Bytes stored.
     pub size_bytes: u64,
+}
+
+/// Longest small text field read before the file (the console's CSRF token).
+const MAX_TEXT_FIELD_BYTES: usize = 256;
+
+/// One upload on its way in: the multipart body, bounded by the room the user has, by a deadline
+/// that covers receiving, checking, storing and recording the file. The API's `POST
+/// /api/v1/fcs/upload` and the console's upload form both go through it.
+pub struct Upload {
+    multipart: Multipart,
+    room: Room,
+    user_id: Uuid,
+    deadline: Instant,
+}
+
+impl Upload {
+    /// Opens `request`'s body as `user_id`'s upload, to be done by `deadline`: another content
+    /// type answers 415; a user with no room left is refused once the file's bytes pass it.
+    pub async fn open(
+        state: &AppState,
+        user_id: Uuid,
+        request: Request,
+        deadline: Instant,
+    ) -> ApiResult<Upload> {
+        let fcs = &state.fcs;
+        let opening = async {
+            let room = fcs.room(&state.store, user_id).await?;
+            let multipart = multipart(request, room.limit()).await?;
+            Ok::<_, ApiError>((room, multipart))
+        };
+        let (room, multipart) = tokio::time::timeout_at(deadline, opening)
+            .await
+            .map_err(|_| timed_out(fcs))??;
+        Ok(Upload {
+            multipart,
+            room,
+            user_id,
+            deadline,
+        })
+    }
+
+    /// The next field, which must be the short text field `name` (a form's field sent before
+    /// the file, such as the console's CSRF token); `None` when the body holds something else.
+    pub async fn leading_text(&mut self, name: &str) -> ApiResult<Option<String>> {
+        let field = self
+            .multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(e, &self.room))?;
+        let Some(mut field) = field.filter(|f| f.name() == Some(name)) else {
+            return Ok(None);
+        };
+        let mut text = Vec::new();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| multipart_error(e, &self.room))?
+        {
+            if text.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
+                return Ok(None);
+            }
+            text.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8(text).ok())
+    }
+
+    /// Receives the `file` field, has the engine check it, and stores and records it; on any
+    /// failure, the deadline, or a client that leaves, nothing is left behind.
+    pub async fn accept(mut self, state: &AppState) -> ApiResult<FcsFileRecord> {
+        let fcs = &state.fcs;
+        let deadline = self.deadline;
+        let receiving = self.receive_and_validate(fcs);
+        let Accepted {
+            staged,
+            record,
+            data,
+        } = tokio::time::timeout_at(deadline, receiving)
+            .await
+            .map_err(|_| timed_out(fcs))??;
+        match keep(state, fcs, staged, record.clone(), deadline).await? {
+            Kept::Stored => {}
+            Kept::Refused(refusal) => return Err(refusal.into()),
+            Kept::TimedOut => return Err(timed_out(fcs).into()),
+        }
+        fcs.remember(record.id, Arc::new(data));
+        Ok(record)
+    }
+
+    async fn receive_and_validate(&mut self, fcs: &FcsService) -> ApiResult<Accepted> {
+        let storage = fcs.storage().await?;
+        let id = Uuid::now_v7();
+        // Received under a staging key and moved to its final key only once the engine accepts
+        // it.
+        let staging = format!("{STAGING}/{id}.fcs");
+        let (staged, received) = receive(&mut self.multipart, storage, staging, &self.room).await?;
+        // Other uploads may finish meanwhile: the limits are checked again, atomically, when the
+        // file is recorded (`keep`).
+        let data = fcs.validate(&staged).await?;
+        let record = new_record(id, self.user_id, received, &data);
+        Ok(Accepted {
+            staged,
+            record,
+            data,
+        })
+    }
+}
+
+fn timed_out(fcs: &FcsService) -> FcsRefusal {
+    FcsRefusal::UploadTimedOut {
+        seconds: fcs.upload_timeout().as_secs(),
+    }
+}
+
+/// An upload the engine accepted, still in staging.
+struct Accepted {
+    staged: PendingObject,
+    record: FcsFileRecord,
+    data: FcsData,
+}
+
+fn new_record(id: Uuid, user_id: Uuid, received: Received, data: &FcsData) -> FcsFileRecord {
+    FcsFileRecord {
+        id,
+        user_id,
+        filename: received.filename,
+        object_key: format!("users/{user_id}/{id}.fcs"),
+        size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
+        total_events: data.event_count() as i64,
+        total_parameters: data.parameters.len() as i64,
+        created_at: Timestamp::now(),
+    }
+}
+
+/// How storing an accepted upload ended.
+enum Kept {
+    /// Moved to its final key and recorded.
+    Stored,
+    /// Recording it would break the user's quota or the shared cap, counting every file recorded
+    /// before it (another upload may have finished meanwhile); nothing was kept.
+    Refused(FcsRefusal),
+    /// The deadline passed before it could be recorded; nothing was kept.
+    TimedOut,
+}
+
+/// Moves the staged object to its final key and records it within the storage limits, by
+/// `deadline`. This runs in a task of its own, so that a client leaving half-way cannot part the
+/// object from its row: both are kept, or neither.
+async fn keep(
+    state: &AppState,
+    fcs: &FcsService,
+    staged: PendingObject,
+    record: FcsFileRecord,
+    deadline: Instant,
+) -> ApiResult<Kept> {
+    let store = state.store.clone();
+    let limits = fcs.storage_limits();
+    let fcs = fcs.clone();
+    let kept = tokio::spawn(async move {
+        let Ok(moved) = tokio::time::timeout_at(deadline, staged.rename(&record.object_key)).await
+        else {
+            return Ok(Kept::TimedOut);
+        };
+        let stored = moved.context("storing an FCS upload")?;
+        let admission = store
+            .insert_fcs_file_within(&record, limits, deadline)
+            .await?;
+        let Some(admission) = admission else {
+            return Ok(Kept::TimedOut);
+        };
+        if let Some(refusal) = fcs.refusal(admission) {
+            return Ok(Kept::Refused(refusal));
+        }
+        stored.keep();
+        Ok::<_, ApiError>(Kept::Stored)
+    });
+    kept.await.context("storing an FCS upload")?
 }
 
 /// Reads a `multipart/form-data` body whose total size is bounded by `limit` plus framing.
