@@ -50,6 +50,6 @@ rm -rf "$SCREENSHOTS"
 mkdir -p "$SCREENSHOTS"
 
 status=0
-node --test --test-reporter=spec "$@" crates/tessera/tests/browser/ || status=$?
+node --test --test-reporter=spec --test-timeout=120000 "$@" crates/tessera/tests/browser/ || status=$?
 echo "screenshots of every page: $SCREENSHOTS ($(ls "$SCREENSHOTS" | wc -l) files)"
 exit "$status"

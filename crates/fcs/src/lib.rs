@@ -65,6 +65,7 @@ mod chain;
 pub mod dataset;
 mod decode;
 pub mod error;
+pub mod histogram;
 pub mod params;
 pub mod stats;
 pub mod synth;
@@ -73,6 +74,7 @@ pub mod write;
 
 pub use dataset::{Columns, Dataset, FcsFile};
 pub use error::{FcsError, Result};
+pub use histogram::{histogram, Histogram};
 pub use params::{DataType, Display, Parameter, Spillover, MAX_NAME_BYTES};
 pub use stats::{all_channel_stats, channel_stats, ChannelStats};
 pub use text::Keywords;

@@ -145,7 +145,10 @@ async fn request_timeout(
     request: Request,
     next: Next,
 ) -> Response {
-    if crate::resources::fcs::has_own_timeout(request.method(), request.uri().path()) {
+    let (method, path) = (request.method(), request.uri().path());
+    if crate::resources::fcs::has_own_timeout(method, path)
+        || crate::console::has_own_timeout(method, path)
+    {
         return next.run(request).await;
     }
     match tokio::time::timeout(timeout, next.run(request)).await {

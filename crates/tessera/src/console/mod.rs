@@ -7,18 +7,22 @@
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
 //!   headers (a CSP that allows this origin's stylesheet and nothing inline).
 //! * [`home`] — `/`: the sign-in form when signed out, else the home page.
+//! * [`fcs`] — `/fcs`: the sample and the user's uploads, uploading, a file's parameters,
+//!   statistics and histograms, deleting.
 //! * [`tokens`] — `/tokens`: the personal access tokens, a new one shown once, a token's audit
 //!   log, regenerating and revoking.
 //!
 //! Every page works without JavaScript: plain links and forms. `/console.js`, the one script,
-//! only adds conveniences (copy buttons).
+//! only adds conveniences (copy buttons, upload progress).
 
+pub mod fcs;
 pub mod home;
 pub mod page;
 pub mod session;
 pub mod tokens;
 
-use axum::http::{header, HeaderValue};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -44,6 +48,18 @@ pub fn routes() -> Router<AppState> {
             "/tokens/{id}/revoke",
             get(tokens::revoke::confirm).post(tokens::revoke::submit),
         )
+        .route(
+            fcs::UPLOAD_PATH,
+            // The upload limits are FCS_MAX_UPLOAD_MB and the quotas, enforced while receiving.
+            get(fcs::list)
+                .post(fcs::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/fcs/{id}", get(fcs::file::show))
+        .route(
+            "/fcs/{id}/delete",
+            get(fcs::delete::confirm).post(fcs::delete::submit),
+        )
         .route("/console.css", get(page::stylesheet))
         .route("/console.js", get(page::script))
         .layer(SetResponseHeaderLayer::overriding(
@@ -56,4 +72,10 @@ pub fn routes() -> Router<AppState> {
             header::REFERRER_POLICY,
             HeaderValue::from_static(page::REFERRER_POLICY),
         ))
+}
+
+/// Whether a request is the console's FCS upload, which keeps the upload's own time limit
+/// (`FCS_UPLOAD_TIMEOUT_SECONDS`) rather than `REQUEST_TIMEOUT_SECONDS`, as the API's does.
+pub fn has_own_timeout(method: &Method, path: &str) -> bool {
+    method == Method::POST && path == fcs::UPLOAD_PATH
 }

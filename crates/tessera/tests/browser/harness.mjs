@@ -85,7 +85,10 @@ export async function startServer(users = {}, env = {}) {
     async stop() {
       const exited = new Promise((resolve) => server.once('exit', resolve));
       server.kill('SIGTERM');
+      // A graceful stop drains connections; a browser's idle keep-alive ones may hold it.
+      const hard = setTimeout(() => server.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(hard);
       rmSync(work, { recursive: true, force: true });
     },
   };
@@ -102,7 +105,8 @@ export async function launchBrowser() {
 
 /**
  * Looks at the page as it is: saves a screenshot named `name` and runs axe-core's rules on it;
- * a serious or critical violation fails the journey.
+ * a serious or critical violation fails the journey. Needs a page that runs script (axe-core
+ * is script).
  */
 export async function look(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });

@@ -310,14 +310,7 @@ pub async fn delete_file(
         ));
     }
     let id = parse_file_id(&id)?;
-    let record = state
-        .store
-        .delete_fcs_file(pat.user_id, id)
-        .await?
-        .ok_or(FcsRefusal::NotFound)?;
-    fcs.forget(id);
-    // The row is gone, so the file is unreachable even if removing the object fails (logged).
-    fcs.storage().await?.discard(&record.object_key).await;
+    fcs.delete_upload(&state.store, pat.user_id, id).await?;
     Ok(ok(Deleted {
         file_id: id,
         deleted: true,

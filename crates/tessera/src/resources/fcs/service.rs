@@ -187,6 +187,11 @@ impl FcsService {
         Ok(room)
     }
 
+    /// `FCS_MAX_UPLOAD_MB` in bytes: the most one upload may bring.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.0.max_upload_bytes
+    }
+
     /// The limits recording a file checks (see [`Store::insert_fcs_file_within`]).
     pub fn storage_limits(&self) -> StorageLimits {
         let signed = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
@@ -345,9 +350,22 @@ impl FcsService {
         self.0.cache.insert(FileKey::Upload(id), data);
     }
 
-    /// Drops a deleted upload from the cache.
-    pub fn forget(&self, id: Uuid) {
+    /// Deletes one of `user_id`'s uploads, record and object, and answers its record. The row
+    /// goes first: once it is gone the file is unreachable, even if removing the object then
+    /// fails (logged by the storage).
+    pub async fn delete_upload(
+        &self,
+        store: &Store,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> Result<FcsFileRecord, FcsRefusal> {
+        let record = store
+            .delete_fcs_file(user_id, id)
+            .await?
+            .ok_or(FcsRefusal::NotFound)?;
         self.0.cache.remove(FileKey::Upload(id));
+        self.storage().await?.discard(&record.object_key).await;
+        Ok(record)
     }
 }
 

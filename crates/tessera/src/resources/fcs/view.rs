@@ -13,11 +13,17 @@ use std::sync::OnceLock;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-use tessera_fcs::{stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Parameter};
+use tessera_fcs::{
+    stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Histogram, Parameter,
+};
 use utoipa::ToSchema;
 
 /// Percentiles reported beside the contract's statistics.
 const PERCENTILES: [f64; 2] = [5.0, 95.0];
+
+/// Bins of the histograms the console draws: one per 3 pixels of a plot, small enough that a
+/// file's page with every channel's plot stays light.
+pub const HISTOGRAM_BINS: usize = 100;
 
 /// The first dataset of an FCS file, decoded: what the endpoints serve, kept in the cache.
 #[derive(Debug)]
@@ -28,6 +34,8 @@ pub struct FcsData {
     pub columns: Columns,
     /// Per-channel statistics, computed on first use and then reused.
     stats: OnceLock<Vec<ChannelStats>>,
+    /// Per-channel histograms on each channel's display scale, likewise.
+    histograms: OnceLock<Vec<Histogram>>,
 }
 
 impl FcsData {
@@ -38,6 +46,7 @@ impl FcsData {
             parameters: dataset.parameters().to_vec(),
             columns: dataset.columns_raw()?,
             stats: OnceLock::new(),
+            histograms: OnceLock::new(),
         })
     }
 
@@ -60,6 +69,26 @@ impl FcsData {
     /// Whether the statistics are already computed (then reading them does not block).
     pub fn has_statistics(&self) -> bool {
         self.stats.get().is_some()
+    }
+
+    /// A histogram of every channel ([`HISTOGRAM_BINS`] bins, on the channel's `LIN`/`LOG`
+    /// scale), computed once. Blocking (it reads every value).
+    pub fn histograms(&self) -> &[Histogram] {
+        self.histograms.get_or_init(|| {
+            self.parameters
+                .iter()
+                .enumerate()
+                .map(|(at, p)| {
+                    let values = self.columns.column(at).unwrap_or(&[]);
+                    tessera_fcs::histogram(values, p.range, p.display, HISTOGRAM_BINS)
+                })
+                .collect()
+        })
+    }
+
+    /// Whether the histograms are already computed (then reading them does not block).
+    pub fn has_histograms(&self) -> bool {
+        self.histograms.get().is_some()
     }
 
     /// Indices of the channels named in `channels` (comma-separated `$PnN`s), in parameter

@@ -9,6 +9,8 @@ use tessera::types::Role;
 
 use crate::support::{TestApp, PASSWORD};
 
+mod fcs;
+
 /// A browser without redirects or a cookie store: the test carries the cookies itself. A clone
 /// is another tab with the same cookies (until either is answered).
 #[derive(Clone)]
@@ -70,6 +72,26 @@ impl Browser {
             .header("cookie", self.cookie_header())
             .header(ORIGIN, origin.trim_end_matches('/'))
             .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.remember(&response);
+        response
+    }
+
+    /// Posts a multipart form (the console's upload) from `origin`.
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        origin: &str,
+        form: reqwest::multipart::Form,
+    ) -> Response {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.origin))
+            .header("cookie", self.cookie_header())
+            .header(ORIGIN, origin.trim_end_matches('/'))
+            .multipart(form)
             .send()
             .await
             .unwrap();

@@ -1,0 +1,234 @@
+//! `/fcs/{id}`: one file — the sample or one of the user's uploads — with its parameters
+//! (`$PnN`, `$PnS`, range, display), the statistics of every channel, and a histogram of each
+//! on its display scale (log for `LOG` channels). Statistics and histograms are computed once
+//! per decoded file, off the async workers, and kept with it.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use askama::Template;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::plot::{compact, plot, Plot};
+use super::{not_found, size};
+use crate::accounts::sessions::ClientInfo;
+use crate::console::page::{render, when, Nav};
+use crate::console::session::{failure, require, SignedIn};
+use crate::http::ApiError;
+use crate::resources::fcs::service::FcsSource;
+use crate::resources::fcs::view::FcsData;
+use crate::state::AppState;
+
+/// A parameter's row.
+struct ParameterRow {
+    index: usize,
+    pnn: String,
+    pns: String,
+    range: String,
+    display: &'static str,
+}
+
+/// A channel's statistics, rounded for reading (the API has the full values).
+struct StatisticsRow {
+    pnn: String,
+    count: usize,
+    min: String,
+    max: String,
+    mean: String,
+    median: String,
+    std: String,
+    cv: String,
+    p5: String,
+    p95: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/fcs_file.html")]
+struct FilePage {
+    nav: Nav,
+    id: String,
+    name: String,
+    facts: Vec<(&'static str, String)>,
+    deletable: bool,
+    parameters: Vec<ParameterRow>,
+    statistics: Vec<StatisticsRow>,
+    plots: Vec<Plot>,
+}
+
+/// A value with four significant digits, as a table shows it: `0`, `12.35`, `1234`,
+/// `1.235e6`; `—` for no value (NaN).
+fn figure(value: f64) -> String {
+    let magnitude = value.abs();
+    if !value.is_finite() {
+        return "—".to_owned();
+    }
+    if magnitude == 0.0 {
+        return "0".to_owned();
+    }
+    if !(1e-3..1e6).contains(&magnitude) {
+        return format!("{value:.3e}");
+    }
+    // 1e-3 ≤ magnitude < 1e6: between -2 and 6 digits before the point.
+    let before_point = magnitude.log10().floor() as i32 + 1;
+    let decimals = (4 - before_point).clamp(0, 6) as usize;
+    format!("{value:.decimals$}")
+}
+
+/// The `p`th percentile among those computed (NaN when it was not).
+fn percentile(computed: &[(f64, f64)], p: f64) -> f64 {
+    computed
+        .iter()
+        .find(|(at, _)| *at == p)
+        .map_or(f64::NAN, |(_, value)| *value)
+}
+
+/// `GET /fcs/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    jar: CookieJar,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let (user, jar) = match require(&state, jar, &client, "/fcs").await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let Ok(Path(id)) = id else {
+        return (jar, not_found()).into_response();
+    };
+    let page = match file_page(&state, &user, &id).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(ApiError::NotFound(_) | ApiError::BadRequest(_)) => not_found(),
+        Err(error) => failure(&error),
+    };
+    (jar, page).into_response()
+}
+
+/// The page of `user`'s file `id`.
+async fn file_page(state: &AppState, user: &SignedIn, id: &str) -> Result<FilePage, ApiError> {
+    let fcs = &state.fcs;
+    let source = fcs.resolve(&state.store, user.user_id, Some(id)).await?;
+    let data = fcs.data(&source).await?;
+    let data = analysed(data).await?;
+    let (name, facts, deletable) = match &source {
+        FcsSource::Sample(sample) => (
+            sample.filename.clone(),
+            vec![
+                (
+                    "Kind",
+                    if sample.synthetic {
+                        "built-in sample (synthetic)"
+                    } else {
+                        "built-in sample"
+                    }
+                    .to_owned(),
+                ),
+                ("Size", size(sample.size_bytes)),
+            ],
+            false,
+        ),
+        FcsSource::Upload(record) => (
+            record.filename.clone(),
+            vec![
+                ("Uploaded", when(record.created_at)),
+                ("Size", size(u64::try_from(record.size_bytes).unwrap_or(0))),
+            ],
+            true,
+        ),
+    };
+    let mut facts = facts;
+    facts.push(("Events", data.event_count().to_string()));
+    facts.push(("Parameters", data.parameters.len().to_string()));
+    let parameters = data
+        .parameters
+        .iter()
+        .map(|p| ParameterRow {
+            index: p.index,
+            pnn: p.pnn.clone(),
+            pns: p.pns.clone().unwrap_or_default(),
+            range: compact(p.range),
+            display: p.display.as_str(),
+        })
+        .collect();
+    let statistics = data
+        .parameters
+        .iter()
+        .zip(data.statistics())
+        .map(|(p, s)| StatisticsRow {
+            pnn: p.pnn.clone(),
+            count: s.count,
+            min: figure(s.min),
+            max: figure(s.max),
+            mean: figure(s.mean),
+            median: figure(s.median),
+            std: figure(s.std),
+            cv: if s.cv.is_finite() {
+                format!("{:.1} %", s.cv * 100.0)
+            } else {
+                "—".to_owned()
+            },
+            p5: figure(percentile(&s.percentiles, 5.0)),
+            p95: figure(percentile(&s.percentiles, 95.0)),
+        })
+        .collect();
+    let plots = data
+        .parameters
+        .iter()
+        .zip(data.histograms())
+        .enumerate()
+        .map(|(at, (p, h))| plot(at, p, h))
+        .collect();
+    Ok(FilePage {
+        nav: Nav::of(user),
+        id: source.file_id(),
+        name,
+        facts,
+        deletable,
+        parameters,
+        statistics,
+        plots,
+    })
+}
+
+/// `data` with its statistics and histograms computed (the first time, off the async workers:
+/// it reads every value).
+async fn analysed(data: Arc<FcsData>) -> Result<Arc<FcsData>, ApiError> {
+    if data.has_statistics() && data.has_histograms() {
+        return Ok(data);
+    }
+    let analysed = tokio::task::spawn_blocking(move || {
+        data.statistics();
+        data.histograms();
+        data
+    })
+    .await
+    .context("analysing an FCS file")?;
+    Ok(analysed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure;
+
+    #[test]
+    fn figures_have_four_significant_digits_and_never_panic() {
+        assert_eq!(figure(0.0), "0");
+        assert_eq!(figure(-0.0), "0");
+        assert_eq!(figure(12.3456), "12.35");
+        assert_eq!(figure(1234.4), "1234");
+        assert_eq!(figure(999_999.0), "999999");
+        assert_eq!(figure(1_234_567.0), "1.235e6");
+        assert_eq!(figure(0.0012345), "0.001234");
+        assert_eq!(figure(0.000_012), "1.200e-5");
+        assert_eq!(figure(-5.5), "-5.500");
+        for odd in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(figure(odd), "—");
+        }
+        assert_eq!(figure(f64::MAX), "1.798e308");
+        assert_eq!(figure(f64::MIN_POSITIVE), "2.225e-308");
+    }
+}
