@@ -186,7 +186,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(crate::console::routes())
         .fallback(crate::console::page::not_found)
-        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .method_not_allowed_fallback(crate::console::page::method_not_allowed)
         .with_state(state.clone())
         .merge(docs_routes())
         .merge(openapi::redoc_routes());

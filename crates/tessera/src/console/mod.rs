@@ -23,8 +23,10 @@ pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
@@ -33,7 +35,7 @@ use crate::state::AppState;
 /// origin's stylesheet and script, and nothing else, and is never framed. Their referrer policy lets the
 /// browser name this origin on the console's own requests, and no other.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(home::show))
         .route("/sign-in", post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
@@ -61,7 +63,18 @@ pub fn routes() -> Router<AppState> {
             get(fcs::delete::confirm).post(fcs::delete::submit),
         )
         .route("/console.css", get(page::stylesheet))
-        .route("/console.js", get(page::script))
+        .route("/console.js", get(page::script));
+    in_console_look(pages)
+}
+
+/// What every console route gets (public so that tests can put a page that panics behind it):
+/// a panicking page is answered with the console's 500 page, before the API's catch (outside)
+/// would answer with the envelope; other errors not answered by a page become one; and the
+/// console's CSP and referrer policy.
+pub fn in_console_look(pages: Router<AppState>) -> Router<AppState> {
+    pages
+        .layer(CatchPanicLayer::custom(|_| page::panic_page()))
+        .layer(from_fn(page::in_console_look))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(page::CSP),

@@ -2,8 +2,9 @@
 //! facts, the error pages in the console's look, and the stylesheet.
 
 use askama::Template;
-use axum::extract::OriginalUri;
+use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::session::SignedIn;
@@ -120,6 +121,63 @@ pub async fn not_found(
     fallback::not_found(method, OriginalUri(uri))
         .await
         .into_response()
+}
+
+/// The 500 page for a console handler that panicked (the panic itself was printed by the panic
+/// hook; its payload may hold anything, so it is not shown).
+pub fn panic_page() -> Response {
+    tracing::error!("a console page panicked");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side; try again. If it happens again, tell your administrator.",
+    )
+}
+
+/// Middleware for the console's routes: an error answered by something other than a console
+/// page (an extractor's rejection, a method a route does not take) becomes one, so that a
+/// browser never shows raw JSON or an empty page.
+pub async fn in_console_look(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_page || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "This page cannot be used that way. Use the links and buttons on the pages."
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "What was sent is larger than Tessera accepts.",
+        StatusCode::SERVICE_UNAVAILABLE => {
+            "Tessera is busy or the database is unavailable right now; try again in a moment."
+        }
+        s if s.is_server_error() => "Something went wrong on our side; try again.",
+        _ => "The request could not be processed. Go back and try again.",
+    };
+    let mut page = error_page(status, message);
+    // Keep what tells a client what to do next (Allow, Retry-After).
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            page.headers_mut().insert(name, value.clone());
+        }
+    }
+    page
+}
+
+/// The 405 for paths outside `/api/`: a browser gets the console's page, every other client the
+/// envelope, as the contract says (the method router adds `Allow` either way).
+pub async fn method_not_allowed(headers: HeaderMap) -> Response {
+    if accepts(&headers, "text/html") {
+        return error_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This page cannot be used that way. Use the links and buttons on the pages.",
+        );
+    }
+    fallback::method_not_allowed().await.into_response()
 }
 
 /// An error page in the console's look: never raw JSON.

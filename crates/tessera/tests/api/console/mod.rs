@@ -9,6 +9,7 @@ use tessera::types::Role;
 
 use crate::support::{TestApp, PASSWORD};
 
+mod errors;
 mod fcs;
 
 /// A browser without redirects or a cookie store: the test carries the cookies itself. A clone
@@ -25,6 +26,11 @@ impl Browser {
         Browser {
             client: reqwest::Client::builder()
                 .redirect(Policy::none())
+                // What a browser asks for when it loads a page.
+                .default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::ACCEPT,
+                    "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap(),
+                )]))
                 .build()
                 .unwrap(),
             origin: app.url(""),
