@@ -7,6 +7,8 @@
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
 //!   headers (a CSP that allows this origin's stylesheet and nothing inline).
 //! * [`home`] — `/`: the sign-in form when signed out, else the home page.
+//! * [`case_records`] — `/beneficiaries` and `/sessions`: the centre's case records, with the
+//!   API's role rules.
 //! * [`fcs`] — `/fcs`: the sample and the user's uploads, uploading, a file's parameters,
 //!   statistics and histograms, deleting.
 //! * [`tokens`] — `/tokens`: the personal access tokens, a new one shown once, a token's audit
@@ -15,6 +17,7 @@
 //! Every page works without JavaScript: plain links and forms. `/console.js`, the one script,
 //! only adds conveniences (copy buttons, upload progress).
 
+pub mod case_records;
 pub mod fcs;
 pub mod home;
 pub mod page;
@@ -30,6 +33,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
+use case_records::{beneficiaries, sessions};
 
 /// The console's pages. Their CSP replaces the API's `default-src 'none'`: a page loads this
 /// origin's stylesheet and script, and nothing else, and is never framed. Their referrer policy lets the
@@ -62,6 +66,22 @@ pub fn routes() -> Router<AppState> {
             "/fcs/{id}/delete",
             get(fcs::delete::confirm).post(fcs::delete::submit),
         )
+        .route(
+            "/beneficiaries",
+            get(beneficiaries::list).post(beneficiaries::create),
+        )
+        .route("/beneficiaries/new", get(beneficiaries::new_form))
+        .route("/beneficiaries/{id}", get(beneficiaries::show))
+        .route(
+            "/beneficiaries/{id}/edit",
+            get(beneficiaries::edit_form).post(beneficiaries::update),
+        )
+        .route("/beneficiaries/{id}/log", get(beneficiaries::access_log))
+        .route("/beneficiaries/{id}/sessions", post(sessions::book))
+        .route("/sessions", get(sessions::upcoming))
+        .route("/sessions/{id}", get(sessions::show))
+        .route("/sessions/{id}/complete", post(sessions::complete))
+        .route("/sessions/{id}/cancel", post(sessions::cancel))
         .route("/console.css", get(page::stylesheet))
         .route("/console.js", get(page::script));
     in_console_look(pages)

@@ -142,3 +142,9 @@ export async function signIn(page, server, user, path = '/') {
 export async function mainText(page) {
   return (await page.locator('main').innerText()).replace(/\s+/g, ' ');
 }
+
+/** The form field labelled exactly `label` (a required field's label ends in "(required)"). */
+export function labelled(page, label) {
+  const exact = label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return page.getByLabel(new RegExp(`^${exact}( \\(required\\))?$`));
+}
