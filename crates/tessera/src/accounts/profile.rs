@@ -119,7 +119,8 @@ fn clean_text(
 }
 
 impl ProfileUpdate {
-    fn validate(self) -> ApiResult<ProfileChanges> {
+    /// The changes asked for, checked: trimmed, empty as NULL, within their limits.
+    pub fn validate(self) -> ApiResult<ProfileChanges> {
         let phone_number = clean_text("phone_number", self.phone_number, 32)?;
         let phone_ok = |p: &String| {
             p.chars().any(|c| c.is_ascii_digit())

@@ -2,6 +2,8 @@
 //! layer over the same services the API handlers call (no HTTP round trip to itself), with one
 //! module and one askama template (`templates/console/`) per page.
 //!
+//! * [`profile`] — `/profile`: the person's details, password and signed-in sessions.
+//! * [`users`] — `/users` (admins): every account and its role.
 //! * [`session`] — signing in and out: the session's tokens in `HttpOnly`, `SameSite=Strict`
 //!   cookies, refreshed (and rotated) like the API's, and the CSRF check of every form.
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
@@ -11,6 +13,7 @@
 //!   API's role rules.
 //! * [`fcs`] — `/fcs`: the sample and the user's uploads, uploading, a file's parameters,
 //!   statistics and histograms, deleting.
+//! * [`form`] — forms whose fields show the services' refusals next to the field.
 //! * [`tokens`] — `/tokens`: the personal access tokens, a new one shown once, a token's audit
 //!   log, regenerating and revoking.
 //!
@@ -19,10 +22,13 @@
 
 pub mod case_records;
 pub mod fcs;
+pub mod form;
 pub mod home;
 pub mod page;
+pub mod profile;
 pub mod session;
 pub mod tokens;
+pub mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
@@ -82,6 +88,11 @@ pub fn routes() -> Router<AppState> {
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/complete", post(sessions::complete))
         .route("/sessions/{id}/cancel", post(sessions::cancel))
+        .route("/profile", get(profile::show).post(profile::update))
+        .route("/profile/password", post(profile::change_password))
+        .route("/profile/sessions/{id}/end", post(profile::end_session))
+        .route("/users", get(users::list))
+        .route("/users/{id}/role", post(users::change_role))
         .route("/console.css", get(page::stylesheet))
         .route("/console.js", get(page::script));
     in_console_look(pages)

@@ -11,10 +11,10 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::form::{Entered, FieldView, Kind, Spec};
 use super::sessions::{SessionRow, BOOKING};
 use super::{may, refused, staff};
 use crate::accounts::sessions::ClientInfo;
+use crate::console::form::{Entered, FieldView, Kind, Spec};
 use crate::console::page::{error_page, render, when_exactly, Nav};
 use crate::console::session::{cross_site, form_is_ours, require, SignedIn};
 use crate::resources::case_records::access_log::LogQuery;

@@ -5,11 +5,9 @@
 //! * [`beneficiaries`] — `/beneficiaries`: the list (search, status filter, paging), creating,
 //!   a beneficiary's page with their sessions, editing, and the access log (admins, managers);
 //! * [`sessions`] — `/sessions`: the person's upcoming sessions, booking, a session's page,
-//!   completing and cancelling;
-//! * [`form`] — forms whose fields show the service's refusals next to the field.
+//!   completing and cancelling.
 
 pub mod beneficiaries;
-pub mod form;
 pub mod sessions;
 
 use axum::http::StatusCode;

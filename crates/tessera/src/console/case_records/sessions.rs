@@ -12,9 +12,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::beneficiaries::beneficiary_page;
-use super::form::{Entered, FieldView, Kind, Spec};
 use super::{may, refused, staff};
 use crate::accounts::sessions::ClientInfo;
+use crate::console::form::{Entered, FieldView, Kind, Spec};
 use crate::console::page::{error_page, render, Nav};
 use crate::console::session::{cross_site, form_is_ours, require, SignedIn};
 use crate::input::InvalidField;

@@ -9,6 +9,7 @@ use tessera::types::Role;
 
 use crate::support::{TestApp, PASSWORD};
 
+mod accounts;
 mod case_records;
 mod errors;
 mod fcs;

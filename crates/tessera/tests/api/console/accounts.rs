@@ -1,0 +1,259 @@
+//! `/profile` and `/users`: the person's details, password and sessions; admins and roles.
+
+use reqwest::StatusCode;
+use tessera::types::Role;
+
+use super::{signed_in, Browser};
+use crate::support::{TestApp, PASSWORD};
+
+#[tokio::test]
+async fn profile_details_are_saved_and_a_bad_one_is_said_by_its_field() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let bad = browser
+        .post(
+            "/profile",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Alice"),
+                ("phone_number", "call me"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = bad.text().await.unwrap();
+    assert!(
+        html.contains("id=\"phone_number-error\">phone_number may contain only digits"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Alice\""), "kept as typed");
+
+    let saved = browser
+        .post(
+            "/profile",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Alice"),
+                ("department", "Flow lab"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let profile = app
+        .get("/api/v1/auth/profile", Some(&app.login("alice").await))
+        .await;
+    assert_eq!(profile.data()["first_name"], "Alice");
+    assert_eq!(profile.data()["department"], "Flow lab");
+    assert!(profile.data()["phone_number"].is_null());
+}
+
+/// Changing the password checks the current one and the confirmation, and ends every other
+/// session (here: an API login) while the console stays signed in.
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let elsewhere = app.login("alice").await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        [
+            ("current_password", current),
+            ("new_password", new),
+            ("confirm_password", again),
+        ]
+    };
+    for (fields, says) in [
+        (change(PASSWORD, "a new long password", "another"), "differ"),
+        (
+            change(
+                "wrong password",
+                "a new long password",
+                "a new long password",
+            ),
+            "current_password is not correct",
+        ),
+        (change(PASSWORD, "short", "short"), "new_password"),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let refused = browser.post("/profile/password", &origin, &form).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{says}");
+        assert!(refused.text().await.unwrap().contains(says), "{says}");
+    }
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&elsewhere))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend(change(
+        PASSWORD,
+        "a new long password",
+        "a new long password",
+    ));
+    let changed = browser.post("/profile/password", &origin, &form).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    // The creating login (`create`) and `elsewhere`: two other sessions.
+    let html = changed.text().await.unwrap();
+    assert!(html.contains("2 other sessions were ended"), "{html}");
+    let ended = app.get("/api/v1/auth/profile", Some(&elsewhere)).await;
+    assert_eq!(ended.status, StatusCode::UNAUTHORIZED);
+    let still = browser.get("/profile").await;
+    assert_eq!(
+        still.status(),
+        StatusCode::OK,
+        "the console's own session stays"
+    );
+}
+
+#[tokio::test]
+async fn another_session_can_be_ended_from_the_profile() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    app.user("bob").create().await;
+    let elsewhere = app.login("alice").await;
+    let bobs = app.login("bob").await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let sessions = app.get("/api/v1/auth/sessions", Some(&elsewhere)).await;
+    let other = sessions.data()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = browser.get("/profile").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!("/profile/sessions/{other}/end")),
+        "{page}"
+    );
+    assert!(page.contains("this browser"));
+
+    let bob_session = app.get("/api/v1/auth/sessions", Some(&bobs)).await.data()["sessions"][0]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let not_mine = browser
+        .post(
+            &format!("/profile/sessions/{bob_session}/end"),
+            &origin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(not_mine.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&bobs)).await.status,
+        StatusCode::OK
+    );
+
+    let ended = browser
+        .post(
+            &format!("/profile/sessions/{other}/end"),
+            &origin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&elsewhere))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Only admins see `/users` and change roles; every other role is refused both; the last admin
+/// keeps the role.
+#[tokio::test]
+async fn only_admins_see_users_and_change_roles() {
+    let app = TestApp::spawn().await;
+    let root = app.user("root").role(Role::Admin).create().await;
+    let alice = app.user("alice").create().await;
+    for role in Role::ALL.into_iter().filter(|r| *r != Role::Admin) {
+        let username = format!("user-{role}");
+        app.user(&username).role(role).create().await;
+        let (mut browser, csrf) = signed_in(&app, &username).await;
+        let origin = browser.origin.clone();
+        assert_eq!(
+            browser.get("/users").await.status(),
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+        let tried = browser
+            .post(
+                &format!("/users/{}/role", alice.id),
+                &origin,
+                &[("csrf", &csrf), ("role", "admin")],
+            )
+            .await;
+        assert_eq!(tried.status(), StatusCode::FORBIDDEN, "{role}");
+    }
+    let profile = app.get("/api/v1/auth/profile", Some(&alice.jwt)).await;
+    assert_eq!(profile.data()["role"], "member", "nothing changed");
+
+    let (mut browser, csrf) = signed_in(&app, "root").await;
+    let origin = browser.origin.clone();
+    let list = browser.get("/users").await.text().await.unwrap();
+    assert!(
+        list.contains("alice") && list.contains("root (you)"),
+        "{list}"
+    );
+    let changed = browser
+        .post(
+            &format!("/users/{}/role", alice.id),
+            &origin,
+            &[("csrf", &csrf), ("role", "therapist")],
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(changed
+        .text()
+        .await
+        .unwrap()
+        .contains("Role changed from member to therapist"));
+    let profile = app
+        .get("/api/v1/auth/profile", Some(&app.login("alice").await))
+        .await;
+    assert_eq!(profile.data()["role"], "therapist");
+
+    let bogus = browser
+        .post(
+            &format!("/users/{}/role", alice.id),
+            &origin,
+            &[("csrf", &csrf), ("role", "emperor")],
+        )
+        .await;
+    assert_eq!(bogus.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let last = browser
+        .post(
+            &format!("/users/{}/role", root.id),
+            &origin,
+            &[("csrf", &csrf), ("role", "member")],
+        )
+        .await;
+    assert_eq!(last.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn profile_and_users_need_a_signed_in_person() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+    for path in ["/profile", "/users"] {
+        assert_eq!(
+            browser.get(path).await.status(),
+            StatusCode::SEE_OTHER,
+            "{path}"
+        );
+    }
+}
