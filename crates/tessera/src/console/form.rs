@@ -21,6 +21,8 @@ pub enum Kind {
     Email,
     Tel,
     Number,
+    /// Typed but never shown back (a client secret).
+    Secret,
     /// One of the listed values (an empty choice when not required).
     Choice(&'static [&'static str]),
     /// Free text over several lines.
@@ -44,7 +46,7 @@ pub struct Spec {
 pub struct FieldView {
     pub name: &'static str,
     pub label: &'static str,
-    /// `text`, `date`, `time`, `email`, `tel`, `number`, `select` or `textarea`.
+    /// `text`, `date`, `time`, `email`, `tel`, `number`, `password`, `select` or `textarea`.
     pub control: &'static str,
     pub value: String,
     /// For `select`: (value, selected).
@@ -150,6 +152,7 @@ impl Entered {
                     Kind::Email => "email",
                     Kind::Tel => "tel",
                     Kind::Number => "number",
+                    Kind::Secret => "password",
                     Kind::Choice(_) => "select",
                     Kind::Area | Kind::Lines => "textarea",
                 },

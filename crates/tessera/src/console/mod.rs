@@ -9,6 +9,8 @@
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
 //!   headers (a CSP that allows this origin's stylesheet and nothing inline).
 //! * [`home`] — `/`: the sign-in form when signed out, else the home page.
+//! * [`branches`] — `/branches`: OAuth clients, branches and their connections, the consent
+//!   flow and its result page.
 //! * [`case_records`] — `/beneficiaries` and `/sessions`: the centre's case records, with the
 //!   API's role rules.
 //! * [`fcs`] — `/fcs`: the sample and the user's uploads, uploading, a file's parameters,
@@ -20,6 +22,7 @@
 //! Every page works without JavaScript: plain links and forms. `/console.js`, the one script,
 //! only adds conveniences (copy buttons, upload progress).
 
+pub mod branches;
 pub mod case_records;
 pub mod fcs;
 pub mod form;
@@ -93,6 +96,18 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/sessions/{id}/end", post(profile::end_session))
         .route("/users", get(users::list))
         .route("/users/{id}/role", post(users::change_role))
+        .route(
+            "/branches",
+            get(branches::list).post(branches::create_branch),
+        )
+        .route("/branches/clients", post(branches::create_client))
+        .route(branches::CALLBACK_PATH, get(branches::callback::callback))
+        .route("/branches/{id}/connect", post(branches::connect))
+        .route("/branches/{id}/refresh", post(branches::refresh))
+        .route(
+            "/branches/{id}/disconnect",
+            get(branches::disconnect::confirm).post(branches::disconnect::submit),
+        )
         .route("/console.css", get(page::stylesheet))
         .route("/console.js", get(page::script));
     in_console_look(pages)

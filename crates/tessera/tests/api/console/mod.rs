@@ -10,6 +10,7 @@ use tessera::types::Role;
 use crate::support::{TestApp, PASSWORD};
 
 mod accounts;
+mod branches;
 mod case_records;
 mod errors;
 mod fcs;
