@@ -55,6 +55,17 @@ test('a beneficiary is created, and a session booked and completed', async () =>
     assert.match(await mainText(page), /Allergies peanuts, latex/);
     await look(page, 'beneficiary');
 
+    await follow(page, page.getByRole('link', { name: 'Edit', exact: true }));
+    assert.equal(await labelled(page, 'First name').inputValue(), 'Layla');
+    await look(page, 'beneficiary-edit');
+    await labelled(page, 'City').fill('Leeds');
+    await labelled(page, 'Allergies').fill('peanuts');
+    await follow(page, page.getByRole('button', { name: 'Save changes' }));
+    const edited = await mainText(page);
+    assert.match(edited, /City Leeds/);
+    assert.match(edited, /Allergies peanuts\b/);
+    assert.doesNotMatch(edited, /latex/, 'a list is replaced, not appended to');
+
     await labelled(page, 'Session type').selectOption('speech');
     await labelled(page, 'Date').fill(day(2));
     await labelled(page, 'Start').fill('10:00');

@@ -108,6 +108,8 @@ pub struct ListParams {
     #[serde(default)]
     status: String,
     #[serde(default)]
+    disability_type: String,
+    #[serde(default)]
     page: String,
 }
 
@@ -127,6 +129,8 @@ struct ListPage {
     search: String,
     status: String,
     statuses: &'static [&'static str],
+    disability_type: String,
+    disability_types: &'static [&'static str],
     rows: Vec<BeneficiaryRow>,
     total: i64,
     page: i64,
@@ -162,7 +166,7 @@ pub async fn list(
         per_page: Some(PER_PAGE),
         search: Some(params.search.trim().to_owned()).filter(|s| !s.is_empty()),
         status: Some(params.status.clone()).filter(|s| !s.is_empty()),
-        disability_type: None,
+        disability_type: Some(params.disability_type.clone()).filter(|s| !s.is_empty()),
         sort_by: Some("last_name".to_owned()),
         sort_order: Some("asc".to_owned()),
     };
@@ -189,6 +193,8 @@ pub async fn list(
                 search: params.search,
                 status: params.status,
                 statuses: BeneficiaryStatus::NAMES,
+                disability_type: params.disability_type,
+                disability_types: DISABILITY_TYPES,
                 may_create: may(&user, Action::CreateBeneficiary),
             },
         ),
@@ -391,23 +397,23 @@ pub async fn beneficiary_page(
     entered: &Entered,
     error: Option<&str>,
 ) -> Result<BeneficiaryPage, CaseRecordsError> {
-    let staff = staff(user);
-    let found = case_records::beneficiary(&state.store, &staff, id).await?;
+    let query = SessionListQuery {
+        page: Some(1),
+        per_page: Some(100),
+        status: None,
+        from: None,
+        to: None,
+    };
+    let (found, sessions) =
+        case_records::beneficiary_with_sessions(&state.store, &staff(user), id, query).await?;
     // A role that reads beneficiaries but not sessions (data entry) sees the record alone.
-    let may_read_sessions = may(user, Action::ReadSession);
-    let (sessions, sessions_total) = if may_read_sessions {
-        let query = SessionListQuery {
-            page: Some(1),
-            per_page: Some(100),
-            status: None,
-            from: None,
-            to: None,
-        };
-        let found = case_records::list_sessions(&state.store, &staff, id, query).await?;
-        let total = found.pagination.total;
-        (found.rows.into_iter().map(SessionRow::of).collect(), total)
-    } else {
-        (Vec::new(), 0)
+    let may_read_sessions = sessions.is_some();
+    let (sessions, sessions_total) = match sessions {
+        Some(page) => {
+            let total = page.pagination.total;
+            (page.rows.into_iter().map(SessionRow::of).collect(), total)
+        }
+        None => (Vec::new(), 0),
     };
     let shown = Entered::of(&found.values, FIELDS);
     Ok(BeneficiaryPage {

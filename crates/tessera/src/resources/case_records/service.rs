@@ -164,6 +164,49 @@ pub async fn beneficiary(store: &Store, staff: &Staff, id: Uuid) -> Result<Benef
     Ok(view)
 }
 
+/// One beneficiary with a page of their sessions, as a record's page shows them: the same logs
+/// as [`beneficiary`] and [`list_sessions`] (`beneficiary.read`, `session.list`), written in
+/// one transaction, so the page costs one commit. The sessions are `None` for a role that may
+/// read beneficiaries but not sessions.
+pub async fn beneficiary_with_sessions(
+    store: &Store,
+    staff: &Staff,
+    id: Uuid,
+    query: SessionListQuery,
+) -> Result<(BeneficiaryView, Option<Page<SessionView>>)> {
+    let actor = staff.may(Action::ReadBeneficiary)?;
+    let sessions = match staff.may(Action::ReadSession) {
+        Ok(_) => {
+            let page = PageRequest::new(query.page, query.per_page)?;
+            Some((page, therapy_sessions::session_query(query, page)?))
+        }
+        Err(_) => None,
+    };
+    let mut tx = store.begin_case().await?;
+    tx.log(&beneficiary_entry(
+        id,
+        actor,
+        "beneficiary.read",
+        Vec::new(),
+    ))
+    .await?;
+    if sessions.is_some() {
+        tx.log(&beneficiary_entry(id, actor, "session.list", Vec::new()))
+            .await?;
+    }
+    let view = reread_beneficiary(&mut tx, id).await?;
+    tx.commit().await?;
+    let Some((page, query)) = sessions else {
+        return Ok((view, None));
+    };
+    let (rows, total) = store.list_sessions(id, &query).await?;
+    let sessions = Page {
+        rows: rows.into_iter().map(SessionView::from).collect(),
+        pagination: page.pagination(total),
+    };
+    Ok((view, Some(sessions)))
+}
+
 /// Applies a partial change (logged as `beneficiary.update` with the changed fields' names).
 pub async fn update_beneficiary(
     store: &Store,

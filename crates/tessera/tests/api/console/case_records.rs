@@ -214,3 +214,145 @@ async fn a_session_is_booked_completed_and_not_cancelled_after() {
         .unwrap()
         .contains("Only a scheduled session can be cancelled"));
 }
+
+/// A beneficiary's page is logged as the API's reads are (`beneficiary.read`, and `session.list`
+/// for roles that read sessions); a page for an unknown id logs nothing.
+#[tokio::test]
+async fn viewing_a_beneficiary_is_in_the_access_log() {
+    let app = TestApp::spawn().await;
+    let id = beneficiary(&app).await;
+    let manager = app.user("maria").role(Role::Manager).create().await;
+    app.user("dee").role(Role::DataEntry).create().await;
+    for username in ["maria", "dee"] {
+        let (mut browser, _) = signed_in(&app, username).await;
+        assert_eq!(
+            browser.get(&format!("/beneficiaries/{id}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    let unknown = uuid::Uuid::now_v7();
+    let (mut browser, _) = signed_in(&app, "maria").await;
+    assert_eq!(
+        browser
+            .get(&format!("/beneficiaries/{unknown}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let log = app
+        .get(
+            &format!("/api/v1/beneficiaries/{id}/access-log"),
+            Some(&manager.jwt),
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{:?}", log.body);
+    let entries: Vec<(String, String)> = log
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap_or("").to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("maria", "beneficiary.read"),
+        ("maria", "session.list"),
+        ("dee", "beneficiary.read"),
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|(u, a)| u == expected.0 && a == expected.1),
+            "{expected:?} missing from {entries:?}"
+        );
+    }
+    assert!(
+        !entries
+            .iter()
+            .any(|(u, a)| u == "dee" && a == "session.list"),
+        "{entries:?}"
+    );
+    let log = app
+        .get(
+            &format!("/api/v1/beneficiaries/{unknown}/access-log"),
+            Some(&manager.jwt),
+        )
+        .await;
+    assert_eq!(
+        log.status,
+        StatusCode::NOT_FOUND,
+        "nothing was logged for an unknown id"
+    );
+}
+
+/// The list searches, filters by status and disability type, and pages 20 at a time, with the
+/// filters kept in the page links; a bad filter is the API's refusal.
+#[tokio::test]
+async fn the_list_searches_filters_and_pages() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("root").role(Role::Admin).create().await;
+    for i in 0..23 {
+        let kind = if i % 2 == 0 { "physical" } else { "sensory" };
+        let made = app
+            .post(
+                "/api/v1/beneficiaries",
+                Some(&admin.jwt),
+                json!({"national_id": format!("N-{i:02}"), "first_name": format!("Name{i:02}"),
+                       "last_name": "Haddad", "date_of_birth": "2015-04-30", "gender": "female",
+                       "guardian_name": "Omar", "guardian_phone": "+44 20 7946 0958",
+                       "disability_type": kind}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED);
+    }
+    let (mut browser, _) = signed_in(&app, "root").await;
+    let first = browser.get("/beneficiaries").await.text().await.unwrap();
+    assert!(first.contains("23 beneficiaries; page 1 of 2"), "{first}");
+    assert_eq!(
+        first.matches("<tr><td><a href=\"/beneficiaries/").count(),
+        20
+    );
+    let second = browser
+        .get("/beneficiaries?page=2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        second.matches("<tr><td><a href=\"/beneficiaries/").count(),
+        3
+    );
+
+    let sensory = browser
+        .get("/beneficiaries?disability_type=sensory&search=haddad")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sensory.contains("11 beneficiaries; page 1 of 1"),
+        "{sensory}"
+    );
+    let one = browser
+        .get("/beneficiaries?search=name07")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        one.contains("1 beneficiary; page 1 of 1") && one.contains("Name07 Haddad"),
+        "{one}"
+    );
+    let bad = browser.get("/beneficiaries?status=asleep").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("status"));
+    assert_eq!(
+        browser.get("/beneficiaries?page=0").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
