@@ -456,18 +456,23 @@ pub struct SessionQuery {
     pub offset: i64,
 }
 
-/// A transaction on the case records, on either backend.
+/// A transaction on the case records, on either backend. Every one writes (reads are logged),
+/// so on SQLite it holds a turn to write for its whole life (see [`Store::write_turn`]): the
+/// case records' writers queue fairly instead of sleeping in SQLite's busy handler.
 pub struct CaseTx(TxInner);
 
 enum TxInner {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        tokio::sync::OwnedMutexGuard<()>,
+    ),
     Postgres(Transaction<'static, Postgres>),
 }
 
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match &mut $tx.0 {
-            TxInner::Sqlite($conn) => $body,
+            TxInner::Sqlite($conn, _) => $body,
             TxInner::Postgres($conn) => $body,
         }
     };
@@ -477,7 +482,10 @@ impl Store {
     /// Starts a transaction on the case records.
     pub async fn begin_case(&self) -> Result<CaseTx, sqlx::Error> {
         Ok(CaseTx(match &self.backend {
-            Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
+            Backend::Sqlite(pool) => {
+                let turn = self.sqlite_writers.clone().lock_owned().await;
+                TxInner::Sqlite(pool.begin().await?, turn)
+            }
             Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         }))
     }
@@ -632,7 +640,8 @@ impl CaseTx {
     /// Commits.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self.0 {
-            TxInner::Sqlite(tx) => tx.commit().await,
+            // The turn ends with the commit, not before.
+            TxInner::Sqlite(tx, _turn) => tx.commit().await,
             TxInner::Postgres(tx) => tx.commit().await,
         }
     }

@@ -133,7 +133,8 @@ impl Store {
     /// SQLite has one write lock per database. A writer that finds it taken does not queue: it
     /// sleeps in SQLite's busy handler (1, 2, 5, 10, … ms) and tries again, so under load a
     /// short commit can wait tens of milliseconds behind others. The writers that run on every
-    /// request under load — the audit batch and the login bookkeeping — take a turn here first
+    /// request under load — the audit batch, the login bookkeeping and the case records'
+    /// transactions (reads are logged) — take a turn here first
     /// and so wait in a fair queue only as long as the commits ahead of them take. (Measured: with
     /// 200 wrong-password logins in flight, p99 of a PAT route fell from 55 ms to the figure in
     /// BENCHMARKS.md.)
