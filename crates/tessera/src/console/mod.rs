@@ -77,20 +77,23 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/beneficiaries",
-            get(beneficiaries::list).post(beneficiaries::create),
+            get(beneficiaries::list).post(beneficiaries::form::create),
         )
-        .route("/beneficiaries/new", get(beneficiaries::new_form))
-        .route("/beneficiaries/{id}", get(beneficiaries::show))
+        .route("/beneficiaries/new", get(beneficiaries::form::new_form))
+        .route("/beneficiaries/{id}", get(beneficiaries::show::show))
         .route(
             "/beneficiaries/{id}/edit",
-            get(beneficiaries::edit_form).post(beneficiaries::update),
+            get(beneficiaries::form::edit_form).post(beneficiaries::form::update),
         )
-        .route("/beneficiaries/{id}/log", get(beneficiaries::access_log))
+        .route(
+            "/beneficiaries/{id}/log",
+            get(beneficiaries::log::access_log),
+        )
         .route("/beneficiaries/{id}/sessions", post(sessions::book))
         .route("/sessions", get(sessions::upcoming))
-        .route("/sessions/{id}", get(sessions::show))
-        .route("/sessions/{id}/complete", post(sessions::complete))
-        .route("/sessions/{id}/cancel", post(sessions::cancel))
+        .route("/sessions/{id}", get(sessions::show::show))
+        .route("/sessions/{id}/complete", post(sessions::show::complete))
+        .route("/sessions/{id}/cancel", post(sessions::show::cancel))
         .route("/profile", get(profile::show).post(profile::update))
         .route("/profile/password", post(profile::change_password))
         .route("/profile/sessions/{id}/end", post(profile::end_session))

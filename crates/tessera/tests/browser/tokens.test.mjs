@@ -109,3 +109,31 @@ test('without JavaScript a token is made all the same, with no copy button', asy
     await context.close();
   }
 });
+
+test('a token is made by keyboard alone', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await signIn(page, server, server.users.alice);
+    await page.goto(`${server.base}/tokens`);
+    // Tab to "New token" and follow it with Enter.
+    const newToken = page.getByRole('link', { name: 'New token' });
+    for (let presses = 0; presses < 30 && !(await newToken.evaluate((el) => el === document.activeElement)); presses++) {
+      await page.keyboard.press('Tab');
+    }
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.equal(new URL(page.url()).pathname, '/tokens/new');
+    await page.getByLabel('Name').focus();
+    await page.keyboard.type('keyboard only');
+    // The first scope checkbox follows the name field; Space ticks it.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Space');
+    assert.equal(await page.getByLabel('workspaces:admin').isChecked(), true);
+    await page.getByRole('button', { name: 'Generate token' }).focus();
+    const [created] = await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.equal(created.status(), 201);
+    assert.match(await page.getByLabel('Your new token').inputValue(), /^pat_/);
+  } finally {
+    await context.close();
+  }
+});
