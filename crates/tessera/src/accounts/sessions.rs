@@ -189,9 +189,11 @@ impl LoginSessions {
     }
 
     /// The console's refresh: as [`refresh`](Self::refresh), except that a token spent less than
-    /// `grace` ago by another request of the same browser (two tabs whose access token expired
-    /// together) gets a new access token only, instead of ending the session. The browser keeps
-    /// the refresh token the other request was given.
+    /// `grace` ago, while its session runs, gets a new access token only instead of ending the
+    /// session: meant for two tabs of one browser whose access token expired together (the
+    /// browser keeps the refresh token the other request was given). Whoever presents the spent
+    /// token within the grace gets that access token, as with Auth0's reuse interval; after it, a
+    /// replay ends the session as ever.
     pub async fn refresh_allowing_races(
         &self,
         presented: &str,

@@ -45,6 +45,9 @@ pub struct Spec {
 /// A field as the template draws it.
 pub struct FieldView {
     pub name: &'static str,
+    /// The control's id (and its error's, with `-error`): the name, unless a page with two
+    /// forms sharing a field name prefixes one of them.
+    pub id: String,
     pub label: &'static str,
     /// `text`, `date`, `time`, `email`, `tel`, `number`, `password`, `select` or `textarea`.
     pub control: &'static str,
@@ -144,6 +147,7 @@ impl Entered {
             .iter()
             .map(|spec| FieldView {
                 name: spec.name,
+                id: spec.name.to_owned(),
                 label: spec.label,
                 control: match spec.kind {
                     Kind::Text => "text",

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::form::{Entered, FieldView, Kind, Spec};
 use super::page::{error_page, render, when, Nav};
-use super::session::{cross_site, failure, form_is_ours, require, ButtonForm, SignedIn};
+use super::session::{
+    cross_site, failure, form_is_ours, incomplete_form, require, ButtonForm, SignedIn,
+};
 use crate::accounts::profile::{ProfileUpdate, ProfileView};
 use crate::accounts::service::{self as accounts, AccountError, Actor};
 use crate::accounts::sessions::ClientInfo;
@@ -199,7 +201,7 @@ pub async fn change_password(
         Err(answer_) => return answer_,
     };
     let Ok(Form(form)) = form else {
-        return (jar, cross_site()).into_response();
+        return (jar, incomplete_form()).into_response();
     };
     if !form_is_ours(&headers, &user, &form.csrf) {
         return (jar, cross_site()).into_response();

@@ -312,6 +312,14 @@ pub fn cross_site() -> Response {
     )
 }
 
+/// The 422 page for a form that arrived without fields it must have (not one of our pages').
+pub fn incomplete_form() -> Response {
+    error_page(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The form arrived incomplete, so nothing was done. Go back, reload the page and try again.",
+    )
+}
+
 /// The error page for a failure while serving a page.
 pub fn failure(error: &ApiError) -> Response {
     error_page(error.status(), &shown(error))

@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use uuid::Uuid;
 
 use super::page::{error_page, render, when, Nav};
-use super::session::{cross_site, failure, form_is_ours, require, SignedIn};
+use super::session::{cross_site, failure, form_is_ours, incomplete_form, require, SignedIn};
 use crate::accounts::service::{self as accounts, AccountError, Actor};
 use crate::accounts::sessions::ClientInfo;
 use crate::state::AppState;
@@ -111,7 +111,7 @@ pub async fn change_role(
         Err(answer) => return answer,
     };
     let Ok(Form(form)) = form else {
-        return (jar, cross_site()).into_response();
+        return (jar, incomplete_form()).into_response();
     };
     if !form_is_ours(&headers, &user, &form.csrf) {
         return (jar, cross_site()).into_response();

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::{answer, forbidden, may, not_found, refused, staff, Outcome};
 use crate::accounts::sessions::ClientInfo;
 use crate::console::page::{render, Nav};
-use crate::console::session::{cross_site, form_is_ours, ButtonForm};
+use crate::console::session::{cross_site, failure, form_is_ours, ButtonForm};
+use crate::http::ApiError;
 use crate::state::AppState;
 use crate::tokens::scopes::ConnectionsWrite;
 
@@ -51,7 +52,10 @@ pub async fn confirm(
                 name: branch.name,
             },
         ),
-        Err(_) => not_found(),
+        Err(error) => match ApiError::from(error) {
+            ApiError::NotFound(_) => not_found(),
+            other => failure(&other),
+        },
     };
     (jar, page).into_response()
 }

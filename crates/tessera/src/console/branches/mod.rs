@@ -117,6 +117,8 @@ struct BranchesPage {
     clients: Vec<ClientRow>,
     /// (id, name) of the person's clients, for the branch form.
     client_choices: Vec<(Uuid, String)>,
+    /// The client the refused branch form had chosen (kept selected).
+    chosen_client: String,
     may_write: bool,
     may_admin: bool,
     notice: Option<String>,
@@ -189,6 +191,11 @@ async fn branches_page(
         nav: Nav::of(user),
         branches: rows,
         client_choices: clients.iter().map(|c| (c.id, c.name.clone())).collect(),
+        chosen_client: branch_entered
+            .0
+            .get("client_id")
+            .cloned()
+            .unwrap_or_default(),
         clients: clients
             .into_iter()
             .map(|c| ClientRow {
@@ -202,7 +209,15 @@ async fn branches_page(
         may_admin: may::<ConnectionsAdmin>(user),
         notice: outcome.notice,
         error: outcome.error,
-        client_form: client_entered.fields(CLIENT_FIELDS, client_error.as_deref()),
+        // Both forms have a `name` field: the client form's ids are prefixed.
+        client_form: client_entered
+            .fields(CLIENT_FIELDS, client_error.as_deref())
+            .into_iter()
+            .map(|field| FieldView {
+                id: format!("client-{}", field.name),
+                ..field
+            })
+            .collect(),
         client_message: Entered::unplaced(CLIENT_FIELDS, client_error.as_deref()),
         branch_form: branch_entered.fields(BRANCH_FIELDS, branch_error.as_deref()),
         branch_message: Entered::unplaced(BRANCH_FIELDS, branch_error.as_deref()),

@@ -72,7 +72,7 @@ async fn a_refused_client_form_keeps_the_fields_but_never_the_secret() {
         .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = refused.text().await.unwrap();
-    assert!(html.contains("id=\"redirect_uri-error\""), "{html}");
+    assert!(html.contains("id=\"client-redirect_uri-error\""), "{html}");
     assert!(html.contains("value=\"kept-client-id\""));
     assert!(
         !html.contains("do-not-echo-me"),
@@ -94,5 +94,61 @@ async fn the_callback_page_needs_no_sign_in_and_refuses_an_unknown_state() {
     assert!(
         !html.contains("Sign out"),
         "no navigation for a signed-out visit"
+    );
+}
+
+/// With a client, the page has both forms, whose `name` fields must not share an id (a label
+/// would point at the wrong field); a refused branch keeps the client it chose.
+#[tokio::test]
+async fn the_two_forms_have_distinct_ids_and_a_refused_branch_keeps_its_client() {
+    let app = TestApp::spawn().await;
+    app.user("root").role(Role::Admin).create().await;
+    let (mut browser, csrf) = signed_in(&app, "root").await;
+    let origin = browser.origin.clone();
+    for client_id in [
+        "first.apps.googleusercontent.com",
+        "second.apps.googleusercontent.com",
+    ] {
+        let added = browser
+            .post(
+                "/branches/clients",
+                &origin,
+                &[
+                    ("csrf", &csrf),
+                    ("name", client_id),
+                    ("provider", "google"),
+                    ("client_id", client_id),
+                    ("client_secret", "s"),
+                    ("redirect_uri", "https://tessera.example/branches/callback"),
+                ],
+            )
+            .await;
+        assert_eq!(added.status(), StatusCode::CREATED);
+    }
+    let page = browser.get("/branches").await.text().await.unwrap();
+    assert_eq!(page.matches("id=\"name\"").count(), 1, "{page}");
+    assert_eq!(page.matches("id=\"client-name\"").count(), 1);
+    let second = page
+        .split("<option value=\"")
+        .find(|part| part.contains(">second.apps"))
+        .map(|part| part[..36].to_owned())
+        .expect("the second client is offered");
+    let refused = browser
+        .post(
+            "/branches",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("branch_id", ""),
+                ("name", "Riverside"),
+                ("client_id", &second),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains(&format!("<option value=\"{second}\" selected>")),
+        "{html}"
     );
 }

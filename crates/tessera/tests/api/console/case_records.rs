@@ -356,3 +356,19 @@ async fn the_list_searches_filters_and_pages() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// The access log pages by offset; an offset at the end of the number range is no panic.
+#[tokio::test]
+async fn the_access_log_pages_without_overflowing() {
+    let app = TestApp::spawn().await;
+    let id = beneficiary(&app).await;
+    app.user("maria").role(Role::Manager).create().await;
+    let (mut browser, _) = signed_in(&app, "maria").await;
+    let page = browser
+        .get(&format!("/beneficiaries/{id}/log?offset={}", i64::MAX))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("rel=\"next\""), "{html}");
+    assert!(html.contains("rel=\"prev\""));
+}

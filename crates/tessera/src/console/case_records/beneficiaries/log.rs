@@ -33,8 +33,9 @@ struct LogPage {
     id: Uuid,
     rows: Vec<LogRow>,
     total: i64,
-    offset: i64,
-    limit: i64,
+    /// Where the newer and older pages start, when there are such pages.
+    newer: Option<i64>,
+    older: Option<i64>,
 }
 
 /// `?offset=`: where the access log page starts.
@@ -75,8 +76,13 @@ pub async fn access_log(
                 nav: Nav::of(&user),
                 id,
                 total: found.pagination.total,
-                offset: found.pagination.offset,
-                limit: found.pagination.limit,
+                newer: (found.pagination.offset > 0)
+                    .then(|| (found.pagination.offset - found.pagination.limit).max(0)),
+                older: found
+                    .pagination
+                    .offset
+                    .checked_add(found.pagination.limit)
+                    .filter(|next| *next < found.pagination.total),
                 rows: found
                     .rows
                     .into_iter()
