@@ -84,6 +84,28 @@ pub fn when_exactly(at: Timestamp) -> String {
         .unwrap_or_else(|_| at.to_rfc3339())
 }
 
+/// The page that asks before an action that cannot be undone (revoke, regenerate, delete,
+/// disconnect): one question, what will happen, the button that does it, and a way back.
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+pub struct Confirm {
+    pub nav: Nav,
+    /// The window's title.
+    pub title: &'static str,
+    /// The heading: `Revoke “backup script”?`.
+    pub question: String,
+    /// What the action will do.
+    pub explanation: &'static str,
+    /// Where the form posts.
+    pub action: String,
+    /// The button's label.
+    pub button: &'static str,
+    /// Whether the button is drawn as destructive.
+    pub danger: bool,
+    /// Where "Cancel" leads.
+    pub cancel: String,
+}
+
 /// Renders `template` with `status`; a template that fails to render is a 500 page.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

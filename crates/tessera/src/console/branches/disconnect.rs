@@ -1,7 +1,6 @@
 //! `/branches/{id}/disconnect`: revokes the branch's grant at the provider (RFC 7009) and forgets
 //! it here, after a confirmation; the page says whether the provider confirmed.
 
-use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,19 +11,11 @@ use uuid::Uuid;
 
 use super::{answer, forbidden, may, not_found, refused, staff, Outcome};
 use crate::accounts::sessions::ClientInfo;
-use crate::console::page::{render, Nav};
+use crate::console::page::{render, Confirm, Nav};
 use crate::console::session::{cross_site, failure, form_is_ours, ButtonForm};
 use crate::http::ApiError;
 use crate::state::AppState;
 use crate::tokens::scopes::ConnectionsWrite;
-
-#[derive(Template)]
-#[template(path = "console/branch_disconnect.html")]
-struct ConfirmPage {
-    nav: Nav,
-    id: Uuid,
-    name: String,
-}
 
 /// `GET /branches/{id}/disconnect`: asks to confirm.
 pub async fn confirm(
@@ -46,11 +37,16 @@ pub async fn confirm(
     let page = match state.connections.branch(user.user_id, id).await {
         Ok(branch) => render(
             StatusCode::OK,
-            &ConfirmPage {
-                nav: Nav::of(&user),
-                id,
-                name: branch.name,
-            },
+            &Confirm {
+ nav: Nav::of(&user),
+ title: "Disconnect branch",
+ question: format!("Disconnect “{}”?", branch.name),
+ explanation: "Tessera revokes the grant at the provider and forgets its tokens. Consumers such as the review fetcher get nothing for this branch until it is connected again.",
+ action: format!("/branches/{id}/disconnect"),
+ button: "Disconnect",
+ danger: true,
+ cancel: "/branches".to_owned(),
+},
         ),
         Err(error) => match ApiError::from(error) {
             ApiError::NotFound(_) => not_found(),

@@ -1,7 +1,6 @@
 //! `/fcs/{id}/delete`: deleting one of the user's uploads after a confirmation (the sample
 //! cannot be deleted, and has no such page).
 
-use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,18 +11,10 @@ use uuid::Uuid;
 
 use super::not_found;
 use crate::accounts::sessions::ClientInfo;
-use crate::console::page::{render, Nav};
+use crate::console::page::{render, Confirm, Nav};
 use crate::console::session::{cross_site, failure, form_is_ours, require, ButtonForm};
 use crate::http::ApiError;
 use crate::state::AppState;
-
-#[derive(Template)]
-#[template(path = "console/fcs_delete.html")]
-struct DeletePage {
-    nav: Nav,
-    id: Uuid,
-    name: String,
-}
 
 /// `GET /fcs/{id}/delete`: asks to confirm.
 pub async fn confirm(
@@ -42,11 +33,16 @@ pub async fn confirm(
     let page = match state.store.find_fcs_file(user.user_id, id).await {
         Ok(Some(record)) => render(
             StatusCode::OK,
-            &DeletePage {
-                nav: Nav::of(&user),
-                id,
-                name: record.filename,
-            },
+            &Confirm {
+ nav: Nav::of(&user),
+ title: "Delete FCS file",
+ question: format!("Delete “{}”?", record.filename),
+ explanation: "The file and its data are removed for good; scripts reading it get “not found”.",
+ action: format!("/fcs/{id}/delete"),
+ button: "Delete",
+ danger: true,
+ cancel: format!("/fcs/{id}"),
+},
         ),
         Ok(None) => not_found(),
         Err(error) => failure(&error.into()),

@@ -2,7 +2,6 @@
 //! secret stops working at once; the scopes stay, and the expiry is the token's lifetime again,
 //! counted from now (`tokens::service::regenerate_token`, as `POST /api/v1/tokens/{id}/regenerate`).
 
-use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,18 +13,10 @@ use uuid::Uuid;
 use super::new::CreatedPage;
 use super::not_found;
 use crate::accounts::sessions::ClientInfo;
-use crate::console::page::{render, Nav};
+use crate::console::page::{render, Confirm, Nav};
 use crate::console::session::{cross_site, failure, form_is_ours, require, ButtonForm};
 use crate::state::AppState;
 use crate::tokens::service as tokens;
-
-#[derive(Template)]
-#[template(path = "console/token_regenerate.html")]
-struct RegeneratePage {
-    nav: Nav,
-    id: Uuid,
-    name: String,
-}
 
 /// `GET /tokens/{id}/regenerate`: asks to confirm.
 pub async fn confirm(
@@ -44,11 +35,16 @@ pub async fn confirm(
     let page = match tokens::owned_token(&state.store, user.user_id, id).await {
         Ok(token) => render(
             StatusCode::OK,
-            &RegeneratePage {
-                nav: Nav::of(&user),
-                id,
-                name: token.name,
-            },
+            &Confirm {
+ nav: Nav::of(&user),
+ title: "Regenerate token",
+ question: format!("Regenerate “{}”?", token.name),
+ explanation: "The token gets a new secret, shown once on the next page. The current secret stops working at once: scripts using it need the new one. The scopes stay; the token lives as long as it was first given, counted from now.",
+ action: format!("/tokens/{id}/regenerate"),
+ button: "Regenerate token",
+ danger: false,
+ cancel: format!("/tokens/{id}"),
+},
         ),
         Err(error) => failure(&error.into()),
     };

@@ -1,6 +1,5 @@
 //! `/tokens/{id}/revoke`: revoking a token after a confirmation; the API refuses it at once.
 
-use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,18 +10,10 @@ use uuid::Uuid;
 
 use super::not_found;
 use crate::accounts::sessions::ClientInfo;
-use crate::console::page::{render, Nav};
+use crate::console::page::{render, Confirm, Nav};
 use crate::console::session::{cross_site, failure, form_is_ours, require, ButtonForm};
 use crate::state::AppState;
 use crate::tokens::service as tokens;
-
-#[derive(Template)]
-#[template(path = "console/token_revoke.html")]
-struct RevokePage {
-    nav: Nav,
-    id: Uuid,
-    name: String,
-}
 
 /// `GET /tokens/{id}/revoke`: asks to confirm.
 pub async fn confirm(
@@ -41,10 +32,15 @@ pub async fn confirm(
     let page = match tokens::owned_token(&state.store, user.user_id, id).await {
         Ok(token) => render(
             StatusCode::OK,
-            &RevokePage {
+            &Confirm {
                 nav: Nav::of(&user),
-                id,
-                name: token.name,
+                title: "Revoke token",
+                question: format!("Revoke “{}”?", token.name),
+                explanation: "Scripts using it will be refused from now on. This cannot be undone.",
+                action: format!("/tokens/{id}/revoke"),
+                button: "Revoke",
+                danger: true,
+                cancel: format!("/tokens/{id}"),
             },
         ),
         Err(error) => failure(&error.into()),
