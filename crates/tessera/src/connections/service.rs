@@ -505,6 +505,21 @@ impl Connections {
         Ok(revocation)
     }
 
+    /// The owner's branches, each with its grant as stored (`None`: never connected), for
+    /// listing them: one read per branch, not the two that [`Self::connection`] takes.
+    pub async fn branches_with_connections(
+        &self,
+        owner_id: Uuid,
+    ) -> Result<Vec<(BranchRecord, Option<ConnectionRecord>)>, ConnectionError> {
+        let branches = self.store.list_branches(owner_id, None).await?;
+        let mut listed = Vec::with_capacity(branches.len());
+        for branch in branches {
+            let row = self.store.token_row(owner_id, branch.id).await?;
+            listed.push((branch, row.map(|r| r.connection)));
+        }
+        Ok(listed)
+    }
+
     /// The branch's grant as stored (`None`: never connected), for showing its state.
     pub async fn connection(
         &self,

@@ -146,10 +146,9 @@ async fn branches_page(
 ) -> Result<BranchesPage, ApiError> {
     let connections = &state.connections;
     let clients = connections.clients(user.user_id).await?;
-    let branches = connections.branches(user.user_id, None).await?;
+    let branches = connections.branches_with_connections(user.user_id).await?;
     let mut rows = Vec::with_capacity(branches.len());
-    for branch in branches {
-        let connection = connections.connection(user.user_id, branch.id).await?;
+    for (branch, connection) in branches {
         let (status, expires) = match &connection {
             Some(c) if c.status == ConnectionStatus::Active => ("connected", when(c.expires_at)),
             Some(c) if c.status == ConnectionStatus::NeedsReauth => {
