@@ -327,41 +327,20 @@ impl Dataset {
         })
     }
 
-    /// Decodes every event and applies scaling: `$PnE` log amplification for integer data
-    /// (`10^(f1·x/PnR)·f2`, with f2 = 1 when f2 = 0), `$TIMESTEP` for the time channel,
-    /// and division by `$PnG` for other linear channels.
+    /// `$TIMESTEP`, the seconds per tick of the time channel, when it is a positive number.
+    pub fn timestep(&self) -> Option<f64> {
+        crate::scale::parse_timestep(self.keywords.get("$TIMESTEP"))
+    }
+
+    /// Decodes every event and applies [`Scaling`](crate::Scaling): `$PnE` log amplification
+    /// for integer data, `$TIMESTEP` for the time channel, `$PnG` for other linear channels.
     pub fn columns_scaled(&self) -> Result<Columns> {
         let mut cols = self.columns_raw()?;
-        let timestep = self
-            .keywords
-            .get("$TIMESTEP")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t > 0.0);
+        let timestep = self.timestep();
         for (p, col) in self.parameters.iter().zip(cols.data.iter_mut()) {
-            scale_column(p, timestep, col);
+            crate::Scaling::of(p, timestep).apply_all(col);
         }
         Ok(cols)
-    }
-}
-
-fn scale_column(p: &Parameter, timestep: Option<f64>, col: &mut [f64]) {
-    if let (DataType::Int, Some((f1, f2))) = (p.data_type, p.pne) {
-        if f1 > 0.0 && p.range > 0.0 {
-            let f2 = if f2 == 0.0 { 1.0 } else { f2 };
-            let r = p.range;
-            col.iter_mut()
-                .for_each(|v| *v = 10f64.powf(f1 * *v / r) * f2);
-            return;
-        }
-    }
-    if p.is_time() {
-        if let Some(t) = timestep {
-            col.iter_mut().for_each(|v| *v *= t);
-        }
-        return;
-    }
-    if let Some(g) = p.png.filter(|g| g.is_finite() && *g > 0.0 && *g != 1.0) {
-        col.iter_mut().for_each(|v| *v /= g);
     }
 }
 

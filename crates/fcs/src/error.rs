@@ -188,6 +188,16 @@ pub enum FcsError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// An analysis argument (a transform parameter, a channel, a bin count, …) outside its
+    /// domain. The message starts with the argument's name, so a form can show it beside it.
+    #[error("{field}: {reason}")]
+    InvalidArgument {
+        /// The argument, as a client names it (e.g. `w`, `x`, `bins`).
+        field: String,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+
     /// An error inside a dataset after the first one (found through `$NEXTDATA`).
     #[error("dataset {index} (starting at byte {offset}): {source}")]
     InDataset {
@@ -199,6 +209,16 @@ pub enum FcsError {
         #[source]
         source: Box<FcsError>,
     },
+}
+
+impl FcsError {
+    /// An [`FcsError::InvalidArgument`].
+    pub fn argument(field: impl Into<String>, reason: impl Into<String>) -> FcsError {
+        FcsError::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// At most this many characters of a rejected value are quoted in a message, so that a

@@ -62,20 +62,29 @@
 #![warn(missing_docs)]
 
 mod chain;
+pub mod compensation;
 pub mod dataset;
 mod decode;
 pub mod error;
 pub mod histogram;
+pub mod logicle;
 pub mod params;
+pub mod pipeline;
+pub mod scale;
 pub mod stats;
 pub mod synth;
 pub mod text;
+pub mod transform;
 pub mod write;
 
+pub use compensation::Compensation;
 pub use dataset::{Columns, Dataset, FcsFile};
 pub use error::{FcsError, Result};
 pub use histogram::{histogram, Histogram};
 pub use params::{DataType, Display, Parameter, Spillover, MAX_NAME_BYTES};
+pub use pipeline::{Pipeline, Scale, Source};
+pub use scale::Scaling;
 pub use stats::{all_channel_stats, channel_stats, ChannelStats};
 pub use text::Keywords;
+pub use transform::{Transform, TransformSpec};
 pub use write::{write_fcs31, write_fcs31_file, WriteParameter};

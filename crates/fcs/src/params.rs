@@ -161,6 +161,11 @@ impl Parameter {
         Some(range_mask & width_mask)
     }
 
+    /// True for a fluorescence channel: one that is not scatter, time or width (by `$PnN`).
+    pub fn is_fluorescence(&self) -> bool {
+        !is_linear_by_name(&self.pnn)
+    }
+
     /// True when this looks like the time channel (`$PnN` is `Time`, any case).
     pub fn is_time(&self) -> bool {
         self.pnn.trim().eq_ignore_ascii_case("time")
