@@ -61,6 +61,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod binning;
 mod chain;
 pub mod compensation;
 pub mod dataset;

@@ -205,7 +205,7 @@ impl Spillover {
     }
 
     /// Finds and parses the spillover keyword of a dataset, if any.
-    pub(crate) fn from_keywords(kw: &Keywords) -> Result<Option<Spillover>> {
+    pub fn from_keywords(kw: &Keywords) -> Result<Option<Spillover>> {
         for key in ["$SPILLOVER", "$SPILL", "SPILL", "SPILLOVER"] {
             if let Some(v) = kw.get(key) {
                 return Spillover::parse(key, v).map(Some);

@@ -144,6 +144,24 @@ impl Pipeline {
         out
     }
 
+    /// The range channel `index` spans on this pipeline's scale, from its `$PnR`: `[0, $PnR]`
+    /// scaled (`[f2, f2·10^f1]` for a log-amplified one); on a transformed channel, from 0 (the
+    /// bottom of every transform's display) to the transformed top. `None` when that is no
+    /// range at all (a `$PnR` of 0, a transform that maps the top below 0).
+    pub fn channel_range(&self, source: &Source<'_>, index: usize) -> Option<(f64, f64)> {
+        let parameter = &source.parameters[index];
+        let scaling = if self.scales() {
+            Scaling::of(parameter, source.timestep)
+        } else {
+            Scaling::Identity
+        };
+        let (mut low, mut high) = (scaling.apply(0.0), scaling.apply(parameter.range));
+        if let Some((transform, _)) = self.transform.as_ref().filter(|_| self.transforms(index)) {
+            (low, high) = (0.0, transform.apply(high));
+        }
+        (low.is_finite() && high.is_finite() && low < high).then_some((low, high))
+    }
+
     fn scaled(&self, source: &Source<'_>, index: usize) -> Vec<f64> {
         let mut values = source.columns[index].to_vec();
         if self.scales() {

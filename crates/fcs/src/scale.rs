@@ -78,7 +78,7 @@ impl Scaling {
 }
 
 /// `$TIMESTEP` when it is a positive number; instruments also write blanks and placeholders.
-pub(crate) fn parse_timestep(value: Option<&str>) -> Option<f64> {
+pub fn parse_timestep(value: Option<&str>) -> Option<f64> {
     value
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|t| t.is_finite() && *t > 0.0)

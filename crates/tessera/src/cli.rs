@@ -448,9 +448,7 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
         }
         FcsCommand::Stats { file, channels } => {
             let data = decode_fcs(&file)?;
-            let selected = data
-                .select(channels.as_deref())
-                .map_err(anyhow::Error::msg)?;
+            let selected = data.select(channels.as_deref())?;
             print_json(&StatisticsView::new(
                 file.display().to_string(),
                 &data,
@@ -464,9 +462,7 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
             channels,
         } => {
             let data = decode_fcs(&file)?;
-            let selected = data
-                .select(channels.as_deref())
-                .map_err(anyhow::Error::msg)?;
+            let selected = data.select(channels.as_deref())?;
             let id = file.display().to_string();
             print_json(&EventsView::new(id, &data, &selected, limit, offset))
         }
@@ -487,7 +483,7 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
 
 fn decode_fcs(path: &Path) -> anyhow::Result<FcsData> {
     let file = FcsFile::open(path)?;
-    Ok(FcsData::decode(&file)?)
+    Ok(FcsData::decode(&file, 0)?)
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {

@@ -252,6 +252,15 @@ pub struct Config {
     #[arg(long, env = "FCS_MAX_RESPONSE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub fcs_max_response_mb: u64,
 
+    /// Most bins a `GET /api/v1/fcs/histogram` may ask for.
+    #[arg(long, env = "FCS_MAX_BINS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub fcs_max_bins: u64,
+
+    /// Most bins per axis a `GET /api/v1/fcs/density` may ask for (its answer holds the square
+    /// of this many counts).
+    #[arg(long, env = "FCS_MAX_DENSITY_BINS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub fcs_max_density_bins: u64,
+
     /// Memory, in MiB, that FCS files being decoded may take at once (each decode reserves its
     /// decoded size first). A file that decodes to more than this or FCS_CACHE_MB is refused.
     #[arg(long, env = "FCS_DECODE_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_194_303))]

@@ -112,7 +112,7 @@ pub async fn show(
 async fn file_page(state: &AppState, user: &SignedIn, id: &str) -> Result<FilePage, ApiError> {
     let fcs = &state.fcs;
     let source = fcs.resolve(&state.store, user.user_id, Some(id)).await?;
-    let data = fcs.data(&source).await?;
+    let data = fcs.data(&source, 0).await?;
     let data = analysed(data).await?;
     let (name, facts, deletable) = match &source {
         FcsSource::Sample(sample) => (

@@ -25,6 +25,16 @@ pub enum FileKey {
     Upload(Uuid),
 }
 
+/// Which dataset of which file an entry holds: files chained by `$NEXTDATA` hold several,
+/// decoded one at a time as they are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DataKey {
+    /// The file.
+    pub file: FileKey,
+    /// The dataset, 0-based.
+    pub dataset: usize,
+}
+
 /// The cache; see the module docs.
 #[derive(Debug)]
 pub struct FcsCache {
@@ -34,7 +44,7 @@ pub struct FcsCache {
 
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<FileKey, Entry>,
+    map: HashMap<DataKey, Entry>,
     used: usize,
     clock: u64,
 }
@@ -61,7 +71,7 @@ impl FcsCache {
     }
 
     /// The entry for `key`, marked as just used.
-    pub fn get(&self, key: FileKey) -> Option<Arc<FcsData>> {
+    pub fn get(&self, key: DataKey) -> Option<Arc<FcsData>> {
         let mut entries = self.entries();
         entries.clock += 1;
         let now = entries.clock;
@@ -71,7 +81,7 @@ impl FcsCache {
     }
 
     /// Keeps `data` under `key`, evicting least recently used entries until it fits.
-    pub fn insert(&self, key: FileKey, data: Arc<FcsData>) {
+    pub fn insert(&self, key: DataKey, data: Arc<FcsData>) {
         let size = data.size_in_bytes();
         if size > self.budget {
             return;
@@ -95,9 +105,18 @@ impl FcsCache {
         entries.map.insert(key, Entry { data, last_used });
     }
 
-    /// Forgets `key` (its file was deleted).
-    pub fn remove(&self, key: FileKey) {
-        self.entries().remove(key);
+    /// Forgets every dataset of `file` (it was deleted).
+    pub fn remove(&self, file: FileKey) {
+        let mut entries = self.entries();
+        let keys: Vec<DataKey> = entries
+            .map
+            .keys()
+            .filter(|k| k.file == file)
+            .copied()
+            .collect();
+        for key in keys {
+            entries.remove(key);
+        }
     }
 
     /// Bytes of decoded columns held.
@@ -107,7 +126,7 @@ impl FcsCache {
 }
 
 impl Entries {
-    fn remove(&mut self, key: FileKey) {
+    fn remove(&mut self, key: DataKey) {
         if let Some(old) = self.map.remove(&key) {
             self.used -= old.data.size_in_bytes();
         }
@@ -124,25 +143,29 @@ mod tests {
         let no_keywords: [(&str, &str); 0] = [];
         let mut bytes = Vec::new();
         tessera_fcs::write_fcs31(&mut bytes, &params, &[vec![1.0; events]], &no_keywords).unwrap();
-        Arc::new(FcsData::decode(&FcsFile::from_vec(bytes).unwrap()).unwrap())
+        Arc::new(FcsData::decode(&FcsFile::from_vec(bytes).unwrap(), 0).unwrap())
+    }
+
+    fn first(file: FileKey) -> DataKey {
+        DataKey { file, dataset: 0 }
     }
 
     #[test]
     fn least_recently_used_entries_leave_first_and_oversized_ones_are_not_kept() {
         let cache = FcsCache::new(3 * 8 * 100);
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        cache.insert(FileKey::Upload(a), data(100));
-        cache.insert(FileKey::Upload(b), data(100));
-        cache.insert(FileKey::Sample, data(100));
-        assert!(cache.get(FileKey::Upload(a)).is_some()); // b is now the oldest
-        cache.insert(FileKey::Upload(c), data(100));
-        assert!(cache.get(FileKey::Upload(b)).is_none());
-        assert!(cache.get(FileKey::Upload(a)).is_some());
+        cache.insert(first(FileKey::Upload(a)), data(100));
+        cache.insert(first(FileKey::Upload(b)), data(100));
+        cache.insert(first(FileKey::Sample), data(100));
+        assert!(cache.get(first(FileKey::Upload(a))).is_some()); // b is now the oldest
+        cache.insert(first(FileKey::Upload(c)), data(100));
+        assert!(cache.get(first(FileKey::Upload(b))).is_none());
+        assert!(cache.get(first(FileKey::Upload(a))).is_some());
         assert_eq!(cache.used_bytes(), 3 * 800);
         cache.remove(FileKey::Upload(a));
         assert_eq!(cache.used_bytes(), 2 * 800);
-        cache.insert(FileKey::Upload(a), data(1000));
-        assert!(cache.get(FileKey::Upload(a)).is_none());
+        cache.insert(first(FileKey::Upload(a)), data(1000));
+        assert!(cache.get(first(FileKey::Upload(a))).is_none());
         assert_eq!(cache.used_bytes(), 2 * 800);
     }
 }

@@ -18,13 +18,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use tessera_fcs::{Dataset, FcsFile};
+use tessera_fcs::{Dataset, FcsError, FcsFile};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::cache::FileKey;
 use super::errors::{DecodeLimit, FcsRefusal};
 use super::storage::run_blocking;
-use super::view::FcsData;
+use super::view::{no_such_dataset, FcsData};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -58,11 +58,17 @@ impl Decoder {
         self.limit.bytes()
     }
 
-    /// Decodes the first dataset of `file` once its decoded size fits the budget; a file larger
-    /// than [`Self::max_decoded_bytes`] is refused without waiting.
-    pub async fn decode(&self, file: FcsFile) -> Result<FcsData, FcsRefusal> {
-        let bytes = self.admit(file.first())?;
-        let room = self.reserve(bytes, file.first().event_count()).await;
+    /// Decodes dataset `index` of `file` once its decoded size fits the budget; a dataset
+    /// larger than [`Self::max_decoded_bytes`] is refused without waiting.
+    pub async fn decode(&self, file: FcsFile, index: usize) -> Result<FcsData, FcsRefusal> {
+        let dataset = file.datasets().get(index).ok_or_else(|| {
+            FcsRefusal::Invalid(FcsError::argument(
+                "dataset",
+                no_such_dataset(file.datasets().len()),
+            ))
+        })?;
+        let bytes = self.admit(dataset)?;
+        let room = self.reserve(bytes, dataset.event_count()).await;
         #[cfg(test)]
         let probe = self.probe.get();
         let decoded = run_blocking(move || {
@@ -71,9 +77,9 @@ impl Decoder {
             let _room = room;
             #[cfg(test)]
             probe.notify(probe::Event::Decoding {
-                events: file.first().event_count(),
+                events: file.datasets()[index].event_count(),
             });
-            FcsData::decode(&file)
+            FcsData::decode(&file, index)
         })
         .await?;
         Ok(decoded)

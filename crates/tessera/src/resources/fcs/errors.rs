@@ -16,6 +16,10 @@ pub enum FcsRefusal {
     /// The engine rejected the file; its message says why.
     #[error("{FILE_FIELD}: {0}")]
     Rejected(FcsError),
+    /// An analysis argument (a dataset, channel, transform parameter, bin count, …) is outside
+    /// its domain; the message starts with the argument's name.
+    #[error(transparent)]
+    Invalid(FcsError),
     /// The upload is larger than `FCS_MAX_UPLOAD_MB`.
     #[error(
         "{FILE_FIELD}: the upload is larger than the limit of {} MiB (FCS_MAX_UPLOAD_MB)",

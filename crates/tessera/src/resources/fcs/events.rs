@@ -33,6 +33,8 @@ pub struct EventsPage {
     selected: Vec<usize>,
     start: usize,
     end: usize,
+    /// The selected channels' values of the page through a value pipeline; `None`: raw.
+    values: Option<Vec<Vec<f64>>>,
     /// The envelope and the page's fields up to the opening `[` of `events`.
     head: Vec<u8>,
 }
@@ -55,8 +57,21 @@ impl EventsPage {
             selected,
             start,
             end,
+            values: None,
             head,
         }
+    }
+
+    /// The events of the file this page covers (clamped to the file).
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+
+    /// The page with the selected channels' values over [`Self::range`] computed through a
+    /// value pipeline (in the selected order), instead of the raw ones.
+    pub fn with_values(mut self, values: Vec<Vec<f64>>) -> Self {
+        self.values = Some(values);
+        self
     }
 
     /// Refuses the page when its size bound is over `max_bytes` (`FCS_MAX_RESPONSE_MB`).
@@ -75,7 +90,10 @@ impl EventsPage {
     }
 
     fn rows(&self) -> EventRows<'_> {
-        EventRows::of(&self.data, &self.selected, self.start, self.end)
+        match &self.values {
+            None => EventRows::of(&self.data, &self.selected, self.start, self.end),
+            Some(values) => EventRows::computed(&self.data, &self.selected, values),
+        }
     }
 }
 
@@ -172,7 +190,7 @@ mod tests {
         let no_keywords: [(&str, &str); 0] = [];
         let mut bytes = Vec::new();
         tessera_fcs::write_fcs31(&mut bytes, &params, &columns, &no_keywords).unwrap();
-        Arc::new(FcsData::decode(&FcsFile::from_vec(bytes).unwrap()).unwrap())
+        Arc::new(FcsData::decode(&FcsFile::from_vec(bytes).unwrap(), 0).unwrap())
     }
 
     async fn body_of(response: Response) -> (Option<HeaderValue>, Vec<u8>, usize) {

@@ -10,6 +10,7 @@
 //! is answered from one place ([`errors`]). The handlers and the one mapping of
 //! [`errors::FcsRefusal`] to a status are in [`routes`](mod@routes).
 
+pub mod analysis;
 pub mod cache;
 pub mod decoding;
 pub mod errors;

@@ -21,10 +21,10 @@ use tessera_fcs::{FcsError, FcsFile};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::cache::{FcsCache, FileKey};
+use super::cache::{DataKey, FcsCache, FileKey};
 use super::decoding::Decoder;
 use super::errors::FcsRefusal;
-use super::storage::{open_blocking, PendingObject, Storage};
+use super::storage::{open_blocking, read_local, ByteStream, PendingObject, Storage};
 use super::upload::{Room, Usage};
 use super::view::FcsData;
 use crate::config::Config;
@@ -70,6 +70,14 @@ impl FcsSource {
         }
     }
 
+    /// The file's name: the sample's, or the upload's as sent (sanitised).
+    pub fn filename(&self) -> &str {
+        match self {
+            FcsSource::Sample(sample) => &sample.filename,
+            FcsSource::Upload(record) => &record.filename,
+        }
+    }
+
     fn key(&self) -> FileKey {
         match self {
             FcsSource::Sample(_) => FileKey::Sample,
@@ -88,6 +96,8 @@ struct Inner {
     sample_path: Option<PathBuf>,
     max_upload_bytes: u64,
     max_response_bytes: u64,
+    max_bins: usize,
+    max_density_bins: usize,
     /// `None`: no quota.
     quota_bytes: Option<u64>,
     /// `FCS_MAX_TOTAL_GB` in bytes; `None`: no cap.
@@ -127,6 +137,8 @@ impl FcsService {
             sample_path: config.fcs_sample_path.clone(),
             max_upload_bytes: config.fcs_max_upload_mb.saturating_mul(MIB),
             max_response_bytes: config.fcs_max_response_mb.saturating_mul(MIB),
+            max_bins: usize::try_from(config.fcs_max_bins).unwrap_or(usize::MAX),
+            max_density_bins: usize::try_from(config.fcs_max_density_bins).unwrap_or(usize::MAX),
             quota_bytes: (config.fcs_quota_mb > 0).then(|| config.fcs_quota_mb.saturating_mul(MIB)),
             total_bytes: (config.fcs_max_total_gb > 0)
                 .then(|| config.fcs_max_total_gb.saturating_mul(1024 * MIB)),
@@ -150,6 +162,16 @@ impl FcsService {
     /// The largest events page, in bytes of JSON (`FCS_MAX_RESPONSE_MB`).
     pub fn max_response_bytes(&self) -> u64 {
         self.0.max_response_bytes
+    }
+
+    /// The most bins a histogram may have (`FCS_MAX_BINS`).
+    pub fn max_bins(&self) -> usize {
+        self.0.max_bins
+    }
+
+    /// The most bins per axis a density may have (`FCS_MAX_DENSITY_BINS`).
+    pub fn max_density_bins(&self) -> usize {
+        self.0.max_density_bins
     }
 
     /// The time an upload may take (see [`upload_timeout`]).
@@ -282,27 +304,56 @@ impl FcsService {
             .ok_or(FcsRefusal::NotFound)
     }
 
-    /// The decoded file, from the cache or decoded now (off the async workers) and kept. While
-    /// one request decodes a file, others for it wait and find it cached; others go on.
-    pub async fn data(&self, source: &FcsSource) -> Result<Arc<FcsData>, FcsRefusal> {
-        let key = source.key();
+    /// Dataset `dataset` of the file, from the cache or decoded now (off the async workers) and
+    /// kept. While one request decodes a file, others for it wait and find it cached; others
+    /// go on.
+    pub async fn data(
+        &self,
+        source: &FcsSource,
+        dataset: usize,
+    ) -> Result<Arc<FcsData>, FcsRefusal> {
+        let key = DataKey {
+            file: source.key(),
+            dataset,
+        };
         if let Some(data) = self.0.cache.get(key) {
             return Ok(data);
         }
-        let _flight = self.0.decoder.single_flight(key).await;
+        let _flight = self.0.decoder.single_flight(key.file).await;
         if let Some(data) = self.0.cache.get(key) {
             return Ok(data);
         }
+        let data = async {
+            self.0
+                .decoder
+                .decode(self.open(source).await?, dataset)
+                .await
+        }
+        .await
+        .map_err(|refusal| stored_file_refusal(source, refusal))?;
+        let data = Arc::new(data);
+        self.0.cache.insert(key, data.clone());
+        Ok(data)
+    }
+
+    /// The file, opened (HEADER and TEXT of every dataset read and checked, nothing decoded).
+    pub async fn open(&self, source: &FcsSource) -> Result<FcsFile, FcsRefusal> {
         let file = match source {
             FcsSource::Sample(sample) => open_blocking(sample.path.clone()).await,
             FcsSource::Upload(record) => self.storage().await?.open(&record.object_key).await,
         };
-        let data = async { self.0.decoder.decode(file?).await }
-            .await
-            .map_err(|refusal| stored_file_refusal(source, refusal))?;
-        let data = Arc::new(data);
-        self.0.cache.insert(key, data.clone());
-        Ok(data)
+        file.map_err(|error| stored_file_refusal(source, FcsRefusal::Rejected(error)))
+    }
+
+    /// The file's original bytes, as stored, with their length.
+    pub async fn original(&self, source: &FcsSource) -> Result<(u64, ByteStream), FcsRefusal> {
+        let read = match source {
+            FcsSource::Sample(sample) => read_local(&sample.path).await,
+            FcsSource::Upload(record) => self.storage().await?.read(&record.object_key).await,
+        };
+        read.map_err(|error| {
+            FcsRefusal::Broken(anyhow::Error::new(error).context("reading a stored FCS file"))
+        })
     }
 
     /// Reads every stored upload as a request would, under the current limits, and returns
@@ -318,7 +369,7 @@ impl FcsService {
             let decoded = async {
                 self.0
                     .decoder
-                    .decode(storage.open(&record.object_key).await?)
+                    .decode(storage.open(&record.object_key).await?, 0)
                     .await
             };
             if let Err(refusal) = decoded.await {
@@ -339,7 +390,7 @@ impl FcsService {
         let decoded = async {
             self.0
                 .decoder
-                .decode(storage.open(upload.key()).await?)
+                .decode(storage.open(upload.key()).await?, 0)
                 .await
         };
         decoded.await
@@ -347,7 +398,8 @@ impl FcsService {
 
     /// Keeps a freshly validated upload's decoded data, so its first read is free.
     pub fn remember(&self, id: Uuid, data: Arc<FcsData>) {
-        self.0.cache.insert(FileKey::Upload(id), data);
+        let file = FileKey::Upload(id);
+        self.0.cache.insert(DataKey { file, dataset: 0 }, data);
     }
 
     /// Deletes one of `user_id`'s uploads, record and object, and answers its record. The row
@@ -500,7 +552,7 @@ mod tests {
         /// Reads `record` in a task of its own; resolves to its event count.
         fn read(&self, record: &FcsFileRecord) -> tokio::task::JoinHandle<usize> {
             let (service, source) = (self.service.clone(), FcsSource::Upload(record.clone()));
-            tokio::spawn(async move { service.data(&source).await.unwrap().event_count() })
+            tokio::spawn(async move { service.data(&source, 0).await.unwrap().event_count() })
         }
 
         /// Reports every probe event; a decode of one of `held` files blocks until released
@@ -604,7 +656,7 @@ mod tests {
 
         // A file that could never fit is refused at once rather than queued.
         let huge = FcsSource::Upload(bench.upload(200_000));
-        let refused = bench.service.data(&huge).await.unwrap_err().to_string();
+        let refused = bench.service.data(&huge, 0).await.unwrap_err().to_string();
         assert!(refused.contains("FCS_CACHE_MB=1"), "{refused}");
     }
 

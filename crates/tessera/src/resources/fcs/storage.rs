@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use futures_util::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -128,6 +129,21 @@ impl Storage {
         }
     }
 
+    /// The bytes stored at `key`, as a stream, with their length.
+    pub async fn read(&self, key: &str) -> Result<(u64, ByteStream), FcsError> {
+        let object = self
+            .objects
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| io_error(key, e))?;
+        let size = object.meta.size;
+        let key = key.to_owned();
+        let stream = object
+            .into_stream()
+            .map_err(move |e| std::io::Error::other(format!("reading {key}: {e}")));
+        Ok((size, Box::pin(stream)))
+    }
+
     /// Opens the FCS file stored at `key`. Parsing is blocking work and runs on the blocking pool.
     pub async fn open(&self, key: &str) -> Result<FcsFile, FcsError> {
         let location = Path::from(key);
@@ -142,6 +158,21 @@ impl Storage {
             .map_err(|e| io_error(key, e))?;
         run_blocking(move || FcsFile::from_vec(bytes.to_vec())).await
     }
+}
+
+/// A file's bytes, read as they are sent.
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send>>;
+
+/// The bytes of the local file `path`, as a stream, with their length.
+pub async fn read_local(path: &FsPath) -> Result<(u64, ByteStream), FcsError> {
+    let error = |source| FcsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = tokio::fs::File::open(path).await.map_err(error)?;
+    let size = file.metadata().await.map_err(error)?.len();
+    Ok((size, Box::pin(tokio_util::io::ReaderStream::new(file))))
 }
 
 /// Removes `path` and the part files `<path>#<n>` beside it; a missing file is not an error.

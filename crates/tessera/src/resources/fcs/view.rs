@@ -14,9 +14,14 @@ use std::sync::OnceLock;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use tessera_fcs::{
-    stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Histogram, Parameter,
+    stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Histogram, Keywords, Parameter,
+    Source,
 };
 use utoipa::ToSchema;
+
+use super::analysis::invalid;
+use super::errors::FcsRefusal;
+use crate::http::truncate;
 
 /// Percentiles reported beside the contract's statistics.
 const PERCENTILES: [f64; 2] = [5.0, 95.0];
@@ -25,9 +30,13 @@ const PERCENTILES: [f64; 2] = [5.0, 95.0];
 /// file's page with every channel's plot stays light.
 pub const HISTOGRAM_BINS: usize = 100;
 
-/// The first dataset of an FCS file, decoded: what the endpoints serve, kept in the cache.
+/// One dataset of an FCS file, decoded: what the endpoints serve, kept in the cache.
 #[derive(Debug)]
 pub struct FcsData {
+    /// Which dataset of its file (0-based).
+    pub dataset: usize,
+    /// Its keywords: the spillover matrix, `$TIMESTEP` and what the keywords route lists.
+    pub keywords: Keywords,
     /// The parameters, in event order.
     pub parameters: Vec<Parameter>,
     /// Raw values, one `f64` column per parameter.
@@ -39,15 +48,30 @@ pub struct FcsData {
 }
 
 impl FcsData {
-    /// Decodes the first dataset (most files hold one). Blocking: call it off the async workers.
-    pub fn decode(file: &FcsFile) -> Result<FcsData, FcsError> {
-        let dataset = file.first();
+    /// Decodes dataset `index` (0-based; most files hold one). Blocking: call it off the async
+    /// workers.
+    pub fn decode(file: &FcsFile, index: usize) -> Result<FcsData, FcsError> {
+        let dataset = file
+            .datasets()
+            .get(index)
+            .ok_or_else(|| FcsError::argument("dataset", no_such_dataset(file.datasets().len())))?;
         Ok(FcsData {
+            dataset: index,
+            keywords: dataset.keywords().clone(),
             parameters: dataset.parameters().to_vec(),
             columns: dataset.columns_raw()?,
             stats: OnceLock::new(),
             histograms: OnceLock::new(),
         })
+    }
+
+    /// What the value pipeline reads: every raw column.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            parameters: &self.parameters,
+            columns: self.columns.data.iter().map(Vec::as_slice).collect(),
+            timestep: tessera_fcs::scale::parse_timestep(self.keywords.get("$TIMESTEP")),
+        }
     }
 
     /// Events decoded.
@@ -93,23 +117,43 @@ impl FcsData {
 
     /// Indices of the channels named in `channels` (comma-separated `$PnN`s), in parameter
     /// order; every channel when `None`. The error names the first unknown channel.
-    pub fn select(&self, channels: Option<&str>) -> Result<Vec<usize>, String> {
-        let Some(list) = channels else {
-            return Ok((0..self.parameters.len()).collect());
-        };
+    pub fn select(&self, channels: Option<&str>) -> Result<Vec<usize>, FcsRefusal> {
+        match channels {
+            None => Ok((0..self.parameters.len()).collect()),
+            Some(list) => self.channels("channels", list),
+        }
+    }
+
+    /// Indices of the channels `list` names (comma-separated `$PnN`s), in parameter order;
+    /// refusals name `field`.
+    pub fn channels(&self, field: &str, list: &str) -> Result<Vec<usize>, FcsRefusal> {
         let mut wanted = vec![false; self.parameters.len()];
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let index = self
-                .parameters
-                .iter()
-                .position(|p| p.pnn == name)
-                .ok_or_else(|| format!("channels: unknown channel `{name}`"))?;
-            wanted[index] = true;
+            wanted[self.channel(field, name)?] = true;
         }
         if !wanted.contains(&true) {
-            return Err("channels: name at least one channel, e.g. `channels=FSC-A,SSC-A`".into());
+            return Err(invalid(
+                field,
+                format!("name at least one channel, e.g. `{field}=FSC-A,SSC-A`"),
+            ));
         }
         Ok((0..wanted.len()).filter(|&i| wanted[i]).collect())
+    }
+
+    /// The index of the channel whose `$PnN` is `name`; refusals name `field`.
+    pub fn channel(&self, field: &str, name: &str) -> Result<usize, FcsRefusal> {
+        self.parameters
+            .iter()
+            .position(|p| p.pnn == name)
+            .ok_or_else(|| invalid(field, format!("unknown channel `{}`", truncate(name, 60))))
+    }
+}
+
+/// Why `dataset=` names no dataset of a file with `count` of them.
+pub fn no_such_dataset(count: usize) -> String {
+    match count {
+        1 => "the file has one dataset: use 0".to_owned(),
+        n => format!("the file has {n} datasets: use 0 to {}", n - 1),
     }
 }
 
@@ -199,9 +243,24 @@ pub struct ParameterView {
 pub struct ParametersView {
     /// `sample`, or the id of the caller's upload.
     file_id: String,
+    /// The dataset (0-based).
+    dataset: usize,
     total_events: usize,
     total_parameters: usize,
     parameters: Vec<ParameterView>,
+}
+
+impl ParameterView {
+    /// How `parameter` is listed.
+    pub fn of(parameter: &Parameter) -> Self {
+        ParameterView {
+            index: parameter.index,
+            pnn: parameter.pnn.clone(),
+            pns: parameter.pns.clone(),
+            range: Integral(parameter.range),
+            display: parameter.display.as_str(),
+        }
+    }
 }
 
 impl ParametersView {
@@ -209,19 +268,10 @@ impl ParametersView {
     pub fn new(file_id: String, data: &FcsData) -> Self {
         ParametersView {
             file_id,
+            dataset: data.dataset,
             total_events: data.event_count(),
             total_parameters: data.parameters.len(),
-            parameters: data
-                .parameters
-                .iter()
-                .map(|p| ParameterView {
-                    index: p.index,
-                    pnn: p.pnn.clone(),
-                    pns: p.pns.clone(),
-                    range: Integral(p.range),
-                    display: p.display.as_str(),
-                })
-                .collect(),
+            parameters: data.parameters.iter().map(ParameterView::of).collect(),
         }
     }
 }
@@ -251,6 +301,26 @@ impl<'a> EventRows<'a> {
         EventRows {
             columns,
             rows: end - start,
+        }
+    }
+
+    /// Rows of values computed through a value pipeline (`values[k]` of channel `selected[k]`),
+    /// printed as the `f64`s they are.
+    pub(super) fn computed(data: &'a FcsData, selected: &[usize], values: &'a [Vec<f64>]) -> Self {
+        let columns: Vec<(&str, Print, &[f64])> = selected
+            .iter()
+            .zip(values)
+            .map(|(&i, column)| {
+                (
+                    data.parameters[i].pnn.as_str(),
+                    Print::Float64,
+                    column.as_slice(),
+                )
+            })
+            .collect();
+        EventRows {
+            rows: values.first().map_or(0, Vec::len),
+            columns,
         }
     }
 
@@ -371,14 +441,36 @@ pub struct StatisticsView {
 }
 
 impl StatisticsView {
-    /// Statistics of the `selected` channels. Blocking the first time (see
+    /// Statistics of the `selected` channels' raw values. Blocking the first time (see
     /// [`FcsData::statistics`]).
     pub fn new(file_id: String, data: &FcsData, selected: &[usize]) -> Self {
         let all = data.statistics();
+        Self::of(file_id, data, selected, selected.iter().map(|&i| &all[i]))
+    }
+
+    /// Statistics of values computed through a value pipeline (`values[k]` of channel
+    /// `selected[k]`). Blocking: it reads every value.
+    pub fn computed(
+        file_id: String,
+        data: &FcsData,
+        selected: &[usize],
+        values: &[Vec<f64>],
+    ) -> Self {
+        let stats = stats::columns_stats(values, &PERCENTILES);
+        Self::of(file_id, data, selected, stats.iter())
+    }
+
+    fn of<'s>(
+        file_id: String,
+        data: &FcsData,
+        selected: &[usize],
+        stats: impl Iterator<Item = &'s ChannelStats>,
+    ) -> Self {
         let statistics = selected
             .iter()
-            .map(|&i| {
-                let (p, s) = (&data.parameters[i], &all[i]);
+            .zip(stats)
+            .map(|(&i, s)| {
+                let p = &data.parameters[i];
                 let percentile = |k: usize| s.percentiles.get(k).map_or(f64::NAN, |&(_, v)| v);
                 ChannelStatsView {
                     parameter: p.pnn.clone(),

@@ -1,0 +1,272 @@
+//! The routes that read a dataset's values: parameters, events, statistics, histogram and
+//! density. Each takes [`PipelineQuery`] beside its own query, so `dataset=`, `scale=`,
+//! `compensation=` and `transform=` mean the same on every one of them.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tessera_fcs::binning::Bins;
+use utoipa::IntoParams;
+
+use super::{compute, read, FileQuery};
+use crate::http::extract::Query;
+use crate::http::openapi::{Enveloped, ErrorEnvelope};
+use crate::http::{ok, ApiError, ApiResult, Success};
+use crate::resources::fcs::analysis::{
+    bin_count, invalid, range, DensityView, HistogramView, PipelineQuery,
+};
+use crate::resources::fcs::errors::FcsRefusal;
+use crate::resources::fcs::events::EventsPage;
+use crate::resources::fcs::view::{ParametersView, StatisticsView};
+use crate::state::AppState;
+use crate::tokens::scopes::{FcsAnalyze, FcsRead};
+use crate::tokens::Pat;
+
+/// Events per page when `limit` is not given.
+const DEFAULT_LIMIT: i64 = 100;
+/// Largest `limit` accepted.
+const MAX_LIMIT: i64 = 10_000;
+/// Bins of a histogram when `bins` is not given.
+const DEFAULT_HISTOGRAM_BINS: usize = 256;
+/// Bins per axis of a density when `bins` is not given.
+const DEFAULT_DENSITY_BINS: usize = 128;
+
+/// Query of `GET /api/v1/fcs/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// Events per page, 1–10000 (default 100).
+    limit: Option<i64>,
+    /// Events to skip (default 0); past the end gives an empty page.
+    offset: Option<i64>,
+    /// Comma-separated `$PnN`s, e.g. `FSC-A,SSC-A` (default: all).
+    channels: Option<String>,
+}
+
+/// Query of `GET /api/v1/fcs/statistics`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatisticsQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// Comma-separated `$PnN`s (default: all).
+    channels: Option<String>,
+}
+
+/// Query of `GET /api/v1/fcs/histogram`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistogramQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// The channel (`$PnN`).
+    channel: Option<String>,
+    /// Number of equal-width bins, 1 to FCS_MAX_BINS (default 256).
+    bins: Option<usize>,
+    /// Left edge (default: the channel's range on the chosen scale).
+    min: Option<f64>,
+    /// Right edge (default: the channel's range on the chosen scale).
+    max: Option<f64>,
+}
+
+/// Query of `GET /api/v1/fcs/density`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DensityQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// The x channel (`$PnN`).
+    x: Option<String>,
+    /// The y channel (`$PnN`).
+    y: Option<String>,
+    /// Bins per axis, 1 to FCS_MAX_DENSITY_BINS (default 128); each axis spans its channel's
+    /// range on the chosen scale.
+    bins: Option<usize>,
+}
+
+/// The parameters (channels) of a dataset.
+#[utoipa::path(get, path = "/api/v1/fcs/parameters", tag = "fcs", params(FileQuery, PipelineQuery),
+    security(("pat" = ["fcs:read"])),
+    responses(
+        (status = 200, description = "Parameters in event order", body = inline(Enveloped<ParametersView>)),
+        (status = 400, description = "file_id is not a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "No such dataset, or a pipeline parameter outside its domain", body = ErrorEnvelope),
+    ))]
+pub async fn parameters(
+    pat: Pat<FcsRead>,
+    State(state): State<AppState>,
+    Query(query): Query<FileQuery>,
+    Query(pipeline): Query<PipelineQuery>,
+) -> ApiResult<Success<ParametersView>> {
+    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), pipeline.dataset()).await?;
+    // Checked, though listing parameters computes no value: a wrong choice should not pass here
+    // and fail on the next route.
+    pipeline.pipeline(&data)?;
+    Ok(ok(ParametersView::new(file_id, &data)))
+}
+
+/// A page of events keyed by `$PnN` in parameter order: raw values (as stored), or through the
+/// value pipeline.
+#[utoipa::path(get, path = "/api/v1/fcs/events", tag = "fcs", params(EventsQuery, PipelineQuery),
+    security(("pat" = ["fcs:read"])),
+    responses(
+        (status = 200, description = "A page of events", body = inline(Enveloped<crate::resources::fcs::view::EventsView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "limit, offset, channels or a pipeline parameter invalid, or the page larger than FCS_MAX_RESPONSE_MB", body = ErrorEnvelope),
+    ))]
+pub async fn events(
+    pat: Pat<FcsRead>,
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Response> {
+    let (limit, offset) = page(query.limit, query.offset)?;
+    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let selected = data.select(query.channels.as_deref())?;
+    let pipeline = choice.pipeline(&data)?;
+    let page = EventsPage::new(&file_id, data.clone(), selected.clone(), limit, offset);
+    page.within(state.fcs.max_response_bytes())?;
+    if pipeline.is_raw() {
+        // Streamed: the rows are serialised from the columns as the client reads them.
+        return Ok(page.into_response());
+    }
+    let events = page.range();
+    let values =
+        compute(move || pipeline.evaluate(&data.source().range(events), &selected)).await?;
+    Ok(page.with_values(values).into_response())
+}
+
+/// Per-channel statistics: min, max, mean, median, std (population), then count, cv, p5, p95.
+#[utoipa::path(get, path = "/api/v1/fcs/statistics", tag = "fcs", params(StatisticsQuery, PipelineQuery),
+    security(("pat" = ["fcs:analyze"])),
+    responses(
+        (status = 200, description = "Statistics of every (or each selected) channel", body = inline(Enveloped<StatisticsView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel, or a pipeline parameter invalid", body = ErrorEnvelope),
+    ))]
+pub async fn statistics(
+    pat: Pat<FcsAnalyze>,
+    State(state): State<AppState>,
+    Query(query): Query<StatisticsQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Success<StatisticsView>> {
+    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let selected = data.select(query.channels.as_deref())?;
+    let pipeline = choice.pipeline(&data)?;
+    if pipeline.is_raw() && data.has_statistics() {
+        return Ok(ok(StatisticsView::new(file_id, &data, &selected)));
+    }
+    let view = compute(move || {
+        if pipeline.is_raw() {
+            // Computed once and kept with the file.
+            return StatisticsView::new(file_id, &data, &selected);
+        }
+        let values = pipeline.evaluate(&data.source(), &selected);
+        StatisticsView::computed(file_id, &data, &selected, &values)
+    })
+    .await?;
+    Ok(ok(view))
+}
+
+/// A histogram of one channel, counted as `numpy.histogram` counts with the same edges.
+#[utoipa::path(get, path = "/api/v1/fcs/histogram", tag = "fcs", params(HistogramQuery, PipelineQuery),
+    security(("pat" = ["fcs:analyze"])),
+    responses(
+        (status = 200, description = "Edges and counts", body = inline(Enveloped<HistogramView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel, bins outside 1..FCS_MAX_BINS, min ≥ max, or a pipeline parameter invalid", body = ErrorEnvelope),
+    ))]
+pub async fn histogram(
+    pat: Pat<FcsAnalyze>,
+    State(state): State<AppState>,
+    Query(query): Query<HistogramQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Success<HistogramView>> {
+    let bins = bin_count(query.bins, DEFAULT_HISTOGRAM_BINS, state.fcs.max_bins())?;
+    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let channel = data.channel("channel", required("channel", query.channel.as_deref())?)?;
+    let pipeline = choice.pipeline(&data)?;
+    let view = compute(move || {
+        let values = pipeline.evaluate(&data.source(), &[channel]).remove(0);
+        let (min, max) = range(&data, &pipeline, channel, &values, query.min, query.max);
+        let bins = Bins::new(min, max, bins).map_err(FcsRefusal::Invalid)?;
+        Ok::<_, FcsRefusal>(HistogramView::new(file_id, &data, channel, &values, &bins))
+    })
+    .await??;
+    Ok(ok(view))
+}
+
+/// A two-channel density: counts on a grid, as `numpy.histogram2d` counts with the same edges.
+#[utoipa::path(get, path = "/api/v1/fcs/density", tag = "fcs", params(DensityQuery, PipelineQuery),
+    security(("pat" = ["fcs:analyze"])),
+    responses(
+        (status = 200, description = "Edges of both axes and the counts, x-major", body = inline(Enveloped<DensityView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel, bins outside 1..FCS_MAX_DENSITY_BINS, or a pipeline parameter invalid", body = ErrorEnvelope),
+    ))]
+pub async fn density(
+    pat: Pat<FcsAnalyze>,
+    State(state): State<AppState>,
+    Query(query): Query<DensityQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Success<DensityView>> {
+    let bins = bin_count(
+        query.bins,
+        DEFAULT_DENSITY_BINS,
+        state.fcs.max_density_bins(),
+    )?;
+    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let x = data.channel("x", required("x", query.x.as_deref())?)?;
+    let y = data.channel("y", required("y", query.y.as_deref())?)?;
+    let pipeline = choice.pipeline(&data)?;
+    let view = compute(move || {
+        let mut values = pipeline.evaluate(&data.source(), &[x, y]);
+        let y_values = values.pop().unwrap_or_default();
+        let x_values = values.pop().unwrap_or_default();
+        let axis = |channel, values: &[f64]| {
+            let (min, max) = range(&data, &pipeline, channel, values, None, None);
+            Bins::new(min, max, bins).map_err(FcsRefusal::Invalid)
+        };
+        let (x_bins, y_bins) = (axis(x, &x_values)?, axis(y, &y_values)?);
+        Ok::<_, FcsRefusal>(DensityView::new(
+            file_id,
+            &data,
+            (x, &x_values, &x_bins),
+            (y, &y_values, &y_bins),
+        ))
+    })
+    .await??;
+    Ok(ok(view))
+}
+
+/// A query parameter that must be given.
+fn required<'q>(field: &str, value: Option<&'q str>) -> Result<&'q str, FcsRefusal> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| invalid(field, "is required: name a channel ($PnN), e.g. FSC-A"))
+}
+
+/// Validates `limit` (1–10000, default 100) and `offset` (≥ 0, default 0).
+fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid("offset must be 0 or more"));
+    }
+    Ok((
+        limit as usize,
+        usize::try_from(offset).unwrap_or(usize::MAX),
+    ))
+}
