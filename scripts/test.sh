@@ -18,19 +18,23 @@ ensure_postgres() {
   return 1
 }
 
-# PyJWT verifies Tessera's JWTs from the JWKS alone in tests/api/accounts.rs: an independent
-# implementation, so a mistake shared by our signing and our verifying cannot pass unnoticed.
-ensure_pyjwt() {
+# Independent implementations the tests check Tessera against, in one venv: PyJWT verifies
+# Tessera's JWTs from the JWKS alone (tests/api/accounts.rs), so a mistake shared by our signing
+# and our verifying cannot pass unnoticed; FlowIO, FlowKit and numpy compute the FCS value
+# pipeline (tests/api/fcs_reference.rs); fcsparser and FlowIO read back what Tessera exports.
+ensure_python_references() {
   local venv=.venv-test
-  if ! "$venv/bin/python" -c "import jwt, cryptography" 2>/dev/null; then
-    echo "installing PyJWT into $venv"
+  if ! "$venv/bin/python" -c "import jwt, cryptography, flowkit, flowio, fcsparser" 2>/dev/null; then
+    echo "installing the Python references into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "PyJWT[crypto]==2.15.1"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "PyJWT[crypto]==2.15.1" flowkit==1.3.2 flowio==1.4.0 fcsparser==0.2.4
   fi
   export TESSERA_TEST_PYTHON="$PWD/$venv/bin/python"
+  export TESSERA_REQUIRE_FLOWKIT=1
 }
 
-ensure_pyjwt
+ensure_python_references
 
 # A real third-party authorization server on loopback for tests/connections_e2e.rs.
 source scripts/oauth-mock.sh

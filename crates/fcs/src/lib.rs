@@ -63,6 +63,7 @@
 
 pub mod binning;
 mod chain;
+mod cmath;
 pub mod compensation;
 pub mod dataset;
 mod decode;

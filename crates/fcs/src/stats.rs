@@ -13,7 +13,8 @@
 //! * the median and percentiles come from *selection* (`select_nth_unstable`, O(n) on
 //!   average) on one scratch copy of the column — never from a full sort. Several
 //!   percentiles share the copy: each selection narrows the slice the next one searches;
-//! * NaN values are skipped and counted separately (`nan_count`); infinities are kept.
+//! * values that are not finite — NaN, or ±∞ such as the log of 0 — are skipped and counted
+//!   separately (`skipped`): a summary of what can be summed, as numpy over `x[isfinite(x)]`.
 //!
 //! Percentiles use linear interpolation between closest ranks (numpy's default method),
 //! and the median of an even count is the mean of the two middle values.
@@ -24,10 +25,10 @@ use rayon::prelude::*;
 /// Summary of one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelStats {
-    /// Number of values used (NaN excluded).
+    /// Number of values used (the finite ones).
     pub count: usize,
-    /// Number of NaN values skipped.
-    pub nan_count: usize,
+    /// Number of values skipped as not finite.
+    pub skipped: usize,
     /// Smallest value (NaN when `count` is 0).
     pub min: f64,
     /// Largest value (NaN when `count` is 0).
@@ -88,17 +89,17 @@ fn select_ranks(buf: &mut [f64], ranks: &[usize]) -> Vec<f64> {
 /// assert_eq!(s.percentiles, vec![(25.0, 1.75)]);
 /// ```
 pub fn channel_stats(values: &[f64], percentiles: &[f64]) -> ChannelStats {
-    let nan_count = values.iter().filter(|v| v.is_nan()).count();
-    let mut buf: Vec<f64> = if nan_count == 0 {
+    let skipped = values.iter().filter(|v| !v.is_finite()).count();
+    let mut buf: Vec<f64> = if skipped == 0 {
         values.to_vec()
     } else {
-        values.iter().copied().filter(|v| !v.is_nan()).collect()
+        values.iter().copied().filter(|v| v.is_finite()).collect()
     };
     let n = buf.len();
     if n == 0 {
         return ChannelStats {
             count: 0,
-            nan_count,
+            skipped,
             min: f64::NAN,
             max: f64::NAN,
             mean: f64::NAN,
@@ -152,7 +153,7 @@ pub fn channel_stats(values: &[f64], percentiles: &[f64]) -> ChannelStats {
         .collect();
     ChannelStats {
         count: n,
-        nan_count,
+        skipped,
         min,
         max,
         mean,
@@ -200,7 +201,7 @@ mod tests {
     #[test]
     fn nan_skipped() {
         let s = channel_stats(&[f64::NAN, 2.0, 4.0], &[]);
-        assert_eq!((s.count, s.nan_count, s.mean, s.median), (2, 1, 3.0, 3.0));
+        assert_eq!((s.count, s.skipped, s.mean, s.median), (2, 1, 3.0, 3.0));
     }
 
     #[test]

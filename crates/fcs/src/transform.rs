@@ -17,6 +17,7 @@
 
 use std::f64::consts::LN_10;
 
+use crate::cmath::asinh;
 use crate::error::{FcsError, Result};
 use crate::logicle::Logicle;
 
@@ -167,9 +168,10 @@ impl Transform {
                 pre_scale,
                 shift,
                 divisor,
-            } => ((x * pre_scale).asinh() + shift) / divisor,
-            Prepared::Arcsinh { cofactor } => (x / cofactor).asinh(),
-            Prepared::Log { t, m } => (x / t).log10() / m + 1.0,
+            } => (asinh(x * pre_scale) + shift) / divisor,
+            Prepared::Arcsinh { cofactor } => asinh(x / cofactor),
+            // `(1/M)·…` rather than `…/M`: the same rounding as FlowKit, so bins agree exactly.
+            Prepared::Log { t, m } => (1.0 / m) * (x / t).log10() + 1.0,
         }
     }
 

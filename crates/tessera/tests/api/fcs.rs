@@ -11,7 +11,7 @@ use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/fcs");
+pub(crate) const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/fcs");
 const DXFLEX: &str = "dxflex_clearllab_10c_t_tube.fcs";
 
 /// A corpus file, or `None` after printing why the test is skipped.

@@ -15,5 +15,6 @@ mod console;
 mod durability;
 mod fcs;
 mod fcs_limits;
+mod fcs_reference;
 mod operations;
 mod pat_contract;

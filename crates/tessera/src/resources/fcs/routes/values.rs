@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tessera_fcs::binning::Bins;
+use tessera_fcs::FcsError;
 use utoipa::IntoParams;
 
 use super::{compute, read, FileQuery};
@@ -81,9 +82,16 @@ pub struct DensityQuery {
     x: Option<String>,
     /// The y channel (`$PnN`).
     y: Option<String>,
-    /// Bins per axis, 1 to FCS_MAX_DENSITY_BINS (default 128); each axis spans its channel's
-    /// range on the chosen scale.
+    /// Bins per axis, 1 to FCS_MAX_DENSITY_BINS (default 128).
     bins: Option<usize>,
+    /// Left edge of the x axis (default: the channel's range on the chosen scale).
+    x_min: Option<f64>,
+    /// Right edge of the x axis (default: likewise).
+    x_max: Option<f64>,
+    /// Bottom edge of the y axis (default: likewise).
+    y_min: Option<f64>,
+    /// Top edge of the y axis (default: likewise).
+    y_max: Option<f64>,
 }
 
 /// The parameters (channels) of a dataset.
@@ -230,11 +238,18 @@ pub async fn density(
         let mut values = pipeline.evaluate(&data.source(), &[x, y]);
         let y_values = values.pop().unwrap_or_default();
         let x_values = values.pop().unwrap_or_default();
-        let axis = |channel, values: &[f64]| {
-            let (min, max) = range(&data, &pipeline, channel, values, None, None);
-            Bins::new(min, max, bins).map_err(FcsRefusal::Invalid)
+        let axis = |axis: &str, channel, values: &[f64], (min, max)| {
+            let (min, max) = range(&data, &pipeline, channel, values, min, max);
+            // The engine names `min`, `max` or `bins`; on a density they belong to an axis.
+            Bins::new(min, max, bins).map_err(|error| match error {
+                FcsError::InvalidArgument { field, reason } if field != "bins" => {
+                    invalid(&format!("{axis}_{field}"), reason)
+                }
+                other => FcsRefusal::Invalid(other),
+            })
         };
-        let (x_bins, y_bins) = (axis(x, &x_values)?, axis(y, &y_values)?);
+        let x_bins = axis("x", x, &x_values, (query.x_min, query.x_max))?;
+        let y_bins = axis("y", y, &y_values, (query.y_min, query.y_max))?;
         Ok::<_, FcsRefusal>(DensityView::new(
             file_id,
             &data,
