@@ -15,6 +15,7 @@ mod console;
 mod durability;
 mod fcs;
 mod fcs_limits;
+mod fcs_pipeline;
 mod fcs_reference;
 mod operations;
 mod pat_contract;
