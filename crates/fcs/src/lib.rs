@@ -68,6 +68,7 @@ pub mod compensation;
 pub mod dataset;
 mod decode;
 pub mod error;
+pub mod gate;
 pub mod histogram;
 pub mod logicle;
 pub mod params;
