@@ -261,6 +261,10 @@ pub struct Config {
     #[arg(long, env = "FCS_MAX_DENSITY_BINS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub fcs_max_density_bins: u64,
 
+    /// Most gates one user may save on one file (each list of them computes every one).
+    #[arg(long, env = "FCS_MAX_GATES_PER_FILE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub fcs_max_gates_per_file: u64,
+
     /// Memory, in MiB, that FCS files being decoded may take at once (each decode reserves its
     /// decoded size first). A file that decodes to more than this or FCS_CACHE_MB is refused.
     #[arg(long, env = "FCS_DECODE_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4_194_303))]

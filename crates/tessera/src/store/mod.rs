@@ -13,6 +13,7 @@ mod case_records;
 mod change_feed;
 mod connections;
 mod fcs_files;
+mod fcs_gates;
 mod login_security;
 mod login_sessions;
 mod signing_keys;
@@ -39,6 +40,7 @@ pub use connections::{
     TokenAuthMethod, TokenRow,
 };
 pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
+pub use fcs_gates::{FcsGateRecord, GateInsert};
 pub use login_security::{
     Admission, FailureCount, FailurePolicy, SecurityEvent, SecurityEventKind, Subject,
 };

@@ -90,6 +90,9 @@ pub struct PipelineQuery {
     pub a: Option<f64>,
     /// Divisor of arcsinh, > 0 (default 150).
     pub cofactor: Option<f64>,
+    /// The id of a gate saved on this file: only the events inside it (and its parents) count.
+    /// The gate keeps its own pipeline; this request's applies to what is shown.
+    pub gate: Option<String>,
 }
 
 impl PipelineQuery {

@@ -62,6 +62,28 @@ impl EventsPage {
         }
     }
 
+    /// Like [`Self::new`] over a population of `total` events (a gate's members): positions
+    /// `[offset, offset + limit)` among them, whose values [`Self::with_values`] must give.
+    pub fn of_population(
+        file_id: &str,
+        data: Arc<FcsData>,
+        selected: Vec<usize>,
+        total: usize,
+        limit: usize,
+        offset: usize,
+    ) -> Self {
+        let start = offset.min(total);
+        let end = start.saturating_add(limit).min(total);
+        EventsPage {
+            data,
+            selected,
+            start,
+            end,
+            values: None,
+            head: head(file_id, total, limit, offset),
+        }
+    }
+
     /// The events of the file this page covers (clamped to the file).
     pub fn range(&self) -> std::ops::Range<usize> {
         self.start..self.end

@@ -78,6 +78,14 @@ impl FcsSource {
         }
     }
 
+    /// The upload's id; `None` for the sample.
+    pub fn upload_id(&self) -> Option<Uuid> {
+        match self {
+            FcsSource::Sample(_) => None,
+            FcsSource::Upload(record) => Some(record.id),
+        }
+    }
+
     fn key(&self) -> FileKey {
         match self {
             FcsSource::Sample(_) => FileKey::Sample,
@@ -98,6 +106,7 @@ struct Inner {
     max_response_bytes: u64,
     max_bins: usize,
     max_density_bins: usize,
+    max_gates_per_file: i64,
     /// `None`: no quota.
     quota_bytes: Option<u64>,
     /// `FCS_MAX_TOTAL_GB` in bytes; `None`: no cap.
@@ -139,6 +148,7 @@ impl FcsService {
             max_response_bytes: config.fcs_max_response_mb.saturating_mul(MIB),
             max_bins: usize::try_from(config.fcs_max_bins).unwrap_or(usize::MAX),
             max_density_bins: usize::try_from(config.fcs_max_density_bins).unwrap_or(usize::MAX),
+            max_gates_per_file: i64::try_from(config.fcs_max_gates_per_file).unwrap_or(i64::MAX),
             quota_bytes: (config.fcs_quota_mb > 0).then(|| config.fcs_quota_mb.saturating_mul(MIB)),
             total_bytes: (config.fcs_max_total_gb > 0)
                 .then(|| config.fcs_max_total_gb.saturating_mul(1024 * MIB)),
@@ -172,6 +182,11 @@ impl FcsService {
     /// The most bins per axis a density may have (`FCS_MAX_DENSITY_BINS`).
     pub fn max_density_bins(&self) -> usize {
         self.0.max_density_bins
+    }
+
+    /// The most gates one user may save on one file (`FCS_MAX_GATES_PER_FILE`).
+    pub fn max_gates_per_file(&self) -> i64 {
+        self.0.max_gates_per_file
     }
 
     /// The time an upload may take (see [`upload_timeout`]).

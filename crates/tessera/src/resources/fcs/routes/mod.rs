@@ -11,12 +11,17 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Deserialize;
+use tessera_fcs::gate::Membership;
+use tessera_fcs::Pipeline;
 use tokio::time::Instant;
 use utoipa::IntoParams;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
+use uuid::Uuid;
 
+use super::analysis::{invalid, PipelineQuery};
 use super::errors::FcsRefusal;
+use super::gates::GateBook;
 use super::service::FcsService;
 use super::view::FcsData;
 use crate::http::deadline::Deadline;
@@ -26,6 +31,7 @@ use crate::tokens::scopes::RequiredScope;
 use crate::tokens::Pat;
 
 mod files;
+mod gates;
 mod values;
 
 /// The upload route, which has its own timeout (`FCS_UPLOAD_TIMEOUT_SECONDS`).
@@ -95,6 +101,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(files::file_detail, files::delete_file))
         .routes(routes!(files::keywords))
         .routes(routes!(files::download))
+        .routes(routes!(gates::create_gate, gates::list_gates))
+        .routes(routes!(gates::delete_gate))
 }
 
 /// `?file_id=`: which file to read.
@@ -105,18 +113,73 @@ pub struct FileQuery {
     file_id: Option<String>,
 }
 
-/// Resolves `file_id` for the caller and returns the file's id and its dataset `dataset`,
-/// decoded.
+/// What a value route reads: a dataset of the caller's file and, when `gate=` names one, the
+/// gate whose population it keeps.
+#[derive(Clone)]
+pub struct Reading {
+    file_id: String,
+    data: Arc<FcsData>,
+    gate: Option<(GateBook, Uuid)>,
+}
+
+/// Resolves `file_id` and `choice.gate` for the caller. The dataset is `dataset=`, else the
+/// gate's; a gate drawn on another dataset than the one asked for is refused.
 async fn read<R: RequiredScope>(
     state: &AppState,
     pat: &Pat<R>,
     file_id: Option<&str>,
-    dataset: usize,
-) -> ApiResult<(String, Arc<FcsData>)> {
+    choice: &PipelineQuery,
+) -> ApiResult<Reading> {
     let fcs: &FcsService = &state.fcs;
     let source = fcs.resolve(&state.store, pat.user_id, file_id).await?;
-    let data = fcs.data(&source, dataset).await?;
-    Ok((source.file_id(), data))
+    let Some(gate) = choice.gate.as_deref() else {
+        let data = fcs.data(&source, choice.dataset()).await?;
+        return Ok(Reading {
+            file_id: source.file_id(),
+            data,
+            gate: None,
+        });
+    };
+    let gate = Uuid::parse_str(gate).map_err(|_| invalid("gate", "is not a gate id (a UUID)"))?;
+    let records = state
+        .store
+        .list_fcs_gates(pat.user_id, source.upload_id())
+        .await?;
+    let book = GateBook::new(records);
+    let drawn_on = book
+        .find(gate)
+        .ok_or_else(|| invalid("gate", "no such gate on this file"))?
+        .dataset;
+    let drawn_on = usize::try_from(drawn_on).unwrap_or(usize::MAX);
+    if choice.dataset.is_some_and(|asked| asked != drawn_on) {
+        return Err(invalid("gate", format!("is drawn on dataset {drawn_on}")).into());
+    }
+    let data = fcs.data(&source, drawn_on).await?;
+    Ok(Reading {
+        file_id: source.file_id(),
+        data,
+        gate: Some((book, gate)),
+    })
+}
+
+impl Reading {
+    /// The gate's members, if a gate was named. Blocking: it reads the gate's channels.
+    fn members(&self) -> Result<Option<Membership>, FcsRefusal> {
+        self.gate
+            .as_ref()
+            .map(|(book, id)| Ok(book.population(*id, &self.data)?.members))
+            .transpose()
+    }
+
+    /// The `selected` channels' values through `pipeline`, of the gate's members only when a
+    /// gate was named. Blocking.
+    fn values(&self, pipeline: &Pipeline, selected: &[usize]) -> Result<Vec<Vec<f64>>, FcsRefusal> {
+        let values = pipeline.evaluate(&self.data.source(), selected);
+        Ok(match self.members()? {
+            None => values,
+            Some(members) => values.iter().map(|column| members.keep(column)).collect(),
+        })
+    }
 }
 
 /// Runs `work` — a computation over every value of a file — on the blocking pool, off the

@@ -9,7 +9,7 @@ use tessera_fcs::binning::Bins;
 use tessera_fcs::FcsError;
 use utoipa::IntoParams;
 
-use super::{compute, read, FileQuery};
+use super::{compute, read, FileQuery, Reading};
 use crate::http::extract::Query;
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{ok, ApiError, ApiResult, Success};
@@ -22,6 +22,8 @@ use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
 use crate::tokens::scopes::{FcsAnalyze, FcsRead};
 use crate::tokens::Pat;
+use tessera_fcs::gate::Membership;
+use tessera_fcs::Pipeline;
 
 /// Events per page when `limit` is not given.
 const DEFAULT_LIMIT: i64 = 100;
@@ -109,11 +111,11 @@ pub async fn parameters(
     Query(query): Query<FileQuery>,
     Query(pipeline): Query<PipelineQuery>,
 ) -> ApiResult<Success<ParametersView>> {
-    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), pipeline.dataset()).await?;
+    let reading = read(&state, &pat, query.file_id.as_deref(), &pipeline).await?;
     // Checked, though listing parameters computes no value: a wrong choice should not pass here
     // and fail on the next route.
-    pipeline.pipeline(&data)?;
-    Ok(ok(ParametersView::new(file_id, &data)))
+    pipeline.pipeline(&reading.data)?;
+    Ok(ok(ParametersView::new(reading.file_id, &reading.data)))
 }
 
 /// A page of events keyed by `$PnN` in parameter order: raw values (as stored), or through the
@@ -133,10 +135,20 @@ pub async fn events(
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Response> {
     let (limit, offset) = page(query.limit, query.offset)?;
-    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let data = reading.data.clone();
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
-    let page = EventsPage::new(&file_id, data.clone(), selected.clone(), limit, offset);
+    if reading.gate.is_some() {
+        return gated_events(reading, selected, pipeline, (limit, offset), &state).await;
+    }
+    let page = EventsPage::new(
+        &reading.file_id,
+        data.clone(),
+        selected.clone(),
+        limit,
+        offset,
+    );
     page.within(state.fcs.max_response_bytes())?;
     if pipeline.is_raw() {
         // Streamed: the rows are serialised from the columns as the client reads them.
@@ -145,6 +157,47 @@ pub async fn events(
     let events = page.range();
     let values =
         compute(move || pipeline.evaluate(&data.source().range(events), &selected)).await?;
+    Ok(page.with_values(values).into_response())
+}
+
+/// A page of the events inside a gate: the gate's population is computed, then the page's
+/// members' values through the pipeline.
+async fn gated_events(
+    reading: Reading,
+    selected: Vec<usize>,
+    pipeline: Pipeline,
+    (limit, offset): (usize, usize),
+    state: &AppState,
+) -> ApiResult<Response> {
+    let members = {
+        let reading = reading.clone();
+        compute(move || reading.members()).await??
+    };
+    let members = members.unwrap_or_else(|| Membership::all(reading.data.event_count()));
+    let page = EventsPage::of_population(
+        &reading.file_id,
+        reading.data.clone(),
+        selected.clone(),
+        members.count(),
+        limit,
+        offset,
+    );
+    page.within(state.fcs.max_response_bytes())?;
+    let events = page.range();
+    let data = reading.data;
+    let values = compute(move || {
+        let positions: Vec<usize> = members
+            .positions()
+            .skip(events.start)
+            .take(events.len())
+            .collect();
+        pipeline
+            .evaluate(&data.source(), &selected)
+            .into_iter()
+            .map(|column| positions.iter().map(|&i| column[i]).collect())
+            .collect()
+    })
+    .await?;
     Ok(page.with_values(values).into_response())
 }
 
@@ -163,21 +216,23 @@ pub async fn statistics(
     Query(query): Query<StatisticsQuery>,
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Success<StatisticsView>> {
-    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
-    if pipeline.is_raw() && data.has_statistics() {
+    let whole_file = pipeline.is_raw() && reading.gate.is_none();
+    if whole_file && data.has_statistics() {
         return Ok(ok(StatisticsView::new(file_id, &data, &selected)));
     }
     let view = compute(move || {
-        if pipeline.is_raw() {
+        if whole_file {
             // Computed once and kept with the file.
-            return StatisticsView::new(file_id, &data, &selected);
+            return Ok(StatisticsView::new(file_id, &data, &selected));
         }
-        let values = pipeline.evaluate(&data.source(), &selected);
-        StatisticsView::computed(file_id, &data, &selected, &values)
+        let values = reading.values(&pipeline, &selected)?;
+        Ok::<_, FcsRefusal>(StatisticsView::computed(file_id, &data, &selected, &values))
     })
-    .await?;
+    .await??;
     Ok(ok(view))
 }
 
@@ -197,11 +252,12 @@ pub async fn histogram(
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Success<HistogramView>> {
     let bins = bin_count(query.bins, DEFAULT_HISTOGRAM_BINS, state.fcs.max_bins())?;
-    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let channel = data.channel("channel", required("channel", query.channel.as_deref())?)?;
     let pipeline = choice.pipeline(&data)?;
     let view = compute(move || {
-        let values = pipeline.evaluate(&data.source(), &[channel]).remove(0);
+        let values = reading.values(&pipeline, &[channel])?.remove(0);
         let (min, max) = range(&data, &pipeline, channel, &values, query.min, query.max);
         let bins = Bins::new(min, max, bins).map_err(FcsRefusal::Invalid)?;
         Ok::<_, FcsRefusal>(HistogramView::new(file_id, &data, channel, &values, &bins))
@@ -230,12 +286,13 @@ pub async fn density(
         DEFAULT_DENSITY_BINS,
         state.fcs.max_density_bins(),
     )?;
-    let (file_id, data) = read(&state, &pat, query.file_id.as_deref(), choice.dataset()).await?;
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let x = data.channel("x", required("x", query.x.as_deref())?)?;
     let y = data.channel("y", required("y", query.y.as_deref())?)?;
     let pipeline = choice.pipeline(&data)?;
     let view = compute(move || {
-        let mut values = pipeline.evaluate(&data.source(), &[x, y]);
+        let mut values = reading.values(&pipeline, &[x, y])?;
         let y_values = values.pop().unwrap_or_default();
         let x_values = values.pop().unwrap_or_default();
         let axis = |axis: &str, channel, values: &[f64], (min, max)| {
