@@ -41,7 +41,11 @@ async fn the_pipeline_agrees_with_flowkit_on_every_corpus_file() {
         .unwrap();
     assert!(cases.len() > 50, "only {} reference cases", cases.len());
 
-    let app = TestApp::builder().spawn().await;
+    // Four gates a case, many cases a file.
+    let app = TestApp::builder()
+        .with_config(|config| config.fcs_max_gates_per_file = 10_000)
+        .spawn()
+        .await;
     let jwt = app.user("alice").create().await.jwt;
     let (_, pat) = app.pat(&jwt, &["fcs:analyze"]).await;
     let mut files = HashMap::new();
@@ -126,6 +130,19 @@ impl<'a> Asked<'a> {
         }
     }
 
+    /// Saves a gate on the case's file; its answer's data.
+    async fn save(&self, body: Value) -> Result<Value, String> {
+        let path = format!("/api/v1/fcs/files/{}/gates", self.base[0].1);
+        let reply = self.app.post(&path, Some(self.pat), body).await;
+        if reply.status != StatusCode::CREATED {
+            return Err(format!(
+                "{} gate: {} {}",
+                self.label, reply.status, reply.body
+            ));
+        }
+        Ok(reply.data().clone())
+    }
+
     async fn get(&self, route: &str, extra: &[(&str, String)]) -> Result<Value, String> {
         let extra = extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone()));
         let query: Vec<(String, String)> = self.base.iter().cloned().chain(extra).collect();
@@ -159,7 +176,79 @@ async fn compare_case(asked: &Asked<'_>, case: &Value) -> Vec<String> {
         note(compare_histogram(asked, &case["histogram"]).await);
         note(compare_density(asked, &case["density"]).await);
     }
+    if !case["gates"].is_null() {
+        note(compare_gates(asked, case).await);
+    }
     found
+}
+
+/// The case's pipeline as a gate's body gives it: `scale`, `compensation`, `transform: {…}`.
+fn gate_pipeline(query: &Value) -> Value {
+    let mut body = serde_json::Map::new();
+    let mut transform = serde_json::Map::new();
+    for (key, value) in query.as_object().unwrap() {
+        match key.as_str() {
+            "scale" | "compensation" => body.insert(key.clone(), value.clone()),
+            "transform" => transform.insert("type".to_owned(), value.clone()),
+            _ => transform.insert(key.clone(), value.clone()),
+        };
+    }
+    if !transform.is_empty() {
+        body.insert("transform".to_owned(), Value::Object(transform));
+    }
+    Value::Object(body)
+}
+
+/// FlowKit's counts of a rectangle, a hexagon, a self-crossing star and the star inside the
+/// rectangle, against the gates saved with the case's pipeline.
+async fn compare_gates(asked: &Asked<'_>, case: &Value) -> Result<Vec<String>, String> {
+    let expected = &case["gates"];
+    let pipeline = gate_pipeline(&case["query"]);
+    let named = |name: &str, shape: Value| {
+        let mut body = pipeline.clone();
+        let fields = body.as_object_mut().unwrap();
+        let name = format!("{} {name}", case["query"]);
+        fields.insert("name".to_owned(), name.into());
+        fields.insert("dataset".to_owned(), case["dataset"].clone());
+        fields.insert("x".to_owned(), expected["x"].clone());
+        fields.insert("y".to_owned(), expected["y"].clone());
+        fields.extend(shape.as_object().unwrap().clone());
+        body
+    };
+    let rectangle = &expected["rectangle"];
+    let rectangle = asked
+        .save(named(
+            "rectangle",
+            serde_json::json!({"type": "rectangle", "min": rectangle["min"], "max": rectangle["max"]}),
+        ))
+        .await?;
+    let polygon = |vertices: &Value| serde_json::json!({"type": "polygon", "vertices": vertices});
+    let hexagon = asked
+        .save(named("hexagon", polygon(&expected["hexagon"]["vertices"])))
+        .await?;
+    let star = asked
+        .save(named("star", polygon(&expected["star"]["vertices"])))
+        .await?;
+    let mut inside = named("star in rectangle", polygon(&expected["star"]["vertices"]));
+    inside["parent"] = rectangle["id"].clone();
+    let star_inside = asked.save(inside).await?;
+    let counts = [
+        ("rectangle", &rectangle, &expected["rectangle"]["count"]),
+        ("hexagon", &hexagon, &expected["hexagon"]["count"]),
+        ("star", &star, &expected["star"]["count"]),
+        (
+            "star in rectangle",
+            &star_inside,
+            &expected["star"]["in_rectangle"],
+        ),
+    ];
+    Ok(counts
+        .into_iter()
+        .filter(|(_, ours, theirs)| ours["count"] != **theirs)
+        .map(|(name, ours, theirs)| {
+            format!("{} {name}: {} FlowKit {theirs}", asked.label, ours["count"])
+        })
+        .collect())
 }
 
 /// Channel names that occur once: the events' objects are keyed by name.

@@ -1,8 +1,9 @@
 """Reference values of the FCS value pipeline, computed by independent tools.
 
 Reads every file of the FCS corpus with FlowIO (scaled events: `as_array(preprocess=True)`),
-compensates with FlowKit's `Matrix` (the file's own spillover keyword) and transforms with
-FlowKit's GatingML transforms; histograms and densities are numpy's. Prints one JSON document:
+compensates with FlowKit's `Matrix` (the file's own spillover keyword), transforms with
+FlowKit's GatingML transforms and gates with FlowKit's `RectangleGate` and `PolygonGate`;
+histograms and densities are numpy's. Prints one JSON document:
 a list of cases, each a Tessera query and what it must answer. tests/api/fcs_reference.rs asks
 Tessera over HTTP and compares.
 
@@ -18,6 +19,7 @@ import flowio
 import flowkit as fk
 import flowutils
 import numpy as np
+import pandas as pd
 
 warnings.simplefilter("ignore")
 
@@ -103,6 +105,9 @@ def case(name, index, query, names, events):
         y = finite_columns[0]
         out["histogram"] = histogram(names[x], events[:, x])
         out["density"] = density(names[x], events[:, x], names[y], events[:, y])
+        if names.count(names[x]) == 1 and names.count(names[y]) == 1 and x != y:
+            on_values = "compensation" not in query
+            out["gates"] = gates(names[x], events[:, x], names[y], events[:, y], on_values)
     return out
 
 
@@ -130,6 +135,56 @@ def density(x_name, x, y_name, y):
     return {"x": x_name, "y": y_name, "bins": DENSITY_BINS,
             "x_min": x_low, "x_max": x_high, "y_min": y_low, "y_max": y_high,
             "counts": counts.astype(int).tolist()}
+
+
+def off_values(values, edge):
+    """The midpoint between `edge` and the next larger value."""
+    above = values[values > edge]
+    return (edge + above.min()) / 2 if above.size else edge
+
+
+def gates(x_name, x, y_name, y, on_values):
+    """A rectangle, a convex polygon, a self-crossing star and the star inside the rectangle,
+    placed on the values' percentiles, with the members FlowKit counts.
+
+    With `on_values`, the rectangle's edges are event values where the percentile falls on
+    one, which tests min-inclusive, max-exclusive. Compensated values are not: numpy solves
+    each event by LU decomposition (LAPACK) and Tessera multiplies by the inverted matrix; the
+    two agree to about 1e-15 relative but not bit for bit, so an edge exactly on a compensated
+    value would test rounding, not gating. There the edges sit between neighbouring values."""
+    frame = pd.DataFrame({x_name: x, y_name: y})
+    (x10, x40, x70), (y10, y40, y70) = (
+        np.percentile(v[np.isfinite(v)], [10, 40, 70]).tolist() for v in (x, y))
+    if not on_values:
+        x10, x70 = off_values(x, x10), off_values(x, x70)
+        y10, y70 = off_values(y, y10), off_values(y, y70)
+    (x_low, x_high), (y_low, y_high) = inner_range(x), inner_range(y)
+    if not x10 < x70:  # a channel mostly one value: the inner range instead
+        x10, x70 = x_low, x_high
+    if not y10 < y70:
+        y10, y70 = y_low, y_high
+    dimensions = lambda **bounds: [  # noqa: E731
+        fk.Dimension(x_name, range_min=bounds.get("x_min"), range_max=bounds.get("x_max")),
+        fk.Dimension(y_name, range_min=bounds.get("y_min"), range_max=bounds.get("y_max"))]
+    rectangle = fk.gates.RectangleGate(
+        "rectangle", dimensions(x_min=x10, x_max=x70, y_min=y10, y_max=y70))
+    centre, radius = (x40, y40), ((x_high - x_low) / 2, (y_high - y_low) / 2)
+    hexagon = [[centre[0] + radius[0] * np.cos(a), centre[1] + radius[1] * np.sin(a)]
+               for a in np.linspace(0, 2 * np.pi, 7)[:-1] + 0.1]
+    star = [[centre[0] + radius[0] * np.cos(np.pi / 2 + k * 4 * np.pi / 5),
+             centre[1] + radius[1] * np.sin(np.pi / 2 + k * 4 * np.pi / 5)] for k in range(5)]
+    inside = {
+        "rectangle": rectangle.apply(frame),
+        "hexagon": fk.gates.PolygonGate("hexagon", dimensions(), hexagon).apply(frame),
+        "star": fk.gates.PolygonGate("star", dimensions(), star).apply(frame),
+    }
+    return {
+        "x": x_name, "y": y_name,
+        "rectangle": {"min": [x10, y10], "max": [x70, y70], "count": int(inside["rectangle"].sum())},
+        "hexagon": {"vertices": hexagon, "count": int(inside["hexagon"].sum())},
+        "star": {"vertices": star, "count": int(inside["star"].sum()),
+                 "in_rectangle": int((inside["star"] & inside["rectangle"]).sum())},
+    }
 
 
 def compensated(data, scaled):
