@@ -164,6 +164,41 @@ pub fn channel_stats(values: &[f64], percentiles: &[f64]) -> ChannelStats {
     }
 }
 
+/// The median absolute deviation from `median` (unscaled: no 1.4826 factor), over the finite
+/// values; NaN when there are none. Selection on a scratch copy, as the median itself.
+pub fn median_absolute_deviation(values: &[f64], median: f64) -> f64 {
+    let mut deviations: Vec<f64> = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|v| (v - median).abs())
+        .collect();
+    let n = deviations.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let ranks = [(n - 1) / 2, n / 2];
+    let middle = select_ranks(&mut deviations, &ranks);
+    (middle[0] + middle[ranks.len() - 1]) / 2.0
+}
+
+/// The geometric mean of the positive finite values (`exp` of the mean of their logarithms,
+/// which cannot overflow as a product would); NaN when there are none. Values ≤ 0 have no
+/// logarithm and are left out, as cytometry software does for fluorescence.
+pub fn geometric_mean(values: &[f64]) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for &v in values {
+        if v > 0.0 && v.is_finite() {
+            sum += v.ln();
+            n += 1;
+        }
+    }
+    if n == 0 {
+        f64::NAN
+    } else {
+        (sum / n as f64).exp()
+    }
+}
+
 /// Summarises every column, in parallel; the result is in column order.
 pub fn all_channel_stats(columns: &Columns, percentiles: &[f64]) -> Vec<ChannelStats> {
     columns_stats(&columns.data, percentiles)

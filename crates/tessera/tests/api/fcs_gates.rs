@@ -165,6 +165,18 @@ async fn a_child_gate_counts_inside_its_parent_and_goes_with_it() {
         )
         .await;
     assert_eq!(statistics.data()["statistics"][0]["count"], child_count);
+    let chosen = lab
+        .app
+        .get(
+            &format!("{}&channels=FL1-A&stats=percent,count", gated("statistics")),
+            Some(&lab.pat),
+        )
+        .await;
+    assert_eq!(chosen.data()["population"], child_count);
+    let channel = &chosen.data()["statistics"][0];
+    assert_eq!(channel["percent"], child["percent"], "of the parent");
+    assert_eq!(channel["count"], child_count);
+    assert_eq!(channel.as_object().unwrap().len(), 5, "{channel}");
     let density = lab
         .app
         .get(

@@ -172,6 +172,7 @@ async fn compare_case(asked: &Asked<'_>, case: &Value) -> Vec<String> {
     };
     note(compare_events(asked, case).await);
     note(compare_statistics(asked, case).await);
+    note(compare_chosen_statistics(asked, case).await);
     if !case["histogram"].is_null() {
         note(compare_histogram(asked, &case["histogram"]).await);
         note(compare_density(asked, &case["density"]).await);
@@ -308,6 +309,32 @@ async fn compare_statistics(asked: &Asked<'_>, case: &Value) -> Result<Vec<Strin
         for stat in ["min", "max", "mean", "median", "std"] {
             let what = format!("{} {name} {stat}", asked.label);
             found.extend(differs(&what, &ours[name][stat], &theirs[stat]));
+        }
+    }
+    Ok(found)
+}
+
+/// `stats=` against numpy: each chosen statistic of each channel.
+async fn compare_chosen_statistics(asked: &Asked<'_>, case: &Value) -> Result<Vec<String>, String> {
+    let chosen = text(&case["chosen"]);
+    let data = asked
+        .get("statistics", &[("stats", chosen.clone())])
+        .await?;
+    let ours: HashMap<&str, &Value> = data["statistics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["parameter"].as_str().unwrap(), s))
+        .collect();
+    let mut found = Vec::new();
+    for (_, name) in unique_channels(case) {
+        let theirs = &case["statistics"][name];
+        if theirs.is_null() {
+            continue;
+        }
+        for stat in chosen.split(',') {
+            let what = format!("{} {name} stats={stat}", asked.label);
+            found.extend(differs(&what, &ours[name][stat], &theirs["chosen"][stat]));
         }
     }
     Ok(found)

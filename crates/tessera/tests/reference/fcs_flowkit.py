@@ -75,16 +75,38 @@ def spill_text(text):
     return None
 
 
+CHOSEN = "count,min,max,mean,median,stddev,cv,mad,geomean,robust_cv,quantile:0.05,quantile:0.95"
+
+
 def summary(values):
+    """The default statistics and those `stats=CHOSEN` names, by numpy over the finite values."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
+    mean, median, std = finite.mean(), np.median(finite), finite.std()
+    q25, q75, q05, q95 = np.percentile(finite, [25, 75, 5, 95])
+    positive = finite[finite > 0]
+    number = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
     return {
         "min": float(finite.min()),
         "max": float(finite.max()),
-        "mean": float(finite.mean()),
-        "median": float(np.median(finite)),
-        "std": float(finite.std()),
+        "mean": float(mean),
+        "median": float(median),
+        "std": float(std),
+        "chosen": {
+            "count": int(finite.size),
+            "min": float(finite.min()),
+            "max": float(finite.max()),
+            "mean": float(mean),
+            "median": float(median),
+            "stddev": float(std),
+            "cv": number(100 * std / abs(mean)) if mean != 0 else None,
+            "mad": float(np.median(np.abs(finite - median))),
+            "geomean": float(np.exp(np.log(positive).mean())) if positive.size else None,
+            "robust_cv": number(100 * 0.7413 * (q75 - q25) / median) if median != 0 else None,
+            "quantile:0.05": float(q05),
+            "quantile:0.95": float(q95),
+        },
     }
 
 
@@ -99,6 +121,7 @@ def case(name, index, query, names, events):
         "channels": names,
         "first_events": [[float(v) if np.isfinite(v) else None for v in row] for row in events[:FIRST_EVENTS]],
         "statistics": {names[i]: summary(events[:, i]) for i in range(len(names))},
+        "chosen": CHOSEN,
     }
     if finite_columns:
         x = finite_columns[-1]

@@ -18,6 +18,7 @@ pub mod events;
 pub mod gates;
 pub mod routes;
 pub mod service;
+pub mod statistics;
 pub mod storage;
 pub mod upload;
 pub mod view;

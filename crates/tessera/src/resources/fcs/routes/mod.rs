@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::analysis::{invalid, PipelineQuery};
 use super::errors::FcsRefusal;
-use super::gates::GateBook;
+use super::gates::{GateBook, Population};
 use super::service::FcsService;
 use super::view::FcsData;
 use crate::http::deadline::Deadline;
@@ -163,12 +163,17 @@ async fn read<R: RequiredScope>(
 }
 
 impl Reading {
-    /// The gate's members, if a gate was named. Blocking: it reads the gate's channels.
-    fn members(&self) -> Result<Option<Membership>, FcsRefusal> {
+    /// The gate's population, if a gate was named. Blocking: it reads the gate's channels.
+    fn population(&self) -> Result<Option<Population>, FcsRefusal> {
         self.gate
             .as_ref()
-            .map(|(book, id)| Ok(book.population(*id, &self.data)?.members))
+            .map(|(book, id)| book.population(*id, &self.data))
             .transpose()
+    }
+
+    /// The gate's members, if a gate was named. Blocking.
+    fn members(&self) -> Result<Option<Membership>, FcsRefusal> {
+        Ok(self.population()?.map(|p| p.members))
     }
 
     /// The `selected` channels' values through `pipeline`, of the gate's members only when a

@@ -4,10 +4,10 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_fcs::binning::Bins;
 use tessera_fcs::FcsError;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{compute, read, FileQuery, Reading};
 use crate::http::extract::Query;
@@ -18,6 +18,7 @@ use crate::resources::fcs::analysis::{
 };
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::events::EventsPage;
+use crate::resources::fcs::statistics::{ChosenStatsView, Share, Statistic};
 use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
 use crate::tokens::scopes::{FcsAnalyze, FcsRead};
@@ -56,6 +57,18 @@ pub struct StatisticsQuery {
     file_id: Option<String>,
     /// Comma-separated `$PnN`s (default: all).
     channels: Option<String>,
+    /// Comma-separated statistics to answer instead of the default fields: `count`, `percent`,
+    /// `min`, `max`, `mean`, `median`, `stddev`, `cv` (100·stddev/|mean|), `mad`, `geomean`,
+    /// `robust_cv` (100·0.7413·IQR/median), `quantile:q` (0 ≤ q ≤ 1); at most 32.
+    stats: Option<String>,
+}
+
+/// `GET /api/v1/fcs/statistics`: the default fields, or those `stats=` chose.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StatisticsAnswer {
+    Default(StatisticsView),
+    Chosen(ChosenStatsView),
 }
 
 /// Query of `GET /api/v1/fcs/histogram`.
@@ -205,7 +218,7 @@ async fn gated_events(
 #[utoipa::path(get, path = "/api/v1/fcs/statistics", tag = "fcs", params(StatisticsQuery, PipelineQuery),
     security(("pat" = ["fcs:analyze"])),
     responses(
-        (status = 200, description = "Statistics of every (or each selected) channel", body = inline(Enveloped<StatisticsView>)),
+        (status = 200, description = "Statistics of every (or each selected) channel", body = inline(Enveloped<StatisticsAnswer>)),
         (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
         (status = 422, description = "Unknown channel, or a pipeline parameter invalid", body = ErrorEnvelope),
@@ -215,22 +228,53 @@ pub async fn statistics(
     State(state): State<AppState>,
     Query(query): Query<StatisticsQuery>,
     Query(choice): Query<PipelineQuery>,
-) -> ApiResult<Success<StatisticsView>> {
+) -> ApiResult<Success<StatisticsAnswer>> {
+    let chosen = query
+        .stats
+        .as_deref()
+        .map(Statistic::parse_list)
+        .transpose()?;
     let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
     let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
-    let whole_file = pipeline.is_raw() && reading.gate.is_none();
+    let whole_file = pipeline.is_raw() && reading.gate.is_none() && chosen.is_none();
     if whole_file && data.has_statistics() {
-        return Ok(ok(StatisticsView::new(file_id, &data, &selected)));
+        return Ok(ok(StatisticsAnswer::Default(StatisticsView::new(
+            file_id, &data, &selected,
+        ))));
     }
     let view = compute(move || {
         if whole_file {
             // Computed once and kept with the file.
-            return Ok(StatisticsView::new(file_id, &data, &selected));
+            return Ok(StatisticsAnswer::Default(StatisticsView::new(
+                file_id, &data, &selected,
+            )));
         }
-        let values = reading.values(&pipeline, &selected)?;
-        Ok::<_, FcsRefusal>(StatisticsView::computed(file_id, &data, &selected, &values))
+        let values = pipeline.evaluate(&data.source(), &selected);
+        let population = reading.population()?;
+        let share = population.as_ref().map_or(
+            Share {
+                events: data.event_count(),
+                of: data.event_count(),
+            },
+            |p| Share {
+                events: p.members.count(),
+                of: p.parent_count,
+            },
+        );
+        let values: Vec<Vec<f64>> = match &population {
+            None => values,
+            Some(p) => values.iter().map(|column| p.members.keep(column)).collect(),
+        };
+        Ok::<_, FcsRefusal>(match chosen {
+            None => StatisticsAnswer::Default(StatisticsView::computed(
+                file_id, &data, &selected, &values,
+            )),
+            Some(chosen) => StatisticsAnswer::Chosen(ChosenStatsView::new(
+                file_id, &data, &selected, &values, &chosen, share,
+            )),
+        })
     })
     .await??;
     Ok(ok(view))
