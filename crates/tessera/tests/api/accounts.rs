@@ -270,7 +270,7 @@ async fn sessions_are_listed_and_ended_one_by_one() {
 /// PyJWT, an independent implementation, verifies a Tessera token from the JWKS alone.
 #[tokio::test]
 async fn an_independent_jwt_library_verifies_tokens_from_the_jwks() {
-    let Some(python) = python_with_pyjwt() else {
+    let Some(python) = crate::support::python_with("jwt, cryptography") else {
         return;
     };
     let app = TestApp::spawn().await;
@@ -326,25 +326,6 @@ except jwt.InvalidTokenError as e:
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// `TESSERA_TEST_PYTHON` (set by scripts/test.sh to a venv with PyJWT), else `python3`.
-/// Missing PyJWT fails the test in CI and skips it with a notice elsewhere.
-fn python_with_pyjwt() -> Option<String> {
-    let python = std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let has_pyjwt = std::process::Command::new(&python)
-        .args(["-c", "import jwt, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if has_pyjwt {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "PyJWT is required in CI: run scripts/test.sh, which installs it"
-    );
-    eprintln!("skipping: {python} has no PyJWT (scripts/test.sh installs it)");
-    None
 }
 
 #[tokio::test]

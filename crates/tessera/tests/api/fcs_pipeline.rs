@@ -328,6 +328,10 @@ async fn each_route_answers_the_scopes_that_reach_it_and_refuses_the_rest() {
         (format!("/api/v1/fcs/files/{id}/keywords"), "fcs:read"),
         (format!("/api/v1/fcs/files/{id}/download"), "fcs:read"),
         (
+            format!("/api/v1/fcs/export?file_id={id}&format=csv&channels=FL1-A"),
+            "fcs:read",
+        ),
+        (
             format!("/api/v1/fcs/events?file_id={id}&transform=arcsinh"),
             "fcs:read",
         ),

@@ -29,7 +29,7 @@ const ABSOLUTE: f64 = 1e-9;
 
 #[tokio::test]
 async fn the_pipeline_agrees_with_flowkit_on_every_corpus_file() {
-    let Some(python) = python_with_flowkit() else {
+    let Some(python) = crate::support::python_with("flowkit, flowio") else {
         return;
     };
     if !Path::new(CORPUS).exists() {
@@ -68,24 +68,6 @@ async fn the_pipeline_agrees_with_flowkit_on_every_corpus_file() {
         mismatches.len(),
         mismatches[..mismatches.len().min(30)].join("\n")
     );
-}
-
-/// `TESSERA_TEST_PYTHON` (else `python3`) when it imports FlowKit.
-fn python_with_flowkit() -> Option<String> {
-    let python = std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let has_flowkit = std::process::Command::new(&python)
-        .args(["-c", "import flowkit, flowio"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if has_flowkit {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("CI").is_err() && std::env::var("TESSERA_REQUIRE_FLOWKIT").is_err(),
-        "FlowKit is required here: run scripts/test.sh, which installs it"
-    );
-    eprintln!("SKIPPED: {python} has no FlowKit (scripts/test.sh installs it)");
-    None
 }
 
 fn reference_cases(python: &str) -> Vec<Value> {

@@ -14,6 +14,7 @@ mod connections_secrets;
 mod console;
 mod durability;
 mod fcs;
+mod fcs_export;
 mod fcs_gates;
 mod fcs_limits;
 mod fcs_pipeline;

@@ -187,6 +187,41 @@ impl PipelineQuery {
     }
 }
 
+/// `pipeline` in words, for a file made from the values of channels `shown`:
+/// `scale=scaled;compensation=file;transform=logicle(t=262144,w=0.5,m=4.5,a=0) on FL1-A,FL2-A`
+/// (the transformed ones among `shown`).
+pub fn describe(pipeline: &Pipeline, data: &FcsData, shown: &[usize]) -> String {
+    let mut text = format!(
+        "scale={};compensation={}",
+        if pipeline.scales() { "scaled" } else { "raw" },
+        if pipeline.compensation.is_some() {
+            "file"
+        } else {
+            "none"
+        }
+    );
+    if let Some((transform, channels)) = &pipeline.transform {
+        let spec = transform.spec();
+        let parameters: Vec<String> = spec
+            .parameters()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let names: Vec<&str> = channels
+            .iter()
+            .filter(|i| shown.contains(i))
+            .map(|&i| data.parameters[i].pnn.as_str())
+            .collect();
+        text.push_str(&format!(
+            ";transform={}({}) on {}",
+            spec.name(),
+            parameters.join(","),
+            names.join(",")
+        ));
+    }
+    text
+}
+
 /// The dataset's own spillover matrix, matched to its channels and inverted.
 fn compensation(data: &FcsData) -> Result<Compensation, FcsRefusal> {
     let spillover = Spillover::from_keywords(&data.keywords)

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod decoding;
 pub mod errors;
 pub mod events;
+pub mod export;
 pub mod gates;
 pub mod routes;
 pub mod service;

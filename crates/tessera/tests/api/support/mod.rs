@@ -18,6 +18,27 @@ use tokio::sync::oneshot;
 
 /// The synthetic DxFLEX-like sample (34,297 × 26 events, a fixed seed), generated once per test
 /// process: every app would otherwise generate it at start.
+/// `TESSERA_TEST_PYTHON` (scripts/test.sh points it at a venv holding every Python reference),
+/// else `python3`, when it imports `modules` (`"jwt, cryptography"`). Without them a test
+/// skips with a notice, except in CI or with `TESSERA_REQUIRE_FLOWKIT` (set by
+/// scripts/test.sh), where it fails: the references are installed there.
+pub fn python_with(modules: &str) -> Option<String> {
+    let python = std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let found = std::process::Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("CI").is_err() && std::env::var("TESSERA_REQUIRE_FLOWKIT").is_err(),
+        "{python} cannot import {modules}: run scripts/test.sh, which installs them"
+    );
+    eprintln!("SKIPPED: {python} cannot import {modules} (scripts/test.sh installs them)");
+    None
+}
+
 pub fn synthetic_bytes() -> Vec<u8> {
     static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     BYTES

@@ -359,7 +359,7 @@ pub async fn download(
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII name for every client,
 /// the exact one for those that read RFC 5987.
-fn attachment(name: &str) -> HeaderValue {
+pub(super) fn attachment(name: &str) -> HeaderValue {
     let ascii: String = name
         .chars()
         .map(|c| {

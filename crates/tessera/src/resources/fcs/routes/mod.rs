@@ -94,6 +94,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(values::statistics))
         .routes(routes!(values::histogram))
         .routes(routes!(values::density))
+        .routes(routes!(values::export))
         // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself,
         // and its own timeout.
         .routes(routes!(files::upload).layer(DefaultBodyLimit::disable()))
@@ -118,6 +119,7 @@ pub struct FileQuery {
 #[derive(Clone)]
 pub struct Reading {
     file_id: String,
+    filename: String,
     data: Arc<FcsData>,
     gate: Option<(GateBook, Uuid)>,
 }
@@ -136,6 +138,7 @@ async fn read<R: RequiredScope>(
         let data = fcs.data(&source, choice.dataset()).await?;
         return Ok(Reading {
             file_id: source.file_id(),
+            filename: source.filename().to_owned(),
             data,
             gate: None,
         });
@@ -157,6 +160,7 @@ async fn read<R: RequiredScope>(
     let data = fcs.data(&source, drawn_on).await?;
     Ok(Reading {
         file_id: source.file_id(),
+        filename: source.filename().to_owned(),
         data,
         gate: Some((book, gate)),
     })
@@ -169,6 +173,12 @@ impl Reading {
             .as_ref()
             .map(|(book, id)| book.population(*id, &self.data))
             .transpose()
+    }
+
+    /// The name of the gate named, if any.
+    fn gate_name(&self) -> Option<String> {
+        let (book, id) = self.gate.as_ref()?;
+        book.find(*id).map(|record| record.name.clone())
     }
 
     /// The gate's members, if a gate was named. Blocking.

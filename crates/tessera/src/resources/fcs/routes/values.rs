@@ -3,21 +3,24 @@
 //! `compensation=` and `transform=` mean the same on every one of them.
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_fcs::binning::Bins;
 use tessera_fcs::FcsError;
 use utoipa::{IntoParams, ToSchema};
 
+use super::files::attachment;
 use super::{compute, read, FileQuery, Reading};
 use crate::http::extract::Query;
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{ok, ApiError, ApiResult, Success};
 use crate::resources::fcs::analysis::{
-    bin_count, invalid, range, DensityView, HistogramView, PipelineQuery,
+    bin_count, describe, invalid, range, DensityView, HistogramView, PipelineQuery,
 };
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::events::EventsPage;
+use crate::resources::fcs::export::{Export, ExportFormat, Provenance};
 use crate::resources::fcs::statistics::{ChosenStatsView, Share, Statistic};
 use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
@@ -61,6 +64,19 @@ pub struct StatisticsQuery {
     /// `min`, `max`, `mean`, `median`, `stddev`, `cv` (100·stddev/|mean|), `mad`, `geomean`,
     /// `robust_cv` (100·0.7413·IQR/median), `quantile:q` (0 ≤ q ≤ 1); at most 32.
     stats: Option<String>,
+}
+
+/// Query of `GET /api/v1/fcs/export`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// `fcs` (FCS 3.1, float32; the default) or `csv`.
+    #[param(inline, value_type = ExportFormat)]
+    format: Option<ExportFormat>,
+    /// Comma-separated `$PnN`s (default: all).
+    channels: Option<String>,
 }
 
 /// `GET /api/v1/fcs/statistics`: the default fields, or those `stats=` chose.
@@ -385,4 +401,59 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
         limit as usize,
         usize::try_from(offset).unwrap_or(usize::MAX),
     ))
+}
+
+/// The chosen events (a gate's, else all) and channels through the pipeline, as a new FCS 3.1
+/// (float32) or CSV file, streamed. Keywords that stay true are carried over (see
+/// `resources/fcs/export.rs`); `TESSERA_PIPELINE` says how the values were made.
+#[utoipa::path(get, path = "/api/v1/fcs/export", tag = "fcs", params(ExportQuery, PipelineQuery),
+    security(("pat" = ["fcs:read"])),
+    responses(
+        (status = 200, description = "The file, as an attachment", content_type = "application/vnd.isac.fcs", body = Vec<u8>),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel or gate, or a pipeline parameter invalid", body = ErrorEnvelope),
+    ))]
+pub async fn export(
+    pat: Pat<FcsRead>,
+    State(state): State<AppState>,
+    Query(query): Query<ExportQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Response> {
+    let format = query.format.unwrap_or(ExportFormat::Fcs);
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let data = reading.data.clone();
+    let selected = data.select(query.channels.as_deref())?;
+    let pipeline = choice.pipeline(&data)?;
+    let filename = export_name(&reading.filename, format);
+    let export = compute(move || {
+        let columns = reading.values(&pipeline, &selected)?;
+        let source = data.source();
+        let ranges: Vec<Option<f64>> = selected
+            .iter()
+            .map(|&i| pipeline.channel_range(&source, i).map(|(_, top)| top))
+            .collect();
+        let provenance = Provenance {
+            pipeline: describe(&pipeline, &data, &selected),
+            scaled: pipeline.scales(),
+            compensated: pipeline.compensation.is_some(),
+            gate: reading.gate_name(),
+        };
+        Ok::<_, FcsRefusal>(Export::new(&data, &selected, columns, &ranges, &provenance))
+    })
+    .await??;
+    let mut response = export.into_body(format).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(header::CONTENT_DISPOSITION, attachment(&filename));
+    Ok(response)
+}
+
+/// `run.fcs` exported as CSV is `run-export.csv`.
+fn export_name(source: &str, format: ExportFormat) -> String {
+    let stem = source.rsplit_once('.').map_or(source, |(stem, _)| stem);
+    format!("{stem}-export.{}", format.extension())
 }
