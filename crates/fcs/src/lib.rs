@@ -74,6 +74,7 @@ pub mod logicle;
 pub mod params;
 pub mod pipeline;
 pub mod scale;
+pub mod stability;
 pub mod stats;
 pub mod synth;
 pub mod text;

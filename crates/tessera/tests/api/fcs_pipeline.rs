@@ -347,6 +347,10 @@ async fn each_route_answers_the_scopes_that_reach_it_and_refuses_the_rest() {
             format!("/api/v1/fcs/density?file_id={id}&x=FL1-A&y=FL2-A"),
             "fcs:analyze",
         ),
+        (
+            format!("/api/v1/fcs/stability?file_id={id}&channel=FL1-A"),
+            "fcs:analyze",
+        ),
     ];
     // fcs:analyze ⊇ fcs:write ⊇ fcs:read; workspaces:admin reaches none of them.
     let ranks = ["workspaces:admin", "fcs:read", "fcs:write", "fcs:analyze"];
@@ -370,5 +374,74 @@ async fn each_route_answers_the_scopes_that_reach_it_and_refuses_the_rest() {
             assert_eq!(refused.status, StatusCode::FORBIDDEN, "{held} on {path}");
             assert_eq!(refused.data()["required_scope"], *needed, "{path}");
         }
+    }
+}
+
+#[tokio::test]
+async fn stability_slices_the_run_by_time_and_without_time_by_event_order() {
+    let (app, pat, id) = app_with_upload("run.fcs").await;
+    let reply = app
+        .get(
+            &format!("/api/v1/fcs/stability?file_id={id}&channel=FL1-A&scale=scaled"),
+            Some(&pat),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let data = reply.data();
+    assert_eq!(data["sliced_by"], "time");
+    let slices = data["slices"].as_array().unwrap();
+    assert_eq!(slices.len(), 20);
+    let events: u64 = slices.iter().map(|s| s["events"].as_u64().unwrap()).sum();
+    assert_eq!(events, 34_297);
+    assert!(slices.windows(2).all(|w| w[0]["end"] == w[1]["start"]));
+    let medians: Vec<f64> = slices
+        .iter()
+        .map(|s| s["median"].as_f64().unwrap())
+        .collect();
+    let mean = medians.iter().sum::<f64>() / 20.0;
+    let std = (medians.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / 20.0).sqrt();
+    let cv = data["cv"].as_f64().unwrap();
+    assert!((cv - 100.0 * std / mean.abs()).abs() < 1e-9, "{cv}");
+
+    // A file with no time channel is cut into equal runs of events.
+    let params = [
+        tessera_fcs::WriteParameter::new("FSC-A", 1024.0),
+        tessera_fcs::WriteParameter::new("FL1-A", 1024.0),
+    ];
+    let columns = vec![(0..100).map(f64::from).collect::<Vec<_>>(); 2];
+    let mut bytes = Vec::new();
+    let no_keywords: [(&str, &str); 0] = [];
+    tessera_fcs::write_fcs31(&mut bytes, &params, &columns, &no_keywords).unwrap();
+    let timeless = app.upload_fcs(&pat, "timeless.fcs", bytes).await;
+    let timeless = timeless.data()["file_id"].as_str().unwrap();
+    let reply = app
+        .get(
+            &format!("/api/v1/fcs/stability?file_id={timeless}&channel=FL1-A&slices=4"),
+            Some(&pat),
+        )
+        .await;
+    let data = reply.data();
+    assert_eq!(data["sliced_by"], "event_order");
+    let medians: Vec<f64> = data["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["median"].as_f64().unwrap())
+        .collect();
+    assert_eq!(medians, [12.0, 37.0, 62.0, 87.0]);
+
+    for (query, field) in [
+        ("slices=0", "slices"),
+        ("slices=4097", "slices"),
+        ("", "channel"),
+    ] {
+        let path = format!("/api/v1/fcs/stability?file_id={id}&{query}");
+        let reply = app.get(&path, Some(&pat)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert!(
+            reply.message().starts_with(&format!("{field}: ")),
+            "{}",
+            reply.message()
+        );
     }
 }

@@ -95,6 +95,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(values::histogram))
         .routes(routes!(values::density))
         .routes(routes!(values::export))
+        .routes(routes!(values::stability))
         // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself,
         // and its own timeout.
         .routes(routes!(files::upload).layer(DefaultBodyLimit::disable()))

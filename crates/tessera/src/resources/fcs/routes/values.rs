@@ -37,6 +37,8 @@ const MAX_LIMIT: i64 = 10_000;
 const DEFAULT_HISTOGRAM_BINS: usize = 256;
 /// Bins per axis of a density when `bins` is not given.
 const DEFAULT_DENSITY_BINS: usize = 128;
+/// Default `slices` of a stability check.
+const DEFAULT_SLICES: usize = 20;
 
 /// Query of `GET /api/v1/fcs/events`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -77,6 +79,42 @@ pub struct ExportQuery {
     format: Option<ExportFormat>,
     /// Comma-separated `$PnN`s (default: all).
     channels: Option<String>,
+}
+
+/// Query of `GET /api/v1/fcs/stability`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StabilityQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// The channel to follow (`$PnN`).
+    channel: Option<String>,
+    /// Slices of the run, 1 to FCS_MAX_BINS (default 20).
+    slices: Option<usize>,
+}
+
+/// `GET /api/v1/fcs/stability`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StabilityView {
+    file_id: String,
+    dataset: usize,
+    channel: String,
+    /// `time` (equal spans of the time channel, in its values on the chosen scale) or
+    /// `event_order` (equal runs of events, when the dataset has no time channel).
+    sliced_by: &'static str,
+    slices: Vec<SliceView>,
+    /// `100 · std / |mean|` of the slices' medians; null when no slice has a median.
+    cv: f64,
+}
+
+/// One slice of `GET /api/v1/fcs/stability`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SliceView {
+    start: f64,
+    end: f64,
+    events: usize,
+    /// Null when the slice holds no finite value.
+    median: f64,
 }
 
 /// `GET /api/v1/fcs/statistics`: the default fields, or those `stats=` chose.
@@ -456,4 +494,61 @@ pub async fn export(
 fn export_name(source: &str, format: ExportFormat) -> String {
     let stem = source.rsplit_once('.').map_or(source, |(stem, _)| stem);
     format!("{stem}-export.{}", format.extension())
+}
+
+/// Flow stability: the channel's median in each slice of the run and the CV of those medians.
+#[utoipa::path(get, path = "/api/v1/fcs/stability", tag = "fcs", params(StabilityQuery, PipelineQuery),
+    security(("pat" = ["fcs:analyze"])),
+    responses(
+        (status = 200, description = "Medians per slice and their CV", body = inline(Enveloped<StabilityView>)),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel or gate, slices outside 1..FCS_MAX_BINS, or a pipeline parameter invalid", body = ErrorEnvelope),
+    ))]
+pub async fn stability(
+    pat: Pat<FcsAnalyze>,
+    State(state): State<AppState>,
+    Query(query): Query<StabilityQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Success<StabilityView>> {
+    let slices = query.slices.unwrap_or(DEFAULT_SLICES);
+    if slices == 0 || slices > state.fcs.max_bins() {
+        let max = state.fcs.max_bins();
+        return Err(invalid("slices", format!("must be between 1 and {max}")).into());
+    }
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
+    let channel = data.channel("channel", required("channel", query.channel.as_deref())?)?;
+    let pipeline = choice.pipeline(&data)?;
+    let time = data.parameters.iter().position(|p| p.is_time());
+    let view = compute(move || {
+        let wanted: Vec<usize> = std::iter::once(channel).chain(time).collect();
+        let mut values = reading.values(&pipeline, &wanted)?;
+        let times = (values.len() > 1).then(|| values.remove(1));
+        let result = tessera_fcs::stability::stability(times.as_deref(), &values[0], slices);
+        let sliced_by = if result.by_time {
+            "time"
+        } else {
+            "event_order"
+        };
+        Ok::<_, FcsRefusal>(StabilityView {
+            file_id,
+            dataset: data.dataset,
+            channel: data.parameters[channel].pnn.clone(),
+            sliced_by,
+            slices: result
+                .slices
+                .into_iter()
+                .map(|s| SliceView {
+                    start: s.start,
+                    end: s.end,
+                    events: s.events,
+                    median: s.median,
+                })
+                .collect(),
+            cv: result.cv,
+        })
+    })
+    .await??;
+    Ok(ok(view))
 }
