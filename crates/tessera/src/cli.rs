@@ -21,8 +21,12 @@ use crate::accounts::service::{create_account, RegisterRequest};
 use crate::types::{Role, Timestamp};
 
 use crate::config::{Config, LogFormat};
+use crate::resources::fcs::analysis::{bin_count, histogram_of, PipelineQuery};
+use crate::resources::fcs::export::{Export, ExportFormat};
 use crate::resources::fcs::service::FcsService;
-use crate::resources::fcs::view::{EventsView, FcsData, ParametersView, StatisticsView};
+use crate::resources::fcs::view::{
+    EventsView, FcsData, KeywordsView, ParametersView, StatisticsView,
+};
 use crate::server::{shutdown_signal, Server};
 use crate::store::{AccountOrigin, RoleChange, Store};
 use crate::tokens::ceiling::{tokens_beyond_role, warn_of_tokens_beyond_role};
@@ -83,6 +87,47 @@ enum FcsCommand {
         /// Comma-separated `$PnN`s (default: all).
         #[arg(long)]
         channels: Option<String>,
+    },
+    /// Print the keywords and spillover matrix of one dataset of FILE.
+    Keywords {
+        file: PathBuf,
+        /// Dataset of a file holding several, from 0.
+        #[arg(long, default_value_t = 0)]
+        dataset: usize,
+    },
+    /// Print a histogram of one channel of FILE through the value pipeline, counted as
+    /// numpy.histogram counts with the same edges.
+    Hist {
+        file: PathBuf,
+        /// The channel (`$PnN`).
+        #[arg(long)]
+        channel: String,
+        /// Number of bins, 1 to FCS_MAX_BINS.
+        #[arg(long, default_value_t = 256)]
+        bins: usize,
+        /// Left edge (default: the channel's range on the pipeline).
+        #[arg(long, allow_negative_numbers = true)]
+        min: Option<f64>,
+        /// Right edge (default: likewise).
+        #[arg(long, allow_negative_numbers = true)]
+        max: Option<f64>,
+        #[command(flatten)]
+        pipeline: PipelineQuery,
+    },
+    /// Write channels of FILE through the value pipeline to OUT as FCS 3.1 (float32) or CSV,
+    /// keywords carried over where still true (as `GET /api/v1/fcs/export`).
+    Export {
+        file: PathBuf,
+        /// Where to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "fcs")]
+        format: ExportFormat,
+        /// Comma-separated `$PnN`s (default: all).
+        #[arg(long)]
+        channels: Option<String>,
+        #[command(flatten)]
+        pipeline: PipelineQuery,
     },
     /// Write the synthetic DxFLEX-like sample (34,297 events × 26 parameters) to OUT.
     Synth { out: PathBuf },
@@ -466,6 +511,56 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
             let id = file.display().to_string();
             print_json(&EventsView::new(id, &data, &selected, limit, offset))
         }
+        FcsCommand::Keywords { file, dataset } => {
+            let opened = FcsFile::open(&file)?;
+            print_json(&KeywordsView::of(
+                file.display().to_string(),
+                &opened,
+                dataset,
+            )?)
+        }
+        FcsCommand::Hist {
+            file,
+            channel,
+            bins,
+            min,
+            max,
+            pipeline: choice,
+        } => {
+            let bins = bin_count(Some(bins), bins, max_bins(&config))?;
+            let data = decode_dataset(&file, choice.dataset())?;
+            let channel = data.channel("channel", &channel)?;
+            let pipeline = choice.pipeline(&data)?;
+            let values = pipeline.evaluate(&data.source(), &[channel]).remove(0);
+            let id = file.display().to_string();
+            let view = histogram_of(&data, id, &pipeline, (channel, &values), bins, (min, max))?;
+            print_json(&view)
+        }
+        FcsCommand::Export {
+            file,
+            out,
+            format,
+            channels,
+            pipeline: choice,
+        } => {
+            let data = decode_dataset(&file, choice.dataset())?;
+            let selected = data.select(channels.as_deref())?;
+            let pipeline = choice.pipeline(&data)?;
+            let columns = pipeline.evaluate(&data.source(), &selected);
+            let events = columns.first().map_or(0, Vec::len);
+            let export = Export::new(&data, &selected, &pipeline, columns, None);
+            let writer = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            export
+                .write(format, std::io::BufWriter::with_capacity(1 << 20, writer))
+                .with_context(|| format!("writing {}", out.display()))?;
+            print_json(&serde_json::json!({
+                "path": out.display().to_string(),
+                "format": format,
+                "total_events": events,
+                "total_parameters": selected.len(),
+            }))
+        }
         FcsCommand::Check => check_stored_fcs(config).await,
         FcsCommand::Synth { out } => {
             tessera_fcs::synth::write_dxflex_like_sample(&out)
@@ -482,8 +577,16 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
 }
 
 fn decode_fcs(path: &Path) -> anyhow::Result<FcsData> {
+    decode_dataset(path, 0)
+}
+
+fn decode_dataset(path: &Path, dataset: usize) -> anyhow::Result<FcsData> {
     let file = FcsFile::open(path)?;
-    Ok(FcsData::decode(&file, 0)?)
+    Ok(FcsData::decode(&file, dataset)?)
+}
+
+fn max_bins(config: &Config) -> usize {
+    usize::try_from(config.fcs_max_bins).unwrap_or(usize::MAX)
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {

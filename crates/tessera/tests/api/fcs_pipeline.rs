@@ -445,3 +445,96 @@ async fn stability_slices_the_run_by_time_and_without_time_by_event_order() {
         );
     }
 }
+
+/// `tessera fcs keywords|hist|export` answer what the routes answer for the same options.
+#[tokio::test]
+async fn the_cli_answers_as_the_routes_do() {
+    let (app, pat, id) = app_with_upload("run.fcs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.fcs");
+    std::fs::write(&file, synthetic_bytes()).unwrap();
+    let file = file.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            output.stdout,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let json = |args: &[&str]| {
+        let (ok, stdout, stderr) = run(args);
+        assert!(ok, "{args:?}: {stderr}");
+        let mut value: Value = serde_json::from_slice(&stdout).unwrap();
+        value["file_id"] = Value::Null;
+        value
+    };
+    let api = |path: String| {
+        let app = &app;
+        let pat = &pat;
+        async move {
+            let mut data = app.get(&path, Some(pat)).await.data().clone();
+            data["file_id"] = Value::Null;
+            data
+        }
+    };
+
+    assert_eq!(
+        json(&["fcs", "keywords", file]),
+        api(format!("/api/v1/fcs/files/{id}/keywords")).await
+    );
+    assert_eq!(
+        json(&["fcs", "hist", file, "--channel", "FL1-A", "--bins", "32", "--scale", "scaled",
+            "--transform", "logicle", "--w", "0.7", "--min", "-0.1"]),
+        api(format!(
+            "/api/v1/fcs/histogram?file_id={id}&channel=FL1-A&bins=32&scale=scaled&transform=logicle&w=0.7&min=-0.1"
+        ))
+        .await
+    );
+    let out = dir.path().join("out.csv");
+    json(&[
+        "fcs",
+        "export",
+        file,
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--channels",
+        "FSC-A,FL2-A",
+        "--transform",
+        "arcsinh",
+        "--cofactor",
+        "5",
+    ]);
+    let exported = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/fcs/export?file_id={id}&format=csv&channels=FSC-A,FL2-A&transform=arcsinh&cofactor=5"
+        )))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), exported.to_vec());
+
+    let (ok, _, stderr) = run(&[
+        "fcs",
+        "hist",
+        file,
+        "--channel",
+        "FL1-A",
+        "--transform",
+        "logicle",
+        "--w",
+        "9",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("w: must be between 0 and M/2"), "{stderr}");
+}

@@ -26,7 +26,7 @@ const DEFAULT_WIDTH: f64 = 0.5;
 const DEFAULT_COFACTOR: f64 = 150.0;
 
 /// `scale=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ScaleChoice {
     /// As stored (the default).
@@ -36,7 +36,7 @@ pub enum ScaleChoice {
 }
 
 /// `compensation=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CompensationChoice {
     /// None (the default).
@@ -46,7 +46,7 @@ pub enum CompensationChoice {
 }
 
 /// `transform=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TransformChoice {
     /// None (the default).
@@ -61,37 +61,49 @@ pub enum TransformChoice {
     Log,
 }
 
-/// The value pipeline's query parameters, shared by every route that reads values.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+/// The value pipeline's query parameters, shared by every route that reads values — and, as
+/// `--scale`, `--transform`, … the options of the `tessera fcs` commands.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, clap::Args)]
 #[into_params(parameter_in = Query)]
 pub struct PipelineQuery {
     /// Dataset of a file holding several (`$NEXTDATA`), from 0 (default 0).
+    #[arg(long)]
     pub dataset: Option<usize>,
     /// `raw` (default) or `scaled` (`$PnE`, `$PnG`, `$TIMESTEP` applied).
     #[param(inline, value_type = ScaleChoice)]
+    #[arg(long)]
     pub scale: Option<ScaleChoice>,
     /// `none` (default) or `file`: the dataset's spillover matrix, applied to scaled values
     /// (implies `scale=scaled`); 422 when the dataset has none.
     #[param(inline, value_type = CompensationChoice)]
+    #[arg(long)]
     pub compensation: Option<CompensationChoice>,
     /// `none` (default), `logicle`, `asinh`, `arcsinh` or `log`.
     #[param(inline, value_type = TransformChoice)]
+    #[arg(long)]
     pub transform: Option<TransformChoice>,
     /// Comma-separated `$PnN`s to transform (default: the fluorescence channels — every channel
     /// that is not scatter, time or width).
+    #[arg(long)]
     pub transform_channels: Option<String>,
     /// Top of scale of logicle, asinh and log (default 262144).
+    #[arg(long)]
     pub t: Option<f64>,
     /// Linear decades of logicle, 0 ≤ w ≤ m/2 (default 0.5).
+    #[arg(long)]
     pub w: Option<f64>,
     /// Decades of logicle, asinh and log (default 4.5).
+    #[arg(long)]
     pub m: Option<f64>,
     /// Additional negative decades of logicle (−w ≤ a ≤ m − 2w) and asinh (0 ≤ a ≤ m); default 0.
+    #[arg(long)]
     pub a: Option<f64>,
     /// Divisor of arcsinh, > 0 (default 150).
+    #[arg(long)]
     pub cofactor: Option<f64>,
     /// The id of a gate saved on this file: only the events inside it (and its parents) count.
     /// The gate keeps its own pipeline; this request's applies to what is shown.
+    #[arg(skip)]
     pub gate: Option<String>,
 }
 
@@ -284,6 +296,21 @@ pub fn bin_count(bins: Option<usize>, default: usize, max: usize) -> Result<usiz
         return Err(invalid("bins", format!("must be between 1 and {max}")));
     }
     Ok(bins)
+}
+
+/// The histogram of `values` (channel `channel` of `data` through `pipeline`) in `bins` bins
+/// over `[min, max]`, each defaulting to the channel's range on the pipeline. Blocking.
+pub fn histogram_of(
+    data: &FcsData,
+    file_id: String,
+    pipeline: &Pipeline,
+    (channel, values): (usize, &[f64]),
+    bins: usize,
+    (min, max): (Option<f64>, Option<f64>),
+) -> Result<HistogramView, FcsRefusal> {
+    let (min, max) = range(data, pipeline, channel, values, min, max);
+    let bins = Bins::new(min, max, bins).map_err(FcsRefusal::Invalid)?;
+    Ok(HistogramView::new(file_id, data, channel, values, &bins))
 }
 
 /// `GET /api/v1/fcs/histogram`: `numpy.histogram` of one channel.

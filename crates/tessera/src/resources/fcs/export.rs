@@ -17,9 +17,10 @@
 use std::io::Write;
 
 use axum::body::{Body, Bytes};
-use tessera_fcs::{Display, Spillover, WriteParameter};
+use tessera_fcs::{Display, Pipeline, Spillover, WriteParameter};
 use tokio::sync::mpsc;
 
+use super::analysis::describe;
 use super::view::FcsData;
 
 /// Bytes handed to the client at a time.
@@ -29,7 +30,15 @@ const CHUNKS_AHEAD: usize = 4;
 
 /// The two formats.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    utoipa::ToSchema,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
@@ -67,7 +76,7 @@ pub struct Export {
 }
 
 /// How the values were made, for the keywords.
-pub struct Provenance {
+struct Provenance {
     /// `scale=…;compensation=…;transform=…`.
     pub pipeline: String,
     pub scaled: bool,
@@ -77,18 +86,29 @@ pub struct Provenance {
 }
 
 impl Export {
-    /// The export of `selected` channels of `data` whose values are `columns` (`columns[k]`
-    /// of `selected[k]`), with `ranges[k]` their range on the pipeline.
+    /// The export of `selected` channels of `data` through `pipeline`, whose values are
+    /// `columns` (`columns[k]` of `selected[k]`, the members of gate `gate` when one kept them).
     pub fn new(
         data: &FcsData,
         selected: &[usize],
+        pipeline: &Pipeline,
         columns: Vec<Vec<f64>>,
-        ranges: &[Option<f64>],
-        provenance: &Provenance,
+        gate: Option<String>,
     ) -> Export {
+        let source = data.source();
+        let ranges: Vec<Option<f64>> = selected
+            .iter()
+            .map(|&i| pipeline.channel_range(&source, i).map(|(_, top)| top))
+            .collect();
+        let provenance = &Provenance {
+            pipeline: describe(pipeline, data, selected),
+            scaled: pipeline.scales(),
+            compensated: pipeline.compensation.is_some(),
+            gate,
+        };
         let parameters = selected
             .iter()
-            .zip(ranges)
+            .zip(&ranges)
             .map(|(&i, range)| {
                 let source = &data.parameters[i];
                 WriteParameter {

@@ -9,13 +9,14 @@
 //! order. Building a `serde_json::Map` per event would both allocate per value and sort the keys
 //! alphabetically, losing the parameter order the contract asks for.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use tessera_fcs::{
     stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Histogram, Keywords, Parameter,
-    Source,
+    Source, Spillover,
 };
 use utoipa::ToSchema;
 
@@ -493,6 +494,61 @@ impl StatisticsView {
             total_events: data.event_count(),
             statistics,
         }
+    }
+}
+
+/// A spillover matrix as the keywords route shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpilloverView {
+    /// The keyword it came from: `$SPILLOVER`, `$SPILL` or `SPILL`.
+    keyword: String,
+    /// The `$PnN`s it covers, in matrix order.
+    channels: Vec<String>,
+    /// Row `i`: how much of channel `i`'s fluorochrome each channel sees.
+    matrix: Vec<Vec<f64>>,
+}
+
+impl SpilloverView {
+    fn of(spillover: Spillover) -> Self {
+        let n = spillover.n().max(1);
+        SpilloverView {
+            matrix: spillover.matrix.chunks(n).map(<[f64]>::to_vec).collect(),
+            keyword: spillover.keyword,
+            channels: spillover.names,
+        }
+    }
+}
+
+/// `GET /api/v1/fcs/files/{id}/keywords` and `tessera fcs keywords`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeywordsView {
+    file_id: String,
+    dataset: usize,
+    /// Every TEXT keyword, names upper-cased, values as decoded text (a name written twice
+    /// keeps its last value).
+    keywords: BTreeMap<String, String>,
+    /// The compensation matrix; null when the dataset has none (or it is malformed).
+    spillover: Option<SpilloverView>,
+}
+
+impl KeywordsView {
+    /// The keywords of dataset `index` of `file`.
+    pub fn of(file_id: String, file: &FcsFile, index: usize) -> Result<Self, FcsRefusal> {
+        let dataset = file
+            .datasets()
+            .get(index)
+            .ok_or_else(|| invalid("dataset", no_such_dataset(file.datasets().len())))?;
+        let keywords = dataset
+            .keywords()
+            .iter()
+            .map(|(name, value)| (name.to_uppercase(), value.to_owned()))
+            .collect();
+        Ok(KeywordsView {
+            file_id,
+            dataset: index,
+            keywords,
+            spillover: dataset.spillover().ok().flatten().map(SpilloverView::of),
+        })
     }
 }
 

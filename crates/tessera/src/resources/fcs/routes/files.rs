@@ -1,13 +1,11 @@
 //! The routes about stored files: list, detail, keywords, download, upload, delete.
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tessera_fcs::{Dataset, Spillover};
+use tessera_fcs::Dataset;
 use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -16,10 +14,9 @@ use crate::http::deadline::Deadline;
 use crate::http::extract::{Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
-use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::service::{parse_file_id, FcsSource, Sample, SAMPLE_ID};
 use crate::resources::fcs::upload::Upload;
-use crate::resources::fcs::view::{no_such_dataset, ParameterView};
+use crate::resources::fcs::view::{KeywordsView, ParameterView};
 use crate::state::AppState;
 use crate::store::FcsFileRecord;
 use crate::tokens::scopes::{FcsRead, FcsWrite};
@@ -258,40 +255,6 @@ pub struct DatasetQuery {
     dataset: Option<usize>,
 }
 
-/// A spillover matrix as the keywords route shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SpilloverView {
-    /// The keyword it came from: `$SPILLOVER`, `$SPILL` or `SPILL`.
-    keyword: String,
-    /// The `$PnN`s it covers, in matrix order.
-    channels: Vec<String>,
-    /// Row `i`: how much of channel `i`'s fluorochrome each channel sees.
-    matrix: Vec<Vec<f64>>,
-}
-
-impl SpilloverView {
-    fn of(spillover: Spillover) -> Self {
-        let n = spillover.n().max(1);
-        SpilloverView {
-            matrix: spillover.matrix.chunks(n).map(<[f64]>::to_vec).collect(),
-            keyword: spillover.keyword,
-            channels: spillover.names,
-        }
-    }
-}
-
-/// `GET /api/v1/fcs/files/{id}/keywords`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeywordsView {
-    file_id: String,
-    dataset: usize,
-    /// Every TEXT keyword, names upper-cased, values as decoded text (a name written twice
-    /// keeps its last value).
-    keywords: BTreeMap<String, String>,
-    /// The compensation matrix; null when the dataset has none (or it is malformed).
-    spillover: Option<SpilloverView>,
-}
-
 /// The keywords of one dataset and its spillover matrix.
 #[utoipa::path(get, path = "/api/v1/fcs/files/{id}/keywords", tag = "fcs", security(("pat" = ["fcs:read"])),
     params(("id" = String, Path, description = "`sample` or the id of one of the caller's uploads"), DatasetQuery),
@@ -311,23 +274,7 @@ pub async fn keywords(
     let source = fcs.resolve(&state.store, pat.user_id, Some(&id)).await?;
     let file = fcs.open(&source).await?;
     let index = query.dataset.unwrap_or(0);
-    let dataset = file.datasets().get(index).ok_or_else(|| {
-        FcsRefusal::Invalid(tessera_fcs::FcsError::argument(
-            "dataset",
-            no_such_dataset(file.datasets().len()),
-        ))
-    })?;
-    let keywords = dataset
-        .keywords()
-        .iter()
-        .map(|(name, value)| (name.to_uppercase(), value.to_owned()))
-        .collect();
-    Ok(ok(KeywordsView {
-        file_id: source.file_id(),
-        dataset: index,
-        keywords,
-        spillover: dataset.spillover().ok().flatten().map(SpilloverView::of),
-    }))
+    Ok(ok(KeywordsView::of(source.file_id(), &file, index)?))
 }
 
 /// The file's original bytes, as uploaded.

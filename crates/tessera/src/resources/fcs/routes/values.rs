@@ -16,11 +16,11 @@ use crate::http::extract::Query;
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{ok, ApiError, ApiResult, Success};
 use crate::resources::fcs::analysis::{
-    bin_count, describe, invalid, range, DensityView, HistogramView, PipelineQuery,
+    bin_count, histogram_of, invalid, range, DensityView, HistogramView, PipelineQuery,
 };
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::events::EventsPage;
-use crate::resources::fcs::export::{Export, ExportFormat, Provenance};
+use crate::resources::fcs::export::{Export, ExportFormat};
 use crate::resources::fcs::statistics::{ChosenStatsView, Share, Statistic};
 use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
@@ -356,9 +356,8 @@ pub async fn histogram(
     let pipeline = choice.pipeline(&data)?;
     let view = compute(move || {
         let values = reading.values(&pipeline, &[channel])?.remove(0);
-        let (min, max) = range(&data, &pipeline, channel, &values, query.min, query.max);
-        let bins = Bins::new(min, max, bins).map_err(FcsRefusal::Invalid)?;
-        Ok::<_, FcsRefusal>(HistogramView::new(file_id, &data, channel, &values, &bins))
+        let bounds = (query.min, query.max);
+        histogram_of(&data, file_id, &pipeline, (channel, &values), bins, bounds)
     })
     .await??;
     Ok(ok(view))
@@ -466,18 +465,8 @@ pub async fn export(
     let filename = export_name(&reading.filename, format);
     let export = compute(move || {
         let columns = reading.values(&pipeline, &selected)?;
-        let source = data.source();
-        let ranges: Vec<Option<f64>> = selected
-            .iter()
-            .map(|&i| pipeline.channel_range(&source, i).map(|(_, top)| top))
-            .collect();
-        let provenance = Provenance {
-            pipeline: describe(&pipeline, &data, &selected),
-            scaled: pipeline.scales(),
-            compensated: pipeline.compensation.is_some(),
-            gate: reading.gate_name(),
-        };
-        Ok::<_, FcsRefusal>(Export::new(&data, &selected, columns, &ranges, &provenance))
+        let gate = reading.gate_name();
+        Ok::<_, FcsRefusal>(Export::new(&data, &selected, &pipeline, columns, gate))
     })
     .await??;
     let mut response = export.into_body(format).into_response();
