@@ -351,6 +351,10 @@ async fn each_route_answers_the_scopes_that_reach_it_and_refuses_the_rest() {
             format!("/api/v1/fcs/stability?file_id={id}&channel=FL1-A"),
             "fcs:analyze",
         ),
+        (
+            format!("/api/v1/fcs/plot?file_id={id}&x=FL1-A"),
+            "fcs:analyze",
+        ),
     ];
     // fcs:analyze ⊇ fcs:write ⊇ fcs:read; workspaces:admin reaches none of them.
     let ranks = ["workspaces:admin", "fcs:read", "fcs:write", "fcs:analyze"];
@@ -537,4 +541,65 @@ async fn the_cli_answers_as_the_routes_do() {
     ]);
     assert!(!ok);
     assert!(stderr.contains("w: must be between 0 and M/2"), "{stderr}");
+}
+
+#[tokio::test]
+async fn plots_are_svg_images_with_labelled_axes_ticked_in_data_units() {
+    let (app, pat, id) = app_with_upload("run.fcs").await;
+    let (app, pat, id) = (&app, &pat, &id);
+    let image = |query: String| async move {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/fcs/plot?file_id={id}&{query}")))
+            .bearer_auth(pat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{query}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "image/svg+xml; charset=utf-8"
+        );
+        response.text().await.unwrap()
+    };
+    let histogram = image("x=FL1-A&transform=logicle&scale=scaled".to_owned()).await;
+    assert!(histogram.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(histogram.trim_end().ends_with("</svg>"));
+    assert!(
+        histogram.contains("FL1-A (TCRgd FITC-A)"),
+        "x labelled by $PnN ($PnS)"
+    );
+    for decade in ["10³", "10⁴", "10⁵"] {
+        assert!(histogram.contains(&format!(">{decade}</text>")), "{decade}");
+    }
+    assert!(histogram.contains(">events</text>"));
+
+    let density = image("kind=density&x=FSC-A&y=SSC-A&width=300&height=200".to_owned()).await;
+    assert!(density.contains("width=\"300\" height=\"200\""));
+    assert!(density.matches("<rect").count() > 50, "cells drawn");
+    // FSC-A spans its $PnR, 0 to 16,777,215: round ticks 5M apart.
+    assert!(density.contains(">5M</text>") && density.contains(">15M</text>"));
+    let scatter = image("kind=scatter&x=FL1-A&y=FL2-A&transform=arcsinh".to_owned()).await;
+    assert!(scatter.contains("#1f4e79"), "dots in one colour");
+
+    for (query, field) in [
+        ("kind=density&x=FSC-A", "y: "),
+        ("x=FSC-A&width=100", "width: "),
+        ("x=FSC-A&height=4000", "height: "),
+        ("x=NOPE", "x: "),
+        ("x=FSC-A&format=png", "Invalid query parameter format"),
+    ] {
+        let reply = app
+            .get(
+                &format!("/api/v1/fcs/plot?file_id={id}&{query}"),
+                Some(pat),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(
+            reply.message().starts_with(field),
+            "{query}: {}",
+            reply.message()
+        );
+    }
 }

@@ -13,12 +13,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::plot::{compact, plot, Plot};
+use super::plot::{plot, Plot};
 use super::{not_found, size};
 use crate::accounts::sessions::ClientInfo;
 use crate::console::page::{render, when, Nav};
 use crate::console::session::{failure, require, SignedIn};
 use crate::http::ApiError;
+use crate::resources::fcs::plot::compact;
 use crate::resources::fcs::service::FcsSource;
 use crate::resources::fcs::view::FcsData;
 use crate::state::AppState;

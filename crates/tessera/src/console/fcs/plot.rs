@@ -4,6 +4,8 @@
 
 use tessera_fcs::{Display, Histogram, Parameter};
 
+use crate::resources::fcs::plot::{channel_label, compact, step_outline};
+
 /// The plot's size in SVG units, and the margins that hold the axes' labels.
 const WIDTH: f64 = 360.0;
 const HEIGHT: f64 = 210.0;
@@ -47,10 +49,7 @@ pub struct Plot {
 
 /// The plot of `parameter`'s `histogram`; `index` makes its ids unique on the page.
 pub fn plot(index: usize, parameter: &Parameter, histogram: &Histogram) -> Plot {
-    let name = match parameter.pns.as_deref() {
-        Some(label) if label != parameter.pnn => format!("{} ({label})", parameter.pnn),
-        _ => parameter.pnn.clone(),
-    };
+    let name = channel_label(parameter);
     let scale = match histogram.scale {
         Display::Lin => "linear",
         Display::Log => "log",
@@ -107,24 +106,16 @@ fn plot_height() -> f64 {
     HEIGHT - TOP - BOTTOM
 }
 
-/// The bins as one closed step outline along the x axis. Only numbers and path commands: the
-/// template may put it in the page unescaped.
+/// The bins as one closed step outline along the x axis.
 fn area(histogram: &Histogram) -> String {
-    use std::fmt::Write;
-
-    let base = HEIGHT - BOTTOM;
     let peak = histogram.peak().max(1) as f64;
-    let step = plot_width() / histogram.counts.len() as f64;
-    // About 20 characters a bin: one allocation for the whole path.
-    let mut d = String::with_capacity(32 + 20 * histogram.counts.len());
-    let _ = write!(d, "M{LEFT:.1} {base:.1}");
-    for (bin, &count) in histogram.counts.iter().enumerate() {
-        let y = base - count as f64 / peak * plot_height();
-        let x0 = LEFT + bin as f64 * step;
-        let _ = write!(d, "L{x0:.1} {y:.1}H{:.1}", x0 + step);
-    }
-    let _ = write!(d, "L{:.1} {base:.1}Z", WIDTH - RIGHT);
-    d
+    let origin = (LEFT, HEIGHT - BOTTOM);
+    step_outline(
+        &histogram.counts,
+        peak,
+        origin,
+        (plot_width(), plot_height()),
+    )
 }
 
 /// Five even ticks on a linear axis; one per decade on a log axis.
@@ -160,36 +151,9 @@ fn y_ticks(peak: u64) -> Vec<Tick> {
         .collect()
 }
 
-/// A number short enough for an axis: `0`, `512`, `2.5k`, `1M`, `9G`.
-pub fn compact(value: f64) -> String {
-    let magnitude = value.abs();
-    let (scaled, suffix) = if magnitude >= 1e9 {
-        (value / 1e9, "G")
-    } else if magnitude >= 1e6 {
-        (value / 1e6, "M")
-    } else if magnitude >= 1e3 {
-        (value / 1e3, "k")
-    } else {
-        (value, "")
-    };
-    let text = format!("{scaled:.1}");
-    let text = text.strip_suffix(".0").unwrap_or(&text);
-    format!("{text}{suffix}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_are_short_on_an_axis() {
-        assert_eq!(compact(0.0), "0");
-        assert_eq!(compact(512.0), "512");
-        assert_eq!(compact(2500.0), "2.5k");
-        assert_eq!(compact(1_048_576.0), "1M");
-        assert_eq!(compact(-262_144.0), "-262.1k");
-        assert_eq!(compact(9e9), "9G");
-    }
 
     #[test]
     fn a_log_axis_has_a_tick_per_decade_and_the_outline_closes() {

@@ -17,6 +17,7 @@ pub mod errors;
 pub mod events;
 pub mod export;
 pub mod gates;
+pub mod plot;
 pub mod routes;
 pub mod service;
 pub mod statistics;

@@ -96,6 +96,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(values::density))
         .routes(routes!(values::export))
         .routes(routes!(values::stability))
+        .routes(routes!(values::plot))
         // The JSON body limit does not apply here: `upload` enforces FCS_MAX_UPLOAD_MB itself,
         // and its own timeout.
         .routes(routes!(files::upload).layer(DefaultBodyLimit::disable()))

@@ -21,6 +21,7 @@ use crate::resources::fcs::analysis::{
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::events::EventsPage;
 use crate::resources::fcs::export::{Export, ExportFormat};
+use crate::resources::fcs::plot::{channel_label, render, Axis, PlotKind, SIDE_PIXELS};
 use crate::resources::fcs::statistics::{ChosenStatsView, Share, Statistic};
 use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
@@ -79,6 +80,36 @@ pub struct ExportQuery {
     format: Option<ExportFormat>,
     /// Comma-separated `$PnN`s (default: all).
     channels: Option<String>,
+}
+
+/// `format=` of `GET /api/v1/fcs/plot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlotFormat {
+    /// `image/svg+xml` (the default).
+    Svg,
+}
+
+/// Query of `GET /api/v1/fcs/plot`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlotQuery {
+    /// `sample` (the default) or the id of one of the caller's uploads.
+    file_id: Option<String>,
+    /// `histogram` (the default, of `x`), `scatter` or `density` (of `x` and `y`).
+    #[param(inline, value_type = PlotKind)]
+    kind: Option<PlotKind>,
+    /// The x channel (`$PnN`).
+    x: Option<String>,
+    /// The y channel (`$PnN`), for scatter and density.
+    y: Option<String>,
+    /// `svg`.
+    #[param(inline, value_type = PlotFormat)]
+    format: Option<PlotFormat>,
+    /// Pixels, 160 to 2048 (default 480).
+    width: Option<u32>,
+    /// Pixels, 160 to 2048 (default 360).
+    height: Option<u32>,
 }
 
 /// Query of `GET /api/v1/fcs/stability`.
@@ -540,4 +571,83 @@ pub async fn stability(
     })
     .await??;
     Ok(ok(view))
+}
+
+/// A histogram, dot plot or density plot as an SVG image: axes labelled `$PnN ($PnS)`, a
+/// transformed axis ticked at 0 and powers of ten in data units.
+#[utoipa::path(get, path = "/api/v1/fcs/plot", tag = "fcs", params(PlotQuery, PipelineQuery),
+    security(("pat" = ["fcs:analyze"])),
+    responses(
+        (status = 200, description = "The image", content_type = "image/svg+xml", body = String),
+        (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
+        (status = 404, description = "FCS file not found", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel or gate, no y for a two-channel plot, a side outside 160–2048 pixels, or a pipeline parameter invalid", body = ErrorEnvelope),
+    ))]
+pub async fn plot(
+    pat: Pat<FcsAnalyze>,
+    State(state): State<AppState>,
+    Query(query): Query<PlotQuery>,
+    Query(choice): Query<PipelineQuery>,
+) -> ApiResult<Response> {
+    let side = |field: &str, given: Option<u32>, default: u32| {
+        let pixels = given.unwrap_or(default);
+        if SIDE_PIXELS.contains(&pixels) {
+            Ok(pixels)
+        } else {
+            let (low, high) = (SIDE_PIXELS.start(), SIDE_PIXELS.end());
+            Err(invalid(
+                field,
+                format!("must be between {low} and {high} pixels"),
+            ))
+        }
+    };
+    let size = (
+        side("width", query.width, 480)?,
+        side("height", query.height, 360)?,
+    );
+    let kind = query.kind.unwrap_or(PlotKind::Histogram);
+    // The one format drawn so far; the parameter is there for clients to say so.
+    let PlotFormat::Svg = query.format.unwrap_or(PlotFormat::Svg);
+    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let data = reading.data.clone();
+    let x = data.channel("x", required("x", query.x.as_deref())?)?;
+    let y = match (kind, query.y.as_deref()) {
+        (PlotKind::Histogram, _) => None,
+        (_, y) => Some(data.channel("y", required("y", y)?)?),
+    };
+    let pipeline = choice.pipeline(&data)?;
+    let svg = compute(move || {
+        let wanted: Vec<usize> = std::iter::once(x).chain(y).collect();
+        let values = reading.values(&pipeline, &wanted)?;
+        let axis = |channel: usize, values: &[f64]| {
+            let (min, max) = range(&data, &pipeline, channel, values, None, None);
+            let transform = pipeline
+                .transform
+                .as_ref()
+                .filter(|_| pipeline.transforms(channel))
+                .map(|(transform, _)| transform);
+            Axis {
+                min,
+                max,
+                label: channel_label(&data.parameters[channel]),
+                transform,
+            }
+        };
+        let x_axis = axis(x, &values[0]);
+        let y_axis = y.map(|y| axis(y, &values[1]));
+        let shown = match &y_axis {
+            Some(y_axis) => format!("{} × {}", x_axis.label, y_axis.label),
+            None => x_axis.label.clone(),
+        };
+        let title = format!("{shown} — {}", reading.filename);
+        let y_part = y_axis.as_ref().map(|axis| (axis, values[1].as_slice()));
+        render(kind, title, (&x_axis, &values[0]), y_part, size).map_err(FcsRefusal::Invalid)
+    })
+    .await??;
+    let mut response = svg.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    Ok(response)
 }
