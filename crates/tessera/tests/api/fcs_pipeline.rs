@@ -590,10 +590,7 @@ async fn plots_are_svg_images_with_labelled_axes_ticked_in_data_units() {
         ("x=FSC-A&format=png", "Invalid query parameter format"),
     ] {
         let reply = app
-            .get(
-                &format!("/api/v1/fcs/plot?file_id={id}&{query}"),
-                Some(pat),
-            )
+            .get(&format!("/api/v1/fcs/plot?file_id={id}&{query}"), Some(pat))
             .await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         assert!(

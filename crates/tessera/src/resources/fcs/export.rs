@@ -171,10 +171,12 @@ impl Export {
                 }
             }
         });
-        Body::from_stream(futures_util::stream::unfold(
-            receiver,
-            |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
-        ))
+        // Fused: the compression layer polls once more after the end, which an unfused
+        // `unfold` answers with a panic.
+        let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|chunk| (chunk, receiver))
+        });
+        Body::from_stream(futures_util::StreamExt::fuse(chunks))
     }
 }
 
