@@ -153,8 +153,9 @@ async fn compare_case(asked: &Asked<'_>, case: &Value) -> Vec<String> {
         Err(refused) => found.push(refused),
     };
     note(compare_events(asked, case).await);
-    note(compare_statistics(asked, case).await);
-    note(compare_chosen_statistics(asked, case).await);
+    note(compare_statistics(asked, case, None).await);
+    let chosen = case["chosen"].as_str();
+    note(compare_statistics(asked, case, chosen).await);
     if !case["histogram"].is_null() {
         note(compare_histogram(asked, &case["histogram"]).await);
         note(compare_density(asked, &case["density"]).await);
@@ -274,8 +275,20 @@ async fn compare_events(asked: &Asked<'_>, case: &Value) -> Result<Vec<String>, 
     Ok(found)
 }
 
-async fn compare_statistics(asked: &Asked<'_>, case: &Value) -> Result<Vec<String>, String> {
-    let data = asked.get("statistics", &[]).await?;
+/// The default statistics (`stats` `None`) or the `stats=` chosen, against numpy's, for every
+/// channel whose name occurs once.
+async fn compare_statistics(
+    asked: &Asked<'_>,
+    case: &Value,
+    chosen: Option<&str>,
+) -> Result<Vec<String>, String> {
+    const DEFAULT: [&str; 5] = ["min", "max", "mean", "median", "std"];
+    let query: Vec<(&str, String)> = chosen
+        .map(|c| ("stats", c.to_owned()))
+        .into_iter()
+        .collect();
+    let names: Vec<&str> = chosen.map_or(DEFAULT.to_vec(), |c| c.split(',').collect());
+    let data = asked.get("statistics", &query).await?;
     let ours: HashMap<&str, &Value> = data["statistics"]
         .as_array()
         .unwrap()
@@ -288,35 +301,14 @@ async fn compare_statistics(asked: &Asked<'_>, case: &Value) -> Result<Vec<Strin
         if theirs.is_null() {
             continue;
         }
-        for stat in ["min", "max", "mean", "median", "std"] {
+        let theirs = if chosen.is_some() {
+            &theirs["chosen"]
+        } else {
+            theirs
+        };
+        for stat in &names {
             let what = format!("{} {name} {stat}", asked.label);
-            found.extend(differs(&what, &ours[name][stat], &theirs[stat]));
-        }
-    }
-    Ok(found)
-}
-
-/// `stats=` against numpy: each chosen statistic of each channel.
-async fn compare_chosen_statistics(asked: &Asked<'_>, case: &Value) -> Result<Vec<String>, String> {
-    let chosen = text(&case["chosen"]);
-    let data = asked
-        .get("statistics", &[("stats", chosen.clone())])
-        .await?;
-    let ours: HashMap<&str, &Value> = data["statistics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["parameter"].as_str().unwrap(), s))
-        .collect();
-    let mut found = Vec::new();
-    for (_, name) in unique_channels(case) {
-        let theirs = &case["statistics"][name];
-        if theirs.is_null() {
-            continue;
-        }
-        for stat in chosen.split(',') {
-            let what = format!("{} {name} stats={stat}", asked.label);
-            found.extend(differs(&what, &ours[name][stat], &theirs["chosen"][stat]));
+            found.extend(differs(&what, &ours[name][*stat], &theirs[*stat]));
         }
     }
     Ok(found)
