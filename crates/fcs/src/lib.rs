@@ -91,4 +91,4 @@ pub use scale::Scaling;
 pub use stats::{all_channel_stats, channel_stats, ChannelStats};
 pub use text::Keywords;
 pub use transform::{Transform, TransformSpec};
-pub use write::{write_fcs31, write_fcs31_file, WriteParameter};
+pub use write::{write_fcs31, write_fcs31_file, Fcs31Writer, WriteParameter};

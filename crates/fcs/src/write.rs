@@ -124,24 +124,215 @@ fn display_value(d: Display, range: f64) -> String {
 /// # Ok::<(), tessera_fcs::FcsError>(())
 /// ```
 pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
-    mut out: W,
+    out: W,
     params: &[WriteParameter],
     columns: &[C],
     extra: &[(K, V)],
 ) -> Result<()> {
-    if params.is_empty() {
-        return Err(FcsError::InvalidInput(
-            "at least one parameter is required".into(),
-        ));
+    // Checked before anything is written: a refused call leaves `out` untouched.
+    let n = if params.is_empty() {
+        0
+    } else {
+        check_columns(params.len(), columns)?
+    };
+    let mut writer = Fcs31Writer::begin(out, params, n, extra)?;
+    writer.write_events(columns)?;
+    writer.finish()?;
+    Ok(())
+}
+
+/// An FCS 3.1 file being written: HEADER and TEXT for a known number of events first, then the
+/// events in blocks as they are computed, so a large file never sits whole in memory.
+pub struct Fcs31Writer<W: Write> {
+    out: W,
+    parameters: usize,
+    events_left: usize,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Fcs31Writer<W> {
+    /// Writes HEADER and TEXT of a file of `events` events of `params` (see [`write_fcs31`]).
+    pub fn begin<K: AsRef<str>, V: AsRef<str>>(
+        mut out: W,
+        params: &[WriteParameter],
+        events: usize,
+        extra: &[(K, V)],
+    ) -> Result<Self> {
+        let n = events;
+        if params.is_empty() {
+            return Err(FcsError::InvalidInput(
+                "at least one parameter is required".into(),
+            ));
+        }
+        if let Some(p) = params.iter().find(|p| p.name.trim().is_empty()) {
+            return Err(FcsError::InvalidInput(format!(
+                "parameter {p:?} has an empty name"
+            )));
+        }
+        check_name_lengths(params)?;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (k, v) in extra {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            if k.trim().is_empty() {
+                return Err(FcsError::InvalidInput("an extra keyword is empty".into()));
+            }
+            if is_reserved(k) {
+                return Err(FcsError::InvalidInput(format!(
+                    "extra keyword {k} is written by the writer itself"
+                )));
+            }
+            pairs.push((k.to_owned(), v.to_owned()));
+        }
+        let p = params.len();
+        // Columns may be many views of one slice, so n × p × 4 need not fit in memory — or u64.
+        let data_len = (n as u64)
+            .checked_mul(p as u64)
+            .and_then(|v| v.checked_mul(4))
+            .ok_or_else(|| {
+                FcsError::InvalidInput(format!(
+                    "{n} events × {p} parameters × 4 bytes do not fit in 64 bits"
+                ))
+            })?;
+
+        let mut text_pairs: Vec<(String, String)> = vec![
+            ("$BEGINANALYSIS".into(), "0".into()),
+            ("$ENDANALYSIS".into(), "0".into()),
+            ("$BEGINSTEXT".into(), "0".into()),
+            ("$ENDSTEXT".into(), "0".into()),
+            ("$BEGINDATA".into(), String::new()), // filled below
+            ("$ENDDATA".into(), String::new()),
+            ("$BYTEORD".into(), "1,2,3,4".into()),
+            ("$DATATYPE".into(), "F".into()),
+            ("$MODE".into(), "L".into()),
+            ("$NEXTDATA".into(), "0".into()),
+            ("$PAR".into(), p.to_string()),
+            ("$TOT".into(), n.to_string()),
+        ];
+        for (i, prm) in params.iter().enumerate() {
+            let k = i + 1;
+            text_pairs.push((format!("$P{k}N"), prm.name.clone()));
+            if let Some(l) = &prm.label {
+                text_pairs.push((format!("$P{k}S"), l.clone()));
+            }
+            text_pairs.push((format!("$P{k}B"), "32".into()));
+            text_pairs.push((format!("$P{k}E"), "0,0".into()));
+            text_pairs.push((format!("$P{k}R"), fmt_number(prm.range)));
+            if let Some(d) = prm.display {
+                text_pairs.push((format!("$P{k}D"), display_value(d, prm.range)));
+            }
+        }
+        text_pairs.extend(pairs);
+        for (_, v) in text_pairs.iter_mut() {
+            if v.is_empty() {
+                *v = " ".into();
+            }
+        }
+
+        let delim = choose_delimiter(&text_pairs);
+        let render = |pairs: &[(String, String)]| -> Vec<u8> {
+            let mut t = vec![delim];
+            let d = delim as char;
+            let dd: String = [d, d].iter().collect();
+            for (k, v) in pairs {
+                t.extend_from_slice(k.replace(d, &dd).as_bytes());
+                t.push(delim);
+                t.extend_from_slice(v.replace(d, &dd).as_bytes());
+                t.push(delim);
+            }
+            t
+        };
+        // Fixed-width placeholders so that TEXT's length does not depend on the offsets.
+        const W: usize = 20;
+        text_pairs[4].1 = "0".repeat(W);
+        text_pairs[5].1 = "0".repeat(W);
+        let text_len = render(&text_pairs).len() as u64;
+        let text_begin = 58u64;
+        // TEXT is in memory, so text_begin + text_len cannot overflow; DATA may be near 2^64.
+        let text_end = text_begin + text_len - 1;
+        let data_begin = text_end + 1;
+        let data_end = data_begin
+            .checked_add(data_len.saturating_sub(1))
+            .ok_or_else(|| {
+                FcsError::InvalidInput(format!(
+                    "DATA of {data_len} bytes after byte {data_begin} ends beyond byte 2^64"
+                ))
+            })?;
+        text_pairs[4].1 = format!("{data_begin:0W$}");
+        text_pairs[5].1 = format!("{:0W$}", if data_len == 0 { 0 } else { data_end });
+        let text = render(&text_pairs);
+        debug_assert_eq!(text.len() as u64, text_len);
+
+        let fits = |x: u64| x <= 99_999_999;
+        let (hb, he) = if data_len > 0 && fits(data_end) {
+            (data_begin, data_end)
+        } else {
+            (0, 0)
+        };
+        let header = format!(
+            "FCS3.1    {:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+            text_begin, text_end, hb, he, 0, 0
+        );
+        out.write_all(header.as_bytes())?;
+        out.write_all(&text)?;
+
+        Ok(Fcs31Writer {
+            out,
+            parameters: p,
+            events_left: n,
+            buf: Vec::new(),
+        })
     }
-    if params.len() != columns.len() {
+
+    /// Appends the events of `columns` (one per parameter, all of one length), row-major.
+    pub fn write_events<C: AsRef<[f64]>>(&mut self, columns: &[C]) -> Result<()> {
+        let n = check_columns(self.parameters, columns)?;
+        if n > self.events_left {
+            return Err(FcsError::InvalidInput(format!(
+                "{n} more events than the {} announced in $TOT",
+                self.events_left
+            )));
+        }
+        // Row-major, in chunks of events.
+        const CHUNK: usize = 4096;
+        let cols: Vec<&[f64]> = columns.iter().map(|c| c.as_ref()).collect();
+        let mut start = 0;
+        while start < n {
+            let end = (start + CHUNK).min(n);
+            self.buf.clear();
+            for e in start..end {
+                for c in &cols {
+                    self.buf.extend_from_slice(&(c[e] as f32).to_le_bytes());
+                }
+            }
+            self.out.write_all(&self.buf)?;
+            start = end;
+        }
+        self.events_left -= n;
+        Ok(())
+    }
+
+    /// Checks that every announced event was written and flushes.
+    pub fn finish(mut self) -> Result<W> {
+        if self.events_left > 0 {
+            return Err(FcsError::InvalidInput(format!(
+                "{} events announced in $TOT were not written",
+                self.events_left
+            )));
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// The number of events of `columns`: one column per parameter, all of one length.
+fn check_columns<C: AsRef<[f64]>>(parameters: usize, columns: &[C]) -> Result<usize> {
+    if columns.len() != parameters {
         return Err(FcsError::InvalidInput(format!(
-            "{} parameters but {} columns",
-            params.len(),
+            "{parameters} parameters but {} columns",
             columns.len()
         )));
     }
-    let n = columns[0].as_ref().len();
+    let n = columns.first().map_or(0, |c| c.as_ref().len());
     if let Some((i, c)) = columns
         .iter()
         .enumerate()
@@ -153,135 +344,7 @@ pub fn write_fcs31<W: Write, C: AsRef<[f64]>, K: AsRef<str>, V: AsRef<str>>(
             c.as_ref().len()
         )));
     }
-    if let Some(p) = params.iter().find(|p| p.name.trim().is_empty()) {
-        return Err(FcsError::InvalidInput(format!(
-            "parameter {p:?} has an empty name"
-        )));
-    }
-    check_name_lengths(params)?;
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for (k, v) in extra {
-        let (k, v) = (k.as_ref(), v.as_ref());
-        if k.trim().is_empty() {
-            return Err(FcsError::InvalidInput("an extra keyword is empty".into()));
-        }
-        if is_reserved(k) {
-            return Err(FcsError::InvalidInput(format!(
-                "extra keyword {k} is written by the writer itself"
-            )));
-        }
-        pairs.push((k.to_owned(), v.to_owned()));
-    }
-    let p = params.len();
-    // Columns may be many views of one slice, so n × p × 4 need not fit in memory — or u64.
-    let data_len = (n as u64)
-        .checked_mul(p as u64)
-        .and_then(|v| v.checked_mul(4))
-        .ok_or_else(|| {
-            FcsError::InvalidInput(format!(
-                "{n} events × {p} parameters × 4 bytes do not fit in 64 bits"
-            ))
-        })?;
-
-    let mut text_pairs: Vec<(String, String)> = vec![
-        ("$BEGINANALYSIS".into(), "0".into()),
-        ("$ENDANALYSIS".into(), "0".into()),
-        ("$BEGINSTEXT".into(), "0".into()),
-        ("$ENDSTEXT".into(), "0".into()),
-        ("$BEGINDATA".into(), String::new()), // filled below
-        ("$ENDDATA".into(), String::new()),
-        ("$BYTEORD".into(), "1,2,3,4".into()),
-        ("$DATATYPE".into(), "F".into()),
-        ("$MODE".into(), "L".into()),
-        ("$NEXTDATA".into(), "0".into()),
-        ("$PAR".into(), p.to_string()),
-        ("$TOT".into(), n.to_string()),
-    ];
-    for (i, prm) in params.iter().enumerate() {
-        let k = i + 1;
-        text_pairs.push((format!("$P{k}N"), prm.name.clone()));
-        if let Some(l) = &prm.label {
-            text_pairs.push((format!("$P{k}S"), l.clone()));
-        }
-        text_pairs.push((format!("$P{k}B"), "32".into()));
-        text_pairs.push((format!("$P{k}E"), "0,0".into()));
-        text_pairs.push((format!("$P{k}R"), fmt_number(prm.range)));
-        if let Some(d) = prm.display {
-            text_pairs.push((format!("$P{k}D"), display_value(d, prm.range)));
-        }
-    }
-    text_pairs.extend(pairs);
-    for (_, v) in text_pairs.iter_mut() {
-        if v.is_empty() {
-            *v = " ".into();
-        }
-    }
-
-    let delim = choose_delimiter(&text_pairs);
-    let render = |pairs: &[(String, String)]| -> Vec<u8> {
-        let mut t = vec![delim];
-        let d = delim as char;
-        let dd: String = [d, d].iter().collect();
-        for (k, v) in pairs {
-            t.extend_from_slice(k.replace(d, &dd).as_bytes());
-            t.push(delim);
-            t.extend_from_slice(v.replace(d, &dd).as_bytes());
-            t.push(delim);
-        }
-        t
-    };
-    // Fixed-width placeholders so that TEXT's length does not depend on the offsets.
-    const W: usize = 20;
-    text_pairs[4].1 = "0".repeat(W);
-    text_pairs[5].1 = "0".repeat(W);
-    let text_len = render(&text_pairs).len() as u64;
-    let text_begin = 58u64;
-    // TEXT is in memory, so text_begin + text_len cannot overflow; DATA may be near 2^64.
-    let text_end = text_begin + text_len - 1;
-    let data_begin = text_end + 1;
-    let data_end = data_begin
-        .checked_add(data_len.saturating_sub(1))
-        .ok_or_else(|| {
-            FcsError::InvalidInput(format!(
-                "DATA of {data_len} bytes after byte {data_begin} ends beyond byte 2^64"
-            ))
-        })?;
-    text_pairs[4].1 = format!("{data_begin:0W$}");
-    text_pairs[5].1 = format!("{:0W$}", if data_len == 0 { 0 } else { data_end });
-    let text = render(&text_pairs);
-    debug_assert_eq!(text.len() as u64, text_len);
-
-    let fits = |x: u64| x <= 99_999_999;
-    let (hb, he) = if data_len > 0 && fits(data_end) {
-        (data_begin, data_end)
-    } else {
-        (0, 0)
-    };
-    let header = format!(
-        "FCS3.1    {:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
-        text_begin, text_end, hb, he, 0, 0
-    );
-    out.write_all(header.as_bytes())?;
-    out.write_all(&text)?;
-
-    // DATA, row-major, written in chunks of events.
-    const CHUNK: usize = 4096;
-    let cols: Vec<&[f64]> = columns.iter().map(|c| c.as_ref()).collect();
-    let mut buf = Vec::with_capacity(CHUNK * p * 4);
-    let mut start = 0;
-    while start < n {
-        let end = (start + CHUNK).min(n);
-        buf.clear();
-        for e in start..end {
-            for c in &cols {
-                buf.extend_from_slice(&(c[e] as f32).to_le_bytes());
-            }
-        }
-        out.write_all(&buf)?;
-        start = end;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(n)
 }
 
 /// Refuses a name or label the reader would refuse (longer than [`MAX_NAME_BYTES`]).

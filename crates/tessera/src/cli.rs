@@ -546,9 +546,9 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
             let data = decode_dataset(&file, choice.dataset())?;
             let selected = data.select(channels.as_deref())?;
             let pipeline = choice.pipeline(&data)?;
-            let columns = pipeline.evaluate(&data.source(), &selected);
-            let events = columns.first().map_or(0, Vec::len);
-            let export = Export::new(&data, &selected, &pipeline, columns, None);
+            let parameters = selected.len();
+            let export = Export::new(std::sync::Arc::new(data), selected, pipeline, None);
+            let events = export.events();
             let writer = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             export
@@ -558,7 +558,7 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
                 "path": out.display().to_string(),
                 "format": format,
                 "total_events": events,
-                "total_parameters": selected.len(),
+                "total_parameters": parameters,
             }))
         }
         FcsCommand::Check => check_stored_fcs(config).await,

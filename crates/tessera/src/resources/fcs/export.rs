@@ -17,7 +17,10 @@
 use std::io::Write;
 
 use axum::body::{Body, Bytes};
-use tessera_fcs::{Display, Pipeline, Spillover, WriteParameter};
+use std::sync::Arc;
+
+use tessera_fcs::gate::Membership;
+use tessera_fcs::{Display, Fcs31Writer, Pipeline, Spillover, WriteParameter};
 use tokio::sync::mpsc;
 
 use super::analysis::describe;
@@ -67,12 +70,20 @@ impl ExportFormat {
     }
 }
 
-/// Everything an export writes: the channels' values (already through the pipeline and the
-/// gate) and what the new file says about them.
+/// Events computed and written at a time: the memory an export holds is this many rows of the
+/// chosen channels, however large the file.
+const BLOCK_EVENTS: usize = 64 * 1024;
+
+/// Everything an export writes: where the values come from (the dataset, the pipeline, the gate's
+/// members) and what the new file says about them. The values are computed a block of events
+/// at a time as the file is written.
 pub struct Export {
-    pub parameters: Vec<WriteParameter>,
-    pub columns: Vec<Vec<f64>>,
-    pub keywords: Vec<(String, String)>,
+    data: Arc<FcsData>,
+    selected: Vec<usize>,
+    pipeline: Pipeline,
+    members: Option<Membership>,
+    parameters: Vec<WriteParameter>,
+    keywords: Vec<(String, String)>,
 }
 
 /// How the values were made, for the keywords.
@@ -86,22 +97,22 @@ struct Provenance {
 }
 
 impl Export {
-    /// The export of `selected` channels of `data` through `pipeline`, whose values are
-    /// `columns` (`columns[k]` of `selected[k]`, the members of gate `gate` when one kept them).
+    /// The export of `selected` channels of `data` through `pipeline`, of every event or of
+    /// the `members` of the gate named `gate`.
     pub fn new(
-        data: &FcsData,
-        selected: &[usize],
-        pipeline: &Pipeline,
-        columns: Vec<Vec<f64>>,
-        gate: Option<String>,
+        data: Arc<FcsData>,
+        selected: Vec<usize>,
+        pipeline: Pipeline,
+        gated: Option<(Membership, String)>,
     ) -> Export {
+        let (members, gate) = gated.map_or((None, None), |(m, name)| (Some(m), Some(name)));
         let source = data.source();
         let ranges: Vec<Option<f64>> = selected
             .iter()
             .map(|&i| pipeline.channel_range(&source, i).map(|(_, top)| top))
             .collect();
         let provenance = &Provenance {
-            pipeline: describe(pipeline, data, selected),
+            pipeline: describe(&pipeline, &data, &selected),
             scaled: pipeline.scales(),
             compensated: pipeline.compensation.is_some(),
             gate,
@@ -123,36 +134,81 @@ impl Export {
             })
             .collect::<Vec<_>>();
         let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
-        let keywords = carried_keywords(data, &names, provenance);
+        let keywords = carried_keywords(&data, &names, provenance);
         Export {
+            data,
+            selected,
+            pipeline,
+            members,
             parameters,
-            columns,
             keywords,
         }
+    }
+
+    /// Events the file holds.
+    pub fn events(&self) -> usize {
+        self.members
+            .as_ref()
+            .map_or(self.data.event_count(), Membership::count)
+    }
+
+    /// The chosen channels' values of the kept events among `range`, through the pipeline.
+    fn block(&self, range: std::ops::Range<usize>) -> Vec<Vec<f64>> {
+        let start = range.start;
+        let values = self
+            .pipeline
+            .evaluate(&self.data.source().range(range), &self.selected);
+        match &self.members {
+            None => values,
+            Some(members) => values
+                .iter()
+                .map(|column| {
+                    let kept = column.iter().enumerate();
+                    kept.filter(|(k, _)| members.contains(start + k))
+                        .map(|(_, &v)| v)
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// The blocks of events, in order.
+    fn blocks(&self) -> impl Iterator<Item = Vec<Vec<f64>>> + '_ {
+        let n = self.data.event_count();
+        (0..n)
+            .step_by(BLOCK_EVENTS)
+            .map(move |start| self.block(start..(start + BLOCK_EVENTS).min(n)))
     }
 
     /// Writes the export to `out` in `format`.
     pub fn write(&self, format: ExportFormat, out: impl Write) -> std::io::Result<()> {
         match format {
-            ExportFormat::Fcs => {
-                tessera_fcs::write_fcs31(out, &self.parameters, &self.columns, &self.keywords)
-                    .map_err(std::io::Error::other)
-            }
+            ExportFormat::Fcs => self.write_fcs(out).map_err(std::io::Error::other),
             ExportFormat::Csv => self.write_csv(out),
         }
+    }
+
+    fn write_fcs(&self, out: impl Write) -> tessera_fcs::Result<()> {
+        let mut writer = Fcs31Writer::begin(out, &self.parameters, self.events(), &self.keywords)?;
+        for block in self.blocks() {
+            writer.write_events(&block)?;
+        }
+        writer.finish()?;
+        Ok(())
     }
 
     fn write_csv(&self, out: impl Write) -> std::io::Result<()> {
         let mut csv = csv::Writer::from_writer(out);
         csv.write_record(self.parameters.iter().map(|p| p.name.as_str()))?;
-        let events = self.columns.first().map_or(0, Vec::len);
-        let mut row = Vec::with_capacity(self.columns.len());
-        for event in 0..events {
-            row.clear();
-            // Rust prints the shortest decimal that parses back to the same f64; NaN and
-            // infinities as `NaN`, `inf`, `-inf`, which Python's float() reads.
-            row.extend(self.columns.iter().map(|c| c[event].to_string()));
-            csv.write_record(&row)?;
+        let mut row = Vec::with_capacity(self.selected.len());
+        for block in self.blocks() {
+            for event in 0..block.first().map_or(0, Vec::len) {
+                row.clear();
+                // Rust prints the shortest decimal that parses back to the same f64; NaN and
+                // infinities as `NaN`, `inf`, `-inf`, which Python's float() reads.
+                row.extend(block.iter().map(|c| c[event].to_string()));
+                csv.write_record(&row)?;
+            }
         }
         csv.flush()
     }
@@ -268,6 +324,45 @@ fn numbers_a_parameter(upper: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// More events than a block, a gate keeping every third: the blocks join into exactly the
+    /// kept events, in order, in both formats.
+    #[test]
+    fn blocks_join_into_the_gated_events() {
+        let events = 2 * BLOCK_EVENTS + 123;
+        let (params, columns) = tessera_fcs::synth::float32_columns(events, 3, 7);
+        let mut bytes = Vec::new();
+        let none: [(&str, &str); 0] = [];
+        tessera_fcs::write_fcs31(&mut bytes, &params, &columns, &none).unwrap();
+        let file = tessera_fcs::FcsFile::from_bytes(&bytes).unwrap();
+        let data = Arc::new(FcsData::decode(&file, 0).unwrap());
+        let members = Membership::from_flags((0..events).map(|i| i % 3 == 0).collect());
+        let kept: Vec<Vec<f64>> = data.columns.data[1..]
+            .iter()
+            .map(|column| members.keep(column))
+            .collect();
+        let gated = Some((members, "every third".to_owned()));
+        let export = Export::new(data, vec![1, 2], Pipeline::default(), gated);
+        assert_eq!(export.events(), kept[0].len());
+
+        let mut csv = Vec::new();
+        export.write(ExportFormat::Csv, &mut csv).unwrap();
+        let text = String::from_utf8(csv).unwrap();
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(rows.len(), kept[0].len());
+        let last = rows.last().unwrap();
+        assert_eq!(
+            *last,
+            format!("{},{}", kept[0].last().unwrap(), kept[1].last().unwrap())
+        );
+
+        let mut fcs = Vec::new();
+        export.write(ExportFormat::Fcs, &mut fcs).unwrap();
+        let back = tessera_fcs::FcsFile::from_bytes(&fcs).unwrap();
+        let back = back.first().columns_raw().unwrap();
+        let as_f32 = |c: &Vec<f64>| c.iter().map(|&v| f64::from(v as f32)).collect::<Vec<_>>();
+        assert_eq!(back.data, kept.iter().map(as_f32).collect::<Vec<_>>());
+    }
 
     #[test]
     fn keywords_that_number_a_parameter_are_recognised() {

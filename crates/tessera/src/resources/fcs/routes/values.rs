@@ -494,12 +494,13 @@ pub async fn export(
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
     let filename = export_name(&reading.filename, format);
-    let export = compute(move || {
-        let columns = reading.values(&pipeline, &selected)?;
-        let gate = reading.gate_name();
-        Ok::<_, FcsRefusal>(Export::new(&data, &selected, &pipeline, columns, gate))
-    })
-    .await??;
+    let gate = reading.gate_name();
+    let members = {
+        let reading = reading.clone();
+        compute(move || reading.members()).await??
+    };
+    let gated = members.zip(gate);
+    let export = Export::new(reading.data, selected, pipeline, gated);
     let mut response = export.into_body(format).into_response();
     let headers = response.headers_mut();
     headers.insert(
