@@ -477,7 +477,10 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
 #[utoipa::path(get, path = "/api/v1/fcs/export", tag = "fcs", params(ExportQuery, PipelineQuery),
     security(("pat" = ["fcs:read"])),
     responses(
-        (status = 200, description = "The file, as an attachment", content_type = "application/vnd.isac.fcs", body = Vec<u8>),
+        (status = 200, description = "The file, as an attachment: FCS 3.1 or CSV as `format` asks", content(
+            (Vec<u8> = "application/vnd.isac.fcs"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
         (status = 422, description = "Unknown channel or gate, or a pipeline parameter invalid", body = ErrorEnvelope),
