@@ -49,17 +49,7 @@ impl EventsPage {
         offset: usize,
     ) -> Self {
         let total = data.event_count();
-        let start = offset.min(total);
-        let end = start.saturating_add(limit).min(total);
-        let head = head(file_id, total, limit, offset);
-        EventsPage {
-            data,
-            selected,
-            start,
-            end,
-            values: None,
-            head,
-        }
+        EventsPage::of_population(file_id, data, selected, total, limit, offset)
     }
 
     /// Like [`Self::new`] over a population of `total` events (a gate's members): positions

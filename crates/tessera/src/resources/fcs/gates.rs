@@ -268,6 +268,16 @@ pub struct Population {
 }
 
 impl Population {
+    /// The events of `data` inside `gate` and inside `parent` (all events without one). The one
+    /// place a population is computed: saving, listing and `gate=` all come here.
+    pub fn inside(gate: &Gate, parent: Option<&Population>, data: &FcsData) -> Population {
+        let parent_members = parent.map(|p| &p.members);
+        Population {
+            members: gate.members(&data.source(), parent_members),
+            parent_count: parent_members.map_or(data.event_count(), Membership::count),
+        }
+    }
+
     /// Members as a percentage of the parent population; `None` when the parent is empty.
     pub fn percent(&self) -> Option<f64> {
         (self.parent_count > 0)
@@ -298,19 +308,12 @@ impl GateBook {
         while let Some(parent) = chain.last().and_then(|r| r.parent_id) {
             chain.push(self.find(parent).ok_or(FcsRefusal::NotFound)?);
         }
-        let mut members: Option<Membership> = None;
-        let mut parent_count = data.event_count();
+        let mut parent: Option<Population> = None;
         for record in chain.into_iter().rev() {
             let gate = shape_of(record)?.gate(data)?;
-            if let Some(parent) = &members {
-                parent_count = parent.count();
-            }
-            members = Some(gate.members(&data.source(), members.as_ref()));
+            parent = Some(Population::inside(&gate, parent.as_ref(), data));
         }
-        Ok(Population {
-            members: members.unwrap_or_else(|| Membership::all(data.event_count())),
-            parent_count,
-        })
+        parent.ok_or(FcsRefusal::NotFound)
     }
 
     /// The populations of every gate drawn on dataset `data`, each computed once.
@@ -320,15 +323,8 @@ impl GateBook {
         for record in self.records.iter().filter(|r| r.dataset == dataset) {
             let parent = record.parent_id.and_then(|id| done.get(&id));
             let gate = shape_of(record)?.gate(data)?;
-            let members = gate.members(&data.source(), parent.map(|p| &p.members));
-            let parent_count = parent.map_or(data.event_count(), |p| p.members.count());
-            done.insert(
-                record.id,
-                Population {
-                    members,
-                    parent_count,
-                },
-            );
+            let population = Population::inside(&gate, parent, data);
+            done.insert(record.id, population);
         }
         Ok(done)
     }

@@ -135,12 +135,7 @@ pub async fn create_gate(
         let parent = parent
             .map(|parent| book.population(parent, &data))
             .transpose()?;
-        let members = gate.members(&data.source(), parent.as_ref().map(|p| &p.members));
-        let parent_count = parent.map_or(data.event_count(), |p| p.members.count());
-        Ok::<_, FcsRefusal>(Population {
-            members,
-            parent_count,
-        })
+        Ok::<_, FcsRefusal>(Population::inside(&gate, parent.as_ref(), &data))
     })
     .await??;
     let limit = state.fcs.max_gates_per_file();
