@@ -123,35 +123,44 @@ def case(name, index, query, names, events):
         "statistics": {names[i]: summary(events[:, i]) for i in range(len(names))},
         "chosen": CHOSEN,
     }
+    # Raw and scaled values are exact in both tools, so ranges and gate edges can sit on event
+    # values and test which side an edge belongs to. Compensated and transformed values are
+    # not bit for bit: numpy solves each event by LU decomposition where Tessera multiplies by
+    # the inverted matrix (1e-15 apart); Tessera's logicle reads a table within 2e-10 of the
+    # root, and numpy's arcsinh may be a SIMD routine an ulp from libm's. An edge on such a
+    # value would test rounding, not binning, so there edges sit between neighbouring values.
+    on_values = "compensation" not in query and "transform" not in query
     if finite_columns:
         x = finite_columns[-1]
         y = finite_columns[0]
-        out["histogram"] = histogram(names[x], events[:, x])
-        out["density"] = density(names[x], events[:, x], names[y], events[:, y])
+        out["histogram"] = histogram(names[x], events[:, x], on_values)
+        out["density"] = density(names[x], events[:, x], names[y], events[:, y], on_values)
         if names.count(names[x]) == 1 and names.count(names[y]) == 1 and x != y:
-            on_values = "compensation" not in query
             out["gates"] = gates(names[x], events[:, x], names[y], events[:, y], on_values)
     return out
 
 
-def inner_range(values):
-    """A range inside the values (1st to 99th percentile), so under- and overflow occur."""
+def inner_range(values, on_values=True):
+    """A range inside the values (1st to 99th percentile), so under- and overflow occur; its
+    ends moved off the values unless `on_values`."""
     finite = values[np.isfinite(values)]
     low, high = np.percentile(finite, [1, 99])
+    if not on_values:
+        low, high = off_values(finite, low), off_values(finite, high)
     if not low < high:
         low, high = float(finite.min()) - 0.5, float(finite.max()) + 0.5
     return float(low), float(high)
 
 
-def histogram(channel, values):
-    low, high = inner_range(values)
+def histogram(channel, values, on_values):
+    low, high = inner_range(values, on_values)
     counts, edges = np.histogram(values[np.isfinite(values)], bins=HISTOGRAM_BINS, range=(low, high))
     return {"channel": channel, "bins": HISTOGRAM_BINS, "min": low, "max": high,
             "counts": counts.tolist(), "edges": edges.tolist()}
 
 
-def density(x_name, x, y_name, y):
-    (x_low, x_high), (y_low, y_high) = inner_range(x), inner_range(y)
+def density(x_name, x, y_name, y, on_values):
+    (x_low, x_high), (y_low, y_high) = inner_range(x, on_values), inner_range(y, on_values)
     keep = np.isfinite(x) & np.isfinite(y)
     counts, x_edges, y_edges = np.histogram2d(
         x[keep], y[keep], bins=DENSITY_BINS, range=[[x_low, x_high], [y_low, y_high]])
@@ -161,9 +170,10 @@ def density(x_name, x, y_name, y):
 
 
 def off_values(values, edge):
-    """The midpoint between `edge` and the next larger value."""
+    """The midpoint between `edge` and the next larger value; past the largest, a millionth
+    beyond it (far more than the two tools' rounding apart)."""
     above = values[values > edge]
-    return (edge + above.min()) / 2 if above.size else edge
+    return (edge + above.min()) / 2 if above.size else edge + max(abs(edge), 1.0) * 1e-6
 
 
 def gates(x_name, x, y_name, y, on_values):
@@ -171,10 +181,8 @@ def gates(x_name, x, y_name, y, on_values):
     placed on the values' percentiles, with the members FlowKit counts.
 
     With `on_values`, the rectangle's edges are event values where the percentile falls on
-    one, which tests min-inclusive, max-exclusive. Compensated values are not: numpy solves
-    each event by LU decomposition (LAPACK) and Tessera multiplies by the inverted matrix; the
-    two agree to about 1e-15 relative but not bit for bit, so an edge exactly on a compensated
-    value would test rounding, not gating. There the edges sit between neighbouring values."""
+    one, which tests min-inclusive, max-exclusive; otherwise they sit between neighbouring
+    values (see `case`)."""
     frame = pd.DataFrame({x_name: x, y_name: y})
     (x10, x40, x70), (y10, y40, y70) = (
         np.percentile(v[np.isfinite(v)], [10, 40, 70]).tolist() for v in (x, y))
