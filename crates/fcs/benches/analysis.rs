@@ -5,13 +5,18 @@
 //! * `compensation_logicle/1M_x_26`: every channel of a 1,000,000 × 26 dataset through a
 //!   26 × 26 spillover matrix and logicle (the value pipeline, `evaluate`); ≤ 150 ms.
 //!
-//! The data is the generated float32 file of `parse.rs`, decoded once before timing.
+//! The data is the generated float32 file of `parse.rs`, decoded once before timing. The
+//! allocator is the service's (mimalloc, see `tessera`'s `main.rs`): with glibc's, every 8 MB
+//! output column is a fresh mapping whose page faults alone cost ~55 ms for 26 of them.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tessera_fcs::binning::{self, Bins};
 use tessera_fcs::{
     synth, Compensation, FcsFile, Pipeline, Scale, Spillover, Transform, TransformSpec,
 };
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EVENTS: usize = 1_000_000;
 const CHANNELS: usize = 26;

@@ -7,16 +7,12 @@
 //! spill is a property of light, not of how a value was stored.
 //!
 //! The inverse is computed once per matrix (LU decomposition, `nalgebra`); a singular matrix
-//! is refused. Applying it is one small matrix product per event, done in blocks of events
-//! whose inputs stay in cache while every output channel is formed.
-
-use rayon::prelude::*;
+//! is refused. Applying it is one small matrix product per event, done by the pipeline in
+//! blocks of events whose inputs stay in cache while every output channel is formed
+//! ([`Compensation::combine`]).
 
 use crate::error::{FcsError, Result};
 use crate::params::{Parameter, Spillover};
-
-/// Events per block: 2,048 events of 30 channels is ~500 KB of inputs, within a core's cache.
-const BLOCK: usize = 2048;
 
 /// A spillover matrix, matched to a dataset's channels and inverted.
 #[derive(Debug, Clone)]
@@ -74,41 +70,38 @@ impl Compensation {
         self.channels.iter().position(|&c| c == index)
     }
 
-    /// Compensated values of the matrix channels at `outputs` (matrix positions), from the
-    /// scaled values of every matrix channel (`inputs`, in matrix order, equal lengths).
-    pub fn apply<I: AsRef<[f64]> + Sync>(&self, inputs: &[I], outputs: &[usize]) -> Vec<Vec<f64>> {
+    /// The compensated values of matrix channel `position` for one block of events, into
+    /// `out`: `inputs` holds the block's scaled values of every matrix channel, one after the
+    /// other in matrix order, each `out.len()` long.
+    pub fn combine(&self, inputs: &[f64], position: usize, out: &mut [f64]) {
         let n = self.channels.len();
-        let events = inputs.first().map_or(0, |c| c.as_ref().len());
-        let mut result: Vec<Vec<f64>> = outputs.iter().map(|_| vec![0.0; events]).collect();
-        // Block b of every output column, so blocks can be filled in parallel.
-        let mut blocks: Vec<Vec<&mut [f64]>> = Vec::new();
-        for column in &mut result {
-            for (b, chunk) in column.chunks_mut(BLOCK).enumerate() {
-                if blocks.len() <= b {
-                    blocks.push(Vec::with_capacity(outputs.len()));
-                }
-                blocks[b].push(chunk);
-            }
+        let column = (0..n).map(|k| self.inverse[k * n + position]);
+        combine_block(column, inputs, out);
+    }
+}
+
+/// `out = Σₖ coefficientₖ · inputₖ` over one block, four inputs per pass so `out` is read and
+/// written a quarter as often. Compiled for AVX2 too, chosen at run time: the default x86-64
+/// target has two-lane SIMD only.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn combine_block(column: impl Iterator<Item = f64>, inputs: &[f64], out: &mut [f64]) {
+    let len = out.len();
+    out.fill(0.0);
+    let terms: Vec<(f64, &[f64])> = column
+        .zip(inputs.chunks_exact(len))
+        .filter(|(coefficient, _)| *coefficient != 0.0)
+        .collect();
+    let mut groups = terms.chunks_exact(4);
+    for group in &mut groups {
+        let [(c0, x0), (c1, x1), (c2, x2), (c3, x3)] = [group[0], group[1], group[2], group[3]];
+        for i in 0..len {
+            out[i] += c0 * x0[i] + c1 * x1[i] + c2 * x2[i] + c3 * x3[i];
         }
-        blocks
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(b, mut columns)| {
-                let start = b * BLOCK;
-                for (out, &j) in columns.iter_mut().zip(outputs) {
-                    for (k, input) in inputs.iter().enumerate() {
-                        let coefficient = self.inverse[k * n + j];
-                        if coefficient == 0.0 {
-                            continue;
-                        }
-                        let input = &input.as_ref()[start..start + out.len()];
-                        out.iter_mut()
-                            .zip(input)
-                            .for_each(|(o, x)| *o += coefficient * x);
-                    }
-                }
-            });
-        result
+    }
+    for &(coefficient, input) in groups.remainder() {
+        out.iter_mut()
+            .zip(input)
+            .for_each(|(o, x)| *o += coefficient * x);
     }
 }
 
@@ -164,8 +157,11 @@ mod tests {
         let true_a = [0.0, 50.0];
         let observed_b: Vec<f64> = (0..2).map(|e| true_b[e] + 0.1 * true_a[e]).collect();
         let observed_a: Vec<f64> = (0..2).map(|e| 0.2 * true_b[e] + true_a[e]).collect();
-        let out = comp.apply(&[observed_b, observed_a], &[1, 0]);
-        for (got, want) in out[0].iter().zip(true_a).chain(out[1].iter().zip(true_b)) {
+        let inputs = [observed_b, observed_a].concat();
+        let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+        comp.combine(&inputs, 1, &mut a);
+        comp.combine(&inputs, 0, &mut b);
+        for (got, want) in a.iter().zip(true_a).chain(b.iter().zip(true_b)) {
             assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         }
     }
