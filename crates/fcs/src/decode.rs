@@ -199,7 +199,7 @@ fn fill_field(out: &mut [f64], rows: &[u8], bpe: usize, f: &Field, order: &ByteO
 }
 
 /// Decodes whole events in `rows` into `outs` (one slice per field, each `events` long).
-fn decode_rows(
+pub(crate) fn decode_rows(
     rows: &[u8],
     bpe: usize,
     fields: &[Field],

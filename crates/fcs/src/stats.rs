@@ -45,6 +45,23 @@ pub struct ChannelStats {
     pub percentiles: Vec<(f64, f64)>,
 }
 
+impl ChannelStats {
+    /// The summary of no finite values: every figure NaN.
+    pub(crate) fn empty(skipped: usize, percentiles: &[f64]) -> ChannelStats {
+        ChannelStats {
+            count: 0,
+            skipped,
+            min: f64::NAN,
+            max: f64::NAN,
+            mean: f64::NAN,
+            median: f64::NAN,
+            std: f64::NAN,
+            cv: f64::NAN,
+            percentiles: percentiles.iter().map(|&p| (p, f64::NAN)).collect(),
+        }
+    }
+}
+
 /// Sums with 8 independent accumulators (vectorisable, less rounding than one running sum).
 fn sum_lanes(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 8];
@@ -62,8 +79,72 @@ fn sum_lanes(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     s
 }
 
+/// The order statistics a summary reads: the one or two middle ranks of the median and the
+/// two ranks around each percentile (linear interpolation between closest ranks, numpy's
+/// default method).
+pub(crate) struct Ranks {
+    /// `(p, position)`: each percentile as asked and its fractional 0-based rank.
+    positions: Vec<(f64, f64)>,
+    /// Every 0-based rank needed, ascending, once each.
+    wanted: Vec<usize>,
+    n: usize,
+}
+
+impl Ranks {
+    /// The ranks for `n > 0` values; `percentiles` in 0..=100 (outside are clamped, NaN is 0).
+    pub(crate) fn new(n: usize, percentiles: &[f64]) -> Ranks {
+        let positions: Vec<(f64, f64)> = percentiles
+            .iter()
+            .map(|&p| {
+                let clamped = if p.is_nan() { 0.0 } else { p.clamp(0.0, 100.0) };
+                (p, clamped / 100.0 * (n - 1) as f64)
+            })
+            .collect();
+        let mut wanted = vec![(n - 1) / 2, n / 2];
+        for &(_, x) in &positions {
+            wanted.push(x.floor() as usize);
+            wanted.push((x.ceil() as usize).min(n - 1));
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        Ranks {
+            positions,
+            wanted,
+            n,
+        }
+    }
+
+    /// The ranks to look up, ascending.
+    pub(crate) fn wanted(&self) -> &[usize] {
+        &self.wanted
+    }
+
+    /// The median and the percentiles `(p, value)` from the values at [`Ranks::wanted`].
+    pub(crate) fn finish(&self, values: &[f64]) -> (f64, Vec<(f64, f64)>) {
+        let at = |r: usize| values[self.wanted.binary_search(&r).unwrap_or(0)];
+        let median = (at((self.n - 1) / 2) + at(self.n / 2)) / 2.0;
+        let percentiles = self
+            .positions
+            .iter()
+            .map(|&(p, x)| {
+                let (lo, hi) = (x.floor() as usize, (x.ceil() as usize).min(self.n - 1));
+                let (a, b) = (at(lo), at(hi));
+                (
+                    p,
+                    if lo == hi {
+                        a
+                    } else {
+                        a + (b - a) * (x - lo as f64)
+                    },
+                )
+            })
+            .collect();
+        (median, percentiles)
+    }
+}
+
 /// Values at the given 0-based ranks (ascending) of `buf`, found by repeated selection.
-fn select_ranks(buf: &mut [f64], ranks: &[usize]) -> Vec<f64> {
+pub(crate) fn select_ranks(buf: &mut [f64], ranks: &[usize]) -> Vec<f64> {
     let mut out = Vec::with_capacity(ranks.len());
     let mut lo = 0usize; // everything before `lo` is <= everything from `lo` on
     for &r in ranks {
@@ -97,17 +178,7 @@ pub fn channel_stats(values: &[f64], percentiles: &[f64]) -> ChannelStats {
     };
     let n = buf.len();
     if n == 0 {
-        return ChannelStats {
-            count: 0,
-            skipped,
-            min: f64::NAN,
-            max: f64::NAN,
-            mean: f64::NAN,
-            median: f64::NAN,
-            std: f64::NAN,
-            cv: f64::NAN,
-            percentiles: percentiles.iter().map(|&p| (p, f64::NAN)).collect(),
-        };
+        return ChannelStats::empty(skipped, percentiles);
     }
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     for &v in &buf {
@@ -123,34 +194,8 @@ pub fn channel_stats(values: &[f64], percentiles: &[f64]) -> ChannelStats {
         std / mean.abs()
     };
 
-    // Every rank we need: the one or two median ranks plus two per percentile.
-    let mut wanted: Vec<usize> = vec![(n - 1) / 2, n / 2];
-    let pos: Vec<f64> = percentiles
-        .iter()
-        .map(|&p| {
-            let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 100.0) };
-            p / 100.0 * (n - 1) as f64
-        })
-        .collect();
-    for &x in &pos {
-        wanted.push(x.floor() as usize);
-        wanted.push((x.ceil() as usize).min(n - 1));
-    }
-    wanted.sort_unstable();
-    wanted.dedup();
-    let vals = select_ranks(&mut buf, &wanted);
-    let at = |r: usize| vals[wanted.binary_search(&r).unwrap_or(0)];
-    let median = (at((n - 1) / 2) + at(n / 2)) / 2.0;
-    let percentiles = percentiles
-        .iter()
-        .zip(&pos)
-        .map(|(&p, &x)| {
-            let (lo, hi) = (x.floor() as usize, (x.ceil() as usize).min(n - 1));
-            let (a, b) = (at(lo), at(hi));
-            let t = x - lo as f64;
-            (p, if lo == hi { a } else { a + (b - a) * t })
-        })
-        .collect();
+    let ranks = Ranks::new(n, percentiles);
+    let (median, percentiles) = ranks.finish(&select_ranks(&mut buf, ranks.wanted()));
     ChannelStats {
         count: n,
         skipped,

@@ -297,3 +297,47 @@ fn dxflex_sample_metadata() {
         );
     }
 }
+
+/// Statistics read straight from DATA (`dataset_stats`) are those of the decoded columns on
+/// every dataset of every readable corpus file: integer widths, byte orders, ASCII, NaNs.
+#[test]
+fn streamed_statistics_match_decoded_ones_on_every_corpus_file() {
+    let Some(dir) = data_dir() else { return };
+    let percentiles = [5.0, 95.0];
+    let mut checked = 0;
+    for entry in reference(&dir) {
+        let name = entry["file"].as_str().unwrap();
+        let Ok(file) = FcsFile::open(dir.join(name)) else {
+            continue;
+        };
+        for (index, dataset) in file.datasets().iter().enumerate() {
+            let Ok(columns) = dataset.columns_raw() else {
+                continue;
+            };
+            let all: Vec<usize> = (0..columns.len()).collect();
+            let streamed = tessera_fcs::dataset_stats(dataset, &all, &percentiles).unwrap();
+            for (c, got) in streamed.iter().enumerate() {
+                let want = stats::channel_stats(&columns.data[c], &percentiles);
+                let exact = |a: f64, b: f64| a.to_bits() == b.to_bits();
+                let near = |a: f64, b: f64| {
+                    exact(a, b) || (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
+                };
+                let same = got.count == want.count
+                    && got.skipped == want.skipped
+                    && exact(got.min, want.min)
+                    && exact(got.max, want.max)
+                    && exact(got.median, want.median)
+                    && got
+                        .percentiles
+                        .iter()
+                        .zip(&want.percentiles)
+                        .all(|(a, b)| exact(a.1, b.1))
+                    && near(got.mean, want.mean)
+                    && near(got.std, want.std);
+                assert!(same, "{name}[{index}] channel {c}: {got:?} vs {want:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} datasets checked");
+}

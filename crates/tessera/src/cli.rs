@@ -25,7 +25,7 @@ use crate::resources::fcs::analysis::{bin_count, histogram_of, PipelineQuery};
 use crate::resources::fcs::export::{Export, ExportFormat};
 use crate::resources::fcs::service::FcsService;
 use crate::resources::fcs::view::{
-    EventsView, FcsData, KeywordsView, ParametersView, StatisticsView,
+    select_channels, EventsView, FcsData, KeywordsView, ParametersView, StatisticsView,
 };
 use crate::server::{shutdown_signal, Server};
 use crate::store::{AccountOrigin, RoleChange, Store};
@@ -492,13 +492,11 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
             print_json(&ParametersView::new(file.display().to_string(), &data))
         }
         FcsCommand::Stats { file, channels } => {
-            let data = decode_fcs(&file)?;
-            let selected = data.select(channels.as_deref())?;
-            print_json(&StatisticsView::new(
-                file.display().to_string(),
-                &data,
-                &selected,
-            ))
+            let opened = FcsFile::open(&file)?;
+            let dataset = opened.first();
+            let selected = select_channels(dataset.parameters(), channels.as_deref())?;
+            let id = file.display().to_string();
+            print_json(&StatisticsView::streamed(id, dataset, &selected)?)
         }
         FcsCommand::Events {
             file,

@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use tessera_fcs::{
-    stats, ChannelStats, Columns, DataType, FcsError, FcsFile, Histogram, Keywords, Parameter,
-    Source, Spillover,
+    stats, ChannelStats, Columns, DataType, Dataset, FcsError, FcsFile, Histogram, Keywords,
+    Parameter, Source, Spillover,
 };
 use utoipa::ToSchema;
 
@@ -116,38 +116,64 @@ impl FcsData {
         self.histograms.get().is_some()
     }
 
-    /// Indices of the channels named in `channels` (comma-separated `$PnN`s), in parameter
-    /// order; every channel when `None`. The error names the first unknown channel.
+    /// Indices of the channels named in `channels`; see [`select_channels`].
     pub fn select(&self, channels: Option<&str>) -> Result<Vec<usize>, FcsRefusal> {
-        match channels {
-            None => Ok((0..self.parameters.len()).collect()),
-            Some(list) => self.channels("channels", list),
-        }
+        select_channels(&self.parameters, channels)
     }
 
-    /// Indices of the channels `list` names (comma-separated `$PnN`s), in parameter order;
-    /// refusals name `field`.
+    /// Indices of the channels `list` names; see [`named_channels`].
     pub fn channels(&self, field: &str, list: &str) -> Result<Vec<usize>, FcsRefusal> {
-        let mut wanted = vec![false; self.parameters.len()];
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            wanted[self.channel(field, name)?] = true;
-        }
-        if !wanted.contains(&true) {
-            return Err(invalid(
-                field,
-                format!("name at least one channel, e.g. `{field}=FSC-A,SSC-A`"),
-            ));
-        }
-        Ok((0..wanted.len()).filter(|&i| wanted[i]).collect())
+        named_channels(&self.parameters, field, list)
     }
 
-    /// The index of the channel whose `$PnN` is `name`; refusals name `field`.
+    /// The index of the channel whose `$PnN` is `name`; see [`named_channel`].
     pub fn channel(&self, field: &str, name: &str) -> Result<usize, FcsRefusal> {
-        self.parameters
-            .iter()
-            .position(|p| p.pnn == name)
-            .ok_or_else(|| invalid(field, format!("unknown channel `{}`", truncate(name, 60))))
+        named_channel(&self.parameters, field, name)
     }
+}
+
+/// Indices of the channels named in `channels` (comma-separated `$PnN`s), in parameter order;
+/// every channel when `None`. The error names the first unknown channel.
+pub fn select_channels(
+    parameters: &[Parameter],
+    channels: Option<&str>,
+) -> Result<Vec<usize>, FcsRefusal> {
+    match channels {
+        None => Ok((0..parameters.len()).collect()),
+        Some(list) => named_channels(parameters, "channels", list),
+    }
+}
+
+/// Indices of the channels `list` names (comma-separated `$PnN`s), in parameter order;
+/// refusals name `field`.
+pub fn named_channels(
+    parameters: &[Parameter],
+    field: &str,
+    list: &str,
+) -> Result<Vec<usize>, FcsRefusal> {
+    let mut wanted = vec![false; parameters.len()];
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        wanted[named_channel(parameters, field, name)?] = true;
+    }
+    if !wanted.contains(&true) {
+        return Err(invalid(
+            field,
+            format!("name at least one channel, e.g. `{field}=FSC-A,SSC-A`"),
+        ));
+    }
+    Ok((0..wanted.len()).filter(|&i| wanted[i]).collect())
+}
+
+/// The index of the channel whose `$PnN` is `name`; refusals name `field`.
+pub fn named_channel(
+    parameters: &[Parameter],
+    field: &str,
+    name: &str,
+) -> Result<usize, FcsRefusal> {
+    parameters
+        .iter()
+        .position(|p| p.pnn == name)
+        .ok_or_else(|| invalid(field, format!("unknown channel `{}`", truncate(name, 60))))
 }
 
 /// Why `dataset=` names no dataset of a file with `count` of them.
@@ -446,7 +472,32 @@ impl StatisticsView {
     /// [`FcsData::statistics`]).
     pub fn new(file_id: String, data: &FcsData, selected: &[usize]) -> Self {
         let all = data.statistics();
-        Self::of(file_id, data, selected, selected.iter().map(|&i| &all[i]))
+        let stats = selected.iter().map(|&i| &all[i]);
+        Self::of(
+            file_id,
+            &data.parameters,
+            data.event_count(),
+            selected,
+            stats,
+        )
+    }
+
+    /// Statistics of the `selected` channels' raw values read straight from the file, never
+    /// decoded into columns ([`tessera_fcs::dataset_stats`]): what `tessera fcs stats` prints.
+    pub fn streamed(
+        file_id: String,
+        dataset: &Dataset,
+        selected: &[usize],
+    ) -> Result<Self, FcsError> {
+        let stats = tessera_fcs::dataset_stats(dataset, selected, &PERCENTILES)?;
+        let parameters = dataset.parameters();
+        Ok(Self::of(
+            file_id,
+            parameters,
+            dataset.event_count(),
+            selected,
+            stats.iter(),
+        ))
     }
 
     /// Statistics of values computed through a value pipeline (`values[k]` of channel
@@ -458,12 +509,19 @@ impl StatisticsView {
         values: &[Vec<f64>],
     ) -> Self {
         let stats = stats::columns_stats(values, &PERCENTILES);
-        Self::of(file_id, data, selected, stats.iter())
+        Self::of(
+            file_id,
+            &data.parameters,
+            data.event_count(),
+            selected,
+            stats.iter(),
+        )
     }
 
     fn of<'s>(
         file_id: String,
-        data: &FcsData,
+        parameters: &[Parameter],
+        total_events: usize,
         selected: &[usize],
         stats: impl Iterator<Item = &'s ChannelStats>,
     ) -> Self {
@@ -471,7 +529,7 @@ impl StatisticsView {
             .iter()
             .zip(stats)
             .map(|(&i, s)| {
-                let p = &data.parameters[i];
+                let p = &parameters[i];
                 let percentile = |k: usize| s.percentiles.get(k).map_or(f64::NAN, |&(_, v)| v);
                 ChannelStatsView {
                     parameter: p.pnn.clone(),
@@ -491,7 +549,7 @@ impl StatisticsView {
             .collect();
         StatisticsView {
             file_id,
-            total_events: data.event_count(),
+            total_events,
             statistics,
         }
     }
