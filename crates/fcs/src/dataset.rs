@@ -334,6 +334,12 @@ impl Dataset {
         })
     }
 
+    /// Whether every event takes the same bytes (binary or fixed-width ASCII), so a range of
+    /// events decodes without reading those before it.
+    pub fn has_fixed_width_events(&self) -> bool {
+        !matches!(self.layout, Layout::AsciiDelimited)
+    }
+
     /// Decodes the `selected` parameters (0-based, in that order) a block of events at a time,
     /// handing each block (one column per selected parameter, all of one length) to `visit`:
     /// for summaries that need never hold every value as `f64` ([`crate::streaming`]).
