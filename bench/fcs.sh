@@ -3,6 +3,8 @@
 # virtualenv from PyPI), in one run on the same files:
 #   (a) parse of the DxFLEX sample (../shared/data/fcs/dxflex_clearllab_10c_t_tube.fcs)
 #   (b) parse + all-channel statistics of a generated 1,000,000 × 26 float32 file (~104 MB)
+#   (c) issue 13: whole-process `tessera fcs stats` on that file against fcsparser + numpy and
+#       FlowIO + numpy in-process (min, max, mean, median, std), best of 3, and its peak RSS
 # Reports median wall times and ratios. RUNS (default 7) runs per measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +38,13 @@ RESULTS="$OUT/fcs-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
   "$VENV/bin/python" bench/fcs_python.py "$RUNS" "$SAMPLE" "$BIG"
 } | tee "$RESULTS"
 
+"$VENV/bin/python" bench/fcs_process.py target/release/tessera "$BIG" 3 | tee -a "$RESULTS"
+
 python3 - "$RESULTS" <<'PY'
 import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
+lines = [json.loads(line) for line in open(sys.argv[1])]
+rows = [r for r in lines if "tool" in r]
+process = [r for r in lines if "speedup" in r]
 by = {(r["tool"], r["file"]): r for r in rows if "error" not in r}
 files = sorted({r["file"] for r in rows}, key=lambda f: "float32" in f)
 print()
@@ -54,4 +60,9 @@ for f in files:
         print(f"{f.split('/')[-1]:<34} {tool:<12} {r['parse_ms']:>10.1f} {r['parse_stats_ms']:>15.1f} {ratio:>44}")
     if ours and "bytes" in ours:
         print(f"{'':<34} {'':<12} tessera-fcs parse throughput: {ours['bytes'] / ours['parse_ms'] / 1e6:.2f} GB/s")
+for r in process:
+    print()
+    print(f"whole-process tessera fcs stats: {r['tessera_fcs_stats_ms']} ms, peak RSS "
+          f"{r['tessera_peak_rss_bytes'] / 1e6:.0f} MB ({r['rss_over_file']}x the file); "
+          f"{r['faster_python']} + numpy {r['python_ms'][r['faster_python']]} ms: {r['speedup']}x")
 PY
