@@ -71,6 +71,9 @@ pub fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/fcs/{id}", get(fcs::file::show))
+        .route("/fcs/{id}/plot", get(fcs::files::plot))
+        .route("/fcs/{id}/export", get(fcs::files::export))
+        .route("/fcs/{id}/download", get(fcs::files::download))
         .route(
             "/fcs/{id}/delete",
             get(fcs::delete::confirm).post(fcs::delete::submit),

@@ -13,12 +13,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
+use super::analysis::{Analysis, PlotChoice};
 use super::plot::{plot, Plot};
 use super::{not_found, size};
 use crate::accounts::sessions::ClientInfo;
 use crate::console::page::{render, when, Nav};
 use crate::console::session::{failure, require, SignedIn};
-use crate::http::ApiError;
+use crate::http::extract::Query;
+use crate::http::{ApiError, ApiResult};
+use crate::resources::fcs::analysis::PipelineQuery;
 use crate::resources::fcs::plot::compact;
 use crate::resources::fcs::service::FcsSource;
 use crate::resources::fcs::view::FcsData;
@@ -58,6 +61,7 @@ struct FilePage {
     parameters: Vec<ParameterRow>,
     statistics: Vec<StatisticsRow>,
     plots: Vec<Plot>,
+    analysis: Analysis,
 }
 
 /// A value with four significant digits, as a table shows it: `0`, `12.35`, `1234`,
@@ -93,6 +97,8 @@ pub async fn show(
     client: ClientInfo,
     jar: CookieJar,
     id: Result<Path<String>, PathRejection>,
+    plot_choice: ApiResult<Query<PlotChoice>>,
+    pipeline: ApiResult<Query<PipelineQuery>>,
 ) -> Response {
     let (user, jar) = match require(&state, jar, &client, "/fcs").await {
         Ok(found) => found,
@@ -101,19 +107,53 @@ pub async fn show(
     let Ok(Path(id)) = id else {
         return (jar, not_found()).into_response();
     };
-    let page = match file_page(&state, &user, &id).await {
-        Ok(page) => render(StatusCode::OK, &page),
+    // A query that does not parse (`kind=pie`) is shown as the form's problem, with defaults.
+    let (choice, problem) = match (plot_choice, pipeline) {
+        (Ok(Query(plot)), Ok(Query(mut pipeline))) => {
+            // The form's "All events" sends an empty gate.
+            pipeline.gate = pipeline.gate.filter(|gate| !gate.is_empty());
+            ((plot, pipeline), None)
+        }
+        (Err(error), _) | (_, Err(error)) => (Default::default(), Some(error.to_string())),
+    };
+    let page = match file_page(&state, &user, &id, &choice).await {
+        Ok(mut page) => {
+            let status = match problem.or(page.analysis.problem.take()) {
+                Some(problem) => {
+                    page.analysis.problem = Some(problem);
+                    page.analysis.plot = None;
+                    page.analysis.exports.clear();
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                None => StatusCode::OK,
+            };
+            render(status, &page)
+        }
         Err(ApiError::NotFound(_) | ApiError::BadRequest(_)) => not_found(),
         Err(error) => failure(&error),
     };
     (jar, page).into_response()
 }
 
-/// The page of `user`'s file `id`.
-async fn file_page(state: &AppState, user: &SignedIn, id: &str) -> Result<FilePage, ApiError> {
+/// The page of `user`'s file `id`, analysed as `choice` says.
+async fn file_page(
+    state: &AppState,
+    user: &SignedIn,
+    id: &str,
+    choice: &(PlotChoice, PipelineQuery),
+) -> Result<FilePage, ApiError> {
     let fcs = &state.fcs;
     let source = fcs.resolve(&state.store, user.user_id, Some(id)).await?;
     let data = fcs.data(&source, 0).await?;
+    let gates: Vec<(String, String)> = state
+        .store
+        .list_fcs_gates(user.user_id, source.upload_id())
+        .await?
+        .into_iter()
+        .filter(|gate| gate.dataset == 0)
+        .map(|gate| (gate.id.to_string(), gate.name))
+        .collect();
+    let analysis = Analysis::new(&source.file_id(), &data, &choice.0, &choice.1, &gates);
     let data = analysed(data).await?;
     let (name, facts, deletable) = match &source {
         FcsSource::Sample(sample) => (
@@ -192,6 +232,7 @@ async fn file_page(state: &AppState, user: &SignedIn, id: &str) -> Result<FilePa
         parameters,
         statistics,
         plots,
+        analysis,
     })
 }
 

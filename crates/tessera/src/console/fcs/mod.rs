@@ -3,14 +3,18 @@
 //! * this module — `/fcs`: the built-in sample and the user's uploads, and the upload form
 //!   (multipart, with progress when script runs);
 //! * [`file`] — `/fcs/{id}`: a file's parameters, statistics and a histogram per channel;
+//! * [`analysis`] — the file page's analysis form: plot, channels, pipeline, gate, exports;
+//! * [`files`] — what the file page links to: its plot image, exports, the original file;
 //! * [`delete`] — deleting an upload after a confirmation;
 //! * [`plot`] — a histogram as SVG geometry.
 //!
 //! Any signed-in person may use FCS data (every role's ceiling holds `fcs:admin`); as over the
 //! API, a user sees the sample and their own uploads only.
 
+pub mod analysis;
 pub mod delete;
 pub mod file;
+pub mod files;
 pub mod plot;
 
 use askama::Template;

@@ -22,7 +22,9 @@ const RIGHT: f64 = 16.0;
 const TICK_SPACING: f64 = 28.0;
 
 /// What to draw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PlotKind {
     /// One channel's distribution.

@@ -189,3 +189,163 @@ async fn fcs_pages_need_a_signed_in_person() {
         assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path}");
     }
 }
+
+/// The body of an API answer that is not JSON.
+async fn api_bytes(app: &TestApp, path: &str, pat: &str) -> Vec<u8> {
+    let answer = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK, "{path}");
+    answer.bytes().await.unwrap().to_vec()
+}
+
+/// An attribute's value as the browser reads it (the escapes askama writes in URLs).
+fn unescape(attribute: &str) -> String {
+    attribute.replace("&#38;", "&").replace("&amp;", "&")
+}
+
+/// The `src` of the page's analysis plot, unescaped.
+fn plot_src(html: &str) -> Option<String> {
+    let start = html.find("<img src=\"")? + "<img src=\"".len();
+    let end = start + html[start..].find('"')?;
+    Some(unescape(&html[start..end]))
+}
+
+/// The `href`s of the page's export links, unescaped.
+fn export_links(html: &str) -> Vec<String> {
+    html.match_indices("href=\"/fcs/sample/export?")
+        .map(|(at, _)| {
+            let start = at + "href=\"".len();
+            let end = start + html[start..].find('"').unwrap();
+            unescape(&html[start..end])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_file_page_plots_the_chosen_view_and_exports_and_downloads_as_the_api_does() {
+    let app = TestApp::builder().generate_sample().spawn().await;
+    app.user("lab").create().await;
+    let jwt = app.login("lab").await;
+    let (_, pat) = app.pat(&jwt, &["fcs:analyze"]).await;
+    let (mut browser, _) = signed_in(&app, "lab").await;
+
+    // By default: a histogram of the first fluorescence channel, every step off.
+    let page = browser.get("/fcs/sample").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert_eq!(
+        plot_src(&html).as_deref(),
+        Some("/fcs/sample/plot?kind=histogram&x=FL1-H")
+    );
+
+    let chosen =
+        "kind=density&x=FSC-A&y=FL1-A&scale=scaled&compensation=none&transform=logicle&gate=";
+    let page = browser.get(&format!("/fcs/sample?{chosen}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let src = plot_src(&html).expect("a plot");
+    let api_query = "kind=density&x=FSC-A&y=FL1-A&scale=scaled&compensation=none&transform=logicle";
+    assert_eq!(src, format!("/fcs/sample/plot?{api_query}"));
+    assert!(
+        html.contains("<option value=\"logicle\" selected>"),
+        "the form keeps the choice"
+    );
+
+    let image = browser.get(&src).await;
+    assert_eq!(image.status(), StatusCode::OK);
+    assert_eq!(
+        image.headers()["content-type"],
+        "image/svg+xml; charset=utf-8"
+    );
+    let image = image.text().await.unwrap();
+    let api = api_bytes(
+        &app,
+        &format!("/api/v1/fcs/plot?file_id=sample&{api_query}"),
+        &pat,
+    )
+    .await;
+    assert_eq!(image.as_bytes(), api, "the console's plot is the API's");
+
+    let exports = export_links(&html);
+    assert_eq!(exports.len(), 2, "{html}");
+    let csv = browser.get(&exports[1]).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("FSC-H,FSC-A,"), "{}", &csv[..80]);
+    let fcs = browser.get(&exports[0]).await;
+    assert_eq!(fcs.status(), StatusCode::OK);
+    assert!(fcs.bytes().await.unwrap().starts_with(b"FCS3.1"));
+
+    let original = browser.get("/fcs/sample/download").await;
+    assert_eq!(original.status(), StatusCode::OK);
+    let original = original.bytes().await.unwrap();
+    let api = api_bytes(&app, "/api/v1/fcs/files/sample/download", &pat).await;
+    assert_eq!(original, api, "the original, byte for byte");
+}
+
+#[tokio::test]
+async fn a_view_that_cannot_be_shown_says_why_and_plots_nothing() {
+    let app = TestApp::builder().generate_sample().spawn().await;
+    app.user("lab").create().await;
+    let (mut browser, _) = signed_in(&app, "lab").await;
+    let gate = uuid::Uuid::now_v7();
+    for (query, reason) in [
+        ("x=Nope", "unknown channel `Nope`"),
+        ("kind=scatter&x=FSC-A&y=Nope", "unknown channel `Nope`"),
+        ("kind=pie", "kind"),
+        ("transform=logicle&w=9", "w: must be between 0 and M/2"),
+        (&*format!("gate={gate}"), "gate: no such gate on this file"),
+    ] {
+        let page = browser.get(&format!("/fcs/sample?{query}")).await;
+        assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains(reason), "{query}: {html}");
+        assert!(plot_src(&html).is_none(), "{query}: no plot");
+        assert!(
+            html.contains("<form method=\"get\""),
+            "{query}: the form stays"
+        );
+    }
+}
+
+#[tokio::test]
+async fn plots_exports_and_downloads_are_the_owners_only() {
+    let app = TestApp::builder().generate_sample().spawn().await;
+    app.user("lab").create().await;
+    app.user("other").create().await;
+    let jwt = app.login("other").await;
+    let (_, pat) = app.pat(&jwt, &["fcs:write"]).await;
+    let theirs = app.upload_fcs(&pat, "theirs.fcs", synthetic_bytes()).await;
+    let id = theirs.data()["file_id"].as_str().unwrap().to_owned();
+
+    let (mut browser, _) = signed_in(&app, "lab").await;
+    for path in [
+        format!("/fcs/{id}/plot?x=FSC-A"),
+        format!("/fcs/{id}/export?format=csv"),
+        format!("/fcs/{id}/download"),
+    ] {
+        assert_eq!(
+            browser.get(&path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let mut stranger = Browser::new(&app);
+    for path in [
+        "/fcs/sample/plot?x=FSC-A",
+        "/fcs/sample/export",
+        "/fcs/sample/download",
+    ] {
+        assert_eq!(
+            stranger.get(path).await.status(),
+            StatusCode::SEE_OTHER,
+            "{path}"
+        );
+    }
+}

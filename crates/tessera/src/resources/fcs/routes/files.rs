@@ -290,8 +290,14 @@ pub async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    original_file(&state, pat.user_id, &id).await
+}
+
+/// User `user_id`'s file `id` as uploaded: what `GET /api/v1/fcs/files/{id}/download` and the
+/// console's `/fcs/{id}/download` answer.
+pub async fn original_file(state: &AppState, user_id: Uuid, id: &str) -> ApiResult<Response> {
     let fcs = &state.fcs;
-    let source = fcs.resolve(&state.store, pat.user_id, Some(&id)).await?;
+    let source = fcs.resolve(&state.store, user_id, Some(id)).await?;
     let (size, bytes) = fcs.original(&source).await?;
     let mut response = Body::from_stream(bytes).into_response();
     let headers = response.headers_mut();

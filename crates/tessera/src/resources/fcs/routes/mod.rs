@@ -27,12 +27,14 @@ use super::view::FcsData;
 use crate::http::deadline::Deadline;
 use crate::http::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::tokens::scopes::RequiredScope;
-use crate::tokens::Pat;
 
 mod files;
 mod gates;
 mod values;
+
+// What the console's FCS pages answer with too: the same images and files as the API.
+pub use files::original_file;
+pub use values::{export_file, plot_image, ExportQuery, PlotQuery};
 
 /// The upload route, which has its own timeout (`FCS_UPLOAD_TIMEOUT_SECONDS`).
 pub const UPLOAD_PATH: &str = "/api/v1/fcs/upload";
@@ -126,16 +128,16 @@ pub struct Reading {
     gate: Option<(GateBook, Uuid)>,
 }
 
-/// Resolves `file_id` and `choice.gate` for the caller. The dataset is `dataset=`, else the
+/// Resolves `file_id` and `choice.gate` for user `user_id`. The dataset is `dataset=`, else the
 /// gate's; a gate drawn on another dataset than the one asked for is refused.
-async fn read<R: RequiredScope>(
+async fn read(
     state: &AppState,
-    pat: &Pat<R>,
+    user_id: Uuid,
     file_id: Option<&str>,
     choice: &PipelineQuery,
 ) -> ApiResult<Reading> {
     let fcs: &FcsService = &state.fcs;
-    let source = fcs.resolve(&state.store, pat.user_id, file_id).await?;
+    let source = fcs.resolve(&state.store, user_id, file_id).await?;
     let Some(gate) = choice.gate.as_deref() else {
         let data = fcs.data(&source, choice.dataset()).await?;
         return Ok(Reading {
@@ -148,7 +150,7 @@ async fn read<R: RequiredScope>(
     let gate = Uuid::parse_str(gate).map_err(|_| invalid("gate", "is not a gate id (a UUID)"))?;
     let records = state
         .store
-        .list_fcs_gates(pat.user_id, source.upload_id())
+        .list_fcs_gates(user_id, source.upload_id())
         .await?;
     let book = GateBook::new(records);
     let drawn_on = book

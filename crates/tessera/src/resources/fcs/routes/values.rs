@@ -29,6 +29,7 @@ use crate::tokens::scopes::{FcsAnalyze, FcsRead};
 use crate::tokens::Pat;
 use tessera_fcs::gate::Membership;
 use tessera_fcs::Pipeline;
+use uuid::Uuid;
 
 /// Events per page when `limit` is not given.
 const DEFAULT_LIMIT: i64 = 100;
@@ -74,7 +75,7 @@ pub struct StatisticsQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `sample` (the default) or the id of one of the caller's uploads.
-    file_id: Option<String>,
+    pub(crate) file_id: Option<String>,
     /// `fcs` (FCS 3.1, float32; the default) or `csv`.
     #[param(inline, value_type = ExportFormat)]
     format: Option<ExportFormat>,
@@ -95,7 +96,7 @@ pub enum PlotFormat {
 #[into_params(parameter_in = Query)]
 pub struct PlotQuery {
     /// `sample` (the default) or the id of one of the caller's uploads.
-    file_id: Option<String>,
+    pub(crate) file_id: Option<String>,
     /// `histogram` (the default, of `x`), `scatter` or `density` (of `x` and `y`).
     #[param(inline, value_type = PlotKind)]
     kind: Option<PlotKind>,
@@ -209,7 +210,7 @@ pub async fn parameters(
     Query(query): Query<FileQuery>,
     Query(pipeline): Query<PipelineQuery>,
 ) -> ApiResult<Success<ParametersView>> {
-    let reading = read(&state, &pat, query.file_id.as_deref(), &pipeline).await?;
+    let reading = read(&state, pat.user_id, query.file_id.as_deref(), &pipeline).await?;
     // Checked, though listing parameters computes no value: a wrong choice should not pass here
     // and fail on the next route.
     pipeline.pipeline(&reading.data)?;
@@ -233,7 +234,7 @@ pub async fn events(
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Response> {
     let (limit, offset) = page(query.limit, query.offset)?;
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(&state, pat.user_id, query.file_id.as_deref(), &choice).await?;
     let data = reading.data.clone();
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
@@ -319,7 +320,7 @@ pub async fn statistics(
         .as_deref()
         .map(Statistic::parse_list)
         .transpose()?;
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(&state, pat.user_id, query.file_id.as_deref(), &choice).await?;
     let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
@@ -381,7 +382,7 @@ pub async fn histogram(
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Success<HistogramView>> {
     let bins = bin_count(query.bins, DEFAULT_HISTOGRAM_BINS, state.fcs.max_bins())?;
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(&state, pat.user_id, query.file_id.as_deref(), &choice).await?;
     let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let channel = data.channel("channel", required("channel", query.channel.as_deref())?)?;
     let pipeline = choice.pipeline(&data)?;
@@ -414,7 +415,7 @@ pub async fn density(
         DEFAULT_DENSITY_BINS,
         state.fcs.max_density_bins(),
     )?;
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(&state, pat.user_id, query.file_id.as_deref(), &choice).await?;
     let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let x = data.channel("x", required("x", query.x.as_deref())?)?;
     let y = data.channel("y", required("y", query.y.as_deref())?)?;
@@ -491,8 +492,19 @@ pub async fn export(
     Query(query): Query<ExportQuery>,
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Response> {
+    export_file(&state, pat.user_id, query, choice).await
+}
+
+/// The export `query` asks for, of user `user_id`'s file: what `GET /api/v1/fcs/export` and
+/// the console's `/fcs/{id}/export` answer.
+pub async fn export_file(
+    state: &AppState,
+    user_id: Uuid,
+    query: ExportQuery,
+    choice: PipelineQuery,
+) -> ApiResult<Response> {
     let format = query.format.unwrap_or(ExportFormat::Fcs);
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(state, user_id, query.file_id.as_deref(), &choice).await?;
     let data = reading.data.clone();
     let selected = data.select(query.channels.as_deref())?;
     let pipeline = choice.pipeline(&data)?;
@@ -540,7 +552,7 @@ pub async fn stability(
         let max = state.fcs.max_bins();
         return Err(invalid("slices", format!("must be between 1 and {max}")).into());
     }
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(&state, pat.user_id, query.file_id.as_deref(), &choice).await?;
     let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
     let channel = data.channel("channel", required("channel", query.channel.as_deref())?)?;
     let pipeline = choice.pipeline(&data)?;
@@ -593,6 +605,17 @@ pub async fn plot(
     Query(query): Query<PlotQuery>,
     Query(choice): Query<PipelineQuery>,
 ) -> ApiResult<Response> {
+    plot_image(&state, pat.user_id, query, choice).await
+}
+
+/// The plot `query` asks for, of user `user_id`'s file: what `GET /api/v1/fcs/plot` and the
+/// console's `/fcs/{id}/plot` answer.
+pub async fn plot_image(
+    state: &AppState,
+    user_id: Uuid,
+    query: PlotQuery,
+    choice: PipelineQuery,
+) -> ApiResult<Response> {
     let side = |field: &str, given: Option<u32>, default: u32| {
         let pixels = given.unwrap_or(default);
         if SIDE_PIXELS.contains(&pixels) {
@@ -612,7 +635,7 @@ pub async fn plot(
     let kind = query.kind.unwrap_or(PlotKind::Histogram);
     // The one format drawn so far; the parameter is there for clients to say so.
     let PlotFormat::Svg = query.format.unwrap_or(PlotFormat::Svg);
-    let reading = read(&state, &pat, query.file_id.as_deref(), &choice).await?;
+    let reading = read(state, user_id, query.file_id.as_deref(), &choice).await?;
     let data = reading.data.clone();
     let x = data.channel("x", required("x", query.x.as_deref())?)?;
     let y = match (kind, query.y.as_deref()) {
