@@ -74,6 +74,8 @@ pub fn routes() -> Router<AppState> {
         .route("/fcs/{id}/plot", get(fcs::files::plot))
         .route("/fcs/{id}/export", get(fcs::files::export))
         .route("/fcs/{id}/download", get(fcs::files::download))
+        .route("/fcs/{id}/gates", post(fcs::gates::create))
+        .route("/fcs/{id}/gates/{gate}/delete", post(fcs::gates::delete))
         .route(
             "/fcs/{id}/delete",
             get(fcs::delete::confirm).post(fcs::delete::submit),

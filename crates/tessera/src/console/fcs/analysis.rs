@@ -44,6 +44,11 @@ pub struct Analysis {
     pub plot: Option<(String, String)>,
     /// The exports of the chosen events: (label, address).
     pub exports: Vec<(&'static str, String)>,
+    /// The view as query pairs (plot, channels, pipeline, gate): what the gate form carries
+    /// so a gate is drawn on what the plot shows.
+    pub view: Vec<(&'static str, String)>,
+    /// Whether the view is two-channel (a rectangle can be drawn).
+    pub two_channels: bool,
 }
 
 /// A choice's name as it goes in a URL (`scaled`, `logicle`…): its serde name.
@@ -125,6 +130,8 @@ impl Analysis {
             .gate
             .as_ref()
             .is_none_or(|gate| gates.iter().any(|(id, _)| id == gate));
+        let mut view = vec![("kind", name(kind)), ("x", x.clone()), ("y", y.clone())];
+        view.extend(pipeline_pairs(pipeline));
         let checked = if known_gate {
             check(data, &x, two_channels.then_some(y.as_str()), pipeline)
         } else {
@@ -192,6 +199,8 @@ impl Analysis {
             problem,
             plot,
             exports,
+            view,
+            two_channels,
         }
     }
 }
@@ -234,7 +243,8 @@ fn pipeline_pairs(pipeline: &PipelineQuery) -> Vec<(&'static str, String)> {
     pairs
 }
 
-fn encode(pairs: &[(&str, String)]) -> String {
+/// `pairs` as a query string.
+pub fn encode(pairs: &[(&str, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::analysis::{Analysis, PlotChoice};
+use super::analysis::{encode, Analysis, PlotChoice};
 use super::plot::{plot, Plot};
 use super::{not_found, size};
 use crate::accounts::sessions::ClientInfo;
@@ -21,11 +21,17 @@ use crate::console::page::{render, when, Nav};
 use crate::console::session::{failure, require, SignedIn};
 use crate::http::extract::Query;
 use crate::http::{ApiError, ApiResult};
-use crate::resources::fcs::analysis::PipelineQuery;
+use crate::resources::fcs::analysis::{
+    CompensationChoice, PipelineQuery, ScaleChoice, TransformChoice,
+};
+use crate::resources::fcs::gates::{shape_of, GateKind, GateShape, Population};
 use crate::resources::fcs::plot::compact;
+use crate::resources::fcs::routes::gates_with_populations;
 use crate::resources::fcs::service::FcsSource;
 use crate::resources::fcs::view::FcsData;
 use crate::state::AppState;
+use crate::store::FcsGateRecord;
+use tessera_fcs::{ChannelStats, Parameter};
 
 /// A parameter's row.
 struct ParameterRow {
@@ -37,7 +43,7 @@ struct ParameterRow {
 }
 
 /// A channel's statistics, rounded for reading (the API has the full values).
-struct StatisticsRow {
+pub struct StatisticsRow {
     pnn: String,
     count: usize,
     min: String,
@@ -50,10 +56,34 @@ struct StatisticsRow {
     p95: String,
 }
 
+/// A saved gate as the page lists it.
+pub struct GateRow {
+    id: String,
+    name: String,
+    shape: String,
+    count: usize,
+    percent: String,
+    /// The current view with this gate chosen.
+    show: String,
+}
+
+/// The gate form's fields as last sent, and why that was refused (empty at first).
+#[derive(Default)]
+pub struct GateDraft {
+    pub name: String,
+    pub rectangle: bool,
+    pub x_min: String,
+    pub x_max: String,
+    pub y_min: String,
+    pub y_max: String,
+    pub problem: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "console/fcs_file.html")]
-struct FilePage {
+pub struct FilePage {
     nav: Nav,
+    csrf: String,
     id: String,
     name: String,
     facts: Vec<(&'static str, String)>,
@@ -61,7 +91,11 @@ struct FilePage {
     parameters: Vec<ParameterRow>,
     statistics: Vec<StatisticsRow>,
     plots: Vec<Plot>,
-    analysis: Analysis,
+    pub analysis: Analysis,
+    gates: Vec<GateRow>,
+    /// The chosen gate's name and its population's statistics on the view's pipeline.
+    gate_statistics: Option<(String, Vec<StatisticsRow>)>,
+    pub gate_draft: GateDraft,
 }
 
 /// A value with four significant digits, as a table shows it: `0`, `12.35`, `1234`,
@@ -89,6 +123,26 @@ fn percentile(computed: &[(f64, f64)], p: f64) -> f64 {
         .iter()
         .find(|(at, _)| *at == p)
         .map_or(f64::NAN, |(_, value)| *value)
+}
+
+/// A channel's row of a statistics table.
+fn statistics_row(parameter: &Parameter, s: &ChannelStats) -> StatisticsRow {
+    StatisticsRow {
+        pnn: parameter.pnn.clone(),
+        count: s.count,
+        min: figure(s.min),
+        max: figure(s.max),
+        mean: figure(s.mean),
+        median: figure(s.median),
+        std: figure(s.std),
+        cv: if s.cv.is_finite() {
+            format!("{:.1} %", s.cv * 100.0)
+        } else {
+            "—".to_owned()
+        },
+        p5: figure(percentile(&s.percentiles, 5.0)),
+        p95: figure(percentile(&s.percentiles, 95.0)),
+    }
 }
 
 /// `GET /fcs/{id}`.
@@ -136,7 +190,7 @@ pub async fn show(
 }
 
 /// The page of `user`'s file `id`, analysed as `choice` says.
-async fn file_page(
+pub async fn file_page(
     state: &AppState,
     user: &SignedIn,
     id: &str,
@@ -145,15 +199,31 @@ async fn file_page(
     let fcs = &state.fcs;
     let source = fcs.resolve(&state.store, user.user_id, Some(id)).await?;
     let data = fcs.data(&source, 0).await?;
-    let gates: Vec<(String, String)> = state
-        .store
-        .list_fcs_gates(user.user_id, source.upload_id())
-        .await?
-        .into_iter()
-        .filter(|gate| gate.dataset == 0)
-        .map(|gate| (gate.id.to_string(), gate.name))
+    let (_, mut gated) = gates_with_populations(state, user.user_id, id).await?;
+    gated.retain(|(record, _)| record.dataset == 0);
+    let names: Vec<(String, String)> = gated
+        .iter()
+        .map(|(record, _)| (record.id.to_string(), record.name.clone()))
         .collect();
-    let analysis = Analysis::new(&source.file_id(), &data, &choice.0, &choice.1, &gates);
+    let analysis = Analysis::new(&source.file_id(), &data, &choice.0, &choice.1, &names);
+    let chosen = choice.1.gate.as_ref().filter(|_| analysis.plot.is_some());
+    let found = chosen.and_then(|chosen| {
+        gated
+            .iter()
+            .position(|(record, _)| record.id.to_string() == *chosen)
+    });
+    let gate_statistics = match found {
+        Some(at) => {
+            let (shown, gate) = gated_statistics(&data, &choice.1, gated.remove(at)).await?;
+            gated.insert(at, gate);
+            Some(shown)
+        }
+        None => None,
+    };
+    let gates = gated
+        .iter()
+        .map(|(record, population)| gate_row(&source.file_id(), &analysis, record, population))
+        .collect();
     let data = analysed(data).await?;
     let (name, facts, deletable) = match &source {
         FcsSource::Sample(sample) => (
@@ -199,22 +269,7 @@ async fn file_page(
         .parameters
         .iter()
         .zip(data.statistics())
-        .map(|(p, s)| StatisticsRow {
-            pnn: p.pnn.clone(),
-            count: s.count,
-            min: figure(s.min),
-            max: figure(s.max),
-            mean: figure(s.mean),
-            median: figure(s.median),
-            std: figure(s.std),
-            cv: if s.cv.is_finite() {
-                format!("{:.1} %", s.cv * 100.0)
-            } else {
-                "—".to_owned()
-            },
-            p5: figure(percentile(&s.percentiles, 5.0)),
-            p95: figure(percentile(&s.percentiles, 95.0)),
-        })
+        .map(|(p, s)| statistics_row(p, s))
         .collect();
     let plots = data
         .parameters
@@ -225,6 +280,7 @@ async fn file_page(
         .collect();
     Ok(FilePage {
         nav: Nav::of(user),
+        csrf: user.csrf.clone(),
         id: source.file_id(),
         name,
         facts,
@@ -233,7 +289,97 @@ async fn file_page(
         statistics,
         plots,
         analysis,
+        gates,
+        gate_statistics,
+        gate_draft: GateDraft::default(),
     })
+}
+
+/// A gate's row: its shape in words, its population, and the current view with it chosen.
+fn gate_row(
+    file_id: &str,
+    analysis: &Analysis,
+    record: &FcsGateRecord,
+    population: &Population,
+) -> GateRow {
+    let shape = shape_of(record).map_or_else(|_| "—".to_owned(), |shape| describe(&shape));
+    let mut view: Vec<(&str, String)> = analysis
+        .view
+        .iter()
+        .filter(|(key, _)| *key != "gate")
+        .cloned()
+        .collect();
+    view.push(("gate", record.id.to_string()));
+    GateRow {
+        id: record.id.to_string(),
+        name: record.name.clone(),
+        shape,
+        count: population.members.count(),
+        percent: population
+            .percent()
+            .map_or_else(|| "—".to_owned(), |p| format!("{p:.2} %")),
+        show: format!("/fcs/{file_id}?{}", encode(&view)),
+    }
+}
+
+/// `FSC-A in [100, 900) × SSC-A in [50, ∞), scaled, logicle`.
+fn describe(shape: &GateShape) -> String {
+    let interval = |at: usize| {
+        let end = |bounds: &Option<Vec<Option<f64>>>, open: &str| {
+            bounds
+                .as_ref()
+                .and_then(|b| b.get(at).copied().flatten())
+                .map_or_else(|| open.to_owned(), figure)
+        };
+        format!("[{}, {})", end(&shape.min, "−∞"), end(&shape.max, "∞"))
+    };
+    let mut text = match (&shape.kind, &shape.y) {
+        (GateKind::Polygon, Some(y)) => format!("polygon on {} × {y}", shape.x),
+        (_, Some(y)) => format!("{} in {} × {y} in {}", shape.x, interval(0), interval(1)),
+        (_, None) => format!("{} in {}", shape.x, interval(0)),
+    };
+    if shape.scale == Some(ScaleChoice::Scaled) {
+        text.push_str(", scaled");
+    }
+    if shape.compensation == Some(CompensationChoice::File) {
+        text.push_str(", compensated");
+    }
+    if let Some(kind) = shape.transform.as_ref().and_then(|t| t.kind) {
+        if kind != TransformChoice::None {
+            text.push_str(&format!(", {kind:?}").to_lowercase());
+        }
+    }
+    text
+}
+
+/// The statistics of a gate's population on the view's pipeline (off the async workers: it
+/// reads every value), with the gate itself handed back for its row.
+async fn gated_statistics(
+    data: &Arc<FcsData>,
+    choice: &PipelineQuery,
+    gate: (FcsGateRecord, Population),
+) -> Result<((String, Vec<StatisticsRow>), (FcsGateRecord, Population)), ApiError> {
+    let pipeline = choice.pipeline(data)?;
+    let data = data.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let all: Vec<usize> = (0..data.parameters.len()).collect();
+        let values: Vec<Vec<f64>> = pipeline
+            .evaluate(&data.source(), &all)
+            .iter()
+            .map(|column| gate.1.members.keep(column))
+            .collect();
+        let stats = tessera_fcs::stats::columns_stats(&values, &[5.0, 95.0]);
+        let rows = data
+            .parameters
+            .iter()
+            .zip(&stats)
+            .map(|(p, s)| statistics_row(p, s))
+            .collect();
+        ((gate.0.name.clone(), rows), gate)
+    })
+    .await
+    .context("summarising a gate's population")?;
+    Ok(answer)
 }
 
 /// `data` with its statistics and histograms computed (the first time, off the async workers:

@@ -4,6 +4,7 @@
 //!   (multipart, with progress when script runs);
 //! * [`file`] — `/fcs/{id}`: a file's parameters, statistics and a histogram per channel;
 //! * [`analysis`] — the file page's analysis form: plot, channels, pipeline, gate, exports;
+//! * [`gates`] — gates entered by numbers on the file page, saved and deleted;
 //! * [`files`] — what the file page links to: its plot image, exports, the original file;
 //! * [`delete`] — deleting an upload after a confirmation;
 //! * [`plot`] — a histogram as SVG geometry.
@@ -15,6 +16,7 @@ pub mod analysis;
 pub mod delete;
 pub mod file;
 pub mod files;
+pub mod gates;
 pub mod plot;
 
 use askama::Template;

@@ -349,3 +349,113 @@ async fn plots_exports_and_downloads_are_the_owners_only() {
         );
     }
 }
+
+/// The API's gates of the sample for `username`: (id, name, count).
+async fn api_gates(app: &TestApp, username: &str) -> Vec<(String, String, u64)> {
+    let jwt = app.login(username).await;
+    let (_, pat) = app.pat(&jwt, &["fcs:read"]).await;
+    let list = app.get("/api/v1/fcs/files/sample/gates", Some(&pat)).await;
+    list.data()["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_str().unwrap().to_owned(),
+                g["name"].as_str().unwrap().to_owned(),
+                g["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gate_entered_by_numbers_is_saved_on_the_view_and_shows_its_statistics() {
+    let app = TestApp::builder().generate_sample().spawn().await;
+    app.user("lab").create().await;
+    let (mut browser, csrf) = signed_in(&app, "lab").await;
+    let origin = browser.origin.clone();
+    let view = [
+        ("kind", "scatter"),
+        ("x", "FSC-A"),
+        ("y", "SSC-A"),
+        ("scale", "scaled"),
+    ];
+    let gate = |name: &'static str, x_min: &'static str| {
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("type", "rectangle"),
+            ("x_min", x_min),
+            ("x_max", "3000000"),
+            ("y_min", ""),
+            ("y_max", "2000000"),
+        ];
+        form.extend(view);
+        form
+    };
+
+    // A bound that is not a number, and min ≥ max, are refused with the form kept; nothing saved.
+    let refused = browser
+        .post("/fcs/sample/gates", &origin, &gate("cells", "lots"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("x min: “lots” is not a number"), "{html}");
+    assert!(html.contains("value=\"cells\""), "the name is kept");
+    let refused = browser
+        .post("/fcs/sample/gates", &origin, &gate("cells", "5000000"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("min"));
+    assert!(api_gates(&app, "lab").await.is_empty());
+
+    // Forged: nothing saved.
+    let mut forged = gate("cells", "1000000");
+    forged[0] = ("csrf", "not-the-token");
+    let answer = browser.post("/fcs/sample/gates", &origin, &forged).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(api_gates(&app, "lab").await.is_empty());
+
+    let saved = browser
+        .post("/fcs/sample/gates", &origin, &gate("cells", "1000000"))
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let gates = api_gates(&app, "lab").await;
+    assert_eq!(gates.len(), 1);
+    let (id, name, count) = &gates[0];
+    assert_eq!(name, "cells");
+    assert!(*count > 1000, "a real population: {count}");
+    let location = saved.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.contains(&format!("gate={id}")), "{location}");
+    assert!(
+        location.contains("scale=scaled"),
+        "the view is kept: {location}"
+    );
+
+    let page = browser.get(&location).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Statistics of cells"), "{html}");
+    assert!(
+        html.contains(&format!("<td>{count}</td>")),
+        "the gate's count: {count}"
+    );
+    assert!(
+        html.contains("FSC-A in [1.000e6, 3.000e6) × SSC-A in [−∞, 2.000e6), scaled"),
+        "{html}"
+    );
+    let src = plot_src(&html).expect("a plot of the gate's events");
+    assert!(src.contains(&format!("gate={id}")), "{src}");
+
+    // Deleting asks for the session's token too.
+    let delete = format!("/fcs/sample/gates/{id}/delete");
+    let forged = browser.post(&delete, &origin, &[("csrf", "nope")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api_gates(&app, "lab").await.len(), 1);
+    let deleted = browser.post(&delete, &origin, &[("csrf", &csrf)]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert!(api_gates(&app, "lab").await.is_empty());
+    let again = browser.post(&delete, &origin, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}

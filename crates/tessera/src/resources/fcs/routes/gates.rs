@@ -102,9 +102,21 @@ pub async fn create_gate(
     Path(id): Path<String>,
     Json(body): Json<NewGate>,
 ) -> ApiResult<Success<GateView>> {
+    let (file_id, record, population) = save_gate(&state, pat.user_id, &id, body).await?;
+    Ok(created(GateView::of(&file_id, &record, &population)?))
+}
+
+/// Saves `body` on user `user_id`'s file `id`: the file's id, the saved record and its
+/// population. What `POST …/gates` and the console's gate form do.
+pub async fn save_gate(
+    state: &AppState,
+    user_id: Uuid,
+    id: &str,
+    body: NewGate,
+) -> ApiResult<(String, FcsGateRecord, Population)> {
     let name = body.checked_name()?;
     let parent = body.parent_id()?;
-    let (source, book) = file_and_gates(&state, pat.user_id, &id).await?;
+    let (source, book) = file_and_gates(state, user_id, id).await?;
     if let Some(parent) = parent {
         let found = book
             .find(parent)
@@ -122,7 +134,7 @@ pub async fn create_gate(
     let gate = shape.gate(&data)?;
     let record = FcsGateRecord {
         id: Uuid::now_v7(),
-        user_id: pat.user_id,
+        user_id,
         file_id: source.upload_id(),
         dataset: body.dataset as i64,
         parent_id: parent,
@@ -140,11 +152,7 @@ pub async fn create_gate(
     .await??;
     let limit = state.fcs.max_gates_per_file();
     match state.store.insert_fcs_gate(&record, limit).await? {
-        GateInsert::Saved => Ok(created(GateView::of(
-            &source.file_id(),
-            &record,
-            &population,
-        )?)),
+        GateInsert::Saved => Ok((source.file_id(), record, population)),
         GateInsert::NameTaken => Err(ApiError::Conflict(format!(
             "name: dataset {} already has a gate named `{name}`",
             body.dataset
@@ -169,8 +177,22 @@ pub async fn list_gates(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Success<GatesView>> {
-    let (source, book) = file_and_gates(&state, pat.user_id, &id).await?;
-    let file_id = source.file_id();
+    let (file_id, gates) = gates_with_populations(&state, pat.user_id, &id).await?;
+    let gates = gates
+        .iter()
+        .map(|(record, population)| GateView::of(&file_id, record, population))
+        .collect::<ApiResult<_>>()?;
+    Ok(ok(GatesView { file_id, gates }))
+}
+
+/// User `user_id`'s gates on file `id`, oldest first, each with its population, and the
+/// file's id. What `GET …/gates` and the console's file page list.
+pub async fn gates_with_populations(
+    state: &AppState,
+    user_id: Uuid,
+    id: &str,
+) -> ApiResult<(String, Vec<(FcsGateRecord, Population)>)> {
+    let (source, book) = file_and_gates(state, user_id, id).await?;
     let mut datasets: Vec<i64> = book.records().iter().map(|r| r.dataset).collect();
     datasets.sort_unstable();
     datasets.dedup();
@@ -186,10 +208,9 @@ pub async fn list_gates(
     let gates = book
         .records()
         .iter()
-        .filter_map(|record| Some((record, populations.get(&record.id)?)))
-        .map(|(record, population)| GateView::of(&file_id, record, population))
-        .collect::<ApiResult<_>>()?;
-    Ok(ok(GatesView { file_id, gates }))
+        .filter_map(|record| Some((record.clone(), populations.remove(&record.id)?)))
+        .collect();
+    Ok((source.file_id(), gates))
 }
 
 /// Deletes a gate and every gate inside it.
@@ -210,19 +231,29 @@ pub async fn delete_gate(
 ) -> ApiResult<Success<GateDeleted>> {
     let gate_id = Uuid::parse_str(&gate_id)
         .map_err(|_| ApiError::BadRequest("The gate id is not a valid UUID".to_owned()))?;
-    let source = state
-        .fcs
-        .resolve(&state.store, pat.user_id, Some(&id))
-        .await?;
-    let deleted = state
-        .store
-        .delete_fcs_gate(pat.user_id, source.upload_id(), gate_id)
-        .await?;
-    if !deleted {
-        return Err(ApiError::NotFound("Gate not found".to_owned()));
-    }
+    remove_gate(&state, pat.user_id, &id, gate_id).await?;
     Ok(ok(GateDeleted {
         id: gate_id,
         deleted: true,
     }))
+}
+
+/// Deletes user `user_id`'s gate `gate_id` on file `id`, and the gates inside it; not found
+/// when there is no such gate. What `DELETE …/gates/{gate_id}` and the console do.
+pub async fn remove_gate(
+    state: &AppState,
+    user_id: Uuid,
+    id: &str,
+    gate_id: Uuid,
+) -> ApiResult<()> {
+    let source = state.fcs.resolve(&state.store, user_id, Some(id)).await?;
+    let deleted = state
+        .store
+        .delete_fcs_gate(user_id, source.upload_id(), gate_id)
+        .await?;
+    if deleted {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("Gate not found".to_owned()))
+    }
 }

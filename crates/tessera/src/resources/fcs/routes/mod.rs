@@ -34,6 +34,7 @@ mod values;
 
 // What the console's FCS pages answer with too: the same images and files as the API.
 pub use files::original_file;
+pub use gates::{gates_with_populations, remove_gate, save_gate};
 pub use values::{export_file, plot_image, ExportQuery, PlotQuery};
 
 /// The upload route, which has its own timeout (`FCS_UPLOAD_TIMEOUT_SECONDS`).
