@@ -47,6 +47,54 @@ test('the sample has a histogram per channel, on its display scale', async () =>
   }
 });
 
+test('a lab analyses the sample: a logicle density plot, a gate by numbers, its statistics, an export', async () => {
+  const { context, page } = await signedInPage({ acceptDownloads: true });
+  try {
+    await page.goto(`${server.base}/fcs/sample`);
+    await page.getByLabel('Plot', { exact: true }).selectOption('density');
+    await page.getByLabel('X channel').selectOption('FL1-A');
+    await page.getByLabel(/^Y channel/).selectOption('SSC-A');
+    await page.getByLabel('Scale', { exact: true }).selectOption('scaled');
+    await page.getByLabel(/^Transform/).selectOption('logicle');
+    await follow(page, page.getByRole('button', { name: 'Show' }));
+    const query = new URL(page.url()).searchParams;
+    assert.equal(query.get('kind'), 'density');
+    assert.equal(query.get('transform'), 'logicle');
+    const plot = page.getByRole('img', { name: /density of FL1-A against SSC-A/ });
+    await plot.waitFor();
+    // The image really loaded: an SVG the browser could draw.
+    assert.ok(await plot.evaluate((img) => img.complete && img.naturalWidth > 0));
+    await look(page, 'fcs-analysis');
+
+    // A rectangle on what the plot shows: logicle 0.3–0.9 on FL1-A, SSC-A below 3 million.
+    await page.getByLabel('Name', { exact: true }).fill('FL1 positive');
+    await page.getByLabel('Shape', { exact: true }).selectOption('rectangle');
+    await page.getByLabel('x min').fill('0.3');
+    await page.getByLabel('x max').fill('0.9');
+    await page.getByLabel('y max').fill('3000000');
+    await follow(page, page.getByRole('button', { name: 'Save gate' }));
+    assert.equal(new URL(page.url()).searchParams.get('transform'), 'logicle', 'the view is kept');
+    const text = await mainText(page);
+    assert.match(text, /Statistics of FL1 positive/);
+    assert.match(text, /FL1 positive FL1-A in \[0\.3000, 0\.9000\) × SSC-A in \[−∞, 3\.000e6\), scaled, logicle \d+ \d+\.\d\d %/);
+    await look(page, 'fcs-gate');
+
+    // A bound that is not a number is refused, and says so.
+    await page.getByLabel('Name', { exact: true }).fill('broken');
+    await page.getByLabel('x min').fill('a lot');
+    await follow(page, page.getByRole('button', { name: 'Save gate' }));
+    assert.match(await page.getByRole('alert').innerText(), /x min: “a lot” is not a number/);
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'CSV' }).click(),
+    ]);
+    assert.match(download.suggestedFilename(), /-export\.csv$/);
+  } finally {
+    await context.close();
+  }
+});
+
 test('an upload shows its progress, opens the file, and can be deleted', async () => {
   const path = join(tmpdir(), `tessera-browser-${process.pid}.fcs`);
   server.cli(['fcs', 'synth', path]);
