@@ -261,6 +261,17 @@ pub struct Config {
     #[arg(long, env = "FCS_MAX_DENSITY_BINS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub fcs_max_density_bins: u64,
 
+    /// Largest side, in pixels, of a `GET /api/v1/fcs/plot` image (a dot plot of a million
+    /// events costs more the more pixels it covers); the smallest is 160, below which labels
+    /// no longer fit.
+    #[arg(long, env = "FCS_MAX_PLOT_PIXELS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(160..=16_384))]
+    pub fcs_max_plot_pixels: u32,
+
+    /// Most statistics one `GET /api/v1/fcs/statistics?stats=` may ask for (each quantile is
+    /// a selection over every value of every channel asked for).
+    #[arg(long, env = "FCS_MAX_STATISTICS", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub fcs_max_statistics: u64,
+
     /// Most gates one user may save on one file (each list of them computes every one).
     #[arg(long, env = "FCS_MAX_GATES_PER_FILE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub fcs_max_gates_per_file: u64,

@@ -600,3 +600,53 @@ async fn plots_are_svg_images_with_labelled_axes_ticked_in_data_units() {
         );
     }
 }
+
+/// FCS_MAX_PLOT_PIXELS and FCS_MAX_STATISTICS are the limits the routes hold to, and their
+/// refusals name the field and the setting.
+#[tokio::test]
+async fn plot_size_and_statistics_count_follow_their_settings() {
+    let app = TestApp::builder()
+        .with_config(|config| {
+            config.fcs_max_plot_pixels = 300;
+            config.fcs_max_statistics = 2;
+        })
+        .spawn()
+        .await;
+    let jwt = app.user("alice").create().await.jwt;
+    let (_, pat) = app.pat(&jwt, &["fcs:analyze"]).await;
+    let fits = app
+        .client
+        .get(app.url("/api/v1/fcs/plot?x=FSC-A&width=300&height=300"))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), StatusCode::OK);
+    for (query, field) in [("width=301", "width: "), ("height=301", "height: ")] {
+        let reply = app
+            .get(&format!("/api/v1/fcs/plot?x=FSC-A&{query}"), Some(&pat))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(reply.message().starts_with(field), "{}", reply.message());
+        assert!(reply.message().contains("300"), "{}", reply.message());
+    }
+
+    let two = app
+        .get(
+            "/api/v1/fcs/statistics?channels=FSC-A&stats=min,max",
+            Some(&pat),
+        )
+        .await;
+    assert_eq!(two.status, StatusCode::OK);
+    let three = app
+        .get(
+            "/api/v1/fcs/statistics?channels=FSC-A&stats=min,max,mean",
+            Some(&pat),
+        )
+        .await;
+    assert_eq!(three.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        three.message(),
+        "stats: at most 2 statistics a request (FCS_MAX_STATISTICS)"
+    );
+}

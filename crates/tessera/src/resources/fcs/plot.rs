@@ -11,8 +11,9 @@ use askama::Template;
 use tessera_fcs::binning::{self, Bins};
 use tessera_fcs::{FcsError, Parameter, Transform};
 
-/// Least and most pixels a side may have.
-pub const SIDE_PIXELS: std::ops::RangeInclusive<u32> = 160..=2048;
+/// Least pixels a side may have: below it the axes' labels no longer fit. (The most is
+/// `FCS_MAX_PLOT_PIXELS`.)
+pub const MIN_SIDE_PIXELS: u32 = 160;
 /// Margins around the plot area, in pixels: room for tick labels and axis titles.
 const LEFT: f64 = 72.0;
 const BOTTOM: f64 = 48.0;
@@ -76,7 +77,7 @@ struct PlotSvg {
 }
 
 /// The plot of `x_values` (and `y_values` for two-channel kinds) as SVG, `width` × `height`
-/// pixels (checked against [`SIDE_PIXELS`] by the caller).
+/// pixels (checked against [`MIN_SIDE_PIXELS`] and `FCS_MAX_PLOT_PIXELS` by the caller).
 pub fn render(
     kind: PlotKind,
     title: String,

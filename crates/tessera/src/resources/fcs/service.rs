@@ -107,6 +107,8 @@ struct Inner {
     max_bins: usize,
     max_density_bins: usize,
     max_gates_per_file: i64,
+    max_plot_pixels: u32,
+    max_statistics: usize,
     /// `None`: no quota.
     quota_bytes: Option<u64>,
     /// `FCS_MAX_TOTAL_GB` in bytes; `None`: no cap.
@@ -149,6 +151,8 @@ impl FcsService {
             max_bins: usize::try_from(config.fcs_max_bins).unwrap_or(usize::MAX),
             max_density_bins: usize::try_from(config.fcs_max_density_bins).unwrap_or(usize::MAX),
             max_gates_per_file: i64::try_from(config.fcs_max_gates_per_file).unwrap_or(i64::MAX),
+            max_plot_pixels: config.fcs_max_plot_pixels,
+            max_statistics: usize::try_from(config.fcs_max_statistics).unwrap_or(usize::MAX),
             quota_bytes: (config.fcs_quota_mb > 0).then(|| config.fcs_quota_mb.saturating_mul(MIB)),
             total_bytes: (config.fcs_max_total_gb > 0)
                 .then(|| config.fcs_max_total_gb.saturating_mul(1024 * MIB)),
@@ -187,6 +191,16 @@ impl FcsService {
     /// The most gates one user may save on one file (`FCS_MAX_GATES_PER_FILE`).
     pub fn max_gates_per_file(&self) -> i64 {
         self.0.max_gates_per_file
+    }
+
+    /// The largest side of a plot, in pixels (`FCS_MAX_PLOT_PIXELS`).
+    pub fn max_plot_pixels(&self) -> u32 {
+        self.0.max_plot_pixels
+    }
+
+    /// The most statistics one request may ask for (`FCS_MAX_STATISTICS`).
+    pub fn max_statistics(&self) -> usize {
+        self.0.max_statistics
     }
 
     /// The time an upload may take (see [`upload_timeout`]).

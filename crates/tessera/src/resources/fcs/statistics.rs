@@ -24,9 +24,6 @@ use super::analysis::invalid;
 use super::errors::FcsRefusal;
 use super::view::FcsData;
 
-/// Most statistics one request may name: each quantile is a selection over every value.
-const MAX_STATISTICS: usize = 32;
-
 /// The normal distribution's IQR is 1.349 σ: 0.7413 = 1/1.349 turns an IQR into a σ estimate.
 const IQR_TO_SIGMA: f64 = 0.7413;
 
@@ -51,8 +48,9 @@ const NAMES: &str =
     "count, percent, min, max, mean, median, stddev, cv, mad, geomean, robust_cv, quantile:q";
 
 impl Statistic {
-    /// `stats=`'s comma-separated names, in the order given (repeats kept once).
-    pub fn parse_list(text: &str) -> Result<Vec<Statistic>, FcsRefusal> {
+    /// `stats=`'s comma-separated names, in the order given (repeats kept once), at most `max`
+    /// of them (`FCS_MAX_STATISTICS`).
+    pub fn parse_list(text: &str, max: usize) -> Result<Vec<Statistic>, FcsRefusal> {
         let mut chosen: Vec<Statistic> = Vec::new();
         for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let statistic = Statistic::parse(name)?;
@@ -63,10 +61,10 @@ impl Statistic {
         if chosen.is_empty() {
             return Err(invalid("stats", format!("name at least one of {NAMES}")));
         }
-        if chosen.len() > MAX_STATISTICS {
+        if chosen.len() > max {
             return Err(invalid(
                 "stats",
-                format!("at most {MAX_STATISTICS} statistics a request"),
+                format!("at most {max} statistics a request (FCS_MAX_STATISTICS)"),
             ));
         }
         Ok(chosen)
@@ -269,13 +267,13 @@ mod tests {
 
     #[test]
     fn names_parse_in_order_and_bad_ones_name_the_field() {
-        let chosen = Statistic::parse_list("median, quantile:0.05,cv,median").unwrap();
+        let chosen = Statistic::parse_list("median, quantile:0.05,cv,median", 32).unwrap();
         assert_eq!(
             chosen,
             [Statistic::Median, Statistic::Quantile(0.05), Statistic::Cv]
         );
         for bad in ["", "mode", "quantile:1.5", "quantile:x", "quantile:"] {
-            let error = Statistic::parse_list(bad).unwrap_err().to_string();
+            let error = Statistic::parse_list(bad, 32).unwrap_err().to_string();
             assert!(error.starts_with("stats: "), "{bad}: {error}");
         }
     }
@@ -283,7 +281,7 @@ mod tests {
     #[test]
     fn robust_cv_mad_and_quantiles_follow_their_definitions() {
         let column: Vec<f64> = (1..=101).map(f64::from).collect();
-        let chosen = Statistic::parse_list("robust_cv,mad,quantile:0.1,cv,percent").unwrap();
+        let chosen = Statistic::parse_list("robust_cv,mad,quantile:0.1,cv,percent", 32).unwrap();
         let values = chosen_values(
             &column,
             &chosen,

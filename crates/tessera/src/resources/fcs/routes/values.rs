@@ -21,7 +21,7 @@ use crate::resources::fcs::analysis::{
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::events::EventsPage;
 use crate::resources::fcs::export::{Export, ExportFormat};
-use crate::resources::fcs::plot::{channel_label, render, Axis, PlotKind, SIDE_PIXELS};
+use crate::resources::fcs::plot::{channel_label, render, Axis, PlotKind, MIN_SIDE_PIXELS};
 use crate::resources::fcs::statistics::{ChosenStatsView, Share, Statistic};
 use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
@@ -107,9 +107,9 @@ pub struct PlotQuery {
     /// `svg`.
     #[param(inline, value_type = PlotFormat)]
     format: Option<PlotFormat>,
-    /// Pixels, 160 to 2048 (default 480).
+    /// Pixels, 160 to FCS_MAX_PLOT_PIXELS (2048 by default; default 480).
     width: Option<u32>,
-    /// Pixels, 160 to 2048 (default 360).
+    /// Pixels, 160 to FCS_MAX_PLOT_PIXELS (2048 by default; default 360).
     height: Option<u32>,
 }
 
@@ -318,7 +318,7 @@ pub async fn statistics(
     let chosen = query
         .stats
         .as_deref()
-        .map(Statistic::parse_list)
+        .map(|text| Statistic::parse_list(text, state.fcs.max_statistics()))
         .transpose()?;
     let reading = read(&state, pat.user_id, query.file_id.as_deref(), &choice).await?;
     let (file_id, data) = (reading.file_id.clone(), reading.data.clone());
@@ -597,7 +597,7 @@ pub async fn stability(
         (status = 200, description = "The image", content_type = "image/svg+xml", body = String),
         (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
-        (status = 422, description = "Unknown channel or gate, no y for a two-channel plot, a side outside 160–2048 pixels, or a pipeline parameter invalid", body = ErrorEnvelope),
+        (status = 422, description = "Unknown channel or gate, no y for a two-channel plot, a side outside 160 to FCS_MAX_PLOT_PIXELS pixels, or a pipeline parameter invalid", body = ErrorEnvelope),
     ))]
 pub async fn plot(
     pat: Pat<FcsAnalyze>,
@@ -618,10 +618,10 @@ pub async fn plot_image(
 ) -> ApiResult<Response> {
     let side = |field: &str, given: Option<u32>, default: u32| {
         let pixels = given.unwrap_or(default);
-        if SIDE_PIXELS.contains(&pixels) {
+        let (low, high) = (MIN_SIDE_PIXELS, state.fcs.max_plot_pixels());
+        if (low..=high).contains(&pixels) {
             Ok(pixels)
         } else {
-            let (low, high) = (SIDE_PIXELS.start(), SIDE_PIXELS.end());
             Err(invalid(
                 field,
                 format!("must be between {low} and {high} pixels"),
@@ -629,8 +629,9 @@ pub async fn plot_image(
         }
     };
     let size = (
-        side("width", query.width, 480)?,
-        side("height", query.height, 360)?,
+        // The defaults shrink to fit a smaller FCS_MAX_PLOT_PIXELS.
+        side("width", query.width, 480.min(state.fcs.max_plot_pixels()))?,
+        side("height", query.height, 360.min(state.fcs.max_plot_pixels()))?,
     );
     let kind = query.kind.unwrap_or(PlotKind::Histogram);
     // The one format drawn so far; the parameter is there for clients to say so.
