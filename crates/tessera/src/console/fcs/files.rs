@@ -7,6 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+use uuid::Uuid;
 
 use super::not_found;
 use crate::accounts::sessions::ClientInfo;
@@ -28,17 +29,14 @@ pub async fn plot(
     query: ApiResult<Query<PlotQuery>>,
     choice: ApiResult<Query<PipelineQuery>>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/fcs").await {
+    let (user, id, jar) = match signed_in_owner(&state, &client, jar, id).await {
         Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let Ok(Path(id)) = id else {
-        return (jar, not_found()).into_response();
+        Err(early) => return early.into_response(),
     };
     let answer = match (query, choice) {
         (Ok(Query(mut query)), Ok(Query(choice))) => {
             query.file_id = Some(id);
-            plot_image(&state, user.user_id, query, choice).await
+            plot_image(&state, user, query, choice).await
         }
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
@@ -54,17 +52,14 @@ pub async fn export(
     query: ApiResult<Query<ExportQuery>>,
     choice: ApiResult<Query<PipelineQuery>>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/fcs").await {
+    let (user, id, jar) = match signed_in_owner(&state, &client, jar, id).await {
         Ok(found) => found,
-        Err(answer) => return answer,
-    };
-    let Ok(Path(id)) = id else {
-        return (jar, not_found()).into_response();
+        Err(early) => return early.into_response(),
     };
     let answer = match (query, choice) {
         (Ok(Query(mut query)), Ok(Query(choice))) => {
             query.file_id = Some(id);
-            export_file(&state, user.user_id, query, choice).await
+            export_file(&state, user, query, choice).await
         }
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
@@ -78,12 +73,42 @@ pub async fn download(
     jar: CookieJar,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/fcs").await {
+    let (user, id, jar) = match signed_in_owner(&state, &client, jar, id).await {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(early) => return early.into_response(),
     };
-    let Ok(Path(id)) = id else {
-        return (jar, not_found()).into_response();
-    };
-    (jar, original_file(&state, user.user_id, &id).await).into_response()
+    (jar, original_file(&state, user, &id).await).into_response()
+}
+
+/// What these routes answer before asking the API's function: sign-in (a stranger is sent to
+/// the sign-in page) and a file id from the path (else not found).
+enum Early {
+    Answer(Response),
+    NotFound(CookieJar),
+}
+
+impl IntoResponse for Early {
+    fn into_response(self) -> Response {
+        match self {
+            Early::Answer(answer) => answer,
+            Early::NotFound(jar) => (jar, not_found()).into_response(),
+        }
+    }
+}
+
+/// The signed-in person's id, the path's file id and the cookies to send back; or, as `Err`,
+/// the answer to give at once.
+async fn signed_in_owner(
+    state: &AppState,
+    client: &ClientInfo,
+    jar: CookieJar,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(Uuid, String, CookieJar), Early> {
+    let (user, jar) = require(state, jar, client, "/fcs")
+        .await
+        .map_err(Early::Answer)?;
+    match id {
+        Ok(Path(id)) => Ok((user.user_id, id, jar)),
+        Err(_) => Err(Early::NotFound(jar)),
+    }
 }
