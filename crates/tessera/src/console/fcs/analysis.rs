@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::resources::fcs::analysis::{
-    CompensationChoice, PipelineQuery, ScaleChoice, TransformChoice,
+    CompensationChoice, PipelineQuery, ScaleChoice, TransformChoice, DEFAULT_COFACTOR,
+    DEFAULT_DECADES, DEFAULT_TOP, DEFAULT_WIDTH,
 };
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::plot::{channel_label, PlotKind};
@@ -20,6 +21,60 @@ pub struct PlotChoice {
     kind: Option<PlotKind>,
     x: Option<String>,
     y: Option<String>,
+}
+
+/// The transform's parameters as the form sends them (`param_t`…): text, blank for the
+/// default. They are named apart from the API's `t`, `w`… because a blank one is not a number,
+/// and apart from each other's transforms because the form shows them all.
+#[derive(Debug, Default, Deserialize)]
+pub struct TransformParams {
+    param_t: Option<String>,
+    param_w: Option<String>,
+    param_m: Option<String>,
+    param_a: Option<String>,
+    param_cofactor: Option<String>,
+}
+
+impl TransformParams {
+    /// Sets on `pipeline` the parameters its transform takes that the form filled in; a filled
+    /// one that is not a number is refused naming it.
+    pub fn apply(&self, pipeline: &mut PipelineQuery) -> Result<(), String> {
+        let takes: &[&str] = match pipeline.transform.unwrap_or(TransformChoice::None) {
+            TransformChoice::None => &[],
+            TransformChoice::Logicle => &["t", "w", "m", "a"],
+            TransformChoice::Asinh => &["t", "m", "a"],
+            TransformChoice::Arcsinh => &["cofactor"],
+            TransformChoice::Log => &["t", "m"],
+        };
+        let fields = [
+            ("t", &self.param_t, &mut pipeline.t),
+            ("w", &self.param_w, &mut pipeline.w),
+            ("m", &self.param_m, &mut pipeline.m),
+            ("a", &self.param_a, &mut pipeline.a),
+            ("cofactor", &self.param_cofactor, &mut pipeline.cofactor),
+        ];
+        for (name, text, slot) in fields {
+            let Some(text) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            if !takes.contains(&name) {
+                continue;
+            }
+            let value = text
+                .parse::<f64>()
+                .map_err(|_| format!("{name}: “{text}” is not a number"))?;
+            *slot = Some(value);
+        }
+        Ok(())
+    }
+}
+
+/// One transform parameter's input: its name, label, value (blank: the default) and default.
+pub struct ParamInput {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub value: String,
+    pub default: String,
 }
 
 /// One `<option>`.
@@ -49,6 +104,8 @@ pub struct Analysis {
     pub view: Vec<(&'static str, String)>,
     /// Whether the view is two-channel (a rectangle can be drawn).
     pub two_channels: bool,
+    /// The transform's parameters.
+    pub params: Vec<ParamInput>,
 }
 
 /// A choice's name as it goes in a URL (`scaled`, `logicle`…): its serde name.
@@ -201,8 +258,35 @@ impl Analysis {
             exports,
             view,
             two_channels,
+            params: param_inputs(pipeline),
         }
     }
+}
+
+fn param_inputs(pipeline: &PipelineQuery) -> Vec<ParamInput> {
+    let input = |name, label, value: Option<f64>, default: f64| ParamInput {
+        name,
+        label,
+        value: value.map(|v| v.to_string()).unwrap_or_default(),
+        default: default.to_string(),
+    };
+    vec![
+        input("t", "T, top of scale", pipeline.t, DEFAULT_TOP),
+        input(
+            "w",
+            "W, linear decades (logicle)",
+            pipeline.w,
+            DEFAULT_WIDTH,
+        ),
+        input("m", "M, decades", pipeline.m, DEFAULT_DECADES),
+        input("a", "A, extra negative decades", pipeline.a, 0.0),
+        input(
+            "cofactor",
+            "Cofactor (arcsinh)",
+            pipeline.cofactor,
+            DEFAULT_COFACTOR,
+        ),
+    ]
 }
 
 /// Whether the dataset carries a spillover matrix.
@@ -237,6 +321,18 @@ fn pipeline_pairs(pipeline: &PipelineQuery) -> Vec<(&'static str, String)> {
     if let Some(transform) = pipeline.transform {
         pairs.push(("transform", name(transform)));
     }
+    let params = [
+        ("t", pipeline.t),
+        ("w", pipeline.w),
+        ("m", pipeline.m),
+        ("a", pipeline.a),
+        ("cofactor", pipeline.cofactor),
+    ];
+    pairs.extend(
+        params
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, value?.to_string()))),
+    );
     if let Some(gate) = &pipeline.gate {
         pairs.push(("gate", gate.clone()));
     }

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::analysis::{encode, Analysis, PlotChoice};
+use super::analysis::{encode, Analysis, PlotChoice, TransformParams};
 use super::plot::{plot, Plot};
 use super::{not_found, size};
 use crate::accounts::sessions::ClientInfo;
@@ -153,6 +153,7 @@ pub async fn show(
     id: Result<Path<String>, PathRejection>,
     plot_choice: ApiResult<Query<PlotChoice>>,
     pipeline: ApiResult<Query<PipelineQuery>>,
+    params: ApiResult<Query<TransformParams>>,
 ) -> Response {
     let (user, jar) = match require(&state, jar, &client, "/fcs").await {
         Ok(found) => found,
@@ -162,13 +163,16 @@ pub async fn show(
         return (jar, not_found()).into_response();
     };
     // A query that does not parse (`kind=pie`) is shown as the form's problem, with defaults.
-    let (choice, problem) = match (plot_choice, pipeline) {
-        (Ok(Query(plot)), Ok(Query(mut pipeline))) => {
+    let (choice, problem) = match (plot_choice, pipeline, params) {
+        (Ok(Query(plot)), Ok(Query(mut pipeline)), Ok(Query(params))) => {
             // The form's "All events" sends an empty gate.
             pipeline.gate = pipeline.gate.filter(|gate| !gate.is_empty());
-            ((plot, pipeline), None)
+            let problem = params.apply(&mut pipeline).err();
+            ((plot, pipeline), problem)
         }
-        (Err(error), _) | (_, Err(error)) => (Default::default(), Some(error.to_string())),
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+            (Default::default(), Some(error.to_string()))
+        }
     };
     let page = match file_page(&state, &user, &id, &choice).await {
         Ok(mut page) => {

@@ -61,6 +61,17 @@ pub struct GateForm {
     transform: Option<String>,
     #[serde(default)]
     gate: Option<String>,
+    // The transform's parameters, as the view has them (the API's names).
+    #[serde(default)]
+    t: Option<String>,
+    #[serde(default)]
+    w: Option<String>,
+    #[serde(default)]
+    m: Option<String>,
+    #[serde(default)]
+    a: Option<String>,
+    #[serde(default)]
+    cofactor: Option<String>,
 }
 
 impl GateForm {
@@ -78,6 +89,11 @@ impl GateForm {
         push("scale", self.scale.as_ref());
         push("compensation", self.compensation.as_ref());
         push("transform", self.transform.as_ref());
+        push("t", self.t.as_ref());
+        push("w", self.w.as_ref());
+        push("m", self.m.as_ref());
+        push("a", self.a.as_ref());
+        push("cofactor", self.cofactor.as_ref());
         push("gate", self.gate.as_ref());
         pairs
     }
@@ -105,11 +121,19 @@ impl GateForm {
             min.push(bound("y min", &self.y_min)?);
             max.push(bound("y max", &self.y_max)?);
         }
-        let transform = self
-            .transform
-            .as_ref()
-            .filter(|t| !t.is_empty())
-            .map(|t| serde_json::json!({ "type": t }));
+        let number =
+            |field: &str, text: &Option<String>| bound(field, text.as_deref().unwrap_or(""));
+        let transform = match self.transform.as_ref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(kind) => Some(serde_json::json!({
+                "type": kind,
+                "t": number("t", &self.t)?,
+                "w": number("w", &self.w)?,
+                "m": number("m", &self.m)?,
+                "a": number("a", &self.a)?,
+                "cofactor": number("cofactor", &self.cofactor)?,
+            })),
+        };
         let body = serde_json::json!({
             "name": self.name,
             "type": if rectangle { "rectangle" } else { "range" },

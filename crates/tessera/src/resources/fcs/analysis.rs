@@ -17,13 +17,13 @@ use super::errors::FcsRefusal;
 use super::view::FcsData;
 
 /// Default `t` of logicle, asinh and log: the top of an 18-bit scale, as on most instruments.
-const DEFAULT_TOP: f64 = 262_144.0;
+pub const DEFAULT_TOP: f64 = 262_144.0;
 /// Default `m`: decades shown at the top.
-const DEFAULT_DECADES: f64 = 4.5;
+pub const DEFAULT_DECADES: f64 = 4.5;
 /// Default logicle `w`: decades of the linear region.
-const DEFAULT_WIDTH: f64 = 0.5;
+pub const DEFAULT_WIDTH: f64 = 0.5;
 /// Default arcsinh cofactor, the usual one for fluorescence.
-const DEFAULT_COFACTOR: f64 = 150.0;
+pub const DEFAULT_COFACTOR: f64 = 150.0;
 
 /// `scale=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema, clap::ValueEnum)]

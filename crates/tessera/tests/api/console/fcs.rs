@@ -459,3 +459,70 @@ async fn a_gate_entered_by_numbers_is_saved_on_the_view_and_shows_its_statistics
     let again = browser.post(&delete, &origin, &[("csrf", &csrf)]).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn transform_parameters_from_the_form_reach_the_plot_and_the_gate() {
+    let app = TestApp::builder().generate_sample().spawn().await;
+    app.user("lab").create().await;
+    let (mut browser, csrf) = signed_in(&app, "lab").await;
+    let origin = browser.origin.clone();
+
+    // Blank parameters are the defaults; those the transform does not take are left out.
+    let page = browser
+        .get("/fcs/sample?x=FL1-A&transform=logicle&param_t=&param_w=1&param_m=&param_a=&param_cofactor=5")
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert_eq!(
+        plot_src(&html).as_deref(),
+        Some("/fcs/sample/plot?kind=histogram&x=FL1-A&transform=logicle&w=1")
+    );
+    assert!(
+        html.contains("name=\"param_w\" type=\"text\" inputmode=\"decimal\" value=\"1\""),
+        "kept"
+    );
+
+    for (query, reason) in [
+        (
+            "transform=logicle&param_w=wide",
+            "w: “wide” is not a number",
+        ),
+        (
+            "transform=logicle&param_w=9",
+            "w: must be between 0 and M/2",
+        ),
+    ] {
+        let page = browser.get(&format!("/fcs/sample?x=FL1-A&{query}")).await;
+        assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(page.text().await.unwrap().contains(reason), "{query}");
+    }
+
+    // A gate drawn on that view is judged on the same logicle.
+    let saved = browser
+        .post(
+            "/fcs/sample/gates",
+            &origin,
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "bright"),
+                ("type", "range"),
+                ("x_min", "0.5"),
+                ("x_max", ""),
+                ("kind", "histogram"),
+                ("x", "FL1-A"),
+                ("y", "FSC-A"),
+                ("transform", "logicle"),
+                ("w", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let location = saved.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.contains("w=1"), "{location}");
+    let jwt = app.login("lab").await;
+    let (_, pat) = app.pat(&jwt, &["fcs:read"]).await;
+    let list = app.get("/api/v1/fcs/files/sample/gates", Some(&pat)).await;
+    let gate = &list.data()["gates"][0];
+    assert_eq!(gate["transform"]["type"], "logicle");
+    assert_eq!(gate["transform"]["w"], 1.0);
+}
