@@ -58,13 +58,35 @@ const MAX_DATASETS: usize = 4096;
 enum Source {
     Owned(Vec<u8>),
     Mapped(memmap2::Mmap),
+    /// Mapped for one read front to back ([`FcsFile::open_for_scan`]): not pre-faulted, and
+    /// each part [`Dataset::scan`] has read is handed back to the OS.
+    Scanned(memmap2::Mmap),
 }
 
 impl Source {
     fn bytes(&self) -> &[u8] {
         match self {
             Source::Owned(v) => v,
-            Source::Mapped(m) => m,
+            Source::Mapped(m) | Source::Scanned(m) => m,
+        }
+    }
+
+    /// Lets the OS drop the process's pages of `range` when the file is mapped for a scan (the
+    /// page cache keeps the file; a later read faults the pages in again).
+    #[allow(unsafe_code)]
+    fn release(&self, range: std::ops::Range<usize>) {
+        if let Source::Scanned(map) = self {
+            // SAFETY: the map is a read-only, shared mapping of a file. MADV_DONTNEED drops
+            // this process's page-table entries for the range; any later read (another task's
+            // page at the range's edge, a second scan) faults the same file bytes back in. No
+            // page was ever written, so nothing is lost. Failing advice changes nothing.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    range.start,
+                    range.len(),
+                )
+            };
         }
     }
 }
@@ -87,15 +109,28 @@ impl FcsFile {
     /// Opens a file from disk. Files of 1 MiB or more are memory-mapped (the file must not
     /// be modified while it is open); smaller ones are read into memory.
     pub fn open(path: impl AsRef<Path>) -> Result<FcsFile> {
-        let path = path.as_ref();
+        FcsFile::open_mapped(path.as_ref(), false)
+    }
+
+    /// Opens a file to be read once, front to back, by [`Dataset::scan`] (as
+    /// [`crate::dataset_stats`] does): mapped without pre-faulting, and each part handed back to
+    /// the OS once scanned, so the process holds a few tasks' worth of a large file rather than
+    /// all of it. Other reads work as usual.
+    pub fn open_for_scan(path: impl AsRef<Path>) -> Result<FcsFile> {
+        FcsFile::open_mapped(path.as_ref(), true)
+    }
+
+    fn open_mapped(path: &Path, for_scan: bool) -> Result<FcsFile> {
         let io = |source| FcsError::Io {
             path: path.to_path_buf(),
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        let source = if len >= MMAP_MIN_BYTES {
-            Source::Mapped(map_file(&file).map_err(io)?)
+        let source = if len >= MMAP_MIN_BYTES && for_scan {
+            Source::Scanned(map_file(&file, false).map_err(io)?)
+        } else if len >= MMAP_MIN_BYTES {
+            Source::Mapped(map_file(&file, true).map_err(io)?)
         } else {
             let mut v = Vec::with_capacity(len as usize);
             std::io::Read::read_to_end(&mut &file, &mut v).map_err(io)?;
@@ -165,13 +200,17 @@ impl FcsFile {
 }
 
 #[allow(unsafe_code)]
-fn map_file(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+fn map_file(file: &std::fs::File, populate: bool) -> std::io::Result<memmap2::Mmap> {
+    let mut options = memmap2::MmapOptions::new();
+    if populate {
+        // Pre-faults the whole mapping in one call (MAP_POPULATE) instead of one page fault
+        // per 4 KiB page while decoding; the file is about to be read in full anyway.
+        options.populate();
+    }
     // SAFETY: the map is read-only. As with every mmap, another process truncating or
     // rewriting the file while it is mapped is undefined behaviour; the engine documents
     // that opened files must not be modified (uploads are written once, then read).
-    // `populate` pre-faults the whole mapping in one call (MAP_POPULATE) instead of one
-    // page fault per 4 KiB page while decoding; the file is about to be read in full anyway.
-    unsafe { memmap2::MmapOptions::new().populate().map(file) }
+    unsafe { options.map(file) }
 }
 
 /// Where and how the events of a dataset are stored.
@@ -374,9 +413,11 @@ impl Dataset {
             .checked_div(*bpe)
             .map_or(0, |whole| self.event_count.min(whole));
         let rows = &bytes[..events * bpe];
+        let task_bytes = (SCAN_TASK_EVENTS * bpe).max(1);
         Ok(rows
-            .par_chunks((SCAN_TASK_EVENTS * bpe).max(1))
-            .map(|task| {
+            .par_chunks(task_bytes)
+            .enumerate()
+            .map(|(index, task)| {
                 let mut folded = state();
                 let mut block: Vec<Vec<f64>> = vec![Vec::new(); fields.len()];
                 for rows in task.chunks(SCAN_BLOCK_EVENTS * bpe) {
@@ -389,6 +430,8 @@ impl Dataset {
                     decode::decode_rows(rows, *bpe, &fields, order, &mut outs);
                     visit(&mut folded, &block);
                 }
+                let start = self.data_begin + index * task_bytes;
+                self.source.release(start..start + task.len());
                 folded
             })
             .collect())

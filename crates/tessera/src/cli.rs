@@ -492,7 +492,7 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
             print_json(&ParametersView::new(file.display().to_string(), &data))
         }
         FcsCommand::Stats { file, channels } => {
-            let opened = FcsFile::open(&file)?;
+            let opened = FcsFile::open_for_scan(&file)?;
             let dataset = opened.first();
             let selected = select_channels(dataset.parameters(), channels.as_deref())?;
             let id = file.display().to_string();
