@@ -39,13 +39,10 @@ impl TransformParams {
     /// Sets on `pipeline` the parameters its transform takes that the form filled in; a filled
     /// one that is not a number is refused naming it.
     pub fn apply(&self, pipeline: &mut PipelineQuery) -> Result<(), String> {
-        let takes: &[&str] = match pipeline.transform.unwrap_or(TransformChoice::None) {
-            TransformChoice::None => &[],
-            TransformChoice::Logicle => &["t", "w", "m", "a"],
-            TransformChoice::Asinh => &["t", "m", "a"],
-            TransformChoice::Arcsinh => &["cofactor"],
-            TransformChoice::Log => &["t", "m"],
-        };
+        let takes = pipeline
+            .transform
+            .unwrap_or(TransformChoice::None)
+            .parameters();
         let fields = [
             ("t", &self.param_t, &mut pipeline.t),
             ("w", &self.param_w, &mut pipeline.w),
@@ -109,7 +106,7 @@ pub struct Analysis {
 }
 
 /// A choice's name as it goes in a URL (`scaled`, `logicle`…): its serde name.
-fn name(value: impl Serialize) -> String {
+pub fn name(value: impl Serialize) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -134,7 +131,7 @@ fn choices<T: Serialize + Copy + PartialEq>(
 impl Analysis {
     /// The form for file `id` with `plot` and `pipeline` chosen (defaults where not), and the
     /// plot and exports when the choice holds. `gates` are the file's saved gates
-    /// (id, name); `has_spillover` says whether compensation can be offered.
+    /// (id, name). Compensation is offered when the dataset has a matrix.
     pub fn new(
         id: &str,
         data: &FcsData,
@@ -148,10 +145,12 @@ impl Analysis {
         let first_fluorescence = parameters.iter().position(|p| p.is_fluorescence());
         let default_x = first_fluorescence.unwrap_or(0);
         let default_y = usize::from(default_x == 0);
-        let x = plot
-            .x
-            .clone()
-            .unwrap_or_else(|| parameters[default_x].pnn.clone());
+        // A dataset without parameters has no default: the check below then names `x`.
+        let x = plot.x.clone().unwrap_or_else(|| {
+            parameters
+                .get(default_x)
+                .map_or_else(String::new, |p| p.pnn.clone())
+        });
         let y = plot.y.clone().unwrap_or_else(|| {
             parameters
                 .get(default_y)

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 
-use super::analysis::{encode, Analysis, PlotChoice, TransformParams};
+use super::analysis::{encode, name, Analysis, PlotChoice, TransformParams};
 use super::plot::{plot, Plot};
 use super::{not_found, size};
 use crate::accounts::sessions::ClientInfo;
@@ -178,9 +178,11 @@ pub async fn show(
         Ok(mut page) => {
             let status = match problem.or(page.analysis.problem.take()) {
                 Some(problem) => {
+                    // Nothing of a view that cannot be shown: no plot, exports or gate figures.
                     page.analysis.problem = Some(problem);
                     page.analysis.plot = None;
                     page.analysis.exports.clear();
+                    page.gate_statistics = None;
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
                 None => StatusCode::OK,
@@ -203,7 +205,7 @@ pub async fn file_page(
     let fcs = &state.fcs;
     let source = fcs.resolve(&state.store, user.user_id, Some(id)).await?;
     let data = fcs.data(&source, 0).await?;
-    let (_, mut gated) = gates_with_populations(state, user.user_id, id).await?;
+    let mut gated = gates_with_populations(state, user.user_id, &source).await?;
     gated.retain(|(record, _)| record.dataset == 0);
     let names: Vec<(String, String)> = gated
         .iter()
@@ -350,7 +352,7 @@ fn describe(shape: &GateShape) -> String {
     }
     if let Some(kind) = shape.transform.as_ref().and_then(|t| t.kind) {
         if kind != TransformChoice::None {
-            text.push_str(&format!(", {kind:?}").to_lowercase());
+            text.push_str(&format!(", {}", name(kind)));
         }
     }
     text

@@ -28,8 +28,9 @@ use crate::resources::fcs::gates::NewGate;
 use crate::resources::fcs::routes::{remove_gate, save_gate};
 use crate::state::AppState;
 
-/// The gate form: the gate's name, shape and bounds, and the view it was drawn on.
-#[derive(Debug, Deserialize)]
+/// The gate form: the gate's name, shape and bounds, and the view it was drawn on. (No
+/// `Debug`: it holds the session's CSRF token.)
+#[derive(Deserialize)]
 pub struct GateForm {
     #[serde(default)]
     csrf: String,
@@ -174,11 +175,8 @@ pub async fn create(
     let saved = match form.new_gate() {
         Ok(body) => save_gate(&state, user.user_id, &id, body)
             .await
-            .map_err(|error| match error {
-                ApiError::NotFound(_) | ApiError::BadRequest(_) => None,
-                other => Some(other.to_string()),
-            }),
-        Err(problem) => Err(Some(problem)),
+            .map_err(Refusal::of),
+        Err(problem) => Err(Refusal::Problem(problem)),
     };
     let answer = match saved {
         Ok((file_id, record, _)) => {
@@ -188,12 +186,33 @@ pub async fn create(
             Redirect::to(&format!("/fcs/{file_id}?{}#gates-heading", encode(&pairs)))
                 .into_response()
         }
-        Err(None) => not_found(),
-        Err(Some(problem)) => refused(&state, &user, &id, &form, view, problem)
+        Err(Refusal::NotFound) => not_found(),
+        Err(Refusal::Failed(error)) => failure(&error),
+        Err(Refusal::Problem(problem)) => refused(&state, &user, &id, &form, view, problem)
             .await
             .unwrap_or_else(|error| failure(&error)),
     };
     (jar, answer).into_response()
+}
+
+/// Why a gate was not saved.
+enum Refusal {
+    /// No such file for this person.
+    NotFound,
+    /// Something the person can mend in the form: shown beside it.
+    Problem(String),
+    /// Ours, not theirs: the console's error page.
+    Failed(ApiError),
+}
+
+impl Refusal {
+    fn of(error: ApiError) -> Refusal {
+        match error {
+            ApiError::NotFound(_) | ApiError::BadRequest(_) => Refusal::NotFound,
+            ApiError::Validation(_) | ApiError::Conflict(_) => Refusal::Problem(error.to_string()),
+            other => Refusal::Failed(other),
+        }
+    }
 }
 
 /// The file page again, the gate form filled as sent and the reason it was refused.

@@ -107,6 +107,19 @@ pub struct PipelineQuery {
     pub gate: Option<String>,
 }
 
+impl TransformChoice {
+    /// The parameters this transform takes, by query name.
+    pub fn parameters(self) -> &'static [&'static str] {
+        match self {
+            TransformChoice::None => &[],
+            TransformChoice::Logicle => &["t", "w", "m", "a"],
+            TransformChoice::Asinh => &["t", "m", "a"],
+            TransformChoice::Arcsinh => &["cofactor"],
+            TransformChoice::Log => &["t", "m"],
+        }
+    }
+}
+
 impl PipelineQuery {
     /// The dataset asked for (0 by default).
     pub fn dataset(&self) -> usize {
@@ -153,13 +166,7 @@ impl PipelineQuery {
     /// does not take are refused rather than silently ignored.
     fn transform_spec(&self) -> Result<Option<TransformSpec>, FcsRefusal> {
         let choice = self.transform.unwrap_or(TransformChoice::None);
-        let takes: &[&str] = match choice {
-            TransformChoice::None => &[],
-            TransformChoice::Logicle => &["t", "w", "m", "a"],
-            TransformChoice::Asinh => &["t", "m", "a"],
-            TransformChoice::Arcsinh => &["cofactor"],
-            TransformChoice::Log => &["t", "m"],
-        };
+        let takes = choice.parameters();
         let given = [
             ("t", self.t),
             ("w", self.w),

@@ -177,7 +177,12 @@ pub async fn list_gates(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Success<GatesView>> {
-    let (file_id, gates) = gates_with_populations(&state, pat.user_id, &id).await?;
+    let source = state
+        .fcs
+        .resolve(&state.store, pat.user_id, Some(&id))
+        .await?;
+    let file_id = source.file_id();
+    let gates = gates_with_populations(&state, pat.user_id, &source).await?;
     let gates = gates
         .iter()
         .map(|(record, population)| GateView::of(&file_id, record, population))
@@ -185,14 +190,18 @@ pub async fn list_gates(
     Ok(ok(GatesView { file_id, gates }))
 }
 
-/// User `user_id`'s gates on file `id`, oldest first, each with its population, and the
-/// file's id. What `GET …/gates` and the console's file page list.
+/// User `user_id`'s gates on `source`, oldest first, each with its population. What
+/// `GET …/gates` and the console's file page list.
 pub async fn gates_with_populations(
     state: &AppState,
     user_id: Uuid,
-    id: &str,
-) -> ApiResult<(String, Vec<(FcsGateRecord, Population)>)> {
-    let (source, book) = file_and_gates(state, user_id, id).await?;
+    source: &FcsSource,
+) -> ApiResult<Vec<(FcsGateRecord, Population)>> {
+    let records = state
+        .store
+        .list_fcs_gates(user_id, source.upload_id())
+        .await?;
+    let book = GateBook::new(records);
     let mut datasets: Vec<i64> = book.records().iter().map(|r| r.dataset).collect();
     datasets.sort_unstable();
     datasets.dedup();
@@ -200,17 +209,16 @@ pub async fn gates_with_populations(
     for dataset in datasets {
         let data = state
             .fcs
-            .data(&source, usize::try_from(dataset).unwrap_or(usize::MAX))
+            .data(source, usize::try_from(dataset).unwrap_or(usize::MAX))
             .await?;
         let book = book.clone();
         populations.extend(compute(move || book.populations(&data)).await??);
     }
-    let gates = book
+    Ok(book
         .records()
         .iter()
         .filter_map(|record| Some((record.clone(), populations.remove(&record.id)?)))
-        .collect();
-    Ok((source.file_id(), gates))
+        .collect())
 }
 
 /// Deletes a gate and every gate inside it.
