@@ -587,7 +587,7 @@ async fn plots_are_svg_images_with_labelled_axes_ticked_in_data_units() {
         ("x=FSC-A&width=100", "width: "),
         ("x=FSC-A&height=4000", "height: "),
         ("x=NOPE", "x: "),
-        ("x=FSC-A&format=png", "Invalid query parameter format"),
+        ("x=FSC-A&format=gif", "Invalid query parameter format"),
     ] {
         let reply = app
             .get(&format!("/api/v1/fcs/plot?file_id={id}&{query}"), Some(pat))
@@ -599,6 +599,41 @@ async fn plots_are_svg_images_with_labelled_axes_ticked_in_data_units() {
             reply.message()
         );
     }
+}
+
+/// `format=png` rasterises the same plot at the asked size, its labels drawn in the font built
+/// into the binary (a server may have none installed).
+#[tokio::test]
+async fn plots_come_as_png_with_their_labels_drawn() {
+    let (app, pat, id) = app_with_upload("run.fcs").await;
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/fcs/plot?file_id={id}&x=FL1-A&transform=logicle&scale=scaled&format=png&width=400&height=300"
+        )))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let bytes = response.bytes().await.unwrap();
+    let image = resvg::tiny_skia::Pixmap::decode_png(&bytes).expect("a PNG");
+    assert_eq!((image.width(), image.height()), (400, 300));
+    // The x axis's title sits in the bottom 20 pixels, below the tick labels: text there is
+    // drawn only when a font was found.
+    let dark = |x: u32, y: u32| {
+        let pixel = image.pixel(x, y).unwrap();
+        pixel.red() < 128 && pixel.green() < 128 && pixel.blue() < 128
+    };
+    let title_pixels = (280..298)
+        .flat_map(|y| (100..300).map(move |x| (x, y)))
+        .filter(|&(x, y)| dark(x, y))
+        .count();
+    assert!(
+        title_pixels > 50,
+        "x title drawn: {title_pixels} dark pixels"
+    );
 }
 
 /// FCS_MAX_PLOT_PIXELS and FCS_MAX_STATISTICS are the limits the routes hold to, and their

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -90,6 +91,14 @@ test('a lab analyses the sample: a logicle density plot, a gate by numbers, its 
       page.getByRole('link', { name: 'CSV' }).click(),
     ]);
     assert.match(download.suggestedFilename(), /-export\.csv$/);
+
+    const [image] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'PNG image' }).click(),
+    ]);
+    assert.equal(image.suggestedFilename(), 'plot.png');
+    const bytes = await readFile(await image.path());
+    assert.deepEqual([...bytes.subarray(1, 4)], [...Buffer.from('PNG')]);
   } finally {
     await context.close();
   }

@@ -92,8 +92,8 @@ pub struct Analysis {
     pub gates: Vec<Choice>,
     /// Why the choice cannot be shown, naming the field, when it cannot.
     pub problem: Option<String>,
-    /// The plot's address and its description, when the choice holds.
-    pub plot: Option<(String, String)>,
+    /// The plot, when the choice holds.
+    pub plot: Option<ShownPlot>,
     /// The exports of the chosen events: (label, address).
     pub exports: Vec<(&'static str, String)>,
     /// The view as query pairs (plot, channels, pipeline, gate): what the gate form carries
@@ -103,6 +103,16 @@ pub struct Analysis {
     pub two_channels: bool,
     /// The transform's parameters.
     pub params: Vec<ParamInput>,
+}
+
+/// The plot the page shows.
+pub struct ShownPlot {
+    /// Its address (an SVG image).
+    pub src: String,
+    /// The same plot as a PNG image.
+    pub png: String,
+    /// What it shows, in words: the image's text alternative.
+    pub shown: String,
 }
 
 /// A choice's name as it goes in a URL (`scaled`, `logicle`…): its serde name.
@@ -215,9 +225,11 @@ impl Analysis {
                     pairs.extend(steps.iter().cloned());
                     format!("/fcs/{id}/export?{}", encode(&pairs))
                 };
+                let src = format!("/fcs/{id}/plot?{}", encode(&pairs));
+                let png = format!("{src}&format=png");
                 (
                     None,
-                    Some((format!("/fcs/{id}/plot?{}", encode(&pairs)), shown)),
+                    Some(ShownPlot { src, png, shown }),
                     vec![("FCS 3.1", export("fcs")), ("CSV", export("csv"))],
                 )
             }

@@ -1,5 +1,5 @@
 //! `GET /api/v1/fcs/plot`: a histogram, dot plot or density plot as an SVG image, drawn from
-//! the same counts the histogram and density routes answer.
+//! the same counts the histogram and density routes answer, or that image rasterised to PNG.
 //!
 //! Axes are labelled `$PnN ($PnS)`. A transformed axis is still read in data units: its ticks
 //! sit at 0 and the powers of ten (`10³`, `−10²`) where the transform puts them, as cytometry
@@ -7,7 +7,10 @@
 //! A dot plot is a density at (at most) one cell per pixel, drawn one colour; a density
 //! colours each cell by the logarithm of its count.
 
+use std::sync::{Arc, OnceLock};
+
 use askama::Template;
+use resvg::{tiny_skia, usvg};
 use tessera_fcs::binning::{self, Bins};
 use tessera_fcs::{FcsError, Parameter, Transform};
 
@@ -145,6 +148,39 @@ pub fn render(
     }
     svg.render()
         .map_err(|error| FcsError::InvalidInput(format!("the plot could not be drawn: {error}")))
+}
+
+/// `svg` (one of [`render`]'s) as a PNG of the same size. Text is set in DejaVu Sans, built
+/// into the binary: a server has no fonts to count on, and a plot without its labels is no
+/// plot.
+pub fn to_png(svg: &str) -> Result<Vec<u8>, FcsError> {
+    let failed = |error: &dyn std::fmt::Display| {
+        FcsError::InvalidInput(format!("the plot could not be drawn as PNG: {error}"))
+    };
+    let options = usvg::Options {
+        fontdb: Arc::clone(fonts()),
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| failed(&e))?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| failed(&"the image has no pixels"))?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| failed(&e))
+}
+
+/// The embedded faces, loaded once; every family the plots name resolves to them.
+fn fonts() -> &'static Arc<usvg::fontdb::Database> {
+    static FONTS: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+    FONTS.get_or_init(|| {
+        let mut fonts = usvg::fontdb::Database::new();
+        for face in [dejavu::sans::regular(), dejavu::sans::bold()] {
+            fonts.load_font_source(usvg::fontdb::Source::Binary(Arc::new(face)));
+        }
+        fonts.set_sans_serif_family("DejaVu Sans");
+        Arc::new(fonts)
+    })
 }
 
 /// A histogram's bins as one closed step outline, from `(left, base)` rightwards over `width`:

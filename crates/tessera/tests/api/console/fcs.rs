@@ -270,6 +270,26 @@ async fn the_file_page_plots_the_chosen_view_and_exports_and_downloads_as_the_ap
     )
     .await;
     assert_eq!(image.as_bytes(), api, "the console's plot is the API's");
+    let png_href = format!("{src}&format=png");
+    let png_link = html
+        .split("<a ")
+        .find(|link| link.contains("download=\"plot.png\""))
+        .expect("a PNG link");
+    assert!(
+        png_link.starts_with("class=\"button\" href=\""),
+        "{png_link}"
+    );
+    assert_eq!(unescape(png_link.split('"').nth(3).unwrap()), png_href);
+    let png = browser.get(&png_href).await;
+    assert_eq!(png.status(), StatusCode::OK);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let api = api_bytes(
+        &app,
+        &format!("/api/v1/fcs/plot?file_id=sample&{api_query}&format=png"),
+        &pat,
+    )
+    .await;
+    assert_eq!(png.bytes().await.unwrap(), api, "the same PNG as the API's");
 
     let exports = export_links(&html);
     assert_eq!(exports.len(), 2, "{html}");

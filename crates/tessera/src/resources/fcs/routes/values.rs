@@ -21,7 +21,7 @@ use crate::resources::fcs::analysis::{
 use crate::resources::fcs::errors::FcsRefusal;
 use crate::resources::fcs::events::EventsPage;
 use crate::resources::fcs::export::{Export, ExportFormat};
-use crate::resources::fcs::plot::{channel_label, render, Axis, PlotKind, MIN_SIDE_PIXELS};
+use crate::resources::fcs::plot::{channel_label, render, to_png, Axis, PlotKind, MIN_SIDE_PIXELS};
 use crate::resources::fcs::statistics::{ChosenStatsView, Share, Statistic};
 use crate::resources::fcs::view::{ParametersView, StatisticsView};
 use crate::state::AppState;
@@ -89,6 +89,8 @@ pub struct ExportQuery {
 pub enum PlotFormat {
     /// `image/svg+xml` (the default).
     Svg,
+    /// `image/png`: the same image, rasterised.
+    Png,
 }
 
 /// Query of `GET /api/v1/fcs/plot`.
@@ -104,7 +106,7 @@ pub struct PlotQuery {
     x: Option<String>,
     /// The y channel (`$PnN`), for scatter and density.
     y: Option<String>,
-    /// `svg`.
+    /// `svg` (the default) or `png`.
     #[param(inline, value_type = PlotFormat)]
     format: Option<PlotFormat>,
     /// Pixels, 160 to FCS_MAX_PLOT_PIXELS (2048 by default; default 480).
@@ -589,12 +591,15 @@ pub async fn stability(
     Ok(ok(view))
 }
 
-/// A histogram, dot plot or density plot as an SVG image: axes labelled `$PnN ($PnS)`, a
+/// A histogram, dot plot or density plot as an SVG (or PNG) image: axes labelled `$PnN ($PnS)`, a
 /// transformed axis ticked at 0 and powers of ten in data units.
 #[utoipa::path(get, path = "/api/v1/fcs/plot", tag = "fcs", params(PlotQuery, PipelineQuery),
     security(("pat" = ["fcs:analyze"])),
     responses(
-        (status = 200, description = "The image", content_type = "image/svg+xml", body = String),
+        (status = 200, description = "The image: SVG, or PNG for `format=png`", content(
+            (String = "image/svg+xml"),
+            (Vec<u8> = "image/png"),
+        )),
         (status = 400, description = "`file_id` is neither `sample` nor a UUID", body = ErrorEnvelope),
         (status = 404, description = "FCS file not found", body = ErrorEnvelope),
         (status = 422, description = "Unknown channel or gate, no y for a two-channel plot, a side outside 160 to FCS_MAX_PLOT_PIXELS pixels, or a pipeline parameter invalid", body = ErrorEnvelope),
@@ -634,8 +639,7 @@ pub async fn plot_image(
         side("height", query.height, 360.min(state.fcs.max_plot_pixels()))?,
     );
     let kind = query.kind.unwrap_or(PlotKind::Histogram);
-    // The one format drawn so far; the parameter is there for clients to say so.
-    let PlotFormat::Svg = query.format.unwrap_or(PlotFormat::Svg);
+    let format = query.format.unwrap_or(PlotFormat::Svg);
     let reading = read(state, user_id, query.file_id.as_deref(), &choice).await?;
     let data = reading.data.clone();
     let x = data.channel("x", required("x", query.x.as_deref())?)?;
@@ -644,7 +648,7 @@ pub async fn plot_image(
         (_, y) => Some(data.channel("y", required("y", y)?)?),
     };
     let pipeline = choice.pipeline(&data)?;
-    let svg = compute(move || {
+    let image = compute(move || {
         let wanted: Vec<usize> = std::iter::once(x).chain(y).collect();
         let values = reading.values(&pipeline, &wanted)?;
         let axis = |channel: usize, values: &[f64]| {
@@ -669,13 +673,18 @@ pub async fn plot_image(
         };
         let title = format!("{shown} — {}", reading.filename);
         let y_part = y_axis.as_ref().map(|axis| (axis, values[1].as_slice()));
-        render(kind, title, (&x_axis, &values[0]), y_part, size).map_err(FcsRefusal::Invalid)
+        let svg = render(kind, title, (&x_axis, &values[0]), y_part, size)?;
+        match format {
+            PlotFormat::Svg => Ok((svg.into_bytes(), "image/svg+xml; charset=utf-8")),
+            PlotFormat::Png => Ok((to_png(&svg)?, "image/png")),
+        }
+        .map_err(FcsRefusal::Invalid)
     })
     .await??;
-    let mut response = svg.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
-    );
+    let (image, content_type) = image;
+    let mut response = image.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(response)
 }
