@@ -58,35 +58,23 @@ const MAX_DATASETS: usize = 4096;
 enum Source {
     Owned(Vec<u8>),
     Mapped(memmap2::Mmap),
-    /// Mapped for one read front to back ([`FcsFile::open_for_scan`]): not pre-faulted, and
-    /// each part [`Dataset::scan`] has read is handed back to the OS.
-    Scanned(memmap2::Mmap),
+    /// Opened for one read front to back ([`FcsFile::open_for_scan`]): mapped without
+    /// pre-faulting for the few bytes other reads touch, and the events read by
+    /// [`Dataset::scan`] from the file itself, a block at a time, into a buffer that stays in
+    /// cache. Reading through the map would fault in every page of the file (a third of the
+    /// scan's time) and keep it all resident.
+    Scanned {
+        map: memmap2::Mmap,
+        file: std::fs::File,
+        path: std::path::PathBuf,
+    },
 }
 
 impl Source {
     fn bytes(&self) -> &[u8] {
         match self {
             Source::Owned(v) => v,
-            Source::Mapped(m) | Source::Scanned(m) => m,
-        }
-    }
-
-    /// Lets the OS drop the process's pages of `range` when the file is mapped for a scan (the
-    /// page cache keeps the file; a later read faults the pages in again).
-    #[allow(unsafe_code)]
-    fn release(&self, range: std::ops::Range<usize>) {
-        if let Source::Scanned(map) = self {
-            // SAFETY: the map is a read-only, shared mapping of a file. MADV_DONTNEED drops
-            // this process's page-table entries for the range; any later read (another task's
-            // page at the range's edge, a second scan) faults the same file bytes back in. No
-            // page was ever written, so nothing is lost. Failing advice changes nothing.
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    range.start,
-                    range.len(),
-                )
-            };
+            Source::Mapped(m) | Source::Scanned { map: m, .. } => m,
         }
     }
 }
@@ -113,9 +101,9 @@ impl FcsFile {
     }
 
     /// Opens a file to be read once, front to back, by [`Dataset::scan`] (as
-    /// [`crate::dataset_stats`] does): mapped without pre-faulting, and each part handed back to
-    /// the OS once scanned, so the process holds a few tasks' worth of a large file rather than
-    /// all of it. Other reads work as usual.
+    /// [`crate::dataset_stats`] does): its events are read from the file a block at a time,
+    /// so the process holds a few blocks of a large file rather than all of it. Other reads
+    /// work as usual.
     pub fn open_for_scan(path: impl AsRef<Path>) -> Result<FcsFile> {
         FcsFile::open_mapped(path.as_ref(), true)
     }
@@ -128,7 +116,11 @@ impl FcsFile {
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let source = if len >= MMAP_MIN_BYTES && for_scan {
-            Source::Scanned(map_file(&file, false).map_err(io)?)
+            Source::Scanned {
+                map: map_file(&file, false).map_err(io)?,
+                file,
+                path: path.to_path_buf(),
+            }
         } else if len >= MMAP_MIN_BYTES {
             Source::Mapped(map_file(&file, true).map_err(io)?)
         } else {
@@ -196,6 +188,27 @@ impl FcsFile {
     /// Consumes the file, returning its datasets (each keeps the file's bytes alive).
     pub fn into_datasets(self) -> Vec<Dataset> {
         self.datasets
+    }
+}
+
+/// Fills `buffer` from `file` at `offset`, without moving a shared cursor (tasks read in
+/// parallel).
+fn read_at(file: &std::fs::File, buffer: &mut [u8], offset: usize) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset as u64)
+    }
+    #[cfg(windows)]
+    {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let offset = (offset + filled) as u64;
+            match std::os::windows::fs::FileExt::seek_read(file, &mut buffer[filled..], offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                read => filled += read,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -407,34 +420,103 @@ impl Dataset {
             return Ok(vec![one]);
         };
         let fields: Vec<Field> = selected.iter().map(|&i| fields[i]).collect();
+        // Each task's state carries the columns it decodes into, reused block after block.
+        let with_columns = || (state(), vec![Vec::new(); fields.len()]);
+        let tasks = self.scan_tasks(*bpe, with_columns, |(folded, block), run| {
+            for rows in run.chunks(SCAN_BLOCK_EVENTS * bpe) {
+                let events = rows.len() / bpe;
+                for column in block.iter_mut() {
+                    column.resize(events, 0.0);
+                }
+                let mut outs: Vec<&mut [f64]> = block.iter_mut().map(Vec::as_mut_slice).collect();
+                decode::decode_rows(rows, *bpe, &fields, order, &mut outs);
+                visit(folded, block);
+            }
+        })?;
+        Ok(tasks.into_iter().map(|(folded, _)| folded).collect())
+    }
+
+    /// For a dataset whose every parameter is a float32, packed in order: whether its bytes
+    /// are big-endian. `None` for any other layout.
+    pub(crate) fn packed_float32(&self) -> Option<bool> {
+        match &self.layout {
+            Layout::Binary { fields, bpe, order } => decode::packed_float32(fields, *bpe, order),
+            _ => None,
+        }
+    }
+
+    /// Decodes `selected` parameters of the events in `rows` (whole events of this dataset,
+    /// binary) into `columns`, one per parameter: for a scan that reads some blocks itself.
+    pub(crate) fn decode_rows_into(
+        &self,
+        rows: &[u8],
+        selected: &[usize],
+        columns: &mut [Vec<f64>],
+    ) {
+        let Layout::Binary { fields, bpe, order } = &self.layout else {
+            return;
+        };
+        let fields: Vec<Field> = selected.iter().map(|&i| fields[i]).collect();
+        for column in columns.iter_mut() {
+            column.resize(rows.len() / bpe, 0.0);
+        }
+        let mut outs: Vec<&mut [f64]> = columns.iter_mut().map(Vec::as_mut_slice).collect();
+        decode::decode_rows(rows, *bpe, &fields, order, &mut outs);
+    }
+
+    /// [`Dataset::scan`] for a visitor that reads the rows of binary events itself: each task
+    /// of [`SCAN_TASK_EVENTS`] events gets a state of its own and its bytes in order, in runs
+    /// of whole events; the states come back in event order. `None` for ASCII data.
+    pub(crate) fn scan_rows<S: Send>(
+        &self,
+        state: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, &[u8]) + Sync,
+    ) -> Option<Result<Vec<S>>> {
+        match &self.layout {
+            Layout::Binary { bpe, .. } => Some(self.scan_tasks(*bpe, state, visit)),
+            _ => None,
+        }
+    }
+
+    /// The events' bytes in tasks of [`SCAN_TASK_EVENTS`] events, visited in parallel: each
+    /// task's events in order, in runs of whole events (one run, or blocks of
+    /// [`SCAN_BLOCK_EVENTS`] read from the file when it was opened for a scan).
+    fn scan_tasks<S: Send>(
+        &self,
+        bpe: usize,
+        state: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, &[u8]) + Sync,
+    ) -> Result<Vec<S>> {
         let bytes = &self.source.bytes()[self.data_begin..self.data_begin + self.data_len];
         let events = bytes
             .len()
-            .checked_div(*bpe)
+            .checked_div(bpe)
             .map_or(0, |whole| self.event_count.min(whole));
         let rows = &bytes[..events * bpe];
         let task_bytes = (SCAN_TASK_EVENTS * bpe).max(1);
-        Ok(rows
-            .par_chunks(task_bytes)
+        rows.par_chunks(task_bytes)
             .enumerate()
             .map(|(index, task)| {
                 let mut folded = state();
-                let mut block: Vec<Vec<f64>> = vec![Vec::new(); fields.len()];
-                for rows in task.chunks(SCAN_BLOCK_EVENTS * bpe) {
-                    let events = rows.len() / bpe;
-                    for column in &mut block {
-                        column.resize(events, 0.0);
+                match self.source.as_ref() {
+                    Source::Scanned { file, path, .. } => {
+                        let start = self.data_begin + index * task_bytes;
+                        let block = (SCAN_BLOCK_EVENTS * bpe).max(1);
+                        let mut buffer = vec![0; block.min(task.len())];
+                        for at in (0..task.len()).step_by(block) {
+                            let run = &mut buffer[..block.min(task.len() - at)];
+                            read_at(file, run, start + at).map_err(|source| FcsError::Io {
+                                path: path.clone(),
+                                source,
+                            })?;
+                            visit(&mut folded, run);
+                        }
                     }
-                    let mut outs: Vec<&mut [f64]> =
-                        block.iter_mut().map(Vec::as_mut_slice).collect();
-                    decode::decode_rows(rows, *bpe, &fields, order, &mut outs);
-                    visit(&mut folded, &block);
+                    _ => visit(&mut folded, task),
                 }
-                let start = self.data_begin + index * task_bytes;
-                self.source.release(start..start + task.len());
-                folded
+                Ok(folded)
             })
-            .collect())
+            .collect()
     }
 
     /// `$TIMESTEP`, the seconds per tick of the time channel, when it is a positive number.

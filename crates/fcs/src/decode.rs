@@ -99,6 +99,24 @@ pub(crate) struct Field {
     pub kind: FieldKind,
 }
 
+/// Whether every field is a float32 stored in order right after the one before, filling the
+/// event, in little- or big-endian bytes: `Some(big_endian)` for such events, which
+/// [`crate::streaming`] reads as rows of floats without decoding them into columns.
+pub(crate) fn packed_float32(fields: &[Field], bpe: usize, order: &ByteOrder) -> Option<bool> {
+    let packed = fields
+        .iter()
+        .enumerate()
+        .all(|(i, f)| f.kind == FieldKind::F32 && f.width == 4 && f.offset == 4 * i);
+    if !packed || bpe != 4 * fields.len() {
+        return None;
+    }
+    match order.for_width(4) {
+        Resolved::Little => Some(false),
+        Resolved::Big => Some(true),
+        Resolved::Perm(_) => None,
+    }
+}
+
 /// Events decoded per block (per column loop); keeps the block's rows in L1/L2.
 const BLOCK_EVENTS: usize = 1024;
 /// Below this many DATA bytes decoding stays on the calling thread.

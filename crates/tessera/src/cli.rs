@@ -510,7 +510,7 @@ async fn fcs(config: Config, command: FcsCommand) -> anyhow::Result<()> {
             print_json(&EventsView::new(id, &data, &selected, limit, offset))
         }
         FcsCommand::Keywords { file, dataset } => {
-            let opened = FcsFile::open(&file)?;
+            let opened = FcsFile::open_for_scan(&file)?;
             print_json(&KeywordsView::of(
                 file.display().to_string(),
                 &opened,
