@@ -324,32 +324,79 @@ mod simd {
         _mm256_castsi256_ps(values)
     }
 
+    /// Sums around the shift of one group's lanes: low and high four as `f64`.
+    #[derive(Clone, Copy)]
+    struct Sums {
+        low: __m256d,
+        high: __m256d,
+        squares_low: __m256d,
+        squares_high: __m256d,
+    }
+
+    impl Sums {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn zero() -> Sums {
+            let zero = _mm256_setzero_pd();
+            Sums {
+                low: zero,
+                high: zero,
+                squares_low: zero,
+                squares_high: zero,
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn add(&mut self, x: __m256, (shift_low, shift_high): (__m256d, __m256d)) {
+            let low = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), shift_low);
+            let high = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)), shift_high);
+            self.low = _mm256_add_pd(self.low, low);
+            self.high = _mm256_add_pd(self.high, high);
+            self.squares_low = _mm256_fmadd_pd(low, low, self.squares_low);
+            self.squares_high = _mm256_fmadd_pd(high, high, self.squares_high);
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn plus(self, other: Sums) -> Sums {
+            Sums {
+                low: _mm256_add_pd(self.low, other.low),
+                high: _mm256_add_pd(self.high, other.high),
+                squares_low: _mm256_add_pd(self.squares_low, other.squares_low),
+                squares_high: _mm256_add_pd(self.squares_high, other.squares_high),
+            }
+        }
+    }
+
+    /// One group's figures over the block. Events alternate between two sets of sums: each
+    /// addition waits for the one before it into the same register, so one set would leave
+    /// the processor idle between them.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn moments(groups: impl Iterator<Item = __m256>, shift: &[f64; LANES]) -> Figures {
-        let shift_low = f64s(&shift[..4]);
-        let shift_high = f64s(&shift[4..]);
+    fn moments(mut groups: impl Iterator<Item = __m256>, shift: &[f64; LANES]) -> Figures {
+        let shift = (f64s(&shift[..4]), f64s(&shift[4..]));
         let exponent = _mm256_set1_epi32(0x7f80_0000);
-        let (mut sum_low, mut sum_high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let (mut squares_low, mut squares_high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let (mut even, mut odd) = (Sums::zero(), Sums::zero());
         let mut min = _mm256_set1_ps(f32::INFINITY);
         let mut max = _mm256_set1_ps(f32::NEG_INFINITY);
         let mut not_finite = _mm256_setzero_si256();
-        for x in groups {
-            let low = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), shift_low);
-            let high = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)), shift_high);
-            sum_low = _mm256_add_pd(sum_low, low);
-            sum_high = _mm256_add_pd(sum_high, high);
-            squares_low = _mm256_fmadd_pd(low, low, squares_low);
-            squares_high = _mm256_fmadd_pd(high, high, squares_high);
+        let mut fold = |x: __m256, sums: &mut Sums| {
+            sums.add(x, shift);
             min = _mm256_min_ps(x, min);
             max = _mm256_max_ps(x, max);
             let bits = _mm256_and_si256(_mm256_castps_si256(x), exponent);
             not_finite = _mm256_or_si256(not_finite, _mm256_cmpeq_epi32(bits, exponent));
+        };
+        while let Some(x) = groups.next() {
+            fold(x, &mut even);
+            let Some(x) = groups.next() else { break };
+            fold(x, &mut odd);
         }
+        let sums = even.plus(odd);
         let mut figures = Figures::default();
-        store_f64s(&mut figures.sum, sum_low, sum_high);
-        store_f64s(&mut figures.squares, squares_low, squares_high);
+        store_f64s(&mut figures.sum, sums.low, sums.high);
+        store_f64s(&mut figures.squares, sums.squares_low, sums.squares_high);
         store_f32s(&mut figures.min, min);
         store_f32s(&mut figures.max, max);
         store_u32s(&mut figures.not_finite, not_finite);
