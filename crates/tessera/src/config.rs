@@ -247,6 +247,11 @@ pub struct Config {
     #[arg(long, env = "FCS_CACHE_MB", default_value_t = 512)]
     pub fcs_cache_mb: u64,
 
+    /// Memory budget, in MiB, for gate populations kept between requests (one byte per event
+    /// per gate; least recently used first out). 0 keeps none: every view recomputes them.
+    #[arg(long, env = "FCS_GATE_CACHE_MB", default_value_t = 64)]
+    pub fcs_gate_cache_mb: u64,
+
     /// Largest `GET /api/v1/fcs/events` page, in MiB of JSON (estimated before it is built);
     /// a larger page answers 422 and says how to ask for a smaller one.
     #[arg(long, env = "FCS_MAX_RESPONSE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]

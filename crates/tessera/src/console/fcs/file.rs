@@ -363,8 +363,14 @@ fn describe(shape: &GateShape) -> String {
 async fn gated_statistics(
     data: &Arc<FcsData>,
     choice: &PipelineQuery,
-    gate: (FcsGateRecord, Population),
-) -> Result<((String, Vec<StatisticsRow>), (FcsGateRecord, Population)), ApiError> {
+    gate: (FcsGateRecord, Arc<Population>),
+) -> Result<
+    (
+        (String, Vec<StatisticsRow>),
+        (FcsGateRecord, Arc<Population>),
+    ),
+    ApiError,
+> {
     let pipeline = choice.pipeline(data)?;
     let data = data.clone();
     let answer = tokio::task::spawn_blocking(move || {

@@ -1,4 +1,4 @@
-//! Decoded files kept between requests, within a memory budget.
+//! Decoded files and gate populations kept between requests, each within a memory budget.
 //!
 //! Decoding a file costs a full pass over it and statistics another; clients page through events
 //! and ask for statistics repeatedly, so both are kept ([`FcsData`] holds its statistics once
@@ -6,14 +6,21 @@
 //! file does not fit, the least recently used files go first. A file larger than the whole budget
 //! is served but not kept. Deleting a file evicts it.
 //!
+//! A gate's population costs a pass over its channels through its pipeline, and its parents'
+//! before it; the file page shows every gate's on every view. Populations are kept too, one
+//! flag per event, in a budget of their own: the sample is shared, and every user's gates on it
+//! would otherwise grow without bound.
+//!
 //! The cache is per instance and only an accelerator: every instance can rebuild any entry from
 //! object storage, so correctness never depends on it.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
+use super::gates::Population;
 use super::view::FcsData;
 
 /// Which file an entry holds.
@@ -35,54 +42,85 @@ pub struct DataKey {
     pub dataset: usize,
 }
 
-/// The cache; see the module docs.
-#[derive(Debug)]
-pub struct FcsCache {
-    budget: usize,
-    inner: Mutex<Entries>,
+/// Decoded datasets, by file and dataset.
+pub type FcsCache = BudgetCache<DataKey, FcsData>;
+
+/// Gate populations, by gate id. A saved gate never changes (it can only be deleted), nor
+/// does the file it is drawn on, nor its parent: its population is computed once and kept
+/// until the budget needs the room or the gate goes.
+pub type PopulationCache = BudgetCache<Uuid, Population>;
+
+/// What an entry costs the budget.
+pub trait Weighed {
+    fn size_in_bytes(&self) -> usize;
 }
 
-#[derive(Debug, Default)]
-struct Entries {
-    map: HashMap<DataKey, Entry>,
+impl Weighed for FcsData {
+    fn size_in_bytes(&self) -> usize {
+        FcsData::size_in_bytes(self)
+    }
+}
+
+impl Weighed for Population {
+    /// One flag per event of the dataset.
+    fn size_in_bytes(&self) -> usize {
+        self.members.events()
+    }
+}
+
+/// Entries within a memory budget, the least recently used leaving first; see the module docs.
+#[derive(Debug)]
+pub struct BudgetCache<K, V> {
+    budget: usize,
+    inner: Mutex<Entries<K, V>>,
+}
+
+#[derive(Debug)]
+struct Entries<K, V> {
+    map: HashMap<K, Entry<V>>,
     used: usize,
     clock: u64,
 }
 
 #[derive(Debug)]
-struct Entry {
-    data: Arc<FcsData>,
+struct Entry<V> {
+    value: Arc<V>,
     last_used: u64,
 }
 
-impl FcsCache {
-    /// A cache holding at most `budget` bytes of decoded columns.
+impl<K: Copy + Eq + Hash, V: Weighed> BudgetCache<K, V> {
+    /// A cache holding at most `budget` bytes of entries.
     pub fn new(budget: usize) -> Self {
-        FcsCache {
+        BudgetCache {
             budget,
-            inner: Mutex::default(),
+            inner: Mutex::new(Entries {
+                map: HashMap::new(),
+                used: 0,
+                clock: 0,
+            }),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries<K, V>> {
         // A panic while holding the lock cannot leave the map inconsistent (every update is one
         // statement), so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The entry for `key`, marked as just used.
-    pub fn get(&self, key: DataKey) -> Option<Arc<FcsData>> {
+    pub fn get(&self, key: K) -> Option<Arc<V>> {
         let mut entries = self.entries();
         entries.clock += 1;
         let now = entries.clock;
         let entry = entries.map.get_mut(&key)?;
         entry.last_used = now;
-        Some(entry.data.clone())
+        Some(entry.value.clone())
     }
 
-    /// Keeps `data` under `key`, evicting least recently used entries until it fits.
-    pub fn insert(&self, key: DataKey, data: Arc<FcsData>) {
-        let size = data.size_in_bytes();
+    /// Keeps `value` under `key`, evicting least recently used entries until it fits; a value
+    /// larger than the whole budget is not kept.
+    pub fn insert(&self, key: K, value: Arc<V>) {
+        let size = value.size_in_bytes();
         if size > self.budget {
             return;
         }
@@ -102,33 +140,35 @@ impl FcsCache {
         entries.clock += 1;
         let last_used = entries.clock;
         entries.used += size;
-        entries.map.insert(key, Entry { data, last_used });
+        entries.map.insert(key, Entry { value, last_used });
     }
 
-    /// Forgets every dataset of `file` (it was deleted).
-    pub fn remove(&self, file: FileKey) {
+    /// Forgets every entry whose key `gone` says is gone.
+    pub fn remove_where(&self, gone: impl Fn(&K) -> bool) {
         let mut entries = self.entries();
-        let keys: Vec<DataKey> = entries
-            .map
-            .keys()
-            .filter(|k| k.file == file)
-            .copied()
-            .collect();
+        let keys: Vec<K> = entries.map.keys().filter(|k| gone(k)).copied().collect();
         for key in keys {
             entries.remove(key);
         }
     }
 
-    /// Bytes of decoded columns held.
+    /// Bytes held.
     pub fn used_bytes(&self) -> usize {
         self.entries().used
     }
 }
 
-impl Entries {
-    fn remove(&mut self, key: DataKey) {
+impl FcsCache {
+    /// Forgets every dataset of `file` (it was deleted).
+    pub fn remove(&self, file: FileKey) {
+        self.remove_where(|key| key.file == file);
+    }
+}
+
+impl<K: Eq + Hash, V: Weighed> Entries<K, V> {
+    fn remove(&mut self, key: K) {
         if let Some(old) = self.map.remove(&key) {
-            self.used -= old.data.size_in_bytes();
+            self.used -= old.value.size_in_bytes();
         }
     }
 }

@@ -3,12 +3,14 @@
 //!
 //! A gate is judged on its own pipeline (scale, compensation, transform), the same choices the
 //! value routes take as query parameters, so a gate drawn on a logicle plot of compensated
-//! values keeps what that plot shows inside it. Its membership is computed when asked for, never
-//! stored: a gate is a few numbers, its population is re-derived from the file.
+//! values keeps what that plot shows inside it. Its membership is never stored: a gate is a
+//! few numbers, its population is derived from the file when first asked for and kept in
+//! memory ([`PopulationCache`]) while the budget allows.
 //!
 //! Refusals name the field at fault as the body names it: `vertices`, `min`, `transform.w`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tessera_fcs::gate::{Gate, Interval, Membership, Polygon, Region};
@@ -17,6 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::analysis::{invalid, CompensationChoice, PipelineQuery, ScaleChoice, TransformChoice};
+use super::cache::PopulationCache;
 use super::errors::FcsRefusal;
 use super::view::FcsData;
 use crate::store::FcsGateRecord;
@@ -255,13 +258,16 @@ fn transform_field(refusal: FcsRefusal) -> FcsRefusal {
     }
 }
 
-/// A file's saved gates and the populations they keep, computed parent first.
+/// A file's saved gates and the populations they keep, computed parent first, each once
+/// while the cache keeps it.
 #[derive(Debug, Clone)]
 pub struct GateBook {
     records: Vec<FcsGateRecord>,
+    cache: Arc<PopulationCache>,
 }
 
 /// A gate's population: its members and how many its parent population holds.
+#[derive(Debug)]
 pub struct Population {
     pub members: Membership,
     pub parent_count: usize,
@@ -286,9 +292,10 @@ impl Population {
 }
 
 impl GateBook {
-    /// The gates of one file, as the store lists them (parents before children).
-    pub fn new(records: Vec<FcsGateRecord>) -> GateBook {
-        GateBook { records }
+    /// The gates of one file, as the store lists them (parents before children), with the
+    /// populations already computed in `cache`.
+    pub fn new(records: Vec<FcsGateRecord>, cache: Arc<PopulationCache>) -> GateBook {
+        GateBook { records, cache }
     }
 
     /// The gates, oldest first.
@@ -301,32 +308,84 @@ impl GateBook {
         self.records.iter().find(|r| r.id == id)
     }
 
-    /// The populations of gate `id` and of every gate above it, keyed by id. Blocking: it
-    /// reads the values of each gate's channels.
-    pub fn population(&self, id: Uuid, data: &FcsData) -> Result<Population, FcsRefusal> {
-        let mut chain = vec![self.find(id).ok_or(FcsRefusal::NotFound)?];
-        while let Some(parent) = chain.last().and_then(|r| r.parent_id) {
-            chain.push(self.find(parent).ok_or(FcsRefusal::NotFound)?);
+    /// The population of gate `id`, which needs its parent's, and so on up. Blocking: it
+    /// reads the values of the channels of each gate not in the cache.
+    pub fn population(&self, id: Uuid, data: &FcsData) -> Result<Arc<Population>, FcsRefusal> {
+        // Up the parents to the first population the cache holds (held here, so it cannot
+        // leave the cache half-way), then down again computing each.
+        let mut missing = Vec::new();
+        let mut kept = None;
+        let mut next = Some(id);
+        while let Some(id) = next {
+            if let Some(population) = self.cache.get(id) {
+                kept = Some(population);
+                break;
+            }
+            let record = self.find(id).ok_or(FcsRefusal::NotFound)?;
+            missing.push(record);
+            next = record.parent_id;
         }
-        let mut parent: Option<Population> = None;
-        for record in chain.into_iter().rev() {
-            let gate = shape_of(record)?.gate(data)?;
-            parent = Some(Population::inside(&gate, parent.as_ref(), data));
+        let mut population = kept;
+        for record in missing.into_iter().rev() {
+            population = Some(self.compute(record, population.as_deref(), data)?);
         }
-        parent.ok_or(FcsRefusal::NotFound)
+        population.ok_or(FcsRefusal::NotFound)
     }
 
-    /// The populations of every gate drawn on dataset `data`, each computed once.
-    pub fn populations(&self, data: &FcsData) -> Result<HashMap<Uuid, Population>, FcsRefusal> {
-        let mut done: HashMap<Uuid, Population> = HashMap::new();
+    /// The populations of every gate drawn on dataset `data`, each computed at most once.
+    pub fn populations(
+        &self,
+        data: &FcsData,
+    ) -> Result<HashMap<Uuid, Arc<Population>>, FcsRefusal> {
+        let mut done: HashMap<Uuid, Arc<Population>> = HashMap::new();
         let dataset = i64::try_from(data.dataset).unwrap_or(i64::MAX);
         for record in self.records.iter().filter(|r| r.dataset == dataset) {
-            let parent = record.parent_id.and_then(|id| done.get(&id));
-            let gate = shape_of(record)?.gate(data)?;
-            let population = Population::inside(&gate, parent, data);
+            let parent = record.parent_id.and_then(|id| done.get(&id)).cloned();
+            let population = self.population_of(record, parent.as_deref(), data)?;
             done.insert(record.id, population);
         }
         Ok(done)
+    }
+
+    /// `record`'s population, inside `parent`'s: from the cache, else computed and kept.
+    fn population_of(
+        &self,
+        record: &FcsGateRecord,
+        parent: Option<&Population>,
+        data: &FcsData,
+    ) -> Result<Arc<Population>, FcsRefusal> {
+        match self.cache.get(record.id) {
+            Some(kept) => Ok(kept),
+            None => self.compute(record, parent, data),
+        }
+    }
+
+    /// `record`'s population inside `parent`'s, computed, and kept in the cache.
+    fn compute(
+        &self,
+        record: &FcsGateRecord,
+        parent: Option<&Population>,
+        data: &FcsData,
+    ) -> Result<Arc<Population>, FcsRefusal> {
+        let gate = shape_of(record)?.gate(data)?;
+        let population = Arc::new(Population::inside(&gate, parent, data));
+        self.cache.insert(record.id, population.clone());
+        Ok(population)
+    }
+
+    /// Gate `id` and every gate inside it, at any depth: what deleting it deletes.
+    pub fn with_descendants(&self, id: Uuid) -> Vec<Uuid> {
+        let mut gone = vec![id];
+        // Parents come before their children, so one pass in order finds every depth.
+        for record in &self.records {
+            if record
+                .parent_id
+                .is_some_and(|parent| gone.contains(&parent))
+            {
+                gone.push(record.id);
+            }
+        }
+        gone
     }
 }
 
@@ -336,4 +395,104 @@ pub fn shape_of(record: &FcsGateRecord) -> Result<GateShape, FcsRefusal> {
     serde_json::from_str(&record.definition).map_err(|error| {
         FcsRefusal::Broken(anyhow::Error::new(error).context(format!("gate {}", record.id)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Timestamp;
+    use tessera_fcs::{FcsFile, WriteParameter};
+
+    /// 1,000 events: A counts 0..1000, B counts down from 1000.
+    fn data() -> FcsData {
+        let parameters = [
+            WriteParameter::new("A", 1024.0),
+            WriteParameter::new("B", 1024.0),
+        ];
+        let a: Vec<f64> = (0..1000).map(f64::from).collect();
+        let b: Vec<f64> = (0..1000).map(|e| f64::from(1000 - e)).collect();
+        let mut bytes = Vec::new();
+        tessera_fcs::write_fcs31(&mut bytes, &parameters, &[a, b], &[] as &[(&str, &str)]).unwrap();
+        FcsData::decode(&FcsFile::from_vec(bytes).unwrap(), 0).unwrap()
+    }
+
+    /// A range gate on `x` from `min` (inclusive) to `max` (exclusive), inside `parent`.
+    fn range(x: &str, (min, max): (f64, f64), parent: Option<Uuid>) -> FcsGateRecord {
+        let definition = serde_json::json!({"type": "range", "x": x, "min": [min], "max": [max]});
+        FcsGateRecord {
+            id: Uuid::now_v7(),
+            user_id: Uuid::nil(),
+            file_id: None,
+            dataset: 0,
+            parent_id: parent,
+            name: format!("{x} {min}–{max}"),
+            definition: definition.to_string(),
+            created_at: Timestamp::now(),
+        }
+    }
+
+    fn count(population: &Population) -> (usize, usize) {
+        (population.members.count(), population.parent_count)
+    }
+
+    #[test]
+    fn populations_are_computed_once_and_then_read_from_the_cache() {
+        let data = data();
+        let low = range("A", (0.0, 500.0), None);
+        let inner = range("B", (600.0, 2000.0), Some(low.id));
+        let cache = Arc::new(PopulationCache::new(1 << 20));
+        let book = GateBook::new(vec![low.clone(), inner.clone()], cache.clone());
+
+        let first = book.populations(&data).unwrap();
+        assert_eq!(count(&first[&low.id]), (500, 1000));
+        // B ≥ 600 holds for A ≤ 400: 401 of the 500.
+        assert_eq!(count(&first[&inner.id]), (401, 500));
+        assert_eq!(cache.used_bytes(), 2 * 1000, "one flag per event per gate");
+
+        // What the cache holds is what is answered: no second computation.
+        let again = book.populations(&data).unwrap();
+        assert!(Arc::ptr_eq(&first[&inner.id], &again[&inner.id]));
+        assert!(Arc::ptr_eq(
+            &first[&inner.id],
+            &book.population(inner.id, &data).unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_gate_whose_parent_left_the_cache_is_still_judged_inside_it() {
+        let data = data();
+        let low = range("A", (0.0, 500.0), None);
+        let inner = range("B", (600.0, 2000.0), Some(low.id));
+        let innermost = range("A", (100.0, 2000.0), Some(inner.id));
+        // Room for one population only: each computation evicts the one before.
+        let cache = Arc::new(PopulationCache::new(1000));
+        let book = GateBook::new(vec![low, inner.clone(), innermost.clone()], cache.clone());
+        let expected = count(&book.population(innermost.id, &data).unwrap());
+        assert_eq!(expected, (301, 401), "A in 100..=400");
+        cache.remove_where(|_| true);
+        cache.insert(inner.id, book.population(inner.id, &data).unwrap());
+        assert_eq!(
+            count(&book.population(innermost.id, &data).unwrap()),
+            expected
+        );
+        cache.remove_where(|_| true);
+        assert_eq!(
+            count(&book.population(innermost.id, &data).unwrap()),
+            expected
+        );
+    }
+
+    #[test]
+    fn deleting_a_gate_deletes_every_gate_inside_it() {
+        let a = range("A", (0.0, 500.0), None);
+        let b = range("B", (0.0, 500.0), Some(a.id));
+        let c = range("A", (0.0, 100.0), Some(b.id));
+        let other = range("B", (0.0, 10.0), None);
+        let book = GateBook::new(
+            vec![a.clone(), b.clone(), c.clone(), other],
+            Arc::new(PopulationCache::new(0)),
+        );
+        assert_eq!(book.with_descendants(a.id), vec![a.id, b.id, c.id]);
+        assert_eq!(book.with_descendants(c.id), vec![c.id]);
+    }
 }

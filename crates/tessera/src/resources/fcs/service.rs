@@ -21,7 +21,7 @@ use tessera_fcs::{FcsError, FcsFile};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::cache::{DataKey, FcsCache, FileKey};
+use super::cache::{DataKey, FcsCache, FileKey, PopulationCache};
 use super::decoding::Decoder;
 use super::errors::FcsRefusal;
 use super::storage::{open_blocking, read_local, ByteStream, PendingObject, Storage};
@@ -115,6 +115,7 @@ struct Inner {
     total_bytes: Option<u64>,
     upload_timeout: Duration,
     cache: FcsCache,
+    populations: Arc<PopulationCache>,
     decoder: Decoder,
     storage: OnceCell<Storage>,
     sample: OnceCell<Arc<Sample>>,
@@ -160,6 +161,9 @@ impl FcsService {
             cache: FcsCache::new(
                 usize::try_from(config.fcs_cache_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
             ),
+            populations: Arc::new(PopulationCache::new(
+                usize::try_from(config.fcs_gate_cache_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
+            )),
             decoder: Decoder::new(config.fcs_cache_mb, config.fcs_decode_memory_mb),
             storage: OnceCell::new(),
             sample: OnceCell::new(),
@@ -191,6 +195,11 @@ impl FcsService {
     /// The most gates one user may save on one file (`FCS_MAX_GATES_PER_FILE`).
     pub fn max_gates_per_file(&self) -> i64 {
         self.0.max_gates_per_file
+    }
+
+    /// Gate populations kept between requests (`FCS_GATE_CACHE_MB`).
+    pub fn populations(&self) -> Arc<PopulationCache> {
+        self.0.populations.clone()
     }
 
     /// The largest side of a plot, in pixels (`FCS_MAX_PLOT_PIXELS`).

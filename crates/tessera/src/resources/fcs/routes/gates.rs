@@ -1,6 +1,8 @@
 //! `/api/v1/fcs/files/{id}/gates`: gates saved on a file, with the populations they keep.
 //! Saving and deleting need `fcs:write`; listing, `fcs:read`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -82,7 +84,7 @@ async fn file_and_gates(
         .store
         .list_fcs_gates(user_id, source.upload_id())
         .await?;
-    Ok((source, GateBook::new(records)))
+    Ok((source, GateBook::new(records, state.fcs.populations())))
 }
 
 /// Saves a gate; answers it with its population.
@@ -113,7 +115,7 @@ pub async fn save_gate(
     user_id: Uuid,
     id: &str,
     body: NewGate,
-) -> ApiResult<(String, FcsGateRecord, Population)> {
+) -> ApiResult<(String, FcsGateRecord, Arc<Population>)> {
     let name = body.checked_name()?;
     let parent = body.parent_id()?;
     let (source, book) = file_and_gates(state, user_id, id).await?;
@@ -147,12 +149,19 @@ pub async fn save_gate(
         let parent = parent
             .map(|parent| book.population(parent, &data))
             .transpose()?;
-        Ok::<_, FcsRefusal>(Population::inside(&gate, parent.as_ref(), &data))
+        Ok::<_, FcsRefusal>(Population::inside(&gate, parent.as_deref(), &data))
     })
     .await??;
+    let population = Arc::new(population);
     let limit = state.fcs.max_gates_per_file();
     match state.store.insert_fcs_gate(&record, limit).await? {
-        GateInsert::Saved => Ok((source.file_id(), record, population)),
+        GateInsert::Saved => {
+            state
+                .fcs
+                .populations()
+                .insert(record.id, population.clone());
+            Ok((source.file_id(), record, population))
+        }
         GateInsert::NameTaken => Err(ApiError::Conflict(format!(
             "name: dataset {} already has a gate named `{name}`",
             body.dataset
@@ -196,12 +205,12 @@ pub async fn gates_with_populations(
     state: &AppState,
     user_id: Uuid,
     source: &FcsSource,
-) -> ApiResult<Vec<(FcsGateRecord, Population)>> {
+) -> ApiResult<Vec<(FcsGateRecord, Arc<Population>)>> {
     let records = state
         .store
         .list_fcs_gates(user_id, source.upload_id())
         .await?;
-    let book = GateBook::new(records);
+    let book = GateBook::new(records, state.fcs.populations());
     let mut datasets: Vec<i64> = book.records().iter().map(|r| r.dataset).collect();
     datasets.sort_unstable();
     datasets.dedup();
@@ -254,12 +263,14 @@ pub async fn remove_gate(
     id: &str,
     gate_id: Uuid,
 ) -> ApiResult<()> {
-    let source = state.fcs.resolve(&state.store, user_id, Some(id)).await?;
+    let (source, book) = file_and_gates(state, user_id, id).await?;
     let deleted = state
         .store
         .delete_fcs_gate(user_id, source.upload_id(), gate_id)
         .await?;
     if deleted {
+        let gone = book.with_descendants(gate_id);
+        state.fcs.populations().remove_where(|id| gone.contains(id));
         Ok(())
     } else {
         Err(ApiError::NotFound("Gate not found".to_owned()))

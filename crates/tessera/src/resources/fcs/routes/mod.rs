@@ -153,7 +153,7 @@ async fn read(
         .store
         .list_fcs_gates(user_id, source.upload_id())
         .await?;
-    let book = GateBook::new(records);
+    let book = GateBook::new(records, state.fcs.populations());
     let drawn_on = book
         .find(gate)
         .ok_or_else(|| invalid("gate", "no such gate on this file"))?
@@ -173,7 +173,7 @@ async fn read(
 
 impl Reading {
     /// The gate's population, if a gate was named. Blocking: it reads the gate's channels.
-    fn population(&self) -> Result<Option<Population>, FcsRefusal> {
+    fn population(&self) -> Result<Option<Arc<Population>>, FcsRefusal> {
         self.gate
             .as_ref()
             .map(|(book, id)| book.population(*id, &self.data))
@@ -188,16 +188,19 @@ impl Reading {
 
     /// The gate's members, if a gate was named. Blocking.
     fn members(&self) -> Result<Option<Membership>, FcsRefusal> {
-        Ok(self.population()?.map(|p| p.members))
+        Ok(self.population()?.map(|p| p.members.clone()))
     }
 
     /// The `selected` channels' values through `pipeline`, of the gate's members only when a
     /// gate was named. Blocking.
     fn values(&self, pipeline: &Pipeline, selected: &[usize]) -> Result<Vec<Vec<f64>>, FcsRefusal> {
         let values = pipeline.evaluate(&self.data.source(), selected);
-        Ok(match self.members()? {
+        Ok(match self.population()? {
             None => values,
-            Some(members) => values.iter().map(|column| members.keep(column)).collect(),
+            Some(kept) => values
+                .iter()
+                .map(|column| kept.members.keep(column))
+                .collect(),
         })
     }
 }
