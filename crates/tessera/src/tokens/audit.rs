@@ -34,6 +34,7 @@ use crate::http::ApiError;
 use crate::state::AppState;
 use crate::store::{AuditEntry, BackendKind, Store};
 use crate::tokens::auth::attribute_presented_pat;
+use crate::tokens::{expiry, Token};
 use crate::types::Timestamp;
 
 /// How often pending `last_used_at` values are written.
@@ -257,6 +258,21 @@ pub struct Attribution {
     pub authorized: bool,
     /// Why not, if not.
     pub reason: Option<&'static str>,
+    /// When the token expires, once it is known to be live (not revoked, not expired): the
+    /// response then says so in its headers.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Attribution {
+    /// A live token's request, let through or not.
+    pub fn authenticated(token: &Token, authorized: bool) -> Attribution {
+        Attribution {
+            token_id: token.id,
+            authorized,
+            reason: None,
+            expires_at: Some(token.expires_at),
+        }
+    }
 }
 
 /// A slot in the request's extensions that the extractor fills and this middleware reads after
@@ -327,6 +343,7 @@ pub async fn record_pat_requests(
     let Some(attribution) = attribution else {
         return response;
     };
+    let expires_at = attribution.expires_at;
     let entry = AuditEntry {
         token_id: attribution.token_id,
         occurred_at,
@@ -347,13 +364,17 @@ pub async fn record_pat_requests(
             }),
         None => state.audit.record(entry).await,
     };
-    match recorded {
+    let mut response = match recorded {
         Ok(()) => response,
         // A failure answer stands: the request changed nothing, and its own message says more.
         Err(_) if response.status().is_server_error() => response,
         // A success cannot be given without its audit entry; say so instead.
         Err(error) => error.into_response(),
+    };
+    if let Some(expires_at) = expires_at {
+        expiry::add_headers(&mut response, expires_at, Timestamp::now());
     }
+    response
 }
 
 /// The routes a PAT may be presented to (the API and the compatibility routes); the others

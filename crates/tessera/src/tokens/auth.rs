@@ -13,6 +13,7 @@
 //! 6. scope too low → 403 with `required_scope` and `your_scopes`
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -22,7 +23,7 @@ use super::audit::{Attribution, AuditSlot};
 use super::format;
 use super::scopes::{RequiredScope, Scope, ScopeSet};
 use super::service;
-use super::TokenStatus;
+use super::{Token, TokenStatus};
 use crate::http::client_ip::ClientIp;
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
 use crate::state::AppState;
@@ -46,66 +47,18 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = match bearer(&parts.headers) {
-            Bearer::Missing => return Err(ApiError::Unauthorized(AuthFailure::MissingToken)),
-            Bearer::Malformed => return Err(ApiError::Unauthorized(AuthFailure::InvalidToken)),
-            Bearer::Token(token) => token,
-        };
-        let well_formed =
-            format::parse(presented).ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
-        let token = service::find_by_secret(&state.store, &state.token_cache, &well_formed)
-            .await?
-            .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
-
-        let slot = parts
-            .extensions
-            .get::<AuditSlot>()
-            .cloned()
-            .unwrap_or_default();
-        let refuse = |reason: &'static str, error: ApiError| {
-            slot.attribute(Attribution {
-                token_id: token.id,
-                authorized: false,
-                reason: Some(reason),
-            });
-            Err(error)
-        };
-        match token.status(Timestamp::now()) {
-            TokenStatus::Revoked => {
-                return refuse(
-                    "Token revoked",
-                    ApiError::Unauthorized(AuthFailure::TokenRevoked),
-                )
-            }
-            TokenStatus::Expired => {
-                return refuse(
-                    "Token expired",
-                    ApiError::Unauthorized(AuthFailure::TokenExpired),
-                )
-            }
-            TokenStatus::Active => {}
-        }
-        let client = parts.extensions.get::<ClientIp>().map(|c| c.0);
-        if !client.is_some_and(|ip| token.allows_ip(ip)) {
-            return refuse(
-                "IP not allowed",
-                ApiError::Forbidden("IP not allowed".to_owned()),
-            );
-        }
+        let Authenticated { token, slot } = authenticate(parts, state).await?;
         let Some(granted_by) = token.scopes.granting(R::SCOPE) else {
-            return refuse(
-                "Insufficient permissions",
-                ApiError::InsufficientScope {
-                    required_scope: R::SCOPE.to_string(),
-                    your_scopes: token.scopes.to_strings(),
-                },
-            );
+            slot.attribute(Attribution {
+                reason: Some("Insufficient permissions"),
+                ..Attribution::authenticated(&token, false)
+            });
+            return Err(ApiError::InsufficientScope {
+                required_scope: R::SCOPE.to_string(),
+                your_scopes: token.scopes.to_strings(),
+            });
         };
-        slot.attribute(Attribution {
-            token_id: token.id,
-            authorized: true,
-            reason: None,
-        });
+        slot.attribute(Attribution::authenticated(&token, true));
         Ok(Pat {
             token_id: token.id,
             user_id: token.user_id,
@@ -114,6 +67,82 @@ impl<R: RequiredScope> FromRequestParts<AppState> for Pat<R> {
             _required: PhantomData,
         })
     }
+}
+
+/// A request's personal access token, authenticated, whatever its scopes: for the routes
+/// about the token itself (`/api/v1/tokens/self`), which any token may call.
+#[derive(Debug)]
+pub struct AnyPat(pub Arc<Token>);
+
+impl FromRequestParts<AppState> for AnyPat {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated { token, slot } = authenticate(parts, state).await?;
+        slot.attribute(Attribution::authenticated(&token, true));
+        Ok(AnyPat(token))
+    }
+}
+
+/// A token that passed checks 1 to 5, and the request's audit slot.
+struct Authenticated {
+    token: Arc<Token>,
+    slot: AuditSlot,
+}
+
+/// Checks 1 to 5 of the module docs; every refusal of an identified token is attributed.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    let presented = match bearer(&parts.headers) {
+        Bearer::Missing => return Err(ApiError::Unauthorized(AuthFailure::MissingToken)),
+        Bearer::Malformed => return Err(ApiError::Unauthorized(AuthFailure::InvalidToken)),
+        Bearer::Token(token) => token,
+    };
+    let well_formed =
+        format::parse(presented).ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
+    let token = service::find_by_secret(&state.store, &state.token_cache, &well_formed)
+        .await?
+        .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
+    let slot = parts
+        .extensions
+        .get::<AuditSlot>()
+        .cloned()
+        .unwrap_or_default();
+    let refused = |attribution: Attribution, error: ApiError| {
+        slot.attribute(attribution);
+        Err(error)
+    };
+    let unauthenticated = |reason| Attribution {
+        token_id: token.id,
+        authorized: false,
+        reason: Some(reason),
+        expires_at: None,
+    };
+    match token.status(Timestamp::now()) {
+        TokenStatus::Revoked => {
+            return refused(
+                unauthenticated("Token revoked"),
+                ApiError::Unauthorized(AuthFailure::TokenRevoked),
+            )
+        }
+        TokenStatus::Expired => {
+            return refused(
+                unauthenticated("Token expired"),
+                ApiError::Unauthorized(AuthFailure::TokenExpired),
+            )
+        }
+        TokenStatus::Active => {}
+    }
+    let client = parts.extensions.get::<ClientIp>().map(|c| c.0);
+    if !client.is_some_and(|ip| token.allows_ip(ip)) {
+        return refused(
+            Attribution {
+                reason: Some("IP not allowed"),
+                ..Attribution::authenticated(&token, false)
+            },
+            ApiError::Forbidden("IP not allowed".to_owned()),
+        );
+    }
+    Ok(Authenticated { token, slot })
 }
 
 /// The attribution of a request that no extractor looked at (a 405), when it presented a PAT
@@ -136,5 +165,6 @@ pub async fn attribute_presented_pat(
         token_id: token.id,
         authorized: false,
         reason: Some(reason),
+        expires_at: None,
     })
 }

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod ceiling;
+pub mod expiry;
 pub mod format;
 pub mod routes;
 pub mod scopes;

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::auth::AnyPat;
 use super::service::{self, allowed_ip_strings, CreateTokenRequest, IssuedToken, TokenError};
 use super::{Token, TokenStatus};
 use crate::accounts::AuthUser;
@@ -38,6 +39,7 @@ impl From<TokenError> for ApiError {
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .routes(routes!(create_token, list_tokens))
+        .routes(routes!(token_self))
         .routes(routes!(get_token, revoke_token))
         .routes(routes!(regenerate_token))
         .routes(routes!(token_logs))
@@ -210,6 +212,74 @@ pub async fn list_tokens(
 ) -> ApiResult<Success<TokenList>> {
     let tokens = service::list_tokens(&state.store, user.user_id).await?;
     Ok(ok(TokenList::new(tokens, Timestamp::now())))
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOwner {
+    id: Uuid,
+    username: String,
+    /// `user` (a person's account).
+    kind: OwnerKind,
+}
+
+/// What kind of account owns a token.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerKind {
+    User,
+}
+
+/// A token as it sees itself: what a script holding only its token needs to know.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenSelf {
+    id: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = String)]
+    expires_at: Timestamp,
+    #[schema(value_type = Option<String>)]
+    last_used_at: Option<Timestamp>,
+    /// `null` when the token works from any network.
+    allowed_ips: Option<Vec<String>>,
+    owner: TokenOwner,
+}
+
+/// The token presenting this request: its scopes, expiry and owner. Any token may ask, whatever
+/// its scopes (GitLab's `personal_access_tokens/self`).
+#[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", security(("pat" = [])),
+    responses(
+        (status = 200, description = "The token presented", body = inline(Enveloped<TokenSelf>)),
+        (status = 401, description = "Missing, invalid, revoked or expired token", body = ErrorEnvelope),
+        (status = 403, description = "IP not allowed", body = ErrorEnvelope),
+    ))]
+pub async fn token_self(
+    AnyPat(token): AnyPat,
+    State(state): State<AppState>,
+) -> ApiResult<Success<TokenSelf>> {
+    // The stored row, not the cached one: `last_used_at` moves on without invalidating it.
+    let token = service::owned_token(&state.store, token.user_id, token.id).await?;
+    let owner = state
+        .store
+        .find_user(token.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
+    Ok(ok(TokenSelf {
+        id: token.id,
+        scopes: token.scopes.to_strings(),
+        allowed_ips: allowed_ip_strings(&token.allowed_ips),
+        name: token.name,
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        last_used_at: token.last_used_at,
+        owner: TokenOwner {
+            id: owner.id,
+            username: owner.username,
+            kind: OwnerKind::User,
+        },
+    }))
 }
 
 /// One of the caller's tokens.

@@ -21,3 +21,4 @@ mod fcs_pipeline;
 mod fcs_reference;
 mod operations;
 mod pat_contract;
+mod tokens_self;
