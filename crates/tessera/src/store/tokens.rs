@@ -28,8 +28,18 @@ pub struct TokenRecord {
     pub expires_at: Timestamp,
     /// Last authorized use, kept current within a minute (see `tokens::audit`).
     pub last_used_at: Option<Timestamp>,
+    /// The client address of that use.
+    pub last_used_ip: Option<String>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+}
+
+/// A token's latest authorized use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUse {
+    pub at: Timestamp,
+    /// The client address, as the audit log writes it.
+    pub ip: String,
 }
 
 /// A token to insert.
@@ -66,7 +76,7 @@ pub struct OwnedTokenRecord {
     pub owner_role: crate::types::Role,
 }
 
-const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, last_used_ip, revoked_at";
 
 impl Store {
     /// Inserts a new token.
@@ -176,17 +186,19 @@ impl Store {
             .await)
     }
 
-    /// Moves `last_used_at` forward (never back: several instances may write it) for each token.
-    pub async fn touch_tokens(&self, uses: &[(Uuid, Timestamp)]) -> Result<(), sqlx::Error> {
+    /// Moves `last_used_at` forward, with the address of that use (never back: several
+    /// instances may write them), for each token.
+    pub async fn touch_tokens(&self, uses: &[(Uuid, LastUse)]) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for (id, at) in uses {
+            for (id, LastUse { at, ip }) in uses {
                 sqlx::query(
-                    "UPDATE personal_access_tokens SET last_used_at = $2 \
+                    "UPDATE personal_access_tokens SET last_used_at = $2, last_used_ip = $3 \
                      WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
                 )
                 .bind(id)
                 .bind(at)
+                .bind(ip)
                 .execute(&mut *tx)
                 .await?;
             }

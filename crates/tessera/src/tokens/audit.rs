@@ -32,7 +32,7 @@ use crate::http::fallback::catching_panics;
 use crate::http::truncate;
 use crate::http::ApiError;
 use crate::state::AppState;
-use crate::store::{AuditEntry, BackendKind, Store};
+use crate::store::{AuditEntry, BackendKind, LastUse, Store};
 use crate::tokens::auth::attribute_presented_pat;
 use crate::tokens::{expiry, Token};
 use crate::types::Timestamp;
@@ -129,8 +129,18 @@ impl AuditWriter {
     }
 }
 
-/// Latest authorized use per token, not yet written to `last_used_at`.
-type LastUsed = Arc<Mutex<HashMap<Uuid, Timestamp>>>;
+/// Latest authorized use per token, not yet written to `last_used_at` and `last_used_ip`.
+type LastUsed = Arc<Mutex<HashMap<Uuid, LastUse>>>;
+
+/// Keeps `used` as the token's latest use unless a later one is already noted.
+fn note_use(pending: &mut HashMap<Uuid, LastUse>, token_id: Uuid, used: LastUse) {
+    match pending.get(&token_id) {
+        Some(noted) if noted.at >= used.at => {}
+        _ => {
+            pending.insert(token_id, used);
+        }
+    }
+}
 
 /// PostgreSQL commits concurrent transactions with one WAL flush (its own group commit), so a
 /// second batch in flight raises throughput; more splits the queue into batches so small that
@@ -219,8 +229,11 @@ async fn commit_batch(store: &Store, batch: Vec<Pending>, last_used: &LastUsed) 
     if committed {
         if let Ok(mut last_used) = last_used.lock() {
             for entry in entries.iter().filter(|e| e.authorized) {
-                let seen = last_used.entry(entry.token_id).or_insert(entry.occurred_at);
-                *seen = (*seen).max(entry.occurred_at);
+                let used = LastUse {
+                    at: entry.occurred_at,
+                    ip: entry.ip.clone(),
+                };
+                note_use(&mut last_used, entry.token_id, used);
             }
         }
     }
@@ -230,7 +243,7 @@ async fn commit_batch(store: &Store, batch: Vec<Pending>, last_used: &LastUsed) 
 }
 
 async fn flush_last_used(store: &Store, last_used: &LastUsed) {
-    let uses: Vec<(Uuid, Timestamp)> = match last_used.lock() {
+    let uses: Vec<(Uuid, LastUse)> = match last_used.lock() {
         Ok(mut pending) => pending.drain().collect(),
         Err(_) => return,
     };
@@ -241,9 +254,8 @@ async fn flush_last_used(store: &Store, last_used: &LastUsed) {
         tracing::warn!(%error, "could not update last_used_at");
         // Put them back unless a newer use arrived meanwhile.
         if let Ok(mut pending) = last_used.lock() {
-            for (id, at) in uses {
-                let seen = pending.entry(id).or_insert(at);
-                *seen = (*seen).max(at);
+            for (id, used) in uses {
+                note_use(&mut pending, id, used);
             }
         }
     }

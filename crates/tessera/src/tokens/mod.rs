@@ -65,6 +65,8 @@ pub struct Token {
     pub expires_at: Timestamp,
     /// Last authorized use (at most a minute stale).
     pub last_used_at: Option<Timestamp>,
+    /// The client address of that use.
+    pub last_used_ip: Option<String>,
     /// Revocation time.
     pub revoked_at: Option<Timestamp>,
 }
@@ -115,6 +117,7 @@ impl TryFrom<TokenRecord> for Token {
             created_at: row.created_at,
             expires_at: row.expires_at,
             last_used_at: row.last_used_at,
+            last_used_ip: row.last_used_ip,
             revoked_at: row.revoked_at,
         })
     }

@@ -58,6 +58,8 @@ pub struct TokenView {
     expires_at: Timestamp,
     #[schema(value_type = Option<String>)]
     last_used_at: Option<Timestamp>,
+    /// The client address of the last authorized use.
+    last_used_ip: Option<String>,
     is_revoked: bool,
     status: TokenStatus,
     /// Present only for tokens restricted to some networks.
@@ -78,6 +80,7 @@ impl TokenView {
             created_at: token.created_at,
             expires_at: token.expires_at,
             last_used_at: token.last_used_at,
+            last_used_ip: token.last_used_ip,
         }
     }
 }
@@ -242,6 +245,8 @@ pub struct TokenSelf {
     expires_at: Timestamp,
     #[schema(value_type = Option<String>)]
     last_used_at: Option<Timestamp>,
+    /// The client address of the last authorized use.
+    last_used_ip: Option<String>,
     /// `null` when the token works from any network.
     allowed_ips: Option<Vec<String>>,
     owner: TokenOwner,
@@ -274,6 +279,7 @@ pub async fn token_self(
         created_at: token.created_at,
         expires_at: token.expires_at,
         last_used_at: token.last_used_at,
+        last_used_ip: token.last_used_ip,
         owner: TokenOwner {
             id: owner.id,
             username: owner.username,

@@ -267,6 +267,7 @@ pub async fn issue_token(
         created_at: now,
         expires_at: spec.expires_at,
         last_used_at: None,
+        last_used_ip: None,
         revoked_at: None,
     };
     store

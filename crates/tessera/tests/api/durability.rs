@@ -81,16 +81,13 @@ async fn answered_requests_keep_their_audit_entries_after_kill_9() {
 }
 
 #[tokio::test]
-async fn graceful_shutdown_writes_last_used_at() {
+async fn graceful_shutdown_writes_last_used_at_and_ip() {
     let app = TestApp::spawn().await;
     let jwt = app.user("alice").create().await.jwt;
     let (id, token) = app.pat(&jwt, &["workspaces:read"]).await;
-    assert_eq!(
-        app.get(&format!("/api/v1/tokens/{id}"), Some(&jwt))
-            .await
-            .data()["last_used_at"],
-        json!(null)
-    );
+    let unused = app.get(&format!("/api/v1/tokens/{id}"), Some(&jwt)).await;
+    assert_eq!(unused.data()["last_used_at"], json!(null));
+    assert_eq!(unused.data()["last_used_ip"], json!(null));
     assert_eq!(
         app.get("/api/v1/workspaces", Some(&token)).await.status,
         StatusCode::OK
@@ -118,6 +115,8 @@ async fn graceful_shutdown_writes_last_used_at() {
         "{:?}",
         shown.body
     );
+    // The address of that use, written with it: the tests' client is local.
+    assert_eq!(shown.data()["last_used_ip"], "127.0.0.1");
     assert_eq!(app.logs(&jwt, &id, "").await.data()["total_logs"], 1);
 }
 

@@ -408,6 +408,8 @@ async fn the_token_list_is_newest_first_without_secrets() {
             "id",
             "is_revoked",
             "last_used_at",
+            // Issue 14 (newer than the contract) adds it beside `last_used_at`.
+            "last_used_ip",
             "name",
             "scopes",
             "status",

@@ -50,7 +50,11 @@ impl TokenRow {
             prefix: token.prefix.clone(),
             scopes: token.scopes.to_strings().join(", "),
             created: when(token.created_at),
-            last_used: token.last_used_at.map_or_else(|| "never".to_owned(), when),
+            last_used: match (token.last_used_at, &token.last_used_ip) {
+                (None, _) => "never".to_owned(),
+                (Some(at), Some(ip)) if !ip.is_empty() => format!("{} from {ip}", when(at)),
+                (Some(at), _) => when(at),
+            },
             expires: when(token.expires_at),
             allowed_ips: tokens::allowed_ip_strings(&token.allowed_ips)
                 .map_or_else(|| "any".to_owned(), |nets| nets.join(", ")),
