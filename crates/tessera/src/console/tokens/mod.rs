@@ -23,7 +23,7 @@ use super::session::{failure, require};
 use crate::accounts::sessions::ClientInfo;
 use crate::state::AppState;
 use crate::tokens::service as tokens;
-use crate::tokens::{Token, TokenStatus};
+use crate::tokens::{expiry, Token, TokenStatus};
 use crate::types::Timestamp;
 
 /// A token as the pages show it: never its secret.
@@ -37,6 +37,9 @@ struct TokenRow {
     expires: String,
     allowed_ips: String,
     status: &'static str,
+    /// For a live token in its last days (the API's `Tessera-Token-Expires-Soon`): when, in
+    /// words.
+    expires_soon: Option<String>,
     active: bool,
     revoked: bool,
 }
@@ -63,6 +66,14 @@ impl TokenRow {
                 TokenStatus::Expired => "expired",
                 TokenStatus::Revoked => "revoked",
             },
+            expires_soon: (status == TokenStatus::Active)
+                .then(|| token.expires_at.datetime() - now.datetime())
+                .filter(|left| *left <= expiry::SOON)
+                // Days started count: a token made for 3 days says 3, not 2, a second later.
+                .map(|left| match (left.whole_seconds() + 86_399) / 86_400 {
+                    ..=1 => "expires within a day".to_owned(),
+                    days => format!("expires in {days} days"),
+                }),
             active: status == TokenStatus::Active,
             revoked: status == TokenStatus::Revoked,
         }

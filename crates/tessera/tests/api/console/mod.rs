@@ -834,3 +834,40 @@ async fn the_api_has_no_grace_for_a_token_the_console_spent() {
     let after = browser.get("/").await.text().await.unwrap();
     assert!(after.contains("Sign in"), "the session ended: {after}");
 }
+
+/// Issue 14: a token in its last seven days says so on the tokens page and its own page (as the
+/// API's `Tessera-Token-Expires-Soon` does); one with a month left does not.
+#[tokio::test]
+async fn a_token_about_to_expire_says_so_in_the_console() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let jwt = app.login("alice").await;
+    let body = |name: &str, days: u32| serde_json::json!({"name": name, "scopes": ["workspaces:read"], "expires_in_days": days});
+    let (soon, _) = app.pat_with(&jwt, body("nightly export", 3)).await;
+    let (later, _) = app.pat_with(&jwt, body("sorter", 30)).await;
+    let (mut browser, _) = signed_in(&app, "alice").await;
+
+    let list = browser.get("/tokens").await.text().await.unwrap();
+    let row = |name: &str| {
+        let at = list.find(&format!(">{name}</a>")).unwrap();
+        list[at..at + list[at..].find("</tr>").unwrap()].to_owned()
+    };
+    // Three days less the seconds since it was made: still counted as 3.
+    assert!(row("nightly export").contains("<strong class=\"soon\">expires in 3 days</strong>"));
+    assert!(!row("sorter").contains("class=\"soon\""));
+
+    let page = browser
+        .get(&format!("/tokens/{soon}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<p class=\"warning\" role=\"status\">This token expires in 3 days."));
+    let page = browser
+        .get(&format!("/tokens/{later}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("class=\"warning\""));
+}
