@@ -6,7 +6,7 @@
 //! reads the file a block of events at a time ([`Dataset::scan`]), one block per worker, and
 //! usually only once:
 //!
-//! 1. **Guess.** A sample of the events (64 runs of 512 spread over the file) gives each
+//! 1. **Guess.** A sample of the events (64 runs of 256 spread over the file) gives each
 //!    wanted quantile a *band*: the sample's values a few standard errors of rank below and
 //!    above it. The true quantile lies inside its band unless the sample misled.
 //! 2. **Tally, one read.** Count, min, max, and mean and sum of squared deviations, which
@@ -37,7 +37,7 @@ mod float32_rows;
 /// The sample: runs of consecutive events spread evenly over the dataset (runs, not single
 /// events, because decoding a run costs little more than decoding one event).
 const SAMPLE_RUNS: usize = 64;
-const SAMPLE_RUN_EVENTS: usize = 512;
+const SAMPLE_RUN_EVENTS: usize = 256;
 /// A band reaches this many standard errors of the sample quantile's rank either side of it
 /// (plus [`BAND_MARGIN`]): a sample misleads beyond that about once in 16,000 quantiles.
 const BAND_ERRORS: f64 = 4.0;
