@@ -496,13 +496,15 @@ impl Dataset {
         let task_bytes = (SCAN_TASK_EVENTS * bpe).max(1);
         rows.par_chunks(task_bytes)
             .enumerate()
-            .map(|(index, task)| {
+            // A read buffer per split of the work (a few per worker), not per task: a fresh one
+            // is fresh pages for the kernel to zero.
+            .map_init(Vec::new, |buffer, (index, task)| {
                 let mut folded = state();
                 match self.source.as_ref() {
                     Source::Scanned { file, path, .. } => {
                         let start = self.data_begin + index * task_bytes;
                         let block = (SCAN_BLOCK_EVENTS * bpe).max(1);
-                        let mut buffer = vec![0; block.min(task.len())];
+                        buffer.resize(block.min(task.len()), 0);
                         for at in (0..task.len()).step_by(block) {
                             let run = &mut buffer[..block.min(task.len() - at)];
                             read_at(file, run, start + at).map_err(|source| FcsError::Io {

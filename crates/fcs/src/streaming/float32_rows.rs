@@ -150,6 +150,7 @@ pub(super) fn scan(
         figures: vec![Figures::default(); plan.starts.len()],
         counts: vec![vec![Counts::default(); plan.starts.len()]; plan.bands()],
         kept: Kept::new(),
+        kept_before: vec![Vec::new(); guesses.len()],
     };
     let tasks = dataset.scan_rows(task, |task, run| {
         let Task {
@@ -157,15 +158,16 @@ pub(super) fn scan(
             figures,
             counts,
             kept,
+            kept_before,
         } = task;
         for band in tallies.iter_mut().flat_map(|t| &mut t.bands) {
             band.reserve_for_task();
         }
         for rows in run.chunks(BLOCK_EVENTS * plan.event_bytes()) {
-            let kept_before: Vec<Vec<usize>> = tallies
-                .iter()
-                .map(|t| t.bands.iter().map(|b| b.inside.len()).collect())
-                .collect();
+            for (before, tally) in kept_before.iter_mut().zip(tallies.iter()) {
+                before.clear();
+                before.extend(tally.bands.iter().map(|b| b.inside.len()));
+            }
             fold(rows, &plan, figures, counts, tallies, kept);
             settle(
                 dataset,
@@ -174,7 +176,7 @@ pub(super) fn scan(
                 &plan,
                 (figures, counts),
                 tallies,
-                &kept_before,
+                kept_before,
             );
         }
     })?;
@@ -187,6 +189,9 @@ struct Task {
     figures: Vec<Figures>,
     counts: Vec<Vec<Counts>>,
     kept: Kept,
+    /// Per channel, how many values each band held before the block: what a block read again
+    /// through the general path truncates back to. Refilled for every block, allocated once.
+    kept_before: Vec<Vec<usize>>,
 }
 
 /// Folds a block's figures into the task's tallies; a channel that met a not-finite value
