@@ -426,7 +426,7 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
                 expires_at: None,
                 allowed_ips,
             };
-            let issued = issue_token(&store, owner, &request).await?;
+            let issued = issue_token(&store, owner, &request, Timestamp::now()).await?;
             print_json(&CreatedToken::from(issued))?;
             eprintln!("The token is shown once; store it now.");
         }

@@ -27,7 +27,7 @@
 //! * [`types`] — the values stored and shown the same way everywhere: `Timestamp`, `Day`,
 //!   `ClockTime`, `Role`.
 //! * Beside them, used from any layer: [`config`] (every setting), [`crypto`] (sealing secrets,
-//!   random secrets), [`cache`] (caches emptied by the store's change feeds), [`input`] (reading
+//!   random secrets), [`clock`] (the one "now", which tests move), [`cache`] (caches emptied by the store's change feeds), [`input`] (reading
 //!   what people send: absent, null or a value; validators whose [`input::InvalidField`] names
 //!   the field).
 //!
@@ -38,6 +38,7 @@ pub mod accounts;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod console;

@@ -47,7 +47,6 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::http::rate_limit::LimiterClock;
 use crate::state::{AppState, Services};
 use crate::tokens::audit::AuditWriterToStart;
 
@@ -55,8 +54,6 @@ use crate::tokens::audit::AuditWriterToStart;
 pub struct Server {
     /// Shared state (also handed to tests).
     pub state: AppState,
-    /// The limiter's clock; tests advance it to show recovery after the window.
-    pub limiter_clock: LimiterClock,
     router: Router,
     audit_writer: AuditWriterToStart,
 }
@@ -66,13 +63,11 @@ impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let Services {
             state,
-            limiter_clock,
             audit_writer,
         } = Services::build(config).await?;
         Ok(Server {
             router: crate::router::router(state.clone()),
             state,
-            limiter_clock,
             audit_writer,
         })
     }

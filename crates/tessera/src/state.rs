@@ -17,10 +17,11 @@ use crate::accounts::lockout::LockoutPolicy;
 use crate::accounts::login_guard::LoginGuard;
 use crate::accounts::password::PasswordHasher;
 use crate::accounts::sessions::LoginSessions;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::http::client_ip::TrustedProxies;
-use crate::http::rate_limit::{IpRateLimit, LimiterClock};
+use crate::http::rate_limit::IpRateLimit;
 use crate::resources::fcs::service::FcsService;
 use crate::store::{BackendKind, Store};
 use crate::tokens::audit::{AuditLog, AuditWriterToStart};
@@ -56,6 +57,8 @@ pub struct AppInner {
     pub fcs: FcsService,
     /// The configuration the app was built with.
     pub config: Config,
+    /// "Now", for every rule that depends on time; tests move it forward.
+    pub clock: Clock,
 }
 
 impl Deref for AppState {
@@ -65,12 +68,10 @@ impl Deref for AppState {
     }
 }
 
-/// What [`Services::build`] makes: the state, and what only the server runs or tests move.
+/// What [`Services::build`] makes: the state, and what only the server runs.
 pub struct Services {
     /// The shared state.
     pub state: AppState,
-    /// The rate limiter's clock; tests advance it to show recovery after the window.
-    pub limiter_clock: LimiterClock,
     /// The audit writer, to be started by the server.
     pub audit_writer: AuditWriterToStart,
 }
@@ -81,7 +82,7 @@ impl Services {
         let store = Store::connect(&config.database_url(), config.database_max_connections).await?;
         store.migrate().await.context("running migrations")?;
         let secret = config.resolve_secret_key()?;
-        let limiter_clock = LimiterClock::default();
+        let clock = Clock::default();
         let per_minute = NonZeroU32::new(config.rate_limit_per_minute)
             .context("RATE_LIMIT_PER_MINUTE must be at least 1")?;
         let (audit, audit_writer) = AuditLog::new(
@@ -122,14 +123,14 @@ impl Services {
             token_cache: token_cache(store.kind() == BackendKind::Sqlite),
             connections: Arc::new(Connections::new(store.clone(), &config, &secret)?),
             fcs: FcsService::new(&config),
-            rate_limit: IpRateLimit::new(per_minute, limiter_clock.clone()),
+            rate_limit: IpRateLimit::new(per_minute, clock.clone()),
+            clock,
             audit,
             store,
             config,
         }));
         Ok(Services {
             state,
-            limiter_clock,
             audit_writer,
         })
     }

@@ -9,24 +9,22 @@
 //! The limiter lives in process memory. With several instances each enforces the limit on the
 //! requests it sees; sharing counters in Redis is planned (see the README).
 
+use governor::clock::QuantaInstant;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, QuantaClock, QuantaInstant};
 use governor::middleware::{StateInformationMiddleware, StateSnapshot};
-use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use super::client_ip::ClientKey;
 use super::error::ApiError;
+use crate::clock::Clock;
 
 /// Paths of the rate-limited, audited group (`router::api_routes`): `/api/…` and the
 /// `/token-management` compatibility routes (tests/api/operations.rs checks this against the
@@ -38,47 +36,20 @@ pub fn is_api_path(path: &str) -> bool {
     API_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
 }
 
-/// The limiter's clock: the monotonic clock plus an offset that only tests move forward, so a
-/// test can show recovery after the window without waiting for it.
-#[derive(Debug, Clone, Default)]
-pub struct LimiterClock {
-    inner: QuantaClock,
-    offset_nanos: Arc<AtomicU64>,
-}
-
-impl LimiterClock {
-    /// Moves this clock (and every clone of it) forward.
-    pub fn advance(&self, by: Duration) {
-        self.offset_nanos
-            .fetch_add(by.as_nanos() as u64, Ordering::Relaxed);
-    }
-}
-
-impl Clock for LimiterClock {
-    type Instant = QuantaInstant;
-    fn now(&self) -> QuantaInstant {
-        self.inner.now() + Nanos::from(self.offset_nanos.load(Ordering::Relaxed))
-    }
-}
-
-type KeyedLimiter = RateLimiter<
-    ClientKey,
-    DefaultKeyedStateStore<ClientKey>,
-    LimiterClock,
-    StateInformationMiddleware,
->;
+type KeyedLimiter =
+    RateLimiter<ClientKey, DefaultKeyedStateStore<ClientKey>, Clock, StateInformationMiddleware>;
 
 /// The shared limiter; cheap to clone.
 #[derive(Clone)]
 pub struct IpRateLimit {
     limiter: Arc<KeyedLimiter>,
-    clock: LimiterClock,
+    clock: Clock,
     per_minute: u32,
 }
 
 impl IpRateLimit {
     /// A limiter allowing `per_minute` requests per minute per IP.
-    pub fn new(per_minute: NonZeroU32, clock: LimiterClock) -> Self {
+    pub fn new(per_minute: NonZeroU32, clock: Clock) -> Self {
         let limiter = RateLimiter::<
             ClientKey,
             _,
@@ -105,7 +76,7 @@ impl IpRateLimit {
 
     fn check(&self, key: ClientKey) -> Result<StateSnapshot, u64> {
         self.limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&self.clock));
             // Whole seconds, rounded up: retrying after `Retry-After` must succeed.
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })

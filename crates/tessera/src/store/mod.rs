@@ -46,7 +46,7 @@ pub use login_security::{
 };
 pub use login_sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
 pub use signing_keys::SigningKeyRecord;
-pub use tokens::{LastUse, NewToken, OwnedTokenRecord, TokenRecord};
+pub use tokens::{LastUse, NewSecret, NewToken, OwnedTokenRecord, SecretCandidate, TokenRecord};
 pub use users::{
     AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
     UserCredentials, UserRecord,

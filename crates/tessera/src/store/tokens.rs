@@ -64,6 +64,31 @@ pub struct NewToken<'a> {
     pub expires_at: Timestamp,
 }
 
+/// A token's new secret, and how long the one it replaces keeps working.
+pub struct NewSecret<'a> {
+    /// Display prefix of the new secret.
+    pub token_prefix: &'a str,
+    /// SHA-256 of the new secret.
+    pub token_hash: &'a [u8],
+    /// The token's new expiry.
+    pub expires_at: Timestamp,
+    /// The end of the replaced secret's grace; `None` ends it at once.
+    pub previous_valid_until: Option<Timestamp>,
+}
+
+/// A token that a presented secret may belong to: the row, and its previous secret if one is
+/// in (or past) a grace.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SecretCandidate {
+    /// The token.
+    #[sqlx(flatten)]
+    pub token: TokenRecord,
+    /// SHA-256 of the secret it had before its last regeneration, kept for a grace.
+    pub previous_token_hash: Option<Vec<u8>>,
+    /// When that grace ends.
+    pub previous_valid_until: Option<Timestamp>,
+}
+
 /// A live token with its owner, for reviewing tokens against their owners' roles.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OwnedTokenRecord {
@@ -136,11 +161,18 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql).bind(id).bind(user_id).fetch_optional(pool).await)
     }
 
-    /// Candidates for a presented token: every token with its display prefix. The caller compares
-    /// the hash in constant time. Prefixes carry 47 bits, so there is almost always one row or none.
-    pub async fn tokens_with_prefix(&self, prefix: &str) -> Result<Vec<TokenRecord>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM personal_access_tokens WHERE token_prefix = $1");
-        on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql).bind(prefix).fetch_all(pool).await)
+    /// Candidates for a presented token: every token whose current secret, or previous secret
+    /// within a grace, has its display prefix. The caller compares the hashes in constant time.
+    /// Prefixes carry 47 bits, so there is almost always one row or none.
+    pub async fn tokens_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<SecretCandidate>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS}, previous_token_hash, previous_valid_until FROM personal_access_tokens \
+             WHERE token_prefix = $1 OR previous_token_prefix = $1"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, SecretCandidate>(&sql).bind(prefix).fetch_all(pool).await)
     }
 
     /// Revokes a token of the user's, keeping the first `revoked_at` if it was already revoked.
@@ -162,26 +194,31 @@ impl Store {
         .await)
     }
 
-    /// Gives a token a new secret (and expiry), unless it is revoked. Returns the updated row;
-    /// `None` if the user has no such token or it is revoked (the caller tells which).
+    /// Gives a token a new secret (and expiry), unless it is revoked. With `previous_valid_until`
+    /// the secret it replaces keeps working until then; without, it stops at once (and any older
+    /// secret still in its grace stops too). Returns the updated row; `None` if the user has no
+    /// such token or it is revoked (the caller tells which).
     pub async fn replace_token_secret(
         &self,
         user_id: Uuid,
         id: Uuid,
-        token_prefix: &str,
-        token_hash: &[u8],
-        expires_at: Timestamp,
+        secret: &NewSecret<'_>,
     ) -> Result<Option<TokenRecord>, sqlx::Error> {
+        // The right-hand sides read the row as it was, so the replaced secret moves to previous_*.
         let sql = format!(
-            "UPDATE personal_access_tokens SET token_prefix = $3, token_hash = $4, expires_at = $5 \
+            "UPDATE personal_access_tokens SET token_prefix = $3, token_hash = $4, expires_at = $5, \
+             previous_token_prefix = CASE WHEN $6 IS NULL THEN NULL ELSE token_prefix END, \
+             previous_token_hash = CASE WHEN $6 IS NULL THEN NULL ELSE token_hash END, \
+             previous_valid_until = $6 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
         );
         on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql)
             .bind(id)
             .bind(user_id)
-            .bind(token_prefix)
-            .bind(token_hash)
-            .bind(expires_at)
+            .bind(secret.token_prefix)
+            .bind(secret.token_hash)
+            .bind(secret.expires_at)
+            .bind(secret.previous_valid_until)
             .fetch_optional(pool)
             .await)
     }

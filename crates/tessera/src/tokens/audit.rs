@@ -319,7 +319,7 @@ pub async fn record_pat_requests(
     }
     let slot = AuditSlot::default();
     request.extensions_mut().insert(slot.clone());
-    let occurred_at = Timestamp::now();
+    let occurred_at = state.clock.now();
     let method = request.method().as_str().to_owned();
     // Inside nested routers `uri()` lost its prefix; the contract wants the path the client sent.
     let path = request
@@ -384,7 +384,7 @@ pub async fn record_pat_requests(
         Err(error) => error.into_response(),
     };
     if let Some(expires_at) = expires_at {
-        expiry::add_headers(&mut response, expires_at, Timestamp::now());
+        expiry::add_headers(&mut response, expires_at, state.clock.now());
     }
     response
 }

@@ -10,10 +10,13 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::AnyPat;
-use super::service::{self, allowed_ip_strings, CreateTokenRequest, IssuedToken, TokenError};
+use super::service::{
+    self, allowed_ip_strings, CreateTokenRequest, IssuedToken, PresentedSecret, RenewTokenRequest,
+    TokenError,
+};
 use super::{Token, TokenStatus};
 use crate::accounts::AuthUser;
-use crate::http::extract::{Json, Path, Query};
+use crate::http::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::state::AppState;
@@ -40,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(token_self))
+        .routes(routes!(rotate_self))
         .routes(routes!(get_token, revoke_token))
         .routes(routes!(regenerate_token))
         .routes(routes!(token_logs))
@@ -202,7 +206,7 @@ pub async fn create_token(
     State(state): State<AppState>,
     Json(body): Json<CreateTokenRequest>,
 ) -> ApiResult<Success<CreatedToken>> {
-    let issued = service::issue_token(&state.store, user.user_id, &body).await?;
+    let issued = service::issue_token(&state.store, user.user_id, &body, state.clock.now()).await?;
     Ok(created(CreatedToken::from(issued)))
 }
 
@@ -261,7 +265,7 @@ pub struct TokenSelf {
         (status = 403, description = "IP not allowed", body = ErrorEnvelope),
     ))]
 pub async fn token_self(
-    AnyPat(token): AnyPat,
+    AnyPat { token, .. }: AnyPat,
     State(state): State<AppState>,
 ) -> ApiResult<Success<TokenSelf>> {
     // The stored row, not the cached one: `last_used_at` moves on without invalidating it.
@@ -316,29 +320,81 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Success<Revoked>> {
-    let revoked_at =
-        service::revoke_token(&state.store, &state.token_cache, user.user_id, id).await?;
+    let revoked_at = service::revoke_token(
+        &state.store,
+        &state.token_cache,
+        user.user_id,
+        id,
+        state.clock.now(),
+    )
+    .await?;
     Ok(ok(Revoked { id, revoked_at }))
 }
 
-/// Gives a token a new secret; the old one stops working at once. The new expiry keeps the
-/// token's original lifetime, counted from now. A revoked token cannot be brought back, nor one
-/// holding scopes beyond the caller's role now.
+/// Gives a token a new secret. The old one stops working at once, or after `grace_seconds`
+/// (up to a day), during which its uses are audited as `previous secret (grace)`. The new expiry
+/// is `expires_in_days` from now, or the token's original lifetime counted from now. A revoked
+/// token cannot be brought back, nor one holding scopes beyond the caller's role now.
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/regenerate", tag = "tokens", security(("jwt" = [])),
     params(("id" = Uuid, Path, description = "Token id")),
+    request_body(content = Option<RenewTokenRequest>, description = "Optional"),
     responses(
         (status = 200, description = "New secret, shown once", body = inline(Enveloped<CreatedToken>)),
         (status = 403, description = "The token holds a scope beyond what the caller's role may hold now (named in the message): revoke it and create one within the role", body = ErrorEnvelope),
         (status = 404, description = "No such token of the caller's", body = ErrorEnvelope),
         (status = 409, description = "The token is revoked", body = ErrorEnvelope),
+        (status = 422, description = "grace_seconds or expires_in_days out of range", body = ErrorEnvelope),
     ))]
 pub async fn regenerate_token(
     user: AuthUser,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
+    JsonOrEmpty(body): JsonOrEmpty<RenewTokenRequest>,
 ) -> ApiResult<Success<CreatedToken>> {
-    let issued =
-        service::regenerate_token(&state.store, &state.token_cache, user.user_id, id).await?;
+    let issued = service::regenerate_token(
+        &state.store,
+        &state.token_cache,
+        user.user_id,
+        id,
+        &body,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(ok(CreatedToken::from(issued)))
+}
+
+/// The token presenting this request gives itself a new secret, so an instrument renews itself
+/// before it expires (GitLab's self-rotate). As `regenerate`: the same token, scopes and
+/// networks; `grace_seconds` keeps the presented secret working a while. Only the current secret
+/// may rotate: one still in its grace has already been replaced.
+#[utoipa::path(post, path = "/api/v1/tokens/self/rotate", tag = "tokens", security(("pat" = [])),
+    request_body(content = Option<RenewTokenRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "New secret, shown once", body = inline(Enveloped<CreatedToken>)),
+        (status = 401, description = "Missing, invalid, revoked or expired token", body = ErrorEnvelope),
+        (status = 403, description = "IP not allowed, or the token holds a scope beyond its owner's role now", body = ErrorEnvelope),
+        (status = 409, description = "The presented secret was already replaced", body = ErrorEnvelope),
+        (status = 422, description = "grace_seconds or expires_in_days out of range", body = ErrorEnvelope),
+    ))]
+pub async fn rotate_self(
+    AnyPat { token, secret }: AnyPat,
+    State(state): State<AppState>,
+    JsonOrEmpty(body): JsonOrEmpty<RenewTokenRequest>,
+) -> ApiResult<Success<CreatedToken>> {
+    if secret != PresentedSecret::Current {
+        return Err(ApiError::Conflict(
+            "This secret was already replaced; rotate with the token's current secret".to_owned(),
+        ));
+    }
+    let issued = service::regenerate_token(
+        &state.store,
+        &state.token_cache,
+        token.user_id,
+        token.id,
+        &body,
+        state.clock.now(),
+    )
+    .await?;
     Ok(ok(CreatedToken::from(issued)))
 }
 

@@ -20,7 +20,7 @@ use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
 use crate::input::{echo, InvalidField};
-use crate::store::{AuditFilter, AuditPage, NewToken, Store};
+use crate::store::{AuditFilter, AuditPage, NewSecret, NewToken, Store};
 use crate::types::{Role, Timestamp};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -29,6 +29,9 @@ const DEFAULT_LIFETIME_DAYS: i64 = 90;
 const MAX_SCOPES: usize = 50;
 const MAX_ALLOWED_IPS: usize = 100;
 const MAX_LOG_PAGE: i64 = 1000;
+/// A day: long enough for a nightly job to pick up its new secret, short enough that a leaked
+/// old one is not a second token.
+const MAX_GRACE_SECONDS: i64 = 86_400;
 const DEFAULT_LOG_PAGE: i64 = 50;
 
 // Also what `tessera tokens create` builds from its flags. (The doc comment is the schema's
@@ -47,6 +50,18 @@ pub struct CreateTokenRequest {
     pub expires_at: Option<String>,
     /// Optional CIDR blocks (or single addresses) the token may be used from.
     pub allowed_ips: Option<Vec<String>>,
+}
+
+/// Body of `POST /api/v1/tokens/{id}/regenerate` and `POST /api/v1/tokens/self/rotate`; both
+/// fields optional, and so is the body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewTokenRequest {
+    /// The new lifetime in days, 1–365, counted from now (default: the token's lifetime so far).
+    pub expires_in_days: Option<i64>,
+    /// How long the replaced secret keeps working, 0–86,400 seconds (default 0: it stops at
+    /// once). Its uses meanwhile are audited with reason `previous secret (grace)`.
+    pub grace_seconds: Option<i64>,
 }
 
 /// Why a token operation did not happen. The `Display` text is what a person is shown.
@@ -157,15 +172,7 @@ fn validate_expiry(
 ) -> Result<Timestamp, TokenError> {
     match (days, at) {
         (Some(_), Some(_)) => invalid("give either expires_in_days or expires_at, not both"),
-        (days, None) => {
-            let days = days.unwrap_or(DEFAULT_LIFETIME_DAYS);
-            if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
-                return invalid(format!(
-                    "expires_in_days must be between 1 and {MAX_LIFETIME_DAYS}"
-                ));
-            }
-            Ok(now + Duration::days(days))
-        }
+        (days, None) => Ok(now + validate_lifetime_days(days.unwrap_or(DEFAULT_LIFETIME_DAYS))?),
         (None, Some(raw)) => {
             let Some(at) = Timestamp::parse_rfc3339(raw) else {
                 return invalid("expires_at must be an RFC 3339 time such as 2025-01-15T10:30:00Z");
@@ -245,8 +252,8 @@ pub async fn issue_token(
     store: &Store,
     owner: Uuid,
     request: &CreateTokenRequest,
+    now: Timestamp,
 ) -> Result<IssuedToken, TokenError> {
-    let now = Timestamp::now();
     let spec = validate(request, now)?;
     within_role(store, owner, &spec.scopes).await?;
     let minted = format::generate();
@@ -309,16 +316,17 @@ pub async fn owned_token(store: &Store, owner: Uuid, id: Uuid) -> Result<Token, 
 }
 
 /// Revokes one of the owner's tokens at once and answers when; revoking again answers the first
-/// time. `cache` is this instance's, emptied before the answer: once the caller hears "revoked",
+/// time. Revocation ends a previous secret's grace too. `cache` is this instance's, emptied before the answer: once the caller hears "revoked",
 /// this instance refuses the token (the others learn through the change feed).
 pub async fn revoke_token(
     store: &Store,
     cache: &TokenCache,
     owner: Uuid,
     id: Uuid,
+    now: Timestamp,
 ) -> Result<Timestamp, TokenError> {
     let revoked_at = store
-        .revoke_token(owner, id, Timestamp::now())
+        .revoke_token(owner, id, now)
         .await?
         .ok_or(TokenError::NotFound { id })?;
     cache.invalidate();
@@ -326,15 +334,24 @@ pub async fn revoke_token(
     Ok(revoked_at)
 }
 
-/// Gives one of the owner's tokens a new secret; the old one stops working at once. The new
-/// expiry keeps the token's original lifetime, counted from now. A revoked token cannot be
-/// brought back, nor one holding scopes beyond the owner's role now.
+/// Gives one of the owner's tokens a new secret. The secret it replaces keeps working for the
+/// requested grace (default none: it stops at once); an older secret still in its grace stops
+/// now. The new expiry is `expires_in_days` from now, or else the token's original lifetime
+/// counted from now. A revoked token cannot be brought back, nor one holding scopes beyond the
+/// owner's role now.
 pub async fn regenerate_token(
     store: &Store,
     cache: &TokenCache,
     owner: Uuid,
     id: Uuid,
+    request: &RenewTokenRequest,
+    now: Timestamp,
 ) -> Result<IssuedToken, TokenError> {
+    let grace = validate_grace(request.grace_seconds)?;
+    let lifetime = request
+        .expires_in_days
+        .map(validate_lifetime_days)
+        .transpose()?;
     let current = owned_token(store, owner, id).await?;
     if current.revoked_at.is_some() {
         return Err(TokenError::Revoked { id });
@@ -342,26 +359,49 @@ pub async fn regenerate_token(
     // A new secret is a new lease on the scopes: no more than the owner's role allows now, or a
     // token minted before a demotion would live on, renewed, past every review.
     within_role(store, owner, &current.scopes).await?;
-    let lifetime = current.expires_at - current.created_at;
+    let lifetime = lifetime.unwrap_or(current.expires_at - current.created_at);
     let minted = format::generate();
     let row = store
         .replace_token_secret(
             owner,
             id,
-            &minted.prefix,
-            &minted.hash.0,
-            Timestamp::now() + lifetime,
+            &NewSecret {
+                token_prefix: &minted.prefix,
+                token_hash: &minted.hash.0,
+                expires_at: now + lifetime,
+                previous_valid_until: (!grace.is_zero()).then(|| now + grace),
+            },
         )
         .await?
         // Revoked between the read and the update.
         .ok_or(TokenError::Revoked { id })?;
-    // The old secret is cached under its hash: it must stop working before the answer.
+    // The old secret is cached under its hash: it must stop (or start being checked against its
+    // grace) before the answer.
     cache.invalidate();
-    tracing::info!(token_id = %id, user_id = %owner, prefix = %minted.prefix, "token regenerated");
+    tracing::info!(token_id = %id, user_id = %owner, prefix = %minted.prefix, grace_seconds = grace.whole_seconds(), "token regenerated");
     Ok(IssuedToken {
         token: Token::try_from(row)?,
         secret: minted.secret,
     })
+}
+
+fn validate_grace(seconds: Option<i64>) -> Result<Duration, TokenError> {
+    let seconds = seconds.unwrap_or(0);
+    if !(0..=MAX_GRACE_SECONDS).contains(&seconds) {
+        return invalid(format!(
+            "grace_seconds must be between 0 and {MAX_GRACE_SECONDS}"
+        ));
+    }
+    Ok(Duration::seconds(seconds))
+}
+
+fn validate_lifetime_days(days: i64) -> Result<Duration, TokenError> {
+    if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
+        return invalid(format!(
+            "expires_in_days must be between 1 and {MAX_LIFETIME_DAYS}"
+        ));
+    }
+    Ok(Duration::days(days))
 }
 
 /// A page of one of the owner's tokens' audit log, newest first: `limit` 1–1000 (default 50)
@@ -387,27 +427,62 @@ pub async fn audit_log(
     Ok((token, page))
 }
 
+/// Which of a token's secrets a request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedSecret {
+    /// The token's secret now.
+    Current,
+    /// The secret its last regeneration replaced, which works until `valid_until` (inclusive).
+    Previous { valid_until: Timestamp },
+}
+
+/// A token found by a presented secret.
+#[derive(Debug)]
+pub struct FoundToken {
+    pub token: Arc<Token>,
+    pub secret: PresentedSecret,
+}
+
 /// The token a presented secret belongs to, if any: from the cache, else by one indexed lookup
-/// by display prefix and a constant-time hash comparison per candidate (a cache hit needs no
-/// comparison: the key is the full SHA-256 of the secret). Whether it may be used now —
-/// revoked, expired, its networks — is the caller's to judge.
+/// by display prefix and a constant-time hash comparison per candidate secret (a cache hit needs
+/// no comparison: the key is the full SHA-256 of the secret). Only current secrets are cached,
+/// so a previous secret's grace is judged against the stored row on every use. Whether the
+/// token may be used now — revoked, expired, past the grace, its networks — is the caller's to
+/// judge.
 pub async fn find_by_secret(
     store: &Store,
     cache: &TokenCache,
     presented: &WellFormedPat<'_>,
-) -> Result<Option<Arc<Token>>, TokenError> {
+) -> Result<Option<FoundToken>, TokenError> {
     if let Some(token) = cache.get(&presented.hash) {
-        return Ok(Some(token));
+        return Ok(Some(FoundToken {
+            token,
+            secret: PresentedSecret::Current,
+        }));
     }
     let ticket = cache.ticket();
-    let candidates = store.tokens_with_prefix(presented.prefix).await?;
-    let Some(row) = candidates
-        .into_iter()
-        .find(|row| presented.hash.matches(&row.token_hash))
-    else {
-        return Ok(None);
-    };
-    let token = Arc::new(Token::try_from(row)?);
-    cache.fill(ticket, presented.hash, token.clone());
-    Ok(Some(token))
+    for candidate in store.tokens_with_prefix(presented.prefix).await? {
+        let previous = match (
+            &candidate.previous_token_hash,
+            candidate.previous_valid_until,
+        ) {
+            (Some(hash), Some(valid_until)) if presented.hash.matches(hash) => Some(valid_until),
+            _ => None,
+        };
+        if presented.hash.matches(&candidate.token.token_hash) {
+            let token = Arc::new(Token::try_from(candidate.token)?);
+            cache.fill(ticket, presented.hash, token.clone());
+            return Ok(Some(FoundToken {
+                token,
+                secret: PresentedSecret::Current,
+            }));
+        }
+        if let Some(valid_until) = previous {
+            return Ok(Some(FoundToken {
+                token: Arc::new(Token::try_from(candidate.token)?),
+                secret: PresentedSecret::Previous { valid_until },
+            }));
+        }
+    }
+    Ok(None)
 }

@@ -21,4 +21,5 @@ mod fcs_pipeline;
 mod fcs_reference;
 mod operations;
 mod pat_contract;
+mod tokens_renewal;
 mod tokens_self;

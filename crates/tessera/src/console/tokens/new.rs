@@ -183,7 +183,14 @@ pub async fn create(
     if !form_is_ours(&headers, &user, &form.csrf) {
         return (jar, cross_site()).into_response();
     }
-    let page = match tokens::issue_token(&state.store, user.user_id, &form.request()).await {
+    let page = match tokens::issue_token(
+        &state.store,
+        user.user_id,
+        &form.request(),
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(issued) => render(
             StatusCode::CREATED,
             &CreatedPage {

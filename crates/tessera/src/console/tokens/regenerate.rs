@@ -70,8 +70,15 @@ pub async fn submit(
     let Ok(Path(id)) = id else {
         return (jar, not_found()).into_response();
     };
-    let regenerated =
-        tokens::regenerate_token(&state.store, &state.token_cache, user.user_id, id).await;
+    let regenerated = tokens::regenerate_token(
+        &state.store,
+        &state.token_cache,
+        user.user_id,
+        id,
+        &tokens::RenewTokenRequest::default(),
+        state.clock.now(),
+    )
+    .await;
     let page = match regenerated {
         Ok(issued) => render(
             StatusCode::OK,

@@ -67,7 +67,14 @@ pub async fn submit(
     let Ok(Path(id)) = id else {
         return (jar, not_found()).into_response();
     };
-    let revoked = tokens::revoke_token(&state.store, &state.token_cache, user.user_id, id).await;
+    let revoked = tokens::revoke_token(
+        &state.store,
+        &state.token_cache,
+        user.user_id,
+        id,
+        state.clock.now(),
+    )
+    .await;
     match revoked {
         Ok(_) => (jar, Redirect::to(&format!("/tokens/{id}"))).into_response(),
         Err(error) => (jar, failure(&error.into())).into_response(),

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use tessera::clock::Clock;
 use tessera::config::Config;
-use tessera::http::rate_limit::LimiterClock;
 use tessera::server::Server;
 use tessera::store::RoleChange;
 use tessera::types::Role;
@@ -167,7 +167,7 @@ impl TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub clock: LimiterClock,
+    pub clock: Clock,
     pub state: tessera::state::AppState,
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
@@ -325,7 +325,7 @@ impl TestAppBuilder {
             place_synthetic_sample(db.dir.path());
         }
         let app = Server::build(config).await.expect("app builds");
-        let clock = app.limiter_clock.clone();
+        let clock = app.state.clock.clone();
         let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
