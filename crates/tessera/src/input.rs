@@ -208,3 +208,34 @@ pub fn list(
     })?;
     Ok(Json(items.unwrap_or_default()))
 }
+
+/// A page of a listing: how many entries, after skipping how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// Entries in the page, 1 to the listing's maximum.
+    pub limit: i64,
+    /// Entries skipped, 0 or more.
+    pub offset: i64,
+}
+
+impl Paging {
+    /// Reads `limit` (1–`max`, default `default`) and `offset` (0 or more, default 0).
+    pub fn read(
+        limit: Option<i64>,
+        offset: Option<i64>,
+        default: i64,
+        max: i64,
+    ) -> Result<Paging, InvalidField> {
+        let limit = limit.unwrap_or(default);
+        if !(1..=max).contains(&limit) {
+            return Err(InvalidField::new(format!(
+                "limit must be between 1 and {max}"
+            )));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(InvalidField::new("offset must be 0 or more"));
+        }
+        Ok(Paging { limit, offset })
+    }
+}

@@ -13,7 +13,8 @@
 //!   gives the router and the document's paths at once; [`openapi`] adds the document's top
 //!   level and the statuses every operation shares.
 //! * [`console`] — the pages people use at `/`, over the same services as the API.
-//! * The capabilities: [`accounts`] (registration, login, sessions, roles), [`tokens`] (PATs,
+//! * The capabilities: [`accounts`] (registration, login, sessions, roles), [`admin`] (what admins
+//!   do to other people's accounts), [`tokens`] (PATs,
 //!   scopes, the audit log), [`connections`] (OAuth grants for branches) and [`resources`] (FCS
 //!   files, case records, the contract's stubs). Where a capability has a `service.rs`, that is
 //!   its logic with its own error and nothing of HTTP (the CLI and the console call it too), and
@@ -35,6 +36,7 @@
 //! and `state` import each other), and `tokens` and `accounts` share the JWT and role checks.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -108,6 +108,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
         .merge(crate::accounts::routes::routes())
         .merge(crate::accounts::profile::routes())
+        .merge(crate::admin::routes::routes())
         .merge(crate::tokens::routes::routes())
         .merge(crate::resources::stubs::routes().into())
         .merge(crate::resources::fcs::routes())

@@ -75,9 +75,14 @@ pub struct PasswordCheck {
 /// a bounded key.
 pub fn account_subject(attempt: &PasswordAttempt<'_>) -> String {
     match attempt.user_id {
-        Some(id) => format!("account:{id}"),
+        Some(id) => account_lock_key(id),
         None => format!("account:{}", truncate(attempt.login, 320)),
     }
+}
+
+/// The account counter's key of an existing account (what an admin's unlock clears).
+pub fn account_lock_key(id: Uuid) -> String {
+    format!("account:{id}")
 }
 
 impl LoginGuard {
@@ -257,6 +262,7 @@ impl LoginGuard {
                 session_id: None,
                 ip,
                 detail: Some(&detail),
+                actor_id: None,
             };
             self.store.record_security_event(event, now).await?;
         }
@@ -275,6 +281,7 @@ fn event<'a>(
         session_id: None,
         ip: Some(attempt.ip),
         detail: Some(detail),
+        actor_id: None,
     }
 }
 

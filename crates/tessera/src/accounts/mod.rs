@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::http::{bearer, ApiError, AuthFailure, Bearer};
 use crate::state::AppState;
+use crate::store::SessionRole;
 use crate::types::Role;
 use jwt::JwtError;
 
@@ -52,11 +53,17 @@ impl FromRequestParts<AppState> for AuthUser {
         };
         // One indexed read: a JWT whose session was ended (logout, password change, a replayed
         // refresh token) stops working at once, not when it expires.
-        let role = state
+        let role = match state
             .store
             .session_role(verified.session_id, verified.user_id)
             .await?
-            .ok_or(ApiError::Unauthorized(AuthFailure::TokenRevoked))?;
+        {
+            Some(SessionRole::Running(role)) => role,
+            Some(SessionRole::AccountDisabled) => {
+                return Err(ApiError::Unauthorized(AuthFailure::AccountDisabled))
+            }
+            None => return Err(ApiError::Unauthorized(AuthFailure::TokenRevoked)),
+        };
         Ok(AuthUser {
             user_id: verified.user_id,
             session_id: verified.session_id,

@@ -31,6 +31,7 @@ impl From<AccountError> for ApiError {
             AccountError::InvalidCredentials => {
                 ApiError::Unauthorized(AuthFailure::InvalidCredentials)
             }
+            AccountError::AccountDisabled => ApiError::Unauthorized(AuthFailure::AccountDisabled),
             AccountError::InvalidRefreshToken => {
                 ApiError::Unauthorized(AuthFailure::InvalidRefreshToken)
             }

@@ -58,6 +58,9 @@ pub enum AccountError {
     /// answer for an unknown login, a wrong password and a locked one).
     #[error("Invalid credentials")]
     InvalidCredentials,
+    /// The account was disabled by an admin.
+    #[error("Account disabled")]
+    AccountDisabled,
     /// The refresh token is unknown, spent, expired or its session ended.
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
@@ -207,6 +210,7 @@ pub async fn sign_in(
     let login = login.trim().to_lowercase();
     let credentials = store.find_credentials(&login).await?;
     let user_id = credentials.as_ref().map(|c| c.id);
+    let credentials_of = credentials.as_ref().map(|c| (c.id, c.disabled_at));
     let attempt = PasswordAttempt {
         login: &login,
         ip: &client.key.to_string(),
@@ -216,8 +220,10 @@ pub async fn sign_in(
     let check = guard
         .check(&attempt, password, credentials.map(|c| c.password_hash))
         .await?;
-    match (check.matched, user_id) {
-        (true, Some(user_id)) => sessions.start(user_id, client).await,
+    match (check.matched, credentials_of) {
+        // Said only to whoever knows the password, so it reveals nothing to a guesser.
+        (true, Some((_, Some(_)))) => Err(AccountError::AccountDisabled),
+        (true, Some((user_id, None))) => sessions.start(user_id, client).await,
         _ => Err(AccountError::InvalidCredentials),
     }
 }
@@ -276,6 +282,7 @@ pub async fn change_password(
         session_id: Some(actor.session_id),
         ip: None,
         detail: Some("password changed; other sessions ended"),
+        actor_id: None,
     };
     store.record_security_event(event, now).await?;
     Ok(ended)
@@ -333,6 +340,7 @@ pub async fn change_role(
         session_id: None,
         ip: None,
         detail: Some(&detail),
+        actor_id: Some(actor.user_id),
     };
     store.record_security_event(event, Timestamp::now()).await?;
     // The role has changed already: failing to list the tokens it leaves over-privileged must

@@ -256,6 +256,7 @@ impl LoginSessions {
                             detail: Some(
                                 "a spent refresh token was presented again; the session was ended",
                             ),
+                            actor_id: None,
                         },
                         now,
                     )

@@ -31,6 +31,7 @@ use crate::accounts::sessions::{ClientInfo, Refreshed, TokenPair};
 use crate::crypto::random_base62;
 use crate::http::ApiError;
 use crate::state::AppState;
+use crate::store::SessionRole;
 use crate::types::Role;
 
 const ACCESS_COOKIE: &str = "tessera_access";
@@ -126,7 +127,8 @@ async fn signed_in(
     session_id: Uuid,
     csrf: String,
 ) -> Result<Option<SignedIn>, ApiError> {
-    let Some(role) = state.store.session_role(session_id, user_id).await? else {
+    let Some(SessionRole::Running(role)) = state.store.session_role(session_id, user_id).await?
+    else {
         return Ok(None);
     };
     let Some(user) = state.store.find_user(user_id).await? else {

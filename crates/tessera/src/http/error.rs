@@ -26,6 +26,8 @@ pub enum AuthFailure {
     InvalidCredentials,
     /// A refresh token that is unknown, spent, expired or from an ended session.
     InvalidRefreshToken,
+    /// The account (a JWT's, or a PAT's owner) was disabled by an admin.
+    AccountDisabled,
 }
 
 impl AuthFailure {
@@ -38,6 +40,7 @@ impl AuthFailure {
             AuthFailure::InvalidToken => "Invalid token",
             AuthFailure::InvalidCredentials => "Invalid credentials",
             AuthFailure::InvalidRefreshToken => "Invalid refresh token",
+            AuthFailure::AccountDisabled => "Account disabled",
         }
     }
 }

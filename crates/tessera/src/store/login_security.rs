@@ -45,6 +45,12 @@ crate::types::text_enum! {
         RefreshTokenReused = "refresh_token_reused",
         /// An admin changed an account's role.
         RoleChanged = "role_changed",
+        /// An admin disabled an account (its sessions ended).
+        AccountDisabled = "account_disabled",
+        /// An admin enabled a disabled account.
+        AccountEnabled = "account_enabled",
+        /// An admin cleared an account's login lock.
+        AccountUnlocked = "account_unlocked",
     }
 }
 
@@ -60,6 +66,8 @@ pub struct SecurityEvent<'a> {
     pub ip: Option<&'a str>,
     /// A short, secret-free description.
     pub detail: Option<&'a str>,
+    /// The admin who caused it, if one did.
+    pub actor_id: Option<Uuid>,
 }
 
 /// What the counters said when an attempt asked for a place (see
@@ -127,8 +135,8 @@ const RECORD_FAILURE: &str =
      RETURNING failures, locked_until";
 
 const INSERT_EVENT: &str =
-    "INSERT INTO security_events (occurred_at, kind, user_id, session_id, ip, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO security_events (occurred_at, kind, user_id, session_id, ip, detail, actor_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Why an attempt gets no place, given each subject's (checked failures, attempts in flight):
 /// locked beats full, since a locked attempt is answered at once.
@@ -293,6 +301,7 @@ impl Store {
         .bind(event.session_id)
         .bind(event.ip)
         .bind(event.detail)
+        .bind(event.actor_id)
         .execute(pool)
         .await
         .map(drop))

@@ -88,16 +88,31 @@ pub enum EndReason {
     RefreshTokenReused,
     /// The password changed (every other session ends).
     PasswordChanged,
+    /// An admin disabled the account.
+    AccountDisabled,
+    /// An admin's reset link set a new password.
+    PasswordReset,
+}
+
+/// What a session's access JWT stands for now (see [`Store::session_role`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRole {
+    /// The session runs; its user has this role.
+    Running(Role),
+    /// The account is disabled.
+    AccountDisabled,
 }
 
 impl EndReason {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EndReason::Logout => "logout",
             EndReason::LogoutAll => "logout_all",
             EndReason::Ended => "ended",
             EndReason::RefreshTokenReused => "refresh_token_reused",
             EndReason::PasswordChanged => "password_changed",
+            EndReason::AccountDisabled => "account_disabled",
+            EndReason::PasswordReset => "password_reset",
         }
     }
 }
@@ -164,7 +179,9 @@ impl Store {
             if let Some(session_id) = spent {
                 let live: Option<(Uuid, Timestamp)> = sqlx::query_as(
                     "UPDATE auth_sessions SET last_used_at = $2 \
-                     WHERE id = $1 AND ended_at IS NULL AND expires_at > $2 RETURNING user_id, expires_at",
+                     WHERE id = $1 AND ended_at IS NULL AND expires_at > $2 \
+                       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = auth_sessions.user_id AND u.disabled_at IS NOT NULL) \
+                     RETURNING user_id, expires_at",
                 )
                 .bind(session_id)
                 .bind(now)
@@ -280,20 +297,26 @@ impl Store {
         .await)
     }
 
-    /// The role of the user of a running session: what an access JWT's holder acts with. `None`
-    /// once the session has ended (logout, reuse, password change) or the user is gone.
+    /// What the holder of an access JWT of this session acts as: the user's role while the
+    /// session runs; [`SessionRole::AccountDisabled`] once the account is disabled (whether or not
+    /// its sessions were ended yet); `None` once the session has ended (logout, reuse, password
+    /// change) or the user is gone.
     pub async fn session_role(
         &self,
         session_id: Uuid,
         user_id: Uuid,
-    ) -> Result<Option<Role>, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query_scalar::<_, Role>(
-            "SELECT u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.ended_at IS NULL",
+    ) -> Result<Option<SessionRole>, sqlx::Error> {
+        let found = on_pool!(self, pool => sqlx::query_as::<_, (Role, Option<Timestamp>)>(
+            "SELECT u.role, u.disabled_at FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND (s.ended_at IS NULL OR u.disabled_at IS NOT NULL)",
         )
         .bind(session_id)
         .bind(user_id)
         .fetch_optional(pool)
-        .await)
+        .await)?;
+        Ok(found.map(|(role, disabled_at)| match disabled_at {
+            None => SessionRole::Running(role),
+            Some(_) => SessionRole::AccountDisabled,
+        }))
     }
 }

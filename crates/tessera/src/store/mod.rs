@@ -8,6 +8,7 @@
 //!
 //! Nothing outside this module writes SQL.
 
+mod admin;
 mod audit;
 mod case_records;
 mod change_feed;
@@ -28,6 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use admin::{AccountFilter, AccountStatus, AdminAccountRecord, Disabling};
 pub use audit::{AuditEntry, AuditFilter, AuditPage};
 pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus,
@@ -44,7 +46,9 @@ pub use fcs_gates::{FcsGateRecord, GateInsert};
 pub use login_security::{
     Admission, FailureCount, FailurePolicy, SecurityEvent, SecurityEventKind, Subject,
 };
-pub use login_sessions::{EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome};
+pub use login_sessions::{
+    EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome, SessionRole,
+};
 pub use signing_keys::SigningKeyRecord;
 pub use tokens::{LastUse, NewSecret, NewToken, OwnedTokenRecord, SecretCandidate, TokenRecord};
 pub use users::{

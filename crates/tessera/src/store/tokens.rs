@@ -87,6 +87,8 @@ pub struct SecretCandidate {
     pub previous_token_hash: Option<Vec<u8>>,
     /// When that grace ends.
     pub previous_valid_until: Option<Timestamp>,
+    /// Whether an admin has disabled the token's owner.
+    pub owner_disabled: bool,
 }
 
 /// A live token with its owner, for reviewing tokens against their owners' roles.
@@ -102,6 +104,15 @@ pub struct OwnedTokenRecord {
 }
 
 const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, last_used_ip, revoked_at";
+
+/// [`COLUMNS`] of the table aliased `alias`, for joins.
+fn qualified_columns(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Store {
     /// Inserts a new token.
@@ -139,13 +150,12 @@ impl Store {
         owner: Option<Uuid>,
         now: Timestamp,
     ) -> Result<Vec<OwnedTokenRecord>, sqlx::Error> {
-        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
         let sql = format!(
             "SELECT {}, u.username AS owner, u.role AS owner_role \
              FROM personal_access_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.revoked_at IS NULL AND t.expires_at > $1 AND ($2 IS NULL OR t.user_id = $2) \
              ORDER BY t.created_at, t.id",
-            columns.join(", ")
+            qualified_columns("t")
         );
         on_pool!(self, pool => sqlx::query_as::<_, OwnedTokenRecord>(&sql).bind(now).bind(owner).fetch_all(pool).await)
     }
@@ -169,8 +179,11 @@ impl Store {
         prefix: &str,
     ) -> Result<Vec<SecretCandidate>, sqlx::Error> {
         let sql = format!(
-            "SELECT {COLUMNS}, previous_token_hash, previous_valid_until FROM personal_access_tokens \
-             WHERE token_prefix = $1 OR previous_token_prefix = $1"
+            "SELECT {}, t.previous_token_hash, t.previous_valid_until, \
+               u.disabled_at IS NOT NULL AS owner_disabled \
+             FROM personal_access_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_prefix = $1 OR t.previous_token_prefix = $1",
+            qualified_columns("t")
         );
         on_pool!(self, pool => sqlx::query_as::<_, SecretCandidate>(&sql).bind(prefix).fetch_all(pool).await)
     }

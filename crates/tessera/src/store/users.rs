@@ -25,6 +25,8 @@ pub struct UserCredentials {
     pub id: Uuid,
     /// The argon2id hash in PHC string form.
     pub password_hash: String,
+    /// When an admin disabled the account, if one did.
+    pub disabled_at: Option<Timestamp>,
 }
 
 crate::types::text_enum! {
@@ -95,7 +97,7 @@ impl Store {
         login: &str,
     ) -> Result<Option<UserCredentials>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as::<_, UserCredentials>(
-            "SELECT id, password_hash FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
+            "SELECT id, password_hash, disabled_at FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
         )
         .bind(login)
         .fetch_optional(pool)
@@ -243,7 +245,7 @@ impl Store {
             .map(drop))
     }
 
-    /// Gives user `id` `role`, unless that would leave no admin.
+    /// Gives user `id` `role`, unless that would leave no enabled admin.
     pub async fn change_role(&self, id: Uuid, role: Role) -> Result<RoleChange, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -262,7 +264,7 @@ impl Store {
                 .await?;
             let changed = sqlx::query(
                 "UPDATE users SET role = $2 WHERE id = $1 AND \
-                 ($2 = 'admin' OR role <> 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin') > 1)",
+                 ($2 = 'admin' OR role <> 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1) > 0)",
             )
             .bind(id)
             .bind(role)

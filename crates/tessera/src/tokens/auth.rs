@@ -9,8 +9,9 @@
 //!    `Invalid token` (no database round trip for the first two)
 //! 3. revoked → 401 `Token revoked` (before expiry: revoked wins)
 //! 4. expired → 401 `Token expired`
-//! 5. request from outside the token's `allowed_ips` → 403 `IP not allowed`
-//! 6. scope too low → 403 with `required_scope` and `your_scopes`
+//! 5. owner disabled by an admin → 401 `Account disabled`
+//! 6. request from outside the token's `allowed_ips` → 403 `IP not allowed`
+//! 7. scope too low → 403 with `required_scope` and `your_scopes`
 //!
 //! A replaced secret within its grace (`service::regenerate_token`) passes as the token itself;
 //! its uses are audited with reason `previous secret (grace)`, so the owner sees which jobs
@@ -93,7 +94,7 @@ impl FromRequestParts<AppState> for AnyPat {
     }
 }
 
-/// A token that passed checks 1 to 5, and the request's audit slot.
+/// A token that passed checks 1 to 6, and the request's audit slot.
 struct Authenticated {
     token: Arc<Token>,
     secret: PresentedSecret,
@@ -125,7 +126,7 @@ impl Authenticated {
     }
 }
 
-/// Checks 1 to 5 of the module docs; every refusal of an identified token is attributed.
+/// Checks 1 to 6 of the module docs; every refusal of an identified token is attributed.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
     let presented = match bearer(&parts.headers) {
         Bearer::Missing => return Err(ApiError::Unauthorized(AuthFailure::MissingToken)),
@@ -134,10 +135,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
     };
     let well_formed =
         format::parse(presented).ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
-    let FoundToken { token, secret } =
-        service::find_by_secret(&state.store, &state.token_cache, &well_formed)
-            .await?
-            .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
+    let FoundToken {
+        token,
+        secret,
+        owner_disabled,
+    } = service::find_by_secret(&state.store, &state.token_cache, &well_formed)
+        .await?
+        .ok_or(ApiError::Unauthorized(AuthFailure::InvalidToken))?;
     let now = state.clock.now();
     if let PresentedSecret::Previous { valid_until } = secret {
         // Past its grace a replaced secret is no secret of this token's: as unknown as any.
@@ -174,6 +178,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
             )
         }
         TokenStatus::Active => {}
+    }
+    if owner_disabled {
+        return refused(
+            unauthenticated("Account disabled"),
+            ApiError::Unauthorized(AuthFailure::AccountDisabled),
+        );
     }
     let authenticated = Authenticated {
         token,

@@ -19,7 +19,7 @@ use super::cache::TokenCache;
 use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
-use crate::input::{echo, InvalidField};
+use crate::input::{echo, InvalidField, Paging};
 use crate::store::{AuditFilter, AuditPage, NewSecret, NewToken, Store};
 use crate::types::{Role, Timestamp};
 
@@ -414,16 +414,11 @@ pub async fn audit_log(
     limit: Option<i64>,
     offset: Option<i64>,
 ) -> Result<(Token, AuditPage), TokenError> {
-    let limit = limit.unwrap_or(DEFAULT_LOG_PAGE);
-    if !(1..=MAX_LOG_PAGE).contains(&limit) {
-        return invalid(format!("limit must be between 1 and {MAX_LOG_PAGE}"));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return invalid("offset must be 0 or more");
-    }
+    let paging = Paging::read(limit, offset, DEFAULT_LOG_PAGE, MAX_LOG_PAGE)?;
     let token = owned_token(store, owner, id).await?;
-    let page = store.audit_page(token.id, filter, limit, offset).await?;
+    let page = store
+        .audit_page(token.id, filter, paging.limit, paging.offset)
+        .await?;
     Ok((token, page))
 }
 
@@ -441,12 +436,15 @@ pub enum PresentedSecret {
 pub struct FoundToken {
     pub token: Arc<Token>,
     pub secret: PresentedSecret,
+    /// Whether an admin has disabled the token's owner.
+    pub owner_disabled: bool,
 }
 
 /// The token a presented secret belongs to, if any: from the cache, else by one indexed lookup
 /// by display prefix and a constant-time hash comparison per candidate secret (a cache hit needs
-/// no comparison: the key is the full SHA-256 of the secret). Only current secrets are cached,
-/// so a previous secret's grace is judged against the stored row on every use. Whether the
+/// no comparison: the key is the full SHA-256 of the secret). Only current secrets of enabled
+/// owners are cached (a change of owner status empties the cache), so a previous secret's grace
+/// and a disabled owner are judged against the stored rows on every use. Whether the
 /// token may be used now — revoked, expired, past the grace, its networks — is the caller's to
 /// judge.
 pub async fn find_by_secret(
@@ -458,6 +456,7 @@ pub async fn find_by_secret(
         return Ok(Some(FoundToken {
             token,
             secret: PresentedSecret::Current,
+            owner_disabled: false,
         }));
     }
     let ticket = cache.ticket();
@@ -469,18 +468,23 @@ pub async fn find_by_secret(
             (Some(hash), Some(valid_until)) if presented.hash.matches(hash) => Some(valid_until),
             _ => None,
         };
+        let owner_disabled = candidate.owner_disabled;
         if presented.hash.matches(&candidate.token.token_hash) {
             let token = Arc::new(Token::try_from(candidate.token)?);
-            cache.fill(ticket, presented.hash, token.clone());
+            if !owner_disabled {
+                cache.fill(ticket, presented.hash, token.clone());
+            }
             return Ok(Some(FoundToken {
                 token,
                 secret: PresentedSecret::Current,
+                owner_disabled,
             }));
         }
         if let Some(valid_until) = previous {
             return Ok(Some(FoundToken {
                 token: Arc::new(Token::try_from(candidate.token)?),
                 secret: PresentedSecret::Previous { valid_until },
+                owner_disabled,
             }));
         }
     }

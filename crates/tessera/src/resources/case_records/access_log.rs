@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::input::InvalidField;
+use crate::input::{InvalidField, Paging};
 use crate::store::AccessLogRecord;
 use crate::types::Timestamp;
 
@@ -77,17 +77,8 @@ pub struct LogQuery {
 impl LogQuery {
     /// `(limit, offset)` with their defaults, in range.
     pub fn checked(&self) -> Result<(i64, i64), InvalidField> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(InvalidField::new(format!(
-                "limit must be between 1 and {MAX_LIMIT}"
-            )));
-        }
-        if offset < 0 {
-            return Err(InvalidField::new("offset must be at least 0"));
-        }
-        Ok((limit, offset))
+        let page = Paging::read(self.limit, self.offset, DEFAULT_LIMIT, MAX_LIMIT)?;
+        Ok((page.limit, page.offset))
     }
 }
 

@@ -14,7 +14,8 @@ use super::files::attachment;
 use super::{compute, read, FileQuery, Reading};
 use crate::http::extract::Query;
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
-use crate::http::{ok, ApiError, ApiResult, Success};
+use crate::http::{ok, ApiResult, Success};
+use crate::input::Paging;
 use crate::resources::fcs::analysis::{
     bin_count, histogram_of, invalid, range, DensityView, HistogramView, PipelineQuery,
 };
@@ -458,19 +459,10 @@ fn required<'q>(field: &str, value: Option<&'q str>) -> Result<&'q str, FcsRefus
 
 /// Validates `limit` (1–10000, default 100) and `offset` (≥ 0, default 0).
 fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(usize, usize)> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::invalid("offset must be 0 or more"));
-    }
+    let page = Paging::read(limit, offset, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok((
-        limit as usize,
-        usize::try_from(offset).unwrap_or(usize::MAX),
+        page.limit as usize,
+        usize::try_from(page.offset).unwrap_or(usize::MAX),
     ))
 }
 

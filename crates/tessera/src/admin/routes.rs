@@ -1,0 +1,248 @@
+//! `/api/v1/admin/…` over HTTP. Every handler takes an [`AdminUser`]: a signed-in person (JWT)
+//! whose role is `admin` now; anyone else is refused with 403 before the handler runs. PATs are
+//! not accepted: no scope reaches administration.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::service::{self, AdminError, Administrator, UserQuery};
+use crate::accounts::AuthUser;
+use crate::http::extract::{Path, Query};
+use crate::http::openapi::{Enveloped, ErrorEnvelope};
+use crate::http::{ok, ApiError, ApiResult, Success};
+use crate::state::AppState;
+use crate::store::{AccountOrigin, AdminAccountRecord};
+use crate::types::{Role, Timestamp};
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Invalid(invalid) => invalid.into(),
+            AdminError::UserNotFound { .. } => ApiError::NotFound(error.to_string()),
+            AdminError::OwnAccount | AdminError::LastAdmin => ApiError::Conflict(error.to_string()),
+            AdminError::Store(error) => ApiError::from(error),
+        }
+    }
+}
+
+/// A signed-in admin.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthUser);
+
+impl AdminUser {
+    /// The admin as the service records them.
+    pub fn administrator(self) -> Administrator {
+        Administrator::Admin(self.0.user_id)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.role != Role::Admin {
+            return Err(ApiError::Forbidden("Admins only".to_owned()));
+        }
+        Ok(AdminUser(user))
+    }
+}
+
+/// The `/api/v1/admin` routes, with their documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
+        .routes(routes!(unlock_user))
+}
+
+/// Whether an account may sign in now.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusView {
+    Active,
+    Disabled,
+    Locked,
+}
+
+/// An account as an admin sees it (never its password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserView {
+    id: Uuid,
+    username: String,
+    email: String,
+    role: Role,
+    /// `disabled` wins over `locked`.
+    status: StatusView,
+    /// `registration`, `operator` or `invite`; null for accounts older than the record.
+    #[schema(value_type = Option<String>)]
+    created_via: Option<AccountOrigin>,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = Option<String>)]
+    last_login: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
+    disabled_at: Option<Timestamp>,
+    /// Set while the brute-force rules lock the account.
+    #[schema(value_type = Option<String>)]
+    locked_until: Option<Timestamp>,
+}
+
+impl From<AdminAccountRecord> for AdminUserView {
+    fn from(r: AdminAccountRecord) -> Self {
+        let status = match (r.disabled_at, r.locked_until) {
+            (Some(_), _) => StatusView::Disabled,
+            (None, Some(_)) => StatusView::Locked,
+            (None, None) => StatusView::Active,
+        };
+        AdminUserView {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            role: r.role,
+            status,
+            created_via: r.created_via,
+            created_at: r.created_at,
+            last_login: r.last_login,
+            disabled_at: r.disabled_at,
+            locked_until: r.locked_until,
+        }
+    }
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    users: Vec<AdminUserView>,
+    /// How many accounts match in all.
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+/// Accounts, oldest first, filtered by a search over username and email, role and status.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("jwt" = [])),
+    params(UserQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = inline(Enveloped<UserList>)),
+        (status = 401, description = "Missing, invalid or expired JWT", body = ErrorEnvelope),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 422, description = "Unknown role or status, limit or offset out of range", body = ErrorEnvelope),
+    ))]
+pub async fn list_users(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    Query(query): Query<UserQuery>,
+) -> ApiResult<Success<UserList>> {
+    let page = service::list_users(&state.store, &query, state.clock.now()).await?;
+    Ok(ok(UserList {
+        users: page.accounts.into_iter().map(AdminUserView::from).collect(),
+        total: page.total,
+        limit: page.paging.limit,
+        offset: page.paging.offset,
+    }))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The account", body = inline(Enveloped<AdminUserView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+    ))]
+pub async fn get_user(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<AdminUserView>> {
+    let account = service::user(&state.store, id, state.clock.now()).await?;
+    Ok(ok(account.into()))
+}
+
+/// An account just disabled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisabledView {
+    user: AdminUserView,
+    /// Sessions that were running and ended now.
+    sessions_ended: u64,
+}
+
+/// Disables an account: every session ends at once, it cannot sign in, and its PATs answer 401
+/// `Account disabled` on every instance until it is enabled. Idempotent.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/disable", tag = "admin", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Disabled", body = inline(Enveloped<DisabledView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+        (status = 409, description = "The caller's own account, or the last enabled admin", body = ErrorEnvelope),
+    ))]
+pub async fn disable_user(
+    admin: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<DisabledView>> {
+    let disabled = service::disable_user(
+        &state.store,
+        &state.token_cache,
+        admin.administrator(),
+        id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(ok(DisabledView {
+        user: disabled.account.into(),
+        sessions_ended: disabled.sessions_ended,
+    }))
+}
+
+/// Enables a disabled account: it may sign in again and its tokens work again (its ended
+/// sessions stay ended). Idempotent.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/enable", tag = "admin", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Enabled", body = inline(Enveloped<AdminUserView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+    ))]
+pub async fn enable_user(
+    admin: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<AdminUserView>> {
+    let account = service::enable_user(
+        &state.store,
+        &state.token_cache,
+        admin.administrator(),
+        id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(ok(account.into()))
+}
+
+/// Clears an account's login lock and its count of failed logins.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Unlocked", body = inline(Enveloped<AdminUserView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+    ))]
+pub async fn unlock_user(
+    admin: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<AdminUserView>> {
+    let account =
+        service::unlock_user(&state.store, admin.administrator(), id, state.clock.now()).await?;
+    Ok(ok(account.into()))
+}

@@ -1,0 +1,287 @@
+//! Account administration apart from HTTP: listing accounts with their status, disabling and
+//! enabling them, clearing a login lock. Each action is a security event naming who did it.
+//!
+//! Disabling is the answer to "she left today": every session ends in the same transaction, the
+//! account cannot sign in, and its PATs answer `Account disabled` on every instance (the token
+//! caches are emptied like after a revocation). Nothing is deleted, so enabling restores the
+//! tokens (not the sessions).
+
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::accounts::login_guard::account_lock_key;
+use crate::input::{named, InvalidField, Paging};
+use crate::store::{
+    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, SecurityEvent, SecurityEventKind,
+    Store,
+};
+use crate::tokens::cache::TokenCache;
+use crate::types::{Role, Timestamp};
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+const MAX_SEARCH_CHARS: usize = 100;
+
+/// Who administers: an admin signed in, or an operator at the command line (who holds the
+/// database already, so is trusted as any admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Administrator {
+    /// A signed-in admin: their user id.
+    Admin(Uuid),
+    /// `tessera users …`.
+    Operator,
+}
+
+impl Administrator {
+    fn actor_id(self) -> Option<Uuid> {
+        match self {
+            Administrator::Admin(id) => Some(id),
+            Administrator::Operator => None,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Administrator::Admin(id) => format!("by admin {id}"),
+            Administrator::Operator => "by an operator (CLI)".to_owned(),
+        }
+    }
+}
+
+/// Why an administrative action did not happen. The `Display` text is what a person is shown.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A field of the request breaks its rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// No account with this id.
+    #[error("User not found")]
+    UserNotFound {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// Disabling oneself would end the session doing it; another admin must.
+    #[error("You cannot disable your own account; ask another admin")]
+    OwnAccount,
+    /// Disabling the last enabled admin would leave nobody to enable anyone.
+    #[error("This is the last enabled admin: make another admin first")]
+    LastAdmin,
+    /// The database failed.
+    #[error("the account store failed: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+/// Query of `GET /api/v1/admin/users` (and what `tessera users list` builds).
+#[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Part of the username or email, any case.
+    pub search: Option<String>,
+    /// Only this role.
+    pub role: Option<String>,
+    /// `active`, `disabled` or `locked`.
+    pub status: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// 0 or more, default 0.
+    pub offset: Option<i64>,
+}
+
+/// A page of accounts and how many match in all.
+#[derive(Debug)]
+pub struct AccountPage {
+    pub accounts: Vec<AdminAccountRecord>,
+    pub total: i64,
+    pub paging: Paging,
+}
+
+/// The accounts `query` asks for, oldest first.
+pub async fn list_users(
+    store: &Store,
+    query: &UserQuery,
+    now: Timestamp,
+) -> Result<AccountPage, AdminError> {
+    let paging = Paging::read(query.limit, query.offset, DEFAULT_PAGE, MAX_PAGE)?;
+    let search = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS) {
+        return Err(InvalidField::new(format!(
+            "search must be at most {MAX_SEARCH_CHARS} characters"
+        ))
+        .into());
+    }
+    let role = query
+        .role
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<Role>()
+                .map_err(|e| InvalidField::new(e.to_string()))
+        })
+        .transpose()?;
+    let status = query
+        .status
+        .as_deref()
+        .map(|raw| named::<AccountStatus>("status", raw))
+        .transpose()?;
+    let filter = AccountFilter {
+        search,
+        role,
+        status,
+        now,
+    };
+    let (accounts, total) = store
+        .search_accounts(filter, paging.limit, paging.offset)
+        .await?;
+    Ok(AccountPage {
+        accounts,
+        total,
+        paging,
+    })
+}
+
+/// One account with its status.
+pub async fn user(
+    store: &Store,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<AdminAccountRecord, AdminError> {
+    store
+        .admin_account(id, now)
+        .await?
+        .ok_or(AdminError::UserNotFound { id })
+}
+
+/// An account just disabled, and how many of its sessions that ended.
+#[derive(Debug)]
+pub struct Disabled {
+    pub account: AdminAccountRecord,
+    pub sessions_ended: u64,
+}
+
+/// Disables account `id`: its sessions end, it cannot sign in, its PATs are refused (this
+/// instance's token cache is emptied before the answer; the others' by the change feed).
+/// Disabling a disabled account answers as the first time did. Nobody disables themselves, and
+/// the last enabled admin stays.
+pub async fn disable_user(
+    store: &Store,
+    tokens: &TokenCache,
+    by: Administrator,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<Disabled, AdminError> {
+    if by == Administrator::Admin(id) {
+        return Err(AdminError::OwnAccount);
+    }
+    let sessions_ended = match store.disable_account(id, now).await? {
+        Disabling::Disabled { sessions_ended } => {
+            tokens.invalidate();
+            let detail = format!(
+                "account disabled {}; {sessions_ended} session(s) ended",
+                by.describe()
+            );
+            record(
+                store,
+                SecurityEventKind::AccountDisabled,
+                id,
+                by,
+                &detail,
+                now,
+            )
+            .await?;
+            tracing::info!(user_id = %id, sessions_ended, "account disabled");
+            sessions_ended
+        }
+        Disabling::AlreadyDisabled => 0,
+        Disabling::LastAdmin => return Err(AdminError::LastAdmin),
+        Disabling::NoSuchUser => return Err(AdminError::UserNotFound { id }),
+    };
+    Ok(Disabled {
+        account: user(store, id, now).await?,
+        sessions_ended,
+    })
+}
+
+/// Enables account `id` again: it may sign in, and its tokens work again.
+pub async fn enable_user(
+    store: &Store,
+    tokens: &TokenCache,
+    by: Administrator,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<AdminAccountRecord, AdminError> {
+    let before = user(store, id, now).await?;
+    if before.disabled_at.is_none() {
+        return Ok(before);
+    }
+    if !store.enable_account(id).await? {
+        return Err(AdminError::UserNotFound { id });
+    }
+    tokens.invalidate();
+    let detail = format!("account enabled {}", by.describe());
+    record(
+        store,
+        SecurityEventKind::AccountEnabled,
+        id,
+        by,
+        &detail,
+        now,
+    )
+    .await?;
+    tracing::info!(user_id = %id, "account enabled");
+    user(store, id, now).await
+}
+
+/// Clears account `id`'s login lock and its count of failed logins.
+pub async fn unlock_user(
+    store: &Store,
+    by: Administrator,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<AdminAccountRecord, AdminError> {
+    user(store, id, now).await?;
+    let was_locked_until = store
+        .clear_login_failures(&account_lock_key(id), now)
+        .await?;
+    let detail = match was_locked_until {
+        Some(until) => format!(
+            "login lock (until {}) cleared {}",
+            until.to_rfc3339(),
+            by.describe()
+        ),
+        None => format!("failed-login count cleared {}", by.describe()),
+    };
+    record(
+        store,
+        SecurityEventKind::AccountUnlocked,
+        id,
+        by,
+        &detail,
+        now,
+    )
+    .await?;
+    user(store, id, now).await
+}
+
+async fn record(
+    store: &Store,
+    kind: SecurityEventKind,
+    user_id: Uuid,
+    by: Administrator,
+    detail: &str,
+    now: Timestamp,
+) -> Result<(), AdminError> {
+    let event = SecurityEvent {
+        kind,
+        user_id: Some(user_id),
+        session_id: None,
+        ip: None,
+        detail: Some(detail),
+        actor_id: by.actor_id(),
+    };
+    store.record_security_event(event, now).await?;
+    Ok(())
+}
