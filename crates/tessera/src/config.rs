@@ -59,6 +59,8 @@ pub enum Registration {
     Open,
     /// Registration answers 403; operators make accounts (`tessera users create`).
     Closed,
+    /// Registration answers 403; an admin's invitation link (or an operator) makes accounts.
+    Invite,
 }
 
 /// `DATABASE_URL`. Its `Debug` hides the password (`postgres://app:***@db/tessera`), so neither
@@ -129,9 +131,16 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Who may make an account: `open` lets anyone register (as a least-privileged `member`);
-    /// `closed` refuses `POST /api/v1/auth/register` and leaves accounts to operators.
+    /// `closed` refuses `POST /api/v1/auth/register` and leaves accounts to operators; `invite`
+    /// refuses it too, and an admin's invitation link is the way in.
     #[arg(long, env = "REGISTRATION", value_enum, default_value = "open")]
     pub registration: Registration,
+
+    /// The address people reach this service at (`https://tessera.example.org`), for the links
+    /// it hands out (password resets, invitations). Unset: the address the admin's own request
+    /// came to.
+    #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
 
     /// Requests per minute per client IP on every `/api/` route.
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
@@ -383,6 +392,20 @@ pub struct Config {
     /// provider does not retire it for disuse.
     #[arg(long, env = "OAUTH_IDLE_REFRESH_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=365))]
     pub oauth_idle_refresh_days: u64,
+}
+
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{raw}` must start with https:// or http://"))?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "`{raw}` must be a base address such as https://tessera.example.org"
+        ));
+    }
+    Ok(url.to_owned())
 }
 
 fn parse_cidr(raw: &str) -> Result<IpNet, String> {

@@ -168,6 +168,14 @@ fn split(sealed: &[u8]) -> Option<(&str, &[u8], &[u8])> {
     Some((std::str::from_utf8(id).ok()?, nonce, ciphertext))
 }
 
+/// The SHA-256 of a high-entropy secret (a refresh token, a one-time link): what is stored of it,
+/// so the database alone gives nobody a usable secret. (PATs have their own type,
+/// `tokens::format::TokenHash`.)
+pub fn sha256(secret: &str) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 /// `n` characters drawn uniformly from base62 by the operating system's CSPRNG: PAT and
 /// refresh-token secrets, generated keys, dummy passwords.
 pub fn random_base62(n: usize) -> String {

@@ -3,6 +3,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod links;
 pub mod lockout;
 pub mod login_guard;
 pub mod password;

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::links::{self, LinkProblem};
 use super::password::HashingError;
 use super::service::{self, AccountError, RegisterRequest};
 use super::sessions::{ClientInfo, TokenPair};
@@ -17,14 +18,18 @@ use crate::http::extract::Json;
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::state::AppState;
 use crate::store::UserRecord;
-use crate::types::Timestamp;
+use crate::types::{Role, Timestamp};
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         let message = error.to_string();
         match error {
             AccountError::Invalid(invalid) => invalid.into(),
-            AccountError::RegistrationClosed => ApiError::Forbidden(error.to_string()),
+            AccountError::RegistrationClosed | AccountError::RegistrationByInvite => {
+                ApiError::Forbidden(error.to_string())
+            }
+            AccountError::Link(LinkProblem::Unknown) => ApiError::NotFound(error.to_string()),
+            AccountError::Link(_) => ApiError::Gone(error.to_string()),
             AccountError::UsernameTaken | AccountError::EmailTaken => {
                 ApiError::Conflict(error.to_string())
             }
@@ -91,6 +96,94 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))
+        .routes(routes!(reset_password))
+        .routes(routes!(accept_invite))
+}
+
+/// Body of `POST /api/v1/auth/reset-password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The `token` of the reset link an admin made.
+    pub token: String,
+    /// The new password, 8–256 characters.
+    pub password: String,
+}
+
+/// Sets a new password with an admin's one-time reset link; every session of the account ends
+/// and its login lock is cleared.
+#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "accounts", request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, description = "Password set: `{\"id\"}` of the account"),
+        (status = 404, description = "No such link", body = crate::http::openapi::ErrorEnvelope),
+        (status = 410, description = "The link was used, replaced by a newer one, or expired (the message says which)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "Invalid password", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Json(body): Json<ResetPasswordRequest>,
+) -> ApiResult<Success<serde_json::Value>> {
+    let id = links::reset_password(
+        &state.store,
+        &state.passwords,
+        &body.token,
+        body.password,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(ok(serde_json::json!({ "id": id })))
+}
+
+/// Body of `POST /api/v1/auth/accept-invite`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInviteRequest {
+    /// The `token` of the invitation link an admin made.
+    pub token: String,
+    /// 3–50 characters of `A-Z a-z 0-9 _ . -`.
+    pub username: String,
+    /// 8–256 characters.
+    pub password: String,
+}
+
+/// An invited account, as made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitedView {
+    id: Uuid,
+    username: String,
+    email: String,
+    role: Role,
+}
+
+/// Creates the account an admin's one-time invitation link offers: its email and role, with the
+/// username and password given here. Works whatever `REGISTRATION` says.
+#[utoipa::path(post, path = "/api/v1/auth/accept-invite", tag = "accounts", request_body = AcceptInviteRequest,
+    responses(
+        (status = 201, description = "Account created", body = inline(crate::http::openapi::Enveloped<InvitedView>)),
+        (status = 404, description = "No such invitation", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "Username or email taken (the invitation stays usable)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 410, description = "The invitation was used, replaced, or expired (the message says which)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "Invalid username or password", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    Json(body): Json<AcceptInviteRequest>,
+) -> ApiResult<Success<InvitedView>> {
+    let invited = links::accept_invite(
+        &state.store,
+        &state.passwords,
+        &body.token,
+        body.username,
+        body.password,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(created(InvitedView {
+        id: invited.id,
+        username: invited.username,
+        email: invited.email,
+        role: invited.role,
+    }))
 }
 
 /// A user as the API shows it.

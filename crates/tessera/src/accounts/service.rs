@@ -44,6 +44,9 @@ pub enum AccountError {
     /// `REGISTRATION=closed`: only an operator or an admin makes accounts.
     #[error("Registration is closed: ask an administrator for an account")]
     RegistrationClosed,
+    /// `REGISTRATION=invite`: an account comes only with an admin's invitation.
+    #[error("Registration is by invitation: ask an administrator for an invitation link")]
+    RegistrationByInvite,
     /// Another account has this username (compared without case).
     #[error("Username already taken")]
     UsernameTaken,
@@ -58,6 +61,9 @@ pub enum AccountError {
     /// answer for an unknown login, a wrong password and a locked one).
     #[error("Invalid credentials")]
     InvalidCredentials,
+    /// A one-time link (password reset, invitation) that cannot be used.
+    #[error(transparent)]
+    Link(#[from] super::links::LinkProblem),
     /// The account was disabled by an admin.
     #[error("Account disabled")]
     AccountDisabled,
@@ -104,21 +110,32 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, AccountError> {
 }
 
 fn validate_registration(request: &RegisterRequest) -> Result<(), AccountError> {
-    let username_len = request.username.chars().count();
+    validate_username(&request.username)?;
+    validate_email(&request.email)?;
+    validate_password("password", &request.password)
+}
+
+/// Usernames are 3–50 characters of `A-Z a-z 0-9 _ . -`.
+pub fn validate_username(username: &str) -> Result<(), AccountError> {
+    let username_len = username.chars().count();
     if !(3..=50).contains(&username_len) {
         return invalid("username must be 3 to 50 characters long");
     }
-    if !request
-        .username
+    if !username
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
     {
         return invalid("username may contain only letters, digits, `_`, `.` and `-`");
     }
-    if request.email.len() > 254 || !email_address::EmailAddress::is_valid(&request.email) {
+    Ok(())
+}
+
+/// An email address as registration accepts it.
+pub fn validate_email(email: &str) -> Result<(), AccountError> {
+    if email.len() > 254 || !email_address::EmailAddress::is_valid(email) {
         return invalid("email must be a valid email address");
     }
-    validate_password("password", &request.password)
+    Ok(())
 }
 
 /// Passwords are 8–256 characters; `field` names the field in the message.
@@ -138,8 +155,10 @@ pub async fn sign_up(
     registration: Registration,
     request: RegisterRequest,
 ) -> Result<UserRecord, AccountError> {
-    if registration == Registration::Closed {
-        return Err(AccountError::RegistrationClosed);
+    match registration {
+        Registration::Open => {}
+        Registration::Closed => return Err(AccountError::RegistrationClosed),
+        Registration::Invite => return Err(AccountError::RegistrationByInvite),
     }
     create_account(
         store,

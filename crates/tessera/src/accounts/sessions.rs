@@ -18,7 +18,6 @@
 
 use std::net::IpAddr;
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -87,7 +86,7 @@ fn new_refresh_token() -> String {
 }
 
 fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    crate::crypto::sha256(token)
 }
 
 /// Whether `presented` has a refresh token's shape (no database round trip for garbage).

@@ -4,17 +4,18 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::service::{self, AdminError, Administrator, UserQuery};
+use super::service::{self, AdminError, Administrator, InviteRequest, ResetLinkRequest, UserQuery};
 use crate::accounts::AuthUser;
-use crate::http::extract::{Path, Query};
+use crate::http::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
-use crate::http::{ok, ApiError, ApiResult, Success};
+use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::state::AppState;
 use crate::store::{AccountOrigin, AdminAccountRecord};
 use crate::types::{Role, Timestamp};
@@ -24,7 +25,10 @@ impl From<AdminError> for ApiError {
         match error {
             AdminError::Invalid(invalid) => invalid.into(),
             AdminError::UserNotFound { .. } => ApiError::NotFound(error.to_string()),
-            AdminError::OwnAccount | AdminError::LastAdmin => ApiError::Conflict(error.to_string()),
+            AdminError::OwnAccount
+            | AdminError::LastAdmin
+            | AdminError::Disabled
+            | AdminError::EmailTaken => ApiError::Conflict(error.to_string()),
             AdminError::Store(error) => ApiError::from(error),
         }
     }
@@ -61,6 +65,107 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
         .routes(routes!(unlock_user))
+        .routes(routes!(reset_link))
+        .routes(routes!(invite))
+}
+
+/// `{PUBLIC_URL}{path}?token={secret}`, or on the address the admin's request came to when
+/// `PUBLIC_URL` is unset. The secret rides in the query string, which the request log leaves out.
+fn link_url(state: &AppState, headers: &HeaderMap, path: &str, secret: &str) -> String {
+    let base = state.config.public_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    });
+    format!("{base}{path}?token={secret}")
+}
+
+/// A one-time link, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkView {
+    /// The link to hand to the person; it works once.
+    url: String,
+    #[schema(value_type = String)]
+    expires_at: Timestamp,
+}
+
+/// A one-time link whose page sets a new password for the account and ends its sessions — for
+/// a clinic with no mail server: hand the link over in person. Stored as a hash; a newer link
+/// ends this one.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reset-link", tag = "admin", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body(content = Option<ResetLinkRequest>, description = "Optional"),
+    responses(
+        (status = 201, description = "The link, shown once", body = inline(Enveloped<LinkView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+        (status = 409, description = "The account is disabled", body = ErrorEnvelope),
+        (status = 422, description = "expires_in_minutes out of 5–1440", body = ErrorEnvelope),
+    ))]
+pub async fn reset_link(
+    admin: AdminUser,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    JsonOrEmpty(body): JsonOrEmpty<ResetLinkRequest>,
+) -> ApiResult<Success<LinkView>> {
+    let link = service::create_reset_link(
+        &state.store,
+        admin.administrator(),
+        id,
+        &body,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(created(LinkView {
+        url: link_url(&state, &headers, "/reset-password", &link.secret),
+        expires_at: link.expires_at,
+    }))
+}
+
+/// An invitation, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteView {
+    /// The link to hand to the person; it works once.
+    url: String,
+    #[schema(value_type = String)]
+    expires_at: Timestamp,
+    email: String,
+    role: Role,
+}
+
+/// A one-time link whose page creates an account with this email and role (the invitee picks
+/// the username and password). With `REGISTRATION=invite` it is the only way in besides the
+/// CLI. A newer invitation to the same email ends this one.
+#[utoipa::path(post, path = "/api/v1/admin/invites", tag = "admin", security(("jwt" = [])),
+    request_body = InviteRequest,
+    responses(
+        (status = 201, description = "The invitation, shown once", body = inline(Enveloped<InviteView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 409, description = "An account with this email exists", body = ErrorEnvelope),
+        (status = 422, description = "Invalid email, unknown role, expires_in_minutes out of 5–20160", body = ErrorEnvelope),
+    ))]
+pub async fn invite(
+    admin: AdminUser,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<InviteRequest>,
+) -> ApiResult<Success<InviteView>> {
+    let (link, email, role) = service::create_invite(
+        &state.store,
+        admin.administrator(),
+        &body,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(created(InviteView {
+        url: link_url(&state, &headers, "/invite", &link.secret),
+        expires_at: link.expires_at,
+        email,
+        role,
+    }))
 }
 
 /// Whether an account may sign in now.

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::accounts::login_guard::account_lock_key;
 use crate::input::{named, InvalidField, Paging};
 use crate::store::{
-    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, SecurityEvent, SecurityEventKind,
-    Store,
+    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, LinkPurpose, NewAccountLink,
+    SecurityEvent, SecurityEventKind, Store,
 };
 use crate::tokens::cache::TokenCache;
 use crate::types::{Role, Timestamp};
@@ -67,6 +67,12 @@ pub enum AdminError {
     /// Disabling the last enabled admin would leave nobody to enable anyone.
     #[error("This is the last enabled admin: make another admin first")]
     LastAdmin,
+    /// A reset link for a disabled account would not let its owner in.
+    #[error("The account is disabled: enable it first")]
+    Disabled,
+    /// An invitation to an email that already has an account.
+    #[error("An account with this email already exists")]
+    EmailTaken,
     /// The database failed.
     #[error("the account store failed: {0}")]
     Store(#[from] sqlx::Error),
@@ -284,4 +290,173 @@ async fn record(
     };
     store.record_security_event(event, now).await?;
     Ok(())
+}
+
+const DEFAULT_RESET_MINUTES: i64 = 60;
+const RESET_MINUTES: std::ops::RangeInclusive<i64> = 5..=1440;
+const DEFAULT_INVITE_MINUTES: i64 = 3 * 1440;
+const INVITE_MINUTES: std::ops::RangeInclusive<i64> = 5..=14 * 1440;
+/// Random characters of a link's secret: ~190 bits.
+const LINK_SECRET_LEN: usize = 32;
+
+/// Body of `POST /api/v1/admin/users/{id}/reset-link`; optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetLinkRequest {
+    /// 5–1440, default 60.
+    pub expires_in_minutes: Option<i64>,
+}
+
+/// Body of `POST /api/v1/admin/invites`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// Who is invited; the account gets this email.
+    pub email: String,
+    /// The role the account gets.
+    pub role: String,
+    /// 5–20160 (two weeks), default 4320 (three days).
+    pub expires_in_minutes: Option<i64>,
+}
+
+/// A one-time link's secret (to put in the link, shown once) and its end.
+#[derive(Debug)]
+pub struct IssuedLink {
+    pub secret: String,
+    pub expires_at: Timestamp,
+}
+
+fn link_lifetime(
+    minutes: Option<i64>,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<time::Duration, AdminError> {
+    let minutes = minutes.unwrap_or(default);
+    if !range.contains(&minutes) {
+        return Err(InvalidField::new(format!(
+            "expires_in_minutes must be between {} and {}",
+            range.start(),
+            range.end()
+        ))
+        .into());
+    }
+    Ok(time::Duration::minutes(minutes))
+}
+
+/// Makes a one-time link that sets a new password for account `id` and ends its sessions; a
+/// newer link ends this one. For a disabled account it is refused: enable it first.
+pub async fn create_reset_link(
+    store: &Store,
+    by: Administrator,
+    id: Uuid,
+    request: &ResetLinkRequest,
+    now: Timestamp,
+) -> Result<IssuedLink, AdminError> {
+    let lifetime = link_lifetime(
+        request.expires_in_minutes,
+        DEFAULT_RESET_MINUTES,
+        RESET_MINUTES,
+    )?;
+    let account = user(store, id, now).await?;
+    if account.disabled_at.is_some() {
+        return Err(AdminError::Disabled);
+    }
+    let link = issue_link(store, by, NewLinkSubject::Reset(id), now, now + lifetime).await?;
+    let detail = format!(
+        "password-reset link made {}, valid until {}",
+        by.describe(),
+        link.expires_at.to_rfc3339()
+    );
+    record(
+        store,
+        SecurityEventKind::ResetLinkCreated,
+        id,
+        by,
+        &detail,
+        now,
+    )
+    .await?;
+    Ok(link)
+}
+
+/// Makes a one-time link that creates an account with `email` and `role`; a newer invitation
+/// to the same email ends this one.
+pub async fn create_invite(
+    store: &Store,
+    by: Administrator,
+    request: &InviteRequest,
+    now: Timestamp,
+) -> Result<(IssuedLink, String, Role), AdminError> {
+    let email = request.email.trim().to_owned();
+    crate::accounts::service::validate_email(&email)
+        .map_err(|_| InvalidField::new("email must be a valid email address"))?;
+    let role = request
+        .role
+        .parse::<Role>()
+        .map_err(|e| InvalidField::new(e.to_string()))?;
+    let lifetime = link_lifetime(
+        request.expires_in_minutes,
+        DEFAULT_INVITE_MINUTES,
+        INVITE_MINUTES,
+    )?;
+    if store.find_user_by_login(&email).await?.is_some() {
+        return Err(AdminError::EmailTaken);
+    }
+    let link = issue_link(
+        store,
+        by,
+        NewLinkSubject::Invite(&email, role),
+        now,
+        now + lifetime,
+    )
+    .await?;
+    let detail = format!(
+        "invitation for {email} as {role} made {}, valid until {}",
+        by.describe(),
+        link.expires_at.to_rfc3339()
+    );
+    let event = SecurityEvent {
+        kind: SecurityEventKind::InviteCreated,
+        user_id: by.actor_id(),
+        session_id: None,
+        ip: None,
+        detail: Some(&detail),
+        actor_id: by.actor_id(),
+    };
+    store.record_security_event(event, now).await?;
+    Ok((link, email, role))
+}
+
+/// What a new link is for.
+enum NewLinkSubject<'a> {
+    Reset(Uuid),
+    Invite(&'a str, Role),
+}
+
+async fn issue_link(
+    store: &Store,
+    by: Administrator,
+    subject: NewLinkSubject<'_>,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<IssuedLink, AdminError> {
+    let secret = crate::crypto::random_base62(LINK_SECRET_LEN);
+    let token_hash = crate::crypto::sha256(&secret);
+    let (purpose, user_id, email, role) = match subject {
+        NewLinkSubject::Reset(id) => (LinkPurpose::PasswordReset, Some(id), None, None),
+        NewLinkSubject::Invite(email, role) => (LinkPurpose::Invite, None, Some(email), Some(role)),
+    };
+    store
+        .insert_account_link(&NewAccountLink {
+            token_hash: &token_hash,
+            purpose,
+            user_id,
+            email,
+            role,
+            created_by: by.actor_id(),
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok(IssuedLink { secret, expires_at })
 }

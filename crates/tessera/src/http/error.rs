@@ -74,6 +74,9 @@ pub enum ApiError {
     /// 409: the request conflicts with stored data (a taken username, say).
     #[error("{0}")]
     Conflict(String),
+    /// 410: what the request names existed but is spent for good (a used or expired one-time link).
+    #[error("{0}")]
+    Gone(String),
     /// 413: the body is over the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -119,6 +122,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -51,6 +51,14 @@ crate::types::text_enum! {
         AccountEnabled = "account_enabled",
         /// An admin cleared an account's login lock.
         AccountUnlocked = "account_unlocked",
+        /// An admin made a password-reset link for an account.
+        ResetLinkCreated = "reset_link_created",
+        /// A reset link set a new password (every session ended).
+        PasswordReset = "password_reset",
+        /// An admin invited someone (the event's account is the admin's).
+        InviteCreated = "invite_created",
+        /// An invitation was accepted: the account was created.
+        InviteAccepted = "invite_accepted",
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! Nothing outside this module writes SQL.
 
+mod account_links;
 mod admin;
 mod audit;
 mod case_records;
@@ -29,6 +30,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use account_links::{AccountLinkRecord, InvitedUser, LinkPurpose, NewAccountLink, Redemption};
 pub use admin::{AccountFilter, AccountStatus, AdminAccountRecord, Disabling};
 pub use audit::{AuditEntry, AuditFilter, AuditPage};
 pub use case_records::{

@@ -36,6 +36,10 @@ crate::types::text_enum! {
         Registration = "registration",
         /// `tessera users create`.
         Operator = "operator",
+        /// An admin's invitation, accepted.
+        Invite = "invite",
+        /// A service account (owned by the lab, not a person).
+        Service = "service",
     }
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod admin_links;
 mod admin_users;
 mod bad_input;
 mod case_records;
