@@ -380,6 +380,20 @@ pub struct Config {
     #[arg(long, env = "OAUTH_FAILURE_COOLDOWN_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub oauth_failure_cooldown_seconds: u64,
 
+    /// Security events older than this many days are deleted (by a background task, in small
+    /// batches).
+    #[arg(long, env = "SECURITY_EVENTS_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub security_events_retention_days: u32,
+
+    /// PAT audit-log entries older than this many days are deleted the same way. Unset: kept
+    /// for ever.
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: Option<u32>,
+
+    /// How often the retention task runs, in seconds; 0 turns it off.
+    #[arg(long, env = "RETENTION_INTERVAL_SECONDS", default_value_t = 3600)]
+    pub retention_interval_seconds: u64,
+
     /// How often the keep-alive task looks for tokens to refresh, in seconds; 0 turns it off.
     #[arg(long, env = "OAUTH_KEEPALIVE_INTERVAL_SECONDS", default_value_t = 60)]
     pub oauth_keepalive_interval_seconds: u64,

@@ -118,6 +118,7 @@ fn start_background_work(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     [invalidator, key_reloader, fcs_warm_up, forget_idle_clients]
         .into_iter()
         .chain(state.connections.spawn_keep_alive())
+        .chain(crate::admin::retention::spawn(state))
         .collect()
 }
 

@@ -6,5 +6,6 @@
 //! which takes an [`routes::AdminUser`], so a non-admin is refused before any handler runs. The
 //! CLI (`tessera users …`) and the console call the same service.
 
+pub mod retention;
 pub mod routes;
 pub mod service;

@@ -1,6 +1,7 @@
 //! `/api/v1/admin/…` over HTTP. Every handler takes an [`AdminUser`]: a signed-in person (JWT)
 //! whose role is `admin` now; anyone else is refused with 403 before the handler runs. PATs are
-//! not accepted: no scope reaches administration.
+//! not accepted: no scope reaches administration. (One route here is not an admin's:
+//! `/api/v1/auth/security-events`, a person's own events, over the same listing.)
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -11,20 +12,27 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::service::{self, AdminError, Administrator, InviteRequest, ResetLinkRequest, UserQuery};
+use super::service::{
+    self, AdminError, Administrator, EventPage, EventQuery, InviteRequest, ResetLinkRequest,
+    TokenQuery, UserQuery,
+};
 use crate::accounts::AuthUser;
 use crate::http::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::state::AppState;
-use crate::store::{AccountOrigin, AdminAccountRecord};
+use crate::store::{AccountOrigin, AdminAccountRecord, SecurityEventKind, SecurityEventRecord};
+use crate::tokens::routes::TokenView;
 use crate::types::{Role, Timestamp};
 
 impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> Self {
         match error {
             AdminError::Invalid(invalid) => invalid.into(),
-            AdminError::UserNotFound { .. } => ApiError::NotFound(error.to_string()),
+            AdminError::UserNotFound { .. } | AdminError::TokenNotFound { .. } => {
+                ApiError::NotFound(error.to_string())
+            }
+            AdminError::Corrupt(error) => ApiError::Internal(error),
             AdminError::OwnAccount
             | AdminError::LastAdmin
             | AdminError::Disabled
@@ -67,6 +75,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unlock_user))
         .routes(routes!(reset_link))
         .routes(routes!(invite))
+        .routes(routes!(token_inventory))
+        .routes(routes!(revoke_token))
+        .routes(routes!(security_events))
+        .routes(routes!(own_security_events))
 }
 
 /// `{PUBLIC_URL}{path}?token={secret}`, or on the address the admin's request came to when
@@ -350,4 +362,196 @@ pub async fn unlock_user(
     let account =
         service::unlock_user(&state.store, admin.administrator(), id, state.clock.now()).await?;
     Ok(ok(account.into()))
+}
+
+/// Who owns a token in the inventory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnerView {
+    id: Uuid,
+    username: String,
+}
+
+/// A token as the inventory lists it: as its owner sees it (never the secret or its hash), and
+/// whose it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryTokenView {
+    #[serde(flatten)]
+    token: TokenView,
+    owner: OwnerView,
+}
+
+/// A page of the inventory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryList {
+    tokens: Vec<InventoryTokenView>,
+    /// How many tokens match in all.
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+/// Everyone's tokens, newest first, by owner, status and scope.
+#[utoipa::path(get, path = "/api/v1/admin/tokens", tag = "admin", security(("jwt" = [])),
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "A page of the inventory", body = inline(Enveloped<InventoryList>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 422, description = "Unknown user, status or scope; limit or offset out of range", body = ErrorEnvelope),
+    ))]
+pub async fn token_inventory(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+) -> ApiResult<Success<InventoryList>> {
+    let now = state.clock.now();
+    let page = service::token_inventory(&state.store, &query, now).await?;
+    let tokens = page
+        .tokens
+        .into_iter()
+        .map(|listed| InventoryTokenView {
+            owner: OwnerView {
+                id: listed.token.user_id,
+                username: listed.owner,
+            },
+            token: TokenView::new(listed.token, now),
+        })
+        .collect();
+    Ok(ok(InventoryList {
+        tokens,
+        total: page.total,
+        limit: page.paging.limit,
+        offset: page.paging.offset,
+    }))
+}
+
+/// The answer to a revocation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedView {
+    id: Uuid,
+    #[schema(value_type = String)]
+    revoked_at: Timestamp,
+}
+
+/// Revokes anyone's token at once, on every instance; a security event names the admin.
+/// Revoking again answers the first `revoked_at`.
+#[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin", security(("jwt" = [])),
+    params(("id" = Uuid, Path, description = "Token id")),
+    responses(
+        (status = 200, description = "Revoked (idempotent)", body = inline(Enveloped<RevokedView>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such token", body = ErrorEnvelope),
+    ))]
+pub async fn revoke_token(
+    admin: AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Success<RevokedView>> {
+    let revoked_at = service::revoke_any_token(
+        &state.store,
+        &state.token_cache,
+        admin.administrator(),
+        id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(ok(RevokedView { id, revoked_at }))
+}
+
+/// A security event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEventView {
+    id: i64,
+    #[schema(value_type = String)]
+    occurred_at: Timestamp,
+    /// e.g. `login_failed`, `login_locked`, `refresh_token_reused`, `role_changed`,
+    /// `account_disabled`.
+    #[schema(value_type = String)]
+    kind: SecurityEventKind,
+    /// The account concerned, if any.
+    user_id: Option<Uuid>,
+    /// Its username, while it exists.
+    username: Option<String>,
+    /// The admin who caused it, if one did.
+    actor_id: Option<Uuid>,
+    actor_username: Option<String>,
+    session_id: Option<Uuid>,
+    ip: Option<String>,
+    detail: Option<String>,
+}
+
+impl From<SecurityEventRecord> for SecurityEventView {
+    fn from(e: SecurityEventRecord) -> Self {
+        SecurityEventView {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            kind: e.kind,
+            user_id: e.user_id,
+            username: e.username,
+            actor_id: e.actor_id,
+            actor_username: e.actor_username,
+            session_id: e.session_id,
+            ip: e.ip,
+            detail: e.detail,
+        }
+    }
+}
+
+/// A page of security events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityEventList {
+    events: Vec<SecurityEventView>,
+    /// How many events match in all.
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+impl From<EventPage> for SecurityEventList {
+    fn from(page: EventPage) -> Self {
+        SecurityEventList {
+            events: page
+                .events
+                .into_iter()
+                .map(SecurityEventView::from)
+                .collect(),
+            total: page.total,
+            limit: page.paging.limit,
+            offset: page.paging.offset,
+        }
+    }
+}
+
+/// Everyone's security events, newest first: failed and locked logins, reused refresh tokens,
+/// role changes and every admin action.
+#[utoipa::path(get, path = "/api/v1/admin/security-events", tag = "admin", security(("jwt" = [])),
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of events", body = inline(Enveloped<SecurityEventList>)),
+        (status = 403, description = "The caller is not an admin", body = ErrorEnvelope),
+        (status = 422, description = "Unknown user or kind, a time that is not RFC 3339, limit or offset out of range", body = ErrorEnvelope),
+    ))]
+pub async fn security_events(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    Query(query): Query<EventQuery>,
+) -> ApiResult<Success<SecurityEventList>> {
+    let page = service::security_events(&state.store, &query, None).await?;
+    Ok(ok(page.into()))
+}
+
+/// The caller's own security events, newest first (`user` is not accepted here).
+#[utoipa::path(get, path = "/api/v1/auth/security-events", tag = "accounts", security(("jwt" = [])),
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of the caller's events", body = inline(Enveloped<SecurityEventList>)),
+        (status = 401, description = "Missing, invalid or expired JWT", body = ErrorEnvelope),
+        (status = 422, description = "user given, unknown kind, a time that is not RFC 3339, limit or offset out of range", body = ErrorEnvelope),
+    ))]
+pub async fn own_security_events(
+    user: AuthUser,
+    State(state): State<AppState>,
+    Query(query): Query<EventQuery>,
+) -> ApiResult<Success<SecurityEventList>> {
+    let page = service::security_events(&state.store, &query, Some(user.user_id)).await?;
+    Ok(ok(page.into()))
 }

@@ -13,10 +13,11 @@ use uuid::Uuid;
 use crate::accounts::login_guard::account_lock_key;
 use crate::input::{named, InvalidField, Paging};
 use crate::store::{
-    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, LinkPurpose, NewAccountLink,
-    SecurityEvent, SecurityEventKind, Store,
+    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, EventFilter, LinkPurpose,
+    NewAccountLink, SecurityEvent, SecurityEventKind, SecurityEventRecord, Store, TokenState,
 };
 use crate::tokens::cache::TokenCache;
+use crate::tokens::scopes::Scope;
 use crate::types::{Role, Timestamp};
 
 const DEFAULT_PAGE: i64 = 50;
@@ -73,6 +74,15 @@ pub enum AdminError {
     /// An invitation to an email that already has an account.
     #[error("An account with this email already exists")]
     EmailTaken,
+    /// No token with this id.
+    #[error("Token not found")]
+    TokenNotFound {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// A stored token could not be read back.
+    #[error("a stored token is unreadable: {0}")]
+    Corrupt(anyhow::Error),
     /// The database failed.
     #[error("the account store failed: {0}")]
     Store(#[from] sqlx::Error),
@@ -459,4 +469,226 @@ async fn issue_link(
         })
         .await?;
     Ok(IssuedLink { secret, expires_at })
+}
+
+const DEFAULT_TOKEN_PAGE: i64 = 50;
+const MAX_TOKEN_PAGE: i64 = 500;
+const DEFAULT_EVENT_PAGE: i64 = 50;
+const MAX_EVENT_PAGE: i64 = 1000;
+
+/// Query of `GET /api/v1/admin/tokens`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// The owner: a user id, username or email.
+    pub user: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: Option<String>,
+    /// Only tokens that grant this scope (holding it or a higher level of its resource).
+    pub scope: Option<String>,
+    /// 1–500, default 50.
+    pub limit: Option<i64>,
+    /// 0 or more, default 0.
+    pub offset: Option<i64>,
+}
+
+/// A token with its owner's name, as the inventory lists it.
+#[derive(Debug)]
+pub struct InventoryToken {
+    pub token: crate::tokens::Token,
+    pub owner: String,
+}
+
+/// A page of the inventory and how many tokens match in all.
+#[derive(Debug)]
+pub struct TokenPage {
+    pub tokens: Vec<InventoryToken>,
+    pub total: i64,
+    pub paging: Paging,
+}
+
+/// The account a `user=` filter names: an id, a username or an email.
+async fn named_account(store: &Store, raw: &str) -> Result<Uuid, AdminError> {
+    let raw = raw.trim();
+    if let Ok(id) = raw.parse::<Uuid>() {
+        return Ok(id);
+    }
+    store
+        .find_user_by_login(raw)
+        .await?
+        .map(|user| user.id)
+        .ok_or_else(|| {
+            InvalidField::new(format!(
+                "user: no account is named \"{}\"",
+                crate::input::echo(raw)
+            ))
+            .into()
+        })
+}
+
+/// Everyone's tokens (never a secret or its hash), newest first.
+pub async fn token_inventory(
+    store: &Store,
+    query: &TokenQuery,
+    now: Timestamp,
+) -> Result<TokenPage, AdminError> {
+    let paging = Paging::read(
+        query.limit,
+        query.offset,
+        DEFAULT_TOKEN_PAGE,
+        MAX_TOKEN_PAGE,
+    )?;
+    let owner = match query.user.as_deref() {
+        Some(raw) => Some(named_account(store, raw).await?),
+        None => None,
+    };
+    let state = query
+        .status
+        .as_deref()
+        .map(|raw| named::<TokenState>("status", raw))
+        .transpose()?;
+    let scope = query
+        .scope
+        .as_deref()
+        .map(|raw| {
+            raw.trim().parse::<Scope>().map_err(|_| {
+                InvalidField::new(format!(
+                    "scope: unknown scope \"{}\"",
+                    crate::input::echo(raw)
+                ))
+            })
+        })
+        .transpose()?;
+    // The scope hierarchy is the service's, not SQL's: filtered here. An inventory is small
+    // (people × a few tokens); the owner and state filters run in the database.
+    let mut matching = Vec::new();
+    for row in store.token_inventory(owner, state, now).await? {
+        let token = crate::tokens::Token::try_from(row.token).map_err(AdminError::Corrupt)?;
+        if scope.is_none_or(|scope| token.scopes.granting(scope).is_some()) {
+            matching.push(InventoryToken {
+                token,
+                owner: row.owner,
+            });
+        }
+    }
+    let total = matching.len() as i64;
+    let tokens = matching
+        .into_iter()
+        .skip(paging.offset as usize)
+        .take(paging.limit as usize)
+        .collect();
+    Ok(TokenPage {
+        tokens,
+        total,
+        paging,
+    })
+}
+
+/// Revokes anyone's token at once (this instance's cache before the answer, the others' by the
+/// change feed) and records it, naming the admin. Revoking again answers the first time.
+pub async fn revoke_any_token(
+    store: &Store,
+    tokens: &TokenCache,
+    by: Administrator,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<Timestamp, AdminError> {
+    let (owner, revoked_at) = store
+        .revoke_any_token(id, now)
+        .await?
+        .ok_or(AdminError::TokenNotFound { id })?;
+    tokens.invalidate();
+    if revoked_at == now {
+        let detail = format!("token {id} revoked {}", by.describe());
+        record(
+            store,
+            SecurityEventKind::TokenRevokedByAdmin,
+            owner,
+            by,
+            &detail,
+            now,
+        )
+        .await?;
+        tracing::info!(token_id = %id, user_id = %owner, "token revoked by an admin");
+    }
+    Ok(revoked_at)
+}
+
+/// Query of the security-event listings.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// The account concerned: a user id, username or email (admins' listing only).
+    pub user: Option<String>,
+    /// One kind, e.g. `login_failed`, `account_disabled`.
+    pub kind: Option<String>,
+    /// RFC 3339; events at or after.
+    pub since: Option<String>,
+    /// RFC 3339; events before.
+    pub until: Option<String>,
+    /// 1–1000, default 50.
+    pub limit: Option<i64>,
+    /// 0 or more, default 0.
+    pub offset: Option<i64>,
+}
+
+/// A page of security events and how many match in all.
+#[derive(Debug)]
+pub struct EventPage {
+    pub events: Vec<SecurityEventRecord>,
+    pub total: i64,
+    pub paging: Paging,
+}
+
+fn instant(name: &str, raw: Option<&str>) -> Result<Option<Timestamp>, AdminError> {
+    raw.map(|raw| {
+        Timestamp::parse_rfc3339(raw.trim()).ok_or_else(|| {
+            InvalidField::new(format!(
+                "{name} must be an RFC 3339 time such as 2025-01-15T10:30:00Z"
+            ))
+            .into()
+        })
+    })
+    .transpose()
+}
+
+/// Security events, newest first: everyone's for an admin, or only `own`'s (a person reading
+/// their own, where `user=` is not accepted).
+pub async fn security_events(
+    store: &Store,
+    query: &EventQuery,
+    own: Option<Uuid>,
+) -> Result<EventPage, AdminError> {
+    let paging = Paging::read(
+        query.limit,
+        query.offset,
+        DEFAULT_EVENT_PAGE,
+        MAX_EVENT_PAGE,
+    )?;
+    let user_id = match (own, query.user.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(InvalidField::new("user: only admins list other people's events").into())
+        }
+        (Some(own), None) => Some(own),
+        (None, Some(raw)) => Some(named_account(store, raw).await?),
+        (None, None) => None,
+    };
+    let filter = EventFilter {
+        user_id,
+        kind: query
+            .kind
+            .as_deref()
+            .map(|raw| named::<SecurityEventKind>("kind", raw))
+            .transpose()?,
+        since: instant("since", query.since.as_deref())?,
+        until: instant("until", query.until.as_deref())?,
+    };
+    let (events, total) = store
+        .security_events(filter, paging.limit, paging.offset)
+        .await?;
+    Ok(EventPage {
+        events,
+        total,
+        paging,
+    })
 }

@@ -3,7 +3,8 @@
 
 use uuid::Uuid;
 
-use super::{on_pool, BackendKind, EndReason, Store};
+use super::tokens::qualified_columns;
+use super::{on_pool, BackendKind, EndReason, OwnedTokenRecord, SecurityEventKind, Store};
 use crate::types::{Role, Timestamp};
 
 crate::types::text_enum! {
@@ -235,6 +236,166 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         Ok(locked_until.flatten().filter(|until| *until > now))
+    }
+}
+
+crate::types::text_enum! {
+    /// A token's state, as the admins' inventory filters it.
+    pub enum TokenState("token status") {
+        Active = "active",
+        Expired = "expired",
+        Revoked = "revoked",
+    }
+}
+
+/// A recorded security event, with the names of the account and the admin it concerns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SecurityEventRecord {
+    pub id: i64,
+    pub occurred_at: Timestamp,
+    pub kind: SecurityEventKind,
+    pub user_id: Option<Uuid>,
+    /// The account's username, while it exists.
+    pub username: Option<String>,
+    pub actor_id: Option<Uuid>,
+    /// The admin's username, while the account exists.
+    pub actor_username: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Which security events to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventFilter {
+    pub user_id: Option<Uuid>,
+    pub kind: Option<SecurityEventKind>,
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
+}
+
+impl Store {
+    /// Every token (of one owner, in one state), newest first, with its owner.
+    pub async fn token_inventory(
+        &self,
+        owner: Option<Uuid>,
+        state: Option<TokenState>,
+        now: Timestamp,
+    ) -> Result<Vec<OwnedTokenRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {}, u.username AS owner, u.role AS owner_role \
+             FROM personal_access_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE ($1 IS NULL OR t.user_id = $1) \
+               AND ($2 IS NULL \
+                 OR ($2 = 'revoked' AND t.revoked_at IS NOT NULL) \
+                 OR ($2 = 'expired' AND t.revoked_at IS NULL AND t.expires_at <= $3) \
+                 OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3)) \
+             ORDER BY t.created_at DESC, t.id DESC",
+            qualified_columns("t")
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, OwnedTokenRecord>(&sql)
+            .bind(owner)
+            .bind(state.map(TokenState::as_str))
+            .bind(now)
+            .fetch_all(pool)
+            .await)
+    }
+
+    /// Revokes any token (keeping the first `revoked_at`); its owner and the effective
+    /// `revoked_at`, or `None` if there is no such token.
+    pub async fn revoke_any_token(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<(Uuid, Timestamp)>, sqlx::Error> {
+        let _turn = self.write_turn().await;
+        on_pool!(self, pool => sqlx::query_as::<_, (Uuid, Timestamp)>(
+            "UPDATE personal_access_tokens SET revoked_at = COALESCE(revoked_at, $2) \
+             WHERE id = $1 RETURNING user_id, revoked_at",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)
+    }
+
+    /// Deletes up to `batch` security events older than `cutoff`; how many it deleted.
+    pub async fn delete_security_events_before(
+        &self,
+        cutoff: Timestamp,
+        batch: i64,
+    ) -> Result<u64, sqlx::Error> {
+        self.delete_oldest("security_events", cutoff, batch).await
+    }
+
+    /// Deletes up to `batch` PAT audit entries older than `cutoff`; how many it deleted.
+    pub async fn delete_audit_entries_before(
+        &self,
+        cutoff: Timestamp,
+        batch: i64,
+    ) -> Result<u64, sqlx::Error> {
+        self.delete_oldest("pat_audit_log", cutoff, batch).await
+    }
+
+    /// One short write per batch, taking its turn with the other writers (the audit writer
+    /// among them), so a large backlog never holds the database for long.
+    async fn delete_oldest(
+        &self,
+        table: &'static str,
+        cutoff: Timestamp,
+        batch: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN \
+               (SELECT id FROM {table} WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2)"
+        );
+        let _turn = self.write_turn().await;
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(cutoff)
+            .bind(batch)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+    }
+
+    /// A page of the security events `filter` passes, newest first, and how many pass in all.
+    pub async fn security_events(
+        &self,
+        filter: EventFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<SecurityEventRecord>, i64), sqlx::Error> {
+        const WHERE: &str = "WHERE ($1 IS NULL OR e.user_id = $1) AND ($2 IS NULL OR e.kind = $2) \
+             AND ($3 IS NULL OR e.occurred_at >= $3) AND ($4 IS NULL OR e.occurred_at < $4)";
+        let page_sql = format!(
+            "SELECT e.id, e.occurred_at, e.kind, e.user_id, u.username, e.actor_id, \
+               a.username AS actor_username, e.session_id, e.ip, e.detail \
+             FROM security_events e LEFT JOIN users u ON u.id = e.user_id \
+               LEFT JOIN users a ON a.id = e.actor_id \
+             {WHERE} ORDER BY e.occurred_at DESC, e.id DESC LIMIT $5 OFFSET $6"
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM security_events e {WHERE}");
+        on_pool!(self, pool => {
+            let page = sqlx::query_as::<_, SecurityEventRecord>(&page_sql)
+                .bind(filter.user_id)
+                .bind(filter.kind)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(&count_sql)
+                .bind(filter.user_id)
+                .bind(filter.kind)
+                .bind(filter.since)
+                .bind(filter.until)
+                .fetch_one(pool)
+                .await?;
+            Ok((page, total))
+        })
     }
 }
 

@@ -59,6 +59,8 @@ crate::types::text_enum! {
         InviteCreated = "invite_created",
         /// An invitation was accepted: the account was created.
         InviteAccepted = "invite_accepted",
+        /// An admin revoked someone's token (the event's account is the owner).
+        TokenRevokedByAdmin = "token_revoked_by_admin",
     }
 }
 

@@ -31,7 +31,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use account_links::{AccountLinkRecord, InvitedUser, LinkPurpose, NewAccountLink, Redemption};
-pub use admin::{AccountFilter, AccountStatus, AdminAccountRecord, Disabling};
+pub use admin::{
+    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, EventFilter, SecurityEventRecord,
+    TokenState,
+};
 pub use audit::{AuditEntry, AuditFilter, AuditPage};
 pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus,

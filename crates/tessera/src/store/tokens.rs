@@ -91,7 +91,8 @@ pub struct SecretCandidate {
     pub owner_disabled: bool,
 }
 
-/// A live token with its owner, for reviewing tokens against their owners' roles.
+/// A token with its owner: for reviewing live tokens against their owners' roles, and for the
+/// admins' inventory.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OwnedTokenRecord {
     /// The token.
@@ -106,7 +107,7 @@ pub struct OwnedTokenRecord {
 const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, last_used_ip, revoked_at";
 
 /// [`COLUMNS`] of the table aliased `alias`, for joins.
-fn qualified_columns(alias: &str) -> String {
+pub(super) fn qualified_columns(alias: &str) -> String {
     COLUMNS
         .split(", ")
         .map(|column| format!("{alias}.{column}"))

@@ -6,6 +6,8 @@ mod support;
 
 mod accounts;
 mod admin_links;
+mod admin_security_events;
+mod admin_tokens;
 mod admin_users;
 mod bad_input;
 mod case_records;

@@ -236,6 +236,8 @@ impl TestAppBuilder {
         config.login_max_delay_ms = 50;
         // Tests drive the keep-alive task themselves.
         config.oauth_keepalive_interval_seconds = 0;
+        // And the retention sweep.
+        config.retention_interval_seconds = 0;
         TestAppBuilder {
             config,
             db: None,
