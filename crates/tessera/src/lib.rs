@@ -51,6 +51,7 @@ pub mod openapi;
 pub mod resources;
 pub mod router;
 pub mod server;
+pub mod service_accounts;
 pub mod state;
 pub mod store;
 pub mod tokens;

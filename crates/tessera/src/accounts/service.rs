@@ -17,7 +17,7 @@ use super::sessions::{ClientInfo, LoginSessions, TokenPair};
 use crate::config::Registration;
 use crate::input::InvalidField;
 use crate::store::{
-    unique_violation, AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent,
+    unique_violation, AccountKind, AccountOrigin, EndReason, NewUser, RoleChange, SecurityEvent,
     SecurityEventKind, Store, UserRecord,
 };
 use crate::types::{Role, Timestamp};
@@ -185,6 +185,7 @@ pub async fn create_account(
         username: request.username,
         email: request.email,
         created_at: Timestamp::now(),
+        kind: AccountKind::Person,
     };
     let stored = store
         .insert_user(&NewUser {

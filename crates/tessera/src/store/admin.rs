@@ -89,7 +89,7 @@ fn contains_pattern(term: &str) -> String {
 }
 
 impl Store {
-    /// A page of the accounts `filter` passes, oldest first, and how many it passes in all.
+    /// A page of the people's accounts (not service accounts) `filter` passes, oldest first, and how many it passes in all.
     pub async fn search_accounts(
         &self,
         filter: AccountFilter<'_>,
@@ -98,7 +98,8 @@ impl Store {
     ) -> Result<(Vec<AdminAccountRecord>, i64), sqlx::Error> {
         let from = format!(
             "FROM users u LEFT JOIN login_failures f ON f.subject = {} \
-             WHERE ($1 IS NULL OR lower(u.username) LIKE $1 ESCAPE '\\' OR lower(u.email) LIKE $1 ESCAPE '\\') \
+             WHERE u.kind = 'person' \
+               AND ($1 IS NULL OR lower(u.username) LIKE $1 ESCAPE '\\' OR lower(u.email) LIKE $1 ESCAPE '\\') \
                AND ($2 IS NULL OR u.role = $2) \
                AND ($3 IS NULL \
                  OR ($3 = 'disabled' AND u.disabled_at IS NOT NULL) \

@@ -61,6 +61,10 @@ crate::types::text_enum! {
         InviteAccepted = "invite_accepted",
         /// An admin revoked someone's token (the event's account is the owner).
         TokenRevokedByAdmin = "token_revoked_by_admin",
+        /// A service account was made.
+        ServiceAccountCreated = "service_account_created",
+        /// A service account was deleted (its tokens revoked).
+        ServiceAccountDeleted = "service_account_deleted",
     }
 }
 

@@ -18,6 +18,7 @@ mod fcs_files;
 mod fcs_gates;
 mod login_security;
 mod login_sessions;
+mod service_accounts;
 mod signing_keys;
 mod tokens;
 mod users;
@@ -54,10 +55,11 @@ pub use login_security::{
 pub use login_sessions::{
     EndReason, LoginSessionRecord, NewLoginSession, RefreshOutcome, SessionRole,
 };
+pub use service_accounts::{NewServiceAccount, ServiceAccountChanges, ServiceAccountRecord};
 pub use signing_keys::SigningKeyRecord;
 pub use tokens::{LastUse, NewSecret, NewToken, OwnedTokenRecord, SecretCandidate, TokenRecord};
 pub use users::{
-    AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
+    AccountKind, AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
     UserCredentials, UserRecord,
 };
 

@@ -32,6 +32,8 @@ pub struct TokenRecord {
     pub last_used_ip: Option<String>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// Who minted it, when that is not its owner (a service account's token).
+    pub created_by: Option<Uuid>,
 }
 
 /// A token's latest authorized use.
@@ -62,6 +64,8 @@ pub struct NewToken<'a> {
     pub created_at: Timestamp,
     /// Expiry.
     pub expires_at: Timestamp,
+    /// Who minted it, when that is not its owner (a service account's token).
+    pub created_by: Option<Uuid>,
 }
 
 /// A token's new secret, and how long the one it replaces keeps working.
@@ -104,7 +108,7 @@ pub struct OwnedTokenRecord {
     pub owner_role: crate::types::Role,
 }
 
-const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, last_used_ip, revoked_at";
+const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, last_used_ip, revoked_at, created_by";
 
 /// [`COLUMNS`] of the table aliased `alias`, for joins.
 pub(super) fn qualified_columns(alias: &str) -> String {
@@ -119,8 +123,8 @@ impl Store {
     /// Inserts a new token.
     pub async fn insert_token(&self, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO personal_access_tokens (id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO personal_access_tokens (id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(token.id)
         .bind(token.user_id)
@@ -131,6 +135,7 @@ impl Store {
         .bind(token.allowed_ips)
         .bind(token.created_at)
         .bind(token.expires_at)
+        .bind(token.created_by)
         .execute(pool)
         .await
         .map(drop))

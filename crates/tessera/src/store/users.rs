@@ -16,6 +16,18 @@ pub struct UserRecord {
     pub email: String,
     /// When the account was created.
     pub created_at: Timestamp,
+    /// A person's, or a service account.
+    pub kind: AccountKind,
+}
+
+crate::types::text_enum! {
+    /// Whose account it is.
+    pub enum AccountKind("account kind") {
+        /// A person, who signs in.
+        Person = "person",
+        /// A service account: owned by the lab, holds tokens, never signs in.
+        Service = "service",
+    }
 }
 
 /// What login needs: the id and the argon2 PHC string.
@@ -101,7 +113,8 @@ impl Store {
         login: &str,
     ) -> Result<Option<UserCredentials>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as::<_, UserCredentials>(
-            "SELECT id, password_hash, disabled_at FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
+            "SELECT id, password_hash, disabled_at FROM users \
+             WHERE kind = 'person' AND (lower(username) = lower($1) OR lower(email) = lower($1)) LIMIT 1",
         )
         .bind(login)
         .fetch_optional(pool)
@@ -111,7 +124,7 @@ impl Store {
     /// Finds a user by id.
     pub async fn find_user(&self, id: Uuid) -> Result<Option<UserRecord>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(
-            "SELECT id, username, email, created_at FROM users WHERE id = $1",
+            "SELECT id, username, email, created_at, kind FROM users WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(pool)
@@ -121,7 +134,7 @@ impl Store {
     /// Finds a user by username or email (for operator commands).
     pub async fn find_user_by_login(&self, login: &str) -> Result<Option<UserRecord>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(
-            "SELECT id, username, email, created_at FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
+            "SELECT id, username, email, created_at, kind FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
         )
         .bind(login)
         .fetch_optional(pool)

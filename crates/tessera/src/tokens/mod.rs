@@ -69,6 +69,8 @@ pub struct Token {
     pub last_used_ip: Option<String>,
     /// Revocation time.
     pub revoked_at: Option<Timestamp>,
+    /// Who minted it, when that is not its owner (a service account's token).
+    pub created_by: Option<Uuid>,
 }
 
 impl Token {
@@ -119,6 +121,7 @@ impl TryFrom<TokenRecord> for Token {
             last_used_at: row.last_used_at,
             last_used_ip: row.last_used_ip,
             revoked_at: row.revoked_at,
+            created_by: row.created_by,
         })
     }
 }

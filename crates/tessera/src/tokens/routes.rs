@@ -20,14 +20,16 @@ use crate::http::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, AuthFailure, Success};
 use crate::state::AppState;
-use crate::store::{AuditEntry, AuditFilter};
+use crate::store::{AccountKind, AuditEntry, AuditFilter};
 use crate::types::Timestamp;
 
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::Invalid(invalid) => invalid.into(),
-            TokenError::BeyondRole { .. } => ApiError::Forbidden(error.to_string()),
+            TokenError::BeyondRole { .. } | TokenError::BeyondAccountRole { .. } => {
+                ApiError::Forbidden(error.to_string())
+            }
             // A JWT whose account is gone is as good as no JWT.
             TokenError::OwnerGone { .. } => ApiError::Unauthorized(AuthFailure::InvalidToken),
             TokenError::NotFound { .. } => ApiError::NotFound(error.to_string()),
@@ -69,6 +71,10 @@ pub struct TokenView {
     /// Present only for tokens restricted to some networks.
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed_ips: Option<Vec<String>>,
+    /// Present only for a token minted by someone other than its owner (a service account's):
+    /// who minted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_by: Option<Uuid>,
 }
 
 impl TokenView {
@@ -85,6 +91,7 @@ impl TokenView {
             expires_at: token.expires_at,
             last_used_at: token.last_used_at,
             last_used_ip: token.last_used_ip,
+            created_by: token.created_by,
         }
     }
 }
@@ -142,18 +149,18 @@ impl TokenList {
 /// The revoke answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Revoked {
-    id: Uuid,
+    pub id: Uuid,
     #[schema(value_type = String)]
-    revoked_at: Timestamp,
+    pub revoked_at: Timestamp,
 }
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct LogsQuery {
     /// 1–1000, default 50.
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// 0 or more, default 0.
-    offset: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 /// One audit entry as the API shows it.
@@ -192,6 +199,18 @@ pub struct TokenLogs {
     logs: Vec<LogView>,
 }
 
+impl TokenLogs {
+    /// A page of `token`'s log.
+    pub fn new(token: Token, page: crate::store::AuditPage) -> Self {
+        TokenLogs {
+            token_id: token.id,
+            token_name: token.name,
+            total_logs: page.total,
+            logs: page.entries.into_iter().map(LogView::from).collect(),
+        }
+    }
+}
+
 /// Mints a token. The secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
     security(("jwt" = [])),
@@ -226,7 +245,7 @@ pub async fn list_tokens(
 pub struct TokenOwner {
     id: Uuid,
     username: String,
-    /// `user` (a person's account).
+    /// `user` (a person's account) or `service` (a service account).
     kind: OwnerKind,
 }
 
@@ -234,7 +253,19 @@ pub struct TokenOwner {
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OwnerKind {
+    /// A person's account.
     User,
+    /// A service account.
+    Service,
+}
+
+impl From<AccountKind> for OwnerKind {
+    fn from(kind: AccountKind) -> Self {
+        match kind {
+            AccountKind::Person => OwnerKind::User,
+            AccountKind::Service => OwnerKind::Service,
+        }
+    }
 }
 
 /// A token as it sees itself: what a script holding only its token needs to know.
@@ -287,7 +318,7 @@ pub async fn token_self(
         owner: TokenOwner {
             id: owner.id,
             username: owner.username,
-            kind: OwnerKind::User,
+            kind: owner.kind.into(),
         },
     }))
 }
@@ -421,10 +452,5 @@ pub async fn token_logs(
         query.offset,
     )
     .await?;
-    Ok(ok(TokenLogs {
-        token_id: token.id,
-        token_name: token.name,
-        total_logs: page.total,
-        logs: page.entries.into_iter().map(LogView::from).collect(),
-    }))
+    Ok(ok(TokenLogs::new(token, page)))
 }

@@ -78,6 +78,14 @@ pub enum TokenError {
         /// The requested scopes beyond it.
         beyond: Vec<Scope>,
     },
+    /// The request asks a service account's token for scopes its role may not hold.
+    #[error("A token cannot do more than its owner: the service account's role ({role}) may not hold {}", join(.beyond))]
+    BeyondAccountRole {
+        /// The account's role now.
+        role: Role,
+        /// The requested scopes beyond it.
+        beyond: Vec<Scope>,
+    },
     /// The owner no longer exists (their session outlived the account).
     #[error("the token owner {owner} no longer exists")]
     OwnerGone {
@@ -233,6 +241,23 @@ pub fn allowed_ip_strings(nets: &Option<Vec<IpNet>>) -> Option<Vec<String>> {
         .map(|nets| nets.iter().map(IpNet::to_string).collect())
 }
 
+/// Refuses `scopes` beyond what the service account `account`'s role allows now.
+async fn within_account_role(
+    store: &Store,
+    account: Uuid,
+    scopes: &ScopeSet,
+) -> Result<(), TokenError> {
+    let role = store
+        .user_role(account)
+        .await?
+        .ok_or(TokenError::OwnerGone { owner: account })?;
+    let beyond = ceiling::beyond_role(role, scopes);
+    if !beyond.is_empty() {
+        return Err(TokenError::BeyondAccountRole { role, beyond });
+    }
+    Ok(())
+}
+
 /// Refuses `scopes` beyond what `owner`'s role allows now.
 async fn within_role(store: &Store, owner: Uuid, scopes: &ScopeSet) -> Result<(), TokenError> {
     let role = store
@@ -254,8 +279,37 @@ pub async fn issue_token(
     request: &CreateTokenRequest,
     now: Timestamp,
 ) -> Result<IssuedToken, TokenError> {
+    mint(store, owner, None, request, now).await
+}
+
+/// Validates `request` and stores a new token for the service account `account`, minted by the
+/// person `minter`: within what the account's role may hold and what the minter's may (a token
+/// never does more than its owner, nor than whoever gave it out). The token records its minter.
+pub async fn issue_service_token(
+    store: &Store,
+    account: Uuid,
+    minter: Uuid,
+    request: &CreateTokenRequest,
+    now: Timestamp,
+) -> Result<IssuedToken, TokenError> {
+    mint(store, account, Some(minter), request, now).await
+}
+
+async fn mint(
+    store: &Store,
+    owner: Uuid,
+    minter: Option<Uuid>,
+    request: &CreateTokenRequest,
+    now: Timestamp,
+) -> Result<IssuedToken, TokenError> {
     let spec = validate(request, now)?;
-    within_role(store, owner, &spec.scopes).await?;
+    match minter {
+        None => within_role(store, owner, &spec.scopes).await?,
+        Some(minter) => {
+            within_role(store, minter, &spec.scopes).await?;
+            within_account_role(store, owner, &spec.scopes).await?;
+        }
+    }
     let minted = format::generate();
     let scopes_json =
         serde_json::to_string(&spec.scopes.to_strings()).map_err(anyhow::Error::from)?;
@@ -276,6 +330,7 @@ pub async fn issue_token(
         last_used_at: None,
         last_used_ip: None,
         revoked_at: None,
+        created_by: minter,
     };
     store
         .insert_token(&NewToken {
@@ -288,6 +343,7 @@ pub async fn issue_token(
             allowed_ips: allowed_json.as_deref(),
             created_at: token.created_at,
             expires_at: token.expires_at,
+            created_by: token.created_by,
         })
         .await?;
     tracing::info!(token_id = %token.id, user_id = %token.user_id, prefix = %token.prefix, "token created");

@@ -25,5 +25,6 @@ mod fcs_pipeline;
 mod fcs_reference;
 mod operations;
 mod pat_contract;
+mod service_accounts;
 mod tokens_renewal;
 mod tokens_self;
