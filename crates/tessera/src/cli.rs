@@ -1,6 +1,8 @@
 //! The `tessera` command line: `serve` (the default), `migrate`, and operator commands that work
-//! on the database directly (`users create`, `tokens create|list|revoke`). Operator commands reuse
-//! the API's validation, so a token made here obeys the same rules as one made over HTTP.
+//! on the database directly (`users create|list|set-role|disable|enable|unlock|reset-link|invite`,
+//! `tokens create|list|revoke`, `service-accounts create|list|delete|token`). Operator commands
+//! reuse the API's services, so what is made here obeys the same rules as over HTTP, and their
+//! security events say "by an operator (CLI)".
 //!
 //! `tessera fcs info|stats|events FILE` read a local FCS file with the engine and print the same
 //! JSON the HTTP endpoints answer (without the envelope; `file_id` is the path), so a file can be
@@ -18,6 +20,11 @@ use crate::accounts::keys::{retired_key_grace, SigningKeys};
 use crate::accounts::password::PasswordHasher;
 use crate::accounts::routes::UserView;
 use crate::accounts::service::{create_account, RegisterRequest};
+use crate::admin::routes::AdminUserView;
+use crate::admin::service::{self as admin, Administrator};
+use crate::service_accounts::routes::ServiceAccountView;
+use crate::service_accounts::service::{self as service_account, CreateServiceAccount, Manager};
+use crate::tokens::cache::token_cache;
 use crate::types::{Role, Timestamp};
 
 use crate::config::{Config, LogFormat};
@@ -55,6 +62,9 @@ enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Manage service accounts (tokens owned by the lab, not by a person).
+    #[command(subcommand)]
+    ServiceAccounts(ServiceAccountsCommand),
     /// Manage the Ed25519 keys access JWTs are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -181,6 +191,82 @@ enum UsersCommand {
         #[arg(long, value_parser = parse_role)]
         role: Role,
     },
+    /// Disable an account: its sessions end, it cannot sign in, its tokens are refused.
+    Disable {
+        /// Username or email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Username or email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Clear an account's login lock and its count of failed logins.
+    Unlock {
+        /// Username or email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Print a one-time link that sets a new password for the account (and ends its sessions).
+    /// The link's address is PUBLIC_URL, or TESSERA_ADDR when that is unset.
+    ResetLink {
+        /// Username or email.
+        #[arg(long)]
+        user: String,
+        /// 5–1440.
+        #[arg(long, default_value_t = 60)]
+        expires_in_minutes: i64,
+    },
+    /// Print a one-time link that creates an account with this email and role.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// 5–20160.
+        #[arg(long, default_value_t = 4320)]
+        expires_in_minutes: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAccountsCommand {
+    /// Make a service account: it holds tokens and cannot sign in.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Its role on the case records (any but admin).
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// List the service accounts.
+    List,
+    /// Delete a service account; its tokens are revoked.
+    Delete {
+        /// Its name or id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Mint a token for a service account; prints it once.
+    Token {
+        /// Its name or id.
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: i64,
+        /// Optional comma-separated CIDRs the token may be used from.
+        #[arg(long, value_delimiter = ',')]
+        allowed_ips: Option<Vec<String>>,
+    },
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
@@ -247,6 +333,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(command) => users(cli.config, command).await,
+        Command::ServiceAccounts(command) => service_accounts(cli.config, command).await,
         Command::Tokens(command) => tokens(cli.config, command).await,
         Command::Keys(command) => keys(cli.config, command).await,
         Command::Connections(ConnectionsCommand::Rekey) => {
@@ -361,8 +448,154 @@ async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 RoleChange::NoSuchUser => anyhow::bail!("no user `{user}`"),
             }
         }
+        UsersCommand::Disable { user } => {
+            let id = user_id(&store, &user).await?;
+            // This process's cache is its own; running servers hear of it through the change feed.
+            let cache = token_cache(true);
+            let disabled = admin::disable_user(
+                &store,
+                &cache,
+                Administrator::Operator,
+                id,
+                Timestamp::now(),
+            )
+            .await?;
+            eprintln!(
+                "{user}: disabled; {} session(s) ended",
+                disabled.sessions_ended
+            );
+            print_json(&AdminUserView::from(disabled.account))?;
+        }
+        UsersCommand::Enable { user } => {
+            let id = user_id(&store, &user).await?;
+            let cache = token_cache(true);
+            let account = admin::enable_user(
+                &store,
+                &cache,
+                Administrator::Operator,
+                id,
+                Timestamp::now(),
+            )
+            .await?;
+            print_json(&AdminUserView::from(account))?;
+        }
+        UsersCommand::Unlock { user } => {
+            let id = user_id(&store, &user).await?;
+            let account =
+                admin::unlock_user(&store, Administrator::Operator, id, Timestamp::now()).await?;
+            print_json(&AdminUserView::from(account))?;
+        }
+        UsersCommand::ResetLink {
+            user,
+            expires_in_minutes,
+        } => {
+            let id = user_id(&store, &user).await?;
+            let request = admin::ResetLinkRequest {
+                expires_in_minutes: Some(expires_in_minutes),
+            };
+            let link = admin::create_reset_link(
+                &store,
+                Administrator::Operator,
+                id,
+                &request,
+                Timestamp::now(),
+            )
+            .await?;
+            print_link(&config, admin::RESET_PAGE, &link)?;
+        }
+        UsersCommand::Invite {
+            email,
+            role,
+            expires_in_minutes,
+        } => {
+            let request = admin::InviteRequest {
+                email,
+                role,
+                expires_in_minutes: Some(expires_in_minutes),
+            };
+            let (link, _, _) =
+                admin::create_invite(&store, Administrator::Operator, &request, Timestamp::now())
+                    .await?;
+            print_link(&config, admin::INVITE_PAGE, &link)?;
+        }
     }
     Ok(())
+}
+
+/// Prints a one-time link as JSON: `{url, expires_at}`.
+fn print_link(config: &Config, page: &str, link: &admin::IssuedLink) -> anyhow::Result<()> {
+    let base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.addr));
+    print_json(&serde_json::json!({
+        "url": admin::link_url(&base, page, &link.secret),
+        "expires_at": link.expires_at,
+    }))
+}
+
+async fn service_accounts(config: Config, command: ServiceAccountsCommand) -> anyhow::Result<()> {
+    let store = connect(&config).await?;
+    let now = Timestamp::now();
+    let by = Manager::operator();
+    match command {
+        ServiceAccountsCommand::Create {
+            name,
+            description,
+            role,
+        } => {
+            let hasher = PasswordHasher::new(1, 1)?;
+            let request = CreateServiceAccount {
+                name,
+                description,
+                role: Some(role),
+            };
+            let account = service_account::create(&store, &hasher, by, &request, now).await?;
+            print_json(&ServiceAccountView::from(account))?;
+        }
+        ServiceAccountsCommand::List => {
+            let accounts: Vec<ServiceAccountView> = service_account::list(&store, now)
+                .await?
+                .into_iter()
+                .map(ServiceAccountView::from)
+                .collect();
+            print_json(&accounts)?;
+        }
+        ServiceAccountsCommand::Delete { account } => {
+            let id = service_account_id(&store, &account, now).await?;
+            let revoked = service_account::delete(&store, &token_cache(true), by, id, now).await?;
+            println!("{account}: deleted; {revoked} token(s) revoked");
+        }
+        ServiceAccountsCommand::Token {
+            account,
+            name,
+            scopes,
+            expires_in_days,
+            allowed_ips,
+        } => {
+            let id = service_account_id(&store, &account, now).await?;
+            let request = CreateTokenRequest {
+                name,
+                scopes,
+                expires_in_days: Some(expires_in_days),
+                expires_at: None,
+                allowed_ips,
+            };
+            let issued = service_account::mint_token(&store, by, id, &request, now).await?;
+            print_json(&CreatedToken::from(issued))?;
+        }
+    }
+    Ok(())
+}
+
+/// The service account named `name` (or with that id).
+async fn service_account_id(store: &Store, name: &str, now: Timestamp) -> anyhow::Result<Uuid> {
+    service_account::list(store, now)
+        .await?
+        .into_iter()
+        .find(|account| account.name.eq_ignore_ascii_case(name) || account.id.to_string() == name)
+        .map(|account| account.id)
+        .ok_or_else(|| anyhow::anyhow!("no service account `{name}`"))
 }
 
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {

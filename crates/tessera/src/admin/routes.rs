@@ -81,17 +81,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(own_security_events))
 }
 
-/// `{PUBLIC_URL}{path}?token={secret}`, or on the address the admin's request came to when
-/// `PUBLIC_URL` is unset. The secret rides in the query string, which the request log leaves out.
-fn link_url(state: &AppState, headers: &HeaderMap, path: &str, secret: &str) -> String {
-    let base = state.config.public_url.clone().unwrap_or_else(|| {
+/// The links' base: `PUBLIC_URL`, or the address the admin's request came to when it is unset.
+fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+    state.config.public_url.clone().unwrap_or_else(|| {
         let host = headers
             .get(header::HOST)
             .and_then(|host| host.to_str().ok())
             .unwrap_or("localhost");
         format!("http://{host}")
-    });
-    format!("{base}{path}?token={secret}")
+    })
 }
 
 /// A one-time link, shown once.
@@ -132,7 +130,11 @@ pub async fn reset_link(
     )
     .await?;
     Ok(created(LinkView {
-        url: link_url(&state, &headers, "/reset-password", &link.secret),
+        url: service::link_url(
+            &public_base(&state, &headers),
+            service::RESET_PAGE,
+            &link.secret,
+        ),
         expires_at: link.expires_at,
     }))
 }
@@ -173,7 +175,11 @@ pub async fn invite(
     )
     .await?;
     Ok(created(InviteView {
-        url: link_url(&state, &headers, "/invite", &link.secret),
+        url: service::link_url(
+            &public_base(&state, &headers),
+            service::INVITE_PAGE,
+            &link.secret,
+        ),
         expires_at: link.expires_at,
         email,
         role,

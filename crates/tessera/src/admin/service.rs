@@ -309,6 +309,17 @@ const INVITE_MINUTES: std::ops::RangeInclusive<i64> = 5..=14 * 1440;
 /// Random characters of a link's secret: ~190 bits.
 const LINK_SECRET_LEN: usize = 32;
 
+/// Where a reset link's page is.
+pub const RESET_PAGE: &str = "/reset-password";
+/// Where an invitation's page is.
+pub const INVITE_PAGE: &str = "/invite";
+
+/// The link to hand out: `{base}{page}?token={secret}`. The secret rides in the query string,
+/// which the request log leaves out.
+pub fn link_url(base: &str, page: &str, secret: &str) -> String {
+    format!("{}{page}?token={secret}", base.trim_end_matches('/'))
+}
+
 /// Body of `POST /api/v1/admin/users/{id}/reset-link`; optional.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

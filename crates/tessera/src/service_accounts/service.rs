@@ -42,19 +42,28 @@ pub enum ServiceAccountError {
     Store(#[from] sqlx::Error),
 }
 
-/// A person allowed to manage service accounts: an admin or a manager.
+/// Who manages service accounts: an admin or a manager signed in, or an operator at the
+/// command line.
 #[derive(Debug, Clone, Copy)]
 pub struct Manager {
-    pub user_id: Uuid,
+    /// `None`: an operator (`tessera service-accounts …`).
+    user_id: Option<Uuid>,
 }
 
 impl Manager {
     /// `user_id` with `role`, if that role manages service accounts.
     pub fn check(user_id: Uuid, role: Role) -> Result<Manager, ServiceAccountError> {
         match role {
-            Role::Admin | Role::Manager => Ok(Manager { user_id }),
+            Role::Admin | Role::Manager => Ok(Manager {
+                user_id: Some(user_id),
+            }),
             _ => Err(ServiceAccountError::NotManager),
         }
+    }
+
+    /// An operator at the command line.
+    pub fn operator() -> Manager {
+        Manager { user_id: None }
     }
 }
 
@@ -146,7 +155,7 @@ pub async fn create(
             description: description.as_deref(),
             role,
             password_hash: &unusable,
-            created_by: Some(by.user_id),
+            created_by: by.user_id,
             created_at: now,
         })
         .await
@@ -247,7 +256,8 @@ pub async fn delete(
     Ok(revoked)
 }
 
-/// Mints a token for the service account, within its role and the minter's.
+/// Mints a token for the service account, within its role and the minter's (an operator's is
+/// within the account's role, and records no minter).
 pub async fn mint_token(
     store: &Store,
     by: Manager,
@@ -256,7 +266,10 @@ pub async fn mint_token(
     now: Timestamp,
 ) -> Result<IssuedToken, ServiceAccountError> {
     get(store, id, now).await?;
-    Ok(tokens::issue_service_token(store, id, by.user_id, request, now).await?)
+    Ok(match by.user_id {
+        Some(minter) => tokens::issue_service_token(store, id, minter, request, now).await?,
+        None => tokens::issue_token(store, id, request, now).await?,
+    })
 }
 
 /// The service account's tokens, newest first.
@@ -283,7 +296,7 @@ async fn record(
         session_id: None,
         ip: None,
         detail: Some(detail),
-        actor_id: Some(by.user_id),
+        actor_id: by.user_id,
     };
     store.record_security_event(event, now).await?;
     Ok(())

@@ -259,3 +259,92 @@ fn help_does_not_print_the_database_password() {
     assert!(help.contains("DATABASE_URL"), "{help}");
     assert!(!help.contains("hunter2"), "{help}");
 }
+
+/// Issue 14's administration from the command line: disable, enable, unlock, reset links,
+/// invitations and service accounts, on the database a server uses.
+#[tokio::test]
+async fn operators_administer_accounts_and_service_accounts_from_the_command_line() {
+    let db = TestDb::new().await;
+    assert!(tessera(&db, "migrate").status.success());
+    json_stdout(&tessera(
+        &db,
+        "users create --username boss --email boss@example.com --role admin",
+    ));
+    json_stdout(&tessera(
+        &db,
+        "users create --username ada --email ada@example.com",
+    ));
+
+    // The last enabled admin stays.
+    let last = tessera(&db, "users disable --user boss");
+    assert!(!last.status.success());
+    assert!(String::from_utf8_lossy(&last.stderr).contains("last enabled admin"));
+    let disabled = json_stdout(&tessera(&db, "users disable --user ada"));
+    assert_eq!(disabled["status"], "disabled");
+    let app = TestApp::builder().on(db.share()).spawn().await;
+    let refused = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"username": "ada", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(refused.message(), "Account disabled");
+    assert_eq!(
+        json_stdout(&tessera(&db, "users enable --user ada"))["status"],
+        "active"
+    );
+    assert_eq!(
+        json_stdout(&tessera(&db, "users unlock --user ada"))["status"],
+        "active"
+    );
+
+    let link = json_stdout(&tessera(
+        &db,
+        "users reset-link --user ada --expires-in-minutes 30",
+    ));
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:8000/reset-password?token="),
+        "{url}"
+    );
+    let token = url.split_once("token=").unwrap().1;
+    let reset = app
+        .post(
+            "/api/v1/auth/reset-password",
+            None,
+            serde_json::json!({"token": token, "password": "a new password"}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{:?}", reset.body);
+    let invite = json_stdout(&tessera(
+        &db,
+        "users invite --email new@example.com --role therapist",
+    ));
+    assert!(invite["url"].as_str().unwrap().contains("/invite?token="));
+    let bad = tessera(&db, "users invite --email new@example.com --role wizard");
+    assert!(!bad.status.success());
+
+    let account = json_stdout(&tessera(
+        &db,
+        "service-accounts create --name sorter-1 --role data_entry",
+    ));
+    assert_eq!(account["role"], "data_entry");
+    assert_eq!(account["created_by"], Value::Null, "an operator made it");
+    let minted = json_stdout(&tessera(
+        &db,
+        "service-accounts token --account sorter-1 --name nightly --scopes fcs:read",
+    ));
+    let secret = minted["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/fcs/parameters", Some(&secret))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let listed = json_stdout(&tessera(&db, "service-accounts list"));
+    assert_eq!(listed[0]["live_tokens"], 1);
+    let deleted = tessera(&db, "service-accounts delete --account sorter-1");
+    assert!(deleted.status.success());
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("1 token(s) revoked"));
+}
