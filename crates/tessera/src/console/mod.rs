@@ -3,7 +3,9 @@
 //! module and one askama template (`templates/console/`) per page.
 //!
 //! * [`profile`] — `/profile`: the person's details, password and signed-in sessions.
-//! * [`users`] — `/users` (admins): every account and its role.
+//! * [`users`] — `/users` (admins): the people's accounts, their roles and status; disabling,
+//!   unlocking, reset links and invitations.
+//! * [`links`] — `/reset-password` and `/invite`: the pages behind those one-time links.
 //! * [`session`] — signing in and out: the session's tokens in `HttpOnly`, `SameSite=Strict`
 //!   cookies, refreshed (and rotated) like the API's, and the CSRF check of every form.
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
@@ -27,6 +29,7 @@ pub mod case_records;
 pub mod fcs;
 pub mod form;
 pub mod home;
+pub mod links;
 pub mod page;
 pub mod profile;
 pub mod session;
@@ -104,6 +107,19 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/sessions/{id}/end", post(profile::end_session))
         .route("/users", get(users::list))
         .route("/users/{id}/role", post(users::change_role))
+        .route("/users/{id}/disable", post(users::disable))
+        .route("/users/{id}/enable", post(users::enable))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/users/{id}/reset-link", post(users::reset_link))
+        .route("/users/invite", post(users::invite))
+        .route(
+            crate::admin::service::RESET_PAGE,
+            get(links::reset_form).post(links::reset),
+        )
+        .route(
+            crate::admin::service::INVITE_PAGE,
+            get(links::invite_form).post(links::accept),
+        )
         .route(
             "/branches",
             get(branches::list).post(branches::create_branch),

@@ -257,3 +257,147 @@ async fn profile_and_users_need_a_signed_in_person() {
         );
     }
 }
+
+/// The link in a page that shows a one-time link, as the path and query it opens.
+fn shown_link(html: &str, page: &str) -> String {
+    let start = html
+        .find(page)
+        .unwrap_or_else(|| panic!("{page} not in {html}"));
+    let rest = &html[start..];
+    let end = rest.find('"').unwrap();
+    rest[..end].to_owned()
+}
+
+/// Issue 14 in the console: an admin disables and enables someone, hands out a reset link and
+/// an invitation; the links' pages work once, for people who are not signed in.
+#[tokio::test]
+async fn admins_disable_and_hand_out_links_from_the_users_page_and_the_links_work_once() {
+    let app = TestApp::spawn().await;
+    app.user("root").role(Role::Admin).create().await;
+    let alice = app.user("alice").create().await;
+    let (mut browser, csrf) = signed_in(&app, "root").await;
+    let origin = browser.origin.clone();
+
+    let listed = browser.get("/users?search=ali").await.text().await.unwrap();
+    assert!(
+        listed.contains("alice") && !listed.contains(">root"),
+        "{listed}"
+    );
+    let disabled = browser
+        .post(
+            &format!("/users/{}/disable", alice.id),
+            &origin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    assert!(disabled.text().await.unwrap().contains("alice is disabled"));
+    assert_eq!(
+        app.get("/api/v1/tokens", Some(&alice.jwt)).await.message(),
+        "Account disabled"
+    );
+    let enabled = browser
+        .post(
+            &format!("/users/{}/enable", alice.id),
+            &origin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(enabled.text().await.unwrap().contains("alice is enabled"));
+
+    let made = browser
+        .post(
+            &format!("/users/{}/reset-link", alice.id),
+            &origin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let link = shown_link(&made.text().await.unwrap(), "/reset-password?token=");
+    let mut visitor = super::Browser::new(&app);
+    let visitor_origin = visitor.origin.clone();
+    let form = visitor.get(&link).await;
+    assert_eq!(form.status(), StatusCode::OK);
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let differ = visitor
+        .post(
+            "/reset-password",
+            &visitor_origin,
+            &[
+                ("token", &token),
+                ("password", "new password 1"),
+                ("confirm", "new password 2"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let set = visitor
+        .post(
+            "/reset-password",
+            &visitor_origin,
+            &[
+                ("token", &token),
+                ("password", "new password 1"),
+                ("confirm", "new password 1"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+    assert!(set.text().await.unwrap().contains("Password set"));
+    let spent = visitor.get(&link).await;
+    assert_eq!(spent.status(), StatusCode::GONE);
+    assert!(spent.text().await.unwrap().contains("already been used"));
+
+    let invited = browser
+        .post(
+            "/users/invite",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("email", "tess@example.com"),
+                ("role", "therapist"),
+                ("days", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status(), StatusCode::CREATED);
+    let link = shown_link(&invited.text().await.unwrap(), "/invite?token=");
+    let page = visitor.get(&link).await.text().await.unwrap();
+    assert!(
+        page.contains("tess@example.com") && page.contains("therapist"),
+        "{page}"
+    );
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let created = visitor
+        .post(
+            "/invite",
+            &visitor_origin,
+            &[
+                ("token", &token),
+                ("username", "tess"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.get("/api/v1/auth/profile", Some(&app.login("tess").await))
+            .await
+            .data()["role"],
+        "therapist"
+    );
+
+    // Not an admin: no users page, no actions.
+    let (mut member, member_csrf) = signed_in(&app, "tess").await;
+    assert_eq!(member.get("/users").await.status(), StatusCode::FORBIDDEN);
+    let member_origin = member.origin.clone();
+    let refused = member
+        .post(
+            &format!("/users/{}/disable", alice.id),
+            &member_origin,
+            &[("csrf", &member_csrf)],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
