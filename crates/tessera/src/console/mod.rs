@@ -5,6 +5,9 @@
 //! * [`profile`] — `/profile`: the person's details, password and signed-in sessions.
 //! * [`users`] — `/users` (admins): the people's accounts, their roles and status; disabling,
 //!   unlocking, reset links and invitations.
+//! * [`service_accounts`] — `/service-accounts` (admins and managers): the lab's service
+//!   accounts and their tokens.
+//! * [`security_events`] — `/security-events`: everyone's for admins, one's own otherwise.
 //! * [`links`] — `/reset-password` and `/invite`: the pages behind those one-time links.
 //! * [`session`] — signing in and out: the session's tokens in `HttpOnly`, `SameSite=Strict`
 //!   cookies, refreshed (and rotated) like the API's, and the CSRF check of every form.
@@ -32,6 +35,8 @@ pub mod home;
 pub mod links;
 pub mod page;
 pub mod profile;
+pub mod security_events;
+pub mod service_accounts;
 pub mod session;
 pub mod tokens;
 pub mod users;
@@ -112,6 +117,27 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/unlock", post(users::unlock))
         .route("/users/{id}/reset-link", post(users::reset_link))
         .route("/users/invite", post(users::invite))
+        .route("/security-events", get(security_events::list))
+        .route(
+            "/service-accounts",
+            get(service_accounts::list).post(service_accounts::create),
+        )
+        .route(
+            "/service-accounts/{id}",
+            get(service_accounts::show).post(service_accounts::update),
+        )
+        .route(
+            "/service-accounts/{id}/tokens",
+            post(service_accounts::mint),
+        )
+        .route(
+            "/service-accounts/{id}/tokens/{token_id}/revoke",
+            post(service_accounts::revoke_token),
+        )
+        .route(
+            "/service-accounts/{id}/delete",
+            get(service_accounts::confirm_delete).post(service_accounts::delete),
+        )
         .route(
             crate::admin::service::RESET_PAGE,
             get(links::reset_form).post(links::reset),

@@ -51,6 +51,8 @@ pub struct Nav {
     pub role: String,
     /// Whether the "Users" page is theirs to see.
     pub is_admin: bool,
+    /// Whether the "Service accounts" page is (admins and managers).
+    pub manages_service_accounts: bool,
     /// The session's CSRF token, for the sign-out form.
     pub csrf: String,
 }
@@ -62,6 +64,7 @@ impl Nav {
             username: user.username.clone(),
             role: user.role.to_string(),
             is_admin: user.role == Role::Admin,
+            manages_service_accounts: matches!(user.role, Role::Admin | Role::Manager),
             csrf: user.csrf.clone(),
         }
     }

@@ -18,29 +18,39 @@ use crate::state::AppState;
 use crate::tokens::ceiling::ceiling;
 use crate::tokens::scopes::{Resource, Scope};
 use crate::tokens::service::{self as tokens, CreateTokenRequest};
+use crate::types::Role;
 
 /// One scope a role may grant, as a checkbox.
-struct ScopeChoice {
-    scope: String,
-    includes: String,
-    checked: bool,
+pub(crate) struct ScopeChoice {
+    pub(crate) scope: String,
+    pub(crate) includes: String,
+    pub(crate) checked: bool,
 }
 
 /// A resource's checkboxes, highest level first.
-struct ScopeGroup {
-    resource: &'static str,
-    choices: Vec<ScopeChoice>,
+pub(crate) struct ScopeGroup {
+    pub(crate) resource: &'static str,
+    pub(crate) choices: Vec<ScopeChoice>,
 }
 
-/// The scopes `user`'s role may put on a token, grouped by resource; `checked` are ticked.
-fn scope_groups(user: &SignedIn, checked: &[String]) -> Vec<ScopeGroup> {
+/// The scopes every one of `roles` may put on a token (a person's own role; or a service
+/// account's and its minter's), grouped by resource; `checked` are ticked.
+pub(crate) fn scope_groups(roles: &[Role], checked: &[String]) -> Vec<ScopeGroup> {
     Resource::ALL
         .into_iter()
         .filter_map(|resource| {
-            let top = ceiling(user.role, resource)?;
+            let tops: Vec<Scope> = roles
+                .iter()
+                .map(|role| ceiling(*role, resource))
+                .collect::<Option<_>>()?;
             let scopes: Vec<Scope> = Scope::all()
-                .filter(|scope| scope.resource() == resource && top.satisfies(*scope))
+                .filter(|scope| {
+                    scope.resource() == resource && tops.iter().all(|top| top.satisfies(*scope))
+                })
                 .collect();
+            if scopes.is_empty() {
+                return None;
+            }
             let choices = scopes
                 .iter()
                 .enumerate()
@@ -80,18 +90,18 @@ struct NewTokenPage {
 
 /// What the form sent, kept to show it again with a refusal.
 #[derive(Default)]
-struct NewTokenForm {
-    name: String,
-    scopes: Vec<String>,
-    expiry: String,
-    expires_on: String,
-    allowed_ips: String,
-    csrf: String,
+pub(crate) struct NewTokenForm {
+    pub(crate) name: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expiry: String,
+    pub(crate) expires_on: String,
+    pub(crate) allowed_ips: String,
+    pub(crate) csrf: String,
 }
 
 impl NewTokenForm {
     /// Reads the form's fields; repeated `scopes` are the ticked boxes.
-    fn read(fields: Vec<(String, String)>) -> NewTokenForm {
+    pub(crate) fn read(fields: Vec<(String, String)>) -> NewTokenForm {
         let mut form = NewTokenForm::default();
         for (name, value) in fields {
             match name.as_str() {
@@ -108,7 +118,7 @@ impl NewTokenForm {
     }
 
     /// The API's request for this form.
-    fn request(&self) -> CreateTokenRequest {
+    pub(crate) fn request(&self) -> CreateTokenRequest {
         let (expires_in_days, expires_at) = match self.expiry.as_str() {
             "custom" => (None, Some(format!("{}T23:59:59Z", self.expires_on.trim()))),
             days => (Some(days.parse().unwrap_or(0)), None),
@@ -133,7 +143,7 @@ impl NewTokenForm {
         NewTokenPage {
             nav: Nav::of(user),
             message,
-            groups: scope_groups(user, &self.scopes),
+            groups: scope_groups(&[user.role], &self.scopes),
             name: self.name,
             expiry: self.expiry,
             expires_on: self.expires_on,

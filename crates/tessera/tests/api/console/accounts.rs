@@ -401,3 +401,136 @@ async fn admins_disable_and_hand_out_links_from_the_users_page_and_the_links_wor
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+/// Issue 14 in the console: a manager makes a service account, mints a token within both
+/// roles, revokes it and deletes the account; the security-events page shows admins everyone's
+/// events and others their own.
+#[tokio::test]
+async fn managers_run_service_accounts_and_everyone_reads_security_events_in_the_console() {
+    let app = TestApp::spawn().await;
+    app.user("root").role(Role::Admin).create().await;
+    app.user("mia").role(Role::Manager).create().await;
+    app.user("theo").role(Role::Therapist).create().await;
+    let (mut browser, csrf) = signed_in(&app, "mia").await;
+    let origin = browser.origin.clone();
+    assert_eq!(
+        browser.get("/service-accounts").await.status(),
+        StatusCode::OK
+    );
+    let made = browser
+        .post(
+            "/service-accounts",
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("name", "sorter-2"),
+                ("description", "Bay 2"),
+                ("role", "data_entry"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let page_path = made.headers()["location"].to_str().unwrap().to_owned();
+    let page = browser.get(&page_path).await.text().await.unwrap();
+    assert!(page.contains("sorter-2"), "{page}");
+    // data_entry reaches beneficiaries:write, the manager delete: only what both may is offered.
+    assert!(page.contains("value=\"beneficiaries:write\""));
+    assert!(!page.contains("value=\"beneficiaries:delete\""));
+
+    let minted = browser
+        .post(
+            &format!("{page_path}/tokens"),
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("name", "nightly"),
+                ("scopes", "fcs:read"),
+                ("expiry", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(minted.status(), StatusCode::CREATED);
+    let html = minted.text().await.unwrap();
+    let start = html.find("value=\"pat_").unwrap() + "value=\"".len();
+    let secret = &html[start..start + html[start..].find('"').unwrap()];
+    assert_eq!(
+        app.get("/api/v1/fcs/parameters", Some(secret)).await.status,
+        StatusCode::OK
+    );
+    let beyond = browser
+        .post(
+            &format!("{page_path}/tokens"),
+            &origin,
+            &[
+                ("csrf", &csrf),
+                ("name", "too much"),
+                ("scopes", "beneficiaries:delete"),
+                ("expiry", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(beyond.status(), StatusCode::FORBIDDEN);
+    let refusal = beyond.text().await.unwrap();
+    assert!(
+        refusal.contains("may not hold beneficiaries:delete"),
+        "{refusal}"
+    );
+
+    let token_id = app.get("/api/v1/tokens/self", Some(secret)).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = browser
+        .post(
+            &format!("{page_path}/tokens/{token_id}/revoke"),
+            &origin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(revoked.text().await.unwrap().contains("Token revoked."));
+    assert_eq!(
+        app.get("/api/v1/fcs/parameters", Some(secret))
+            .await
+            .message(),
+        "Token revoked"
+    );
+    assert_eq!(
+        browser.get(&format!("{page_path}/delete")).await.status(),
+        StatusCode::OK
+    );
+    let deleted = browser
+        .post(&format!("{page_path}/delete"), &origin, &[("csrf", &csrf)])
+        .await;
+    assert!(deleted
+        .text()
+        .await
+        .unwrap()
+        .contains("Service account deleted"));
+
+    let (mut therapist, _) = signed_in(&app, "theo").await;
+    assert_eq!(
+        therapist.get("/service-accounts").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let own = therapist
+        .get("/security-events")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !own.contains("<code>service_account_created</code>"),
+        "not theirs"
+    );
+    let (mut admin, _) = signed_in(&app, "root").await;
+    let everyone = admin
+        .get("/security-events?kind=service_account_created")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        everyone.contains("<code>service_account_created</code>") && everyone.contains("mia"),
+        "{everyone}"
+    );
+}
