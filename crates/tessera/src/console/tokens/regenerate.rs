@@ -1,7 +1,9 @@
 //! `/tokens/{id}/regenerate`: a new secret for a token after a confirmation, shown once. The old
-//! secret stops working at once; the scopes stay, and the expiry is the token's lifetime again,
-//! counted from now (`tokens::service::regenerate_token`, as `POST /api/v1/tokens/{id}/regenerate`).
+//! secret stops working at once or after the grace chosen (up to a day); the scopes stay, and the
+//! expiry is the token's lifetime again, counted from now (`tokens::service::regenerate_token`,
+//! as `POST /api/v1/tokens/{id}/regenerate`).
 
+use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,12 +15,28 @@ use uuid::Uuid;
 use super::new::CreatedPage;
 use super::not_found;
 use crate::accounts::sessions::ClientInfo;
-use crate::console::page::{render, Confirm, Nav};
-use crate::console::session::{cross_site, failure, form_is_ours, require, ButtonForm};
+use crate::console::page::{render, Nav};
+use crate::console::session::{cross_site, failure, form_is_ours, require};
 use crate::state::AppState;
 use crate::tokens::service as tokens;
 
-/// `GET /tokens/{id}/regenerate`: asks to confirm.
+#[derive(Template)]
+#[template(path = "console/token_regenerate.html")]
+struct RegeneratePage {
+    nav: Nav,
+    id: Uuid,
+    name: String,
+}
+
+/// The form's fields.
+#[derive(Debug, serde::Deserialize)]
+pub struct RegenerateForm {
+    csrf: String,
+    /// Absent: none (the form before graces, or a script).
+    grace_seconds: Option<i64>,
+}
+
+/// `GET /tokens/{id}/regenerate`: asks to confirm, and how long the current secret may last.
 pub async fn confirm(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -35,16 +53,11 @@ pub async fn confirm(
     let page = match tokens::owned_token(&state.store, user.user_id, id).await {
         Ok(token) => render(
             StatusCode::OK,
-            &Confirm {
- nav: Nav::of(&user),
- title: "Regenerate token",
- question: format!("Regenerate “{}”?", token.name),
- explanation: "The token gets a new secret, shown once on the next page. The current secret stops working at once: scripts using it need the new one. The scopes stay; the token lives as long as it was first given, counted from now.",
- action: format!("/tokens/{id}/regenerate"),
- button: "Regenerate token",
- danger: false,
- cancel: format!("/tokens/{id}"),
-},
+            &RegeneratePage {
+                nav: Nav::of(&user),
+                id,
+                name: token.name,
+            },
         ),
         Err(error) => failure(&error.into()),
     };
@@ -58,13 +71,16 @@ pub async fn submit(
     headers: HeaderMap,
     jar: CookieJar,
     id: Result<Path<Uuid>, PathRejection>,
-    form: Result<Form<ButtonForm>, FormRejection>,
+    form: Result<Form<RegenerateForm>, FormRejection>,
 ) -> Response {
     let (user, jar) = match require(&state, jar, &client, "/tokens").await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
+    let Ok(Form(form)) = form else {
+        return (jar, cross_site()).into_response();
+    };
+    if !form_is_ours(&headers, &user, &form.csrf) {
         return (jar, cross_site()).into_response();
     }
     let Ok(Path(id)) = id else {
@@ -75,7 +91,10 @@ pub async fn submit(
         &state.token_cache,
         user.user_id,
         id,
-        &tokens::RenewTokenRequest::default(),
+        &tokens::RenewTokenRequest {
+            expires_in_days: None,
+            grace_seconds: form.grace_seconds,
+        },
         state.clock.now(),
     )
     .await;

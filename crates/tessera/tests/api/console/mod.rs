@@ -725,7 +725,10 @@ async fn regenerating_in_the_console_replaces_the_secret() {
     let origin = browser.origin.clone();
     let path = format!("/tokens/{id}/regenerate");
     let confirm = browser.get(&path).await.text().await.unwrap();
-    assert!(confirm.contains("stops working at once"), "{confirm}");
+    assert!(
+        confirm.contains("stops working") && confirm.contains(">at once<"),
+        "{confirm}"
+    );
 
     let forged = browser.post(&path, &origin, &[("csrf", "wrong")]).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
@@ -755,6 +758,32 @@ async fn regenerating_in_the_console_replaces_the_secret() {
         .await
         .unwrap();
     assert!(!page.contains(new), "shown once");
+}
+
+/// Regenerating with a grace keeps the current secret working for that long.
+#[tokio::test]
+async fn regenerating_in_the_console_with_a_grace_keeps_the_old_secret_a_while() {
+    let app = TestApp::spawn().await;
+    app.user("alice").create().await;
+    let (id, old) = api_token(&app, "alice").await;
+    let (mut browser, csrf) = signed_in(&app, "alice").await;
+    let origin = browser.origin.clone();
+    let path = format!("/tokens/{id}/regenerate");
+    let confirm = browser.get(&path).await.text().await.unwrap();
+    assert!(confirm.contains("after 5 minutes"), "{confirm}");
+    let done = browser
+        .post(&path, &origin, &[("csrf", &csrf), ("grace_seconds", "300")])
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(&old)).await.status,
+        StatusCode::OK
+    );
+    app.clock.advance(std::time::Duration::from_secs(301));
+    assert_eq!(
+        app.get("/api/v1/workspaces", Some(&old)).await.message(),
+        "Invalid token"
+    );
 }
 
 /// Whether `response` sets the refresh cookie.
