@@ -14,7 +14,8 @@
 //!   level and the statuses every operation shares.
 //! * [`console`] — the pages people use at `/`, over the same services as the API.
 //! * The capabilities: [`accounts`] (registration, login, sessions, roles), [`admin`] (what admins
-//!   do to other people's accounts), [`tokens`] (PATs,
+//!   do to other people's accounts), [`service_accounts`] (accounts owned by the lab, which hold
+//!   tokens), [`tokens`] (PATs,
 //!   scopes, the audit log), [`connections`] (OAuth grants for branches) and [`resources`] (FCS
 //!   files, case records, the contract's stubs). Where a capability has a `service.rs`, that is
 //!   its logic with its own error and nothing of HTTP (the CLI and the console call it too), and

@@ -28,7 +28,8 @@ pub enum LinkProblem {
     Unknown,
     #[error("This link has already been used; ask an admin for a new one")]
     Used,
-    #[error("A newer link replaced this one; use the newest link you were given")]
+    /// Ended by a newer link, or by disabling the account.
+    #[error("This link was replaced by a newer one or withdrawn; use the newest link you were given, or ask an admin")]
     Replaced,
     #[error("This link has expired; ask an admin for a new one")]
     Expired,

@@ -36,6 +36,7 @@ impl From<AdminError> for ApiError {
             AdminError::OwnAccount
             | AdminError::LastAdmin
             | AdminError::Disabled
+            | AdminError::NotAPerson
             | AdminError::EmailTaken => ApiError::Conflict(error.to_string()),
             AdminError::Store(error) => ApiError::from(error),
         }

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::accounts::login_guard::account_lock_key;
 use crate::input::{named, InvalidField, Paging};
 use crate::store::{
-    AccountFilter, AccountStatus, AdminAccountRecord, Disabling, EventFilter, LinkPurpose,
-    NewAccountLink, SecurityEvent, SecurityEventKind, SecurityEventRecord, Store, TokenState,
+    AccountFilter, AccountKind, AccountStatus, AdminAccountRecord, Disabling, EventFilter,
+    LinkPurpose, NewAccountLink, SecurityEvent, SecurityEventKind, SecurityEventRecord, Store,
+    TokenState,
 };
 use crate::tokens::cache::TokenCache;
 use crate::tokens::scopes::Scope;
@@ -68,6 +69,9 @@ pub enum AdminError {
     /// Disabling the last enabled admin would leave nobody to enable anyone.
     #[error("This is the last enabled admin: make another admin first")]
     LastAdmin,
+    /// A service account has no password to reset.
+    #[error("A service account signs in with its tokens, not a password")]
+    NotAPerson,
     /// A reset link for a disabled account would not let its owner in.
     #[error("The account is disabled: enable it first")]
     Disabled,
@@ -381,6 +385,13 @@ pub async fn create_reset_link(
     let account = user(store, id, now).await?;
     if account.disabled_at.is_some() {
         return Err(AdminError::Disabled);
+    }
+    if store
+        .find_user(id)
+        .await?
+        .is_some_and(|found| found.kind != AccountKind::Person)
+    {
+        return Err(AdminError::NotAPerson);
     }
     let link = issue_link(store, by, NewLinkSubject::Reset(id), now, now + lifetime).await?;
     let detail = format!(

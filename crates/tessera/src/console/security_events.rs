@@ -103,7 +103,7 @@ pub async fn list(
         };
     let offset = page.paging.offset;
     let previous = (offset > 0).then(|| filter.page_link((offset - PAGE).max(0)));
-    let next = (offset + PAGE < page.total).then(|| filter.page_link(offset + PAGE));
+    let next = (offset.saturating_add(PAGE) < page.total).then(|| filter.page_link(offset + PAGE));
     let events = page
         .events
         .into_iter()

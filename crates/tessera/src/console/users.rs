@@ -157,7 +157,7 @@ async fn users_page(
         };
     let offset = page.paging.offset;
     let previous = (offset > 0).then(|| filter.page_link((offset - PAGE).max(0)));
-    let next = (offset + PAGE < page.total).then(|| filter.page_link(offset + PAGE));
+    let next = (offset.saturating_add(PAGE) < page.total).then(|| filter.page_link(offset + PAGE));
     let listing = UsersPage {
         nav: Nav::of(user),
         users: page

@@ -64,9 +64,12 @@ pub enum Redemption<T> {
     NotUsable,
 }
 
-/// A live link of `purpose` with this hash, spent now; its subject.
+/// A live link of `purpose` with this hash, spent now; its subject. A reset link spends only on a
+/// person's enabled account (disabling ends such links too; this closes the race).
 const SPEND: &str = "UPDATE account_links SET used_at = $2 \
      WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND ended_at IS NULL AND expires_at > $2 \
+       AND (user_id IS NULL OR EXISTS (SELECT 1 FROM users u \
+         WHERE u.id = account_links.user_id AND u.kind = 'person' AND u.disabled_at IS NULL)) \
      RETURNING user_id, email, role";
 
 impl Store {

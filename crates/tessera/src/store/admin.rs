@@ -155,7 +155,7 @@ impl Store {
             .await)
     }
 
-    /// Disables account `id` and ends its running sessions, in one transaction, unless it is the
+    /// Disables account `id` and ends its running sessions and live reset links, in one transaction, unless it is the
     /// last enabled admin. Disabling a disabled account changes nothing.
     pub async fn disable_account(
         &self,
@@ -183,7 +183,7 @@ impl Store {
             }
             if role == Role::Admin {
                 let other_admins: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
+                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND kind = 'person' AND disabled_at IS NULL AND id <> $1",
                 )
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -207,15 +207,25 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // A reset link handed out before must not let its holder back in once enabled.
+            sqlx::query(
+                "UPDATE account_links SET ended_at = $2 \
+                 WHERE user_id = $1 AND used_at IS NULL AND ended_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(Disabling::Disabled { sessions_ended })
         })
     }
 
-    /// Enables account `id`; false if there is no such account. Its ended sessions stay ended.
+    /// Enables account `id`; false if there is no such account (or it is a deleted service
+    /// account). Its ended sessions stay ended.
     pub async fn enable_account(&self, id: Uuid) -> Result<bool, sqlx::Error> {
         let _turn = self.write_turn().await;
-        on_pool!(self, pool => sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1")
+        on_pool!(self, pool => sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND deleted_at IS NULL")
             .bind(id)
             .execute(pool)
             .await

@@ -266,10 +266,12 @@ impl Store {
     pub async fn change_role(&self, id: Uuid, role: Role) -> Result<RoleChange, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let previous: Option<Role> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            // A service account's role is changed as a service account (never to admin).
+            let previous: Option<Role> =
+                sqlx::query_scalar("SELECT role FROM users WHERE id = $1 AND kind = 'person'")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let Some(previous) = previous else {
                 return Ok(RoleChange::NoSuchUser);
             };
@@ -281,7 +283,7 @@ impl Store {
                 .await?;
             let changed = sqlx::query(
                 "UPDATE users SET role = $2 WHERE id = $1 AND \
-                 ($2 = 'admin' OR role <> 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1) > 0)",
+                 ($2 = 'admin' OR role <> 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin' AND kind = 'person' AND disabled_at IS NULL AND id <> $1) > 0)",
             )
             .bind(id)
             .bind(role)

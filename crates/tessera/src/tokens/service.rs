@@ -415,7 +415,11 @@ pub async fn regenerate_token(
     // A new secret is a new lease on the scopes: no more than the owner's role allows now, or a
     // token minted before a demotion would live on, renewed, past every review.
     within_role(store, owner, &current.scopes).await?;
-    let lifetime = lifetime.unwrap_or(current.expires_at - current.created_at);
+    // The token's lifetime so far: its first lifetime, plus the time each earlier renewal had
+    // used (`created_at` stays the token's birth). Never more than a token may be given.
+    let lifetime = lifetime
+        .unwrap_or(current.expires_at - current.created_at)
+        .min(Duration::days(MAX_LIFETIME_DAYS));
     let minted = format::generate();
     let row = store
         .replace_token_secret(

@@ -69,7 +69,7 @@ async fn a_reset_link_works_once_ends_every_session_and_a_newer_link_ends_it() {
     let replaced = reset(&app, &first_token, NEW_PASSWORD).await;
     assert_eq!(replaced.status, StatusCode::GONE);
     assert!(
-        replaced.message().contains("newer link"),
+        replaced.message().contains("newer one"),
         "{}",
         replaced.message()
     );
@@ -167,6 +167,57 @@ async fn a_reset_link_expires_and_bad_requests_make_none() {
     let refused = reset_link(&app, &root, &alice, json!({})).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.message().contains("disabled"));
+}
+
+#[tokio::test]
+async fn disabling_an_account_withdraws_its_reset_link_and_service_accounts_have_none() {
+    let app = TestApp::spawn().await;
+    let root = admin(&app).await;
+    let alice = app.user("alice").register().await;
+    let link = reset_link(&app, &root, &alice, json!({})).await;
+    let token = token_of(&link, "/reset-password");
+    let disabled = app
+        .post(
+            &format!("/api/v1/admin/users/{alice}/disable"),
+            Some(&root.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    app.post(
+        &format!("/api/v1/admin/users/{alice}/enable"),
+        Some(&root.jwt),
+        json!({}),
+    )
+    .await;
+    let withdrawn = reset(&app, &token, NEW_PASSWORD).await;
+    assert_eq!(withdrawn.status, StatusCode::GONE);
+    assert!(
+        withdrawn.message().contains("withdrawn"),
+        "{}",
+        withdrawn.message()
+    );
+    assert_eq!(
+        login(&app, "alice", PASSWORD).await,
+        StatusCode::OK,
+        "unchanged"
+    );
+
+    let account = app
+        .post(
+            "/api/v1/service-accounts",
+            Some(&root.jwt),
+            json!({"name": "sorter-9"}),
+        )
+        .await;
+    let account = account.data()["id"].as_str().unwrap().to_owned();
+    let refused = reset_link(&app, &root, &account, json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.message().contains("service account"),
+        "{}",
+        refused.message()
+    );
 }
 
 async fn accept(app: &TestApp, token: &str, username: &str) -> Reply {

@@ -102,6 +102,25 @@ async fn a_service_account_token_outlives_the_person_who_minted_it() {
         .get("/api/v1/admin/users?search=cytometer", Some(&root.jwt))
         .await;
     assert_eq!(people.data()["total"], 0);
+    // Nor does the people's role change reach it: it never administers, nor counts as an admin.
+    let promoted = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/users/{account}/role"),
+            Some(&root.jwt),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/service-accounts/{account}"),
+            Some(&root.jwt)
+        )
+        .await
+        .data()["role"],
+        "member"
+    );
 }
 
 #[tokio::test]
