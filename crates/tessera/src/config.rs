@@ -380,6 +380,11 @@ pub struct Config {
     #[arg(long, env = "OAUTH_FAILURE_COOLDOWN_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub oauth_failure_cooldown_seconds: u64,
 
+    /// Where `/metrics` (Prometheus text format) is served, on a listener of its own and never
+    /// on the public port, e.g. `127.0.0.1:9464`. Unset: no metrics listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Security events older than this many days are deleted (by a background task, in small
     /// batches).
     #[arg(long, env = "SECURITY_EVENTS_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36_500))]

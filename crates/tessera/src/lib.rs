@@ -48,6 +48,7 @@ pub mod console;
 pub mod crypto;
 pub mod http;
 pub mod input;
+pub mod metrics;
 pub mod openapi;
 pub mod resources;
 pub mod router;

@@ -237,6 +237,12 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(from_fn(fallback::ensure_error_envelope))
+        // Each route's template is known here (these layers run after routing), and the status
+        // is the one the envelope guard settled on.
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::metrics::record_request,
+        ))
         // Outermost, so every body (the envelope guard's too) is compressed when the client
         // asks; a 10,000-event FCS page is megabytes of JSON. Tiny bodies are not worth it.
         .layer(

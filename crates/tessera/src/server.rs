@@ -80,11 +80,15 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state;
+        let metrics = match state.config.metrics_addr {
+            Some(addr) => Some(serve_metrics(addr, state.clone()).await?),
+            None => None,
+        };
         let audit_writer = self.audit_writer.spawn();
         let background = start_background_work(&state);
         let limits = ServeLimits::from_config(&state.config);
         serve_router(listener, self.router, limits, shutdown).await;
-        for task in &background {
+        for task in background.iter().chain(&metrics) {
             task.abort();
         }
         audit_writer.shutdown().await;
@@ -93,6 +97,25 @@ impl Server {
         tracing::info!("shut down cleanly");
         Ok(())
     }
+}
+
+/// Serves `/metrics` on `addr`, a listener of its own (see [`crate::metrics`]). Failing to bind
+/// stops the start: an operator who asked for metrics wants to know at once.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    state: AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|error| anyhow::anyhow!("METRICS_ADDR {addr}: {error}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "metrics at /metrics");
+    let router = crate::metrics::router(state);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    }))
 }
 
 /// Every periodic or warming task the state needs while serving.

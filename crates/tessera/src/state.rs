@@ -59,6 +59,8 @@ pub struct AppInner {
     pub config: Config,
     /// "Now", for every rule that depends on time; tests move it forward.
     pub clock: Clock,
+    /// The Prometheus metrics (served on `METRICS_ADDR`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Deref for AppState {
@@ -125,6 +127,7 @@ impl Services {
             fcs: FcsService::new(&config),
             rate_limit: IpRateLimit::new(per_minute, clock.clone()),
             clock,
+            metrics: Arc::default(),
             audit,
             store,
             config,

@@ -159,6 +159,11 @@ impl Store {
     }
 
     /// Which backend this store runs on.
+    /// This instance's pool: connections open, and of those idle.
+    pub fn pool_connections(&self) -> (u32, usize) {
+        on_pool!(self, pool => (pool.size(), pool.num_idle()))
+    }
+
     pub fn kind(&self) -> BackendKind {
         match self.backend {
             Backend::Sqlite(_) => BackendKind::Sqlite,

@@ -23,6 +23,7 @@ mod fcs_gates;
 mod fcs_limits;
 mod fcs_pipeline;
 mod fcs_reference;
+mod metrics;
 mod operations;
 mod pat_contract;
 mod service_accounts;

@@ -681,6 +681,9 @@ fn binary_environment(config: &Config) -> Vec<(&'static str, String)> {
     if let Some(secret) = &config.secret_key {
         env.push(("SECRET_KEY", secret.expose().to_owned()));
     }
+    if let Some(addr) = config.metrics_addr {
+        env.push(("METRICS_ADDR", addr.to_string()));
+    }
     env
 }
 
