@@ -395,8 +395,8 @@ pub struct Config {
     #[arg(long, env = "AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: Option<u32>,
 
-    /// How often the retention task runs, in seconds; 0 turns it off.
-    #[arg(long, env = "RETENTION_INTERVAL_SECONDS", default_value_t = 3600)]
+    /// How often the retention task runs, in seconds (at most a week); 0 turns it off.
+    #[arg(long, env = "RETENTION_INTERVAL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub retention_interval_seconds: u64,
 
     /// How often the keep-alive task looks for tokens to refresh, in seconds; 0 turns it off.

@@ -177,14 +177,7 @@ async fn record(
     detail: &str,
     now: Timestamp,
 ) -> Result<(), AccountError> {
-    let event = SecurityEvent {
-        kind,
-        user_id: Some(user_id),
-        session_id: None,
-        ip: None,
-        detail: Some(detail),
-        actor_id: None,
-    };
+    let event = SecurityEvent::about_account(kind, user_id, detail, None);
     store.record_security_event(event, now).await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,7 +21,9 @@ use crate::http::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::http::openapi::{Enveloped, ErrorEnvelope};
 use crate::http::{created, ok, ApiError, ApiResult, Success};
 use crate::state::AppState;
-use crate::store::{AccountOrigin, AdminAccountRecord, SecurityEventKind, SecurityEventRecord};
+use crate::store::{
+    AccountOrigin, AccountStatus, AdminAccountRecord, SecurityEventKind, SecurityEventRecord,
+};
 use crate::tokens::routes::TokenView;
 use crate::types::{Role, Timestamp};
 
@@ -82,15 +84,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(own_security_events))
 }
 
-/// The links' base: `PUBLIC_URL`, or the address the admin's request came to when it is unset.
+/// The links' base (see [`crate::http::public_base`]).
 fn public_base(state: &AppState, headers: &HeaderMap) -> String {
-    state.config.public_url.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}")
-    })
+    crate::http::public_base(state.config.public_url.as_deref(), headers)
 }
 
 /// A one-time link, shown once.
@@ -187,15 +183,6 @@ pub async fn invite(
     }))
 }
 
-/// Whether an account may sign in now.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StatusView {
-    Active,
-    Disabled,
-    Locked,
-}
-
 /// An account as an admin sees it (never its password hash).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminUserView {
@@ -203,8 +190,9 @@ pub struct AdminUserView {
     username: String,
     email: String,
     role: Role,
-    /// `disabled` wins over `locked`.
-    status: StatusView,
+    /// `active`, `disabled` or `locked` (`disabled` wins over `locked`).
+    #[schema(value_type = String)]
+    status: AccountStatus,
     /// `registration`, `operator` or `invite`; null for accounts older than the record.
     #[schema(value_type = Option<String>)]
     created_via: Option<AccountOrigin>,
@@ -221,17 +209,12 @@ pub struct AdminUserView {
 
 impl From<AdminAccountRecord> for AdminUserView {
     fn from(r: AdminAccountRecord) -> Self {
-        let status = match (r.disabled_at, r.locked_until) {
-            (Some(_), _) => StatusView::Disabled,
-            (None, Some(_)) => StatusView::Locked,
-            (None, None) => StatusView::Active,
-        };
         AdminUserView {
+            status: r.status(),
             id: r.id,
             username: r.username,
             email: r.email,
             role: r.role,
-            status,
             created_via: r.created_via,
             created_at: r.created_at,
             last_login: r.last_login,

@@ -294,14 +294,7 @@ async fn record(
     detail: &str,
     now: Timestamp,
 ) -> Result<(), AdminError> {
-    let event = SecurityEvent {
-        kind,
-        user_id: Some(user_id),
-        session_id: None,
-        ip: None,
-        detail: Some(detail),
-        actor_id: by.actor_id(),
-    };
+    let event = SecurityEvent::about_account(kind, user_id, detail, by.actor_id());
     store.record_security_event(event, now).await?;
     Ok(())
 }

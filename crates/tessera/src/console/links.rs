@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 
-use super::page::{error_page, render};
+use super::page::render;
 use super::session::{cross_site, failure, incomplete_form, same_origin};
 use crate::accounts::links::{self, LinkProblem};
 use crate::accounts::service::AccountError;
@@ -48,23 +48,14 @@ pub struct TokenQuery {
     token: String,
 }
 
-fn refused(problem: LinkProblem) -> Response {
-    let status = match problem {
-        LinkProblem::Unknown => StatusCode::NOT_FOUND,
-        LinkProblem::Used | LinkProblem::Replaced | LinkProblem::Expired => StatusCode::GONE,
-    };
-    error_page(status, &problem.to_string())
-}
-
+/// The page for a link that cannot be used (404 unknown, 410 spent, the API's statuses) or any
+/// other failure.
 fn link_failure(error: AccountError) -> Response {
-    match error {
-        AccountError::Link(problem) => refused(problem),
-        error => failure(&error.into()),
-    }
+    failure(&error.into())
 }
 
 fn no_token() -> Response {
-    refused(LinkProblem::Unknown)
+    link_failure(LinkProblem::Unknown.into())
 }
 
 /// `GET /reset-password?token=…`.

@@ -112,10 +112,9 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/sessions/{id}/end", post(profile::end_session))
         .route("/users", get(users::list))
         .route("/users/{id}/role", post(users::change_role))
-        .route("/users/{id}/disable", post(users::disable))
-        .route("/users/{id}/enable", post(users::enable))
-        .route("/users/{id}/unlock", post(users::unlock))
         .route("/users/{id}/reset-link", post(users::reset_link))
+        // disable, enable, unlock (an unknown action is the 404 page)
+        .route("/users/{id}/{action}", post(users::act))
         .route("/users/invite", post(users::invite))
         .route("/security-events", get(security_events::list))
         .route(

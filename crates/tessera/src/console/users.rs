@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
@@ -20,7 +20,7 @@ use crate::accounts::service::{self as accounts, AccountError, Actor};
 use crate::accounts::sessions::ClientInfo;
 use crate::admin::service::{self as admin, AdminError, Administrator, UserQuery};
 use crate::state::AppState;
-use crate::store::AdminAccountRecord;
+use crate::store::{AccountStatus, AdminAccountRecord};
 use crate::types::Role;
 
 const PAGE: i64 = 50;
@@ -30,8 +30,7 @@ struct UserRow {
     username: String,
     email: String,
     role: Role,
-    /// `active`, `disabled` or `locked`.
-    status: &'static str,
+    status: AccountStatus,
     /// Why, for people: "disabled 2026-12-07 14:30 UTC", "locked until …".
     status_detail: String,
     origin: String,
@@ -42,10 +41,15 @@ struct UserRow {
 
 impl UserRow {
     fn of(account: AdminAccountRecord, me: Uuid) -> Self {
-        let (status, status_detail) = match (account.disabled_at, account.locked_until) {
-            (Some(at), _) => ("disabled", format!("since {}", when(at))),
-            (None, Some(until)) => ("locked", format!("until {}", when(until))),
-            (None, None) => ("active", String::new()),
+        let status = account.status();
+        let status_detail = match status {
+            AccountStatus::Disabled => account
+                .disabled_at
+                .map_or_else(String::new, |at| format!("since {}", when(at))),
+            AccountStatus::Locked => account
+                .locked_until
+                .map_or_else(String::new, |until| format!("until {}", when(until))),
+            AccountStatus::Active => String::new(),
         };
         UserRow {
             me: account.id == me,
@@ -267,8 +271,9 @@ fn user_not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "User not found")
 }
 
-/// What a button on a user's row does.
-#[derive(Debug, Clone, Copy)]
+/// What a button on a user's row does: `POST /users/{id}/{action}`.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UserAction {
     Disable,
     Enable,
@@ -277,12 +282,11 @@ pub enum UserAction {
 
 /// `POST /users/{id}/disable`, `…/enable`, `…/unlock`: done, and the list says so.
 pub async fn act(
-    action: UserAction,
-    state: AppState,
+    State(state): State<AppState>,
     client: ClientInfo,
     headers: HeaderMap,
     jar: CookieJar,
-    id: Result<Path<Uuid>, PathRejection>,
+    target: Result<Path<(Uuid, UserAction)>, PathRejection>,
     form: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
     let (user, jar) = match admin_signed_in(&state, jar, &client).await {
@@ -292,7 +296,7 @@ pub async fn act(
     if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
         return (jar, cross_site()).into_response();
     }
-    let Ok(Path(id)) = id else {
+    let Ok(Path((id, action))) = target else {
         return (jar, user_not_found()).into_response();
     };
     let by = Administrator::Admin(user.user_id);
@@ -335,51 +339,9 @@ pub async fn act(
     (jar, page).into_response()
 }
 
-/// `POST /users/{id}/disable`.
-pub async fn disable(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    jar: CookieJar,
-    id: Result<Path<Uuid>, PathRejection>,
-    form: Result<Form<ButtonForm>, FormRejection>,
-) -> Response {
-    act(UserAction::Disable, state, client, headers, jar, id, form).await
-}
-
-/// `POST /users/{id}/enable`.
-pub async fn enable(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    jar: CookieJar,
-    id: Result<Path<Uuid>, PathRejection>,
-    form: Result<Form<ButtonForm>, FormRejection>,
-) -> Response {
-    act(UserAction::Enable, state, client, headers, jar, id, form).await
-}
-
-/// `POST /users/{id}/unlock`.
-pub async fn unlock(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    jar: CookieJar,
-    id: Result<Path<Uuid>, PathRejection>,
-    form: Result<Form<ButtonForm>, FormRejection>,
-) -> Response {
-    act(UserAction::Unlock, state, client, headers, jar, id, form).await
-}
-
-/// The base of the links handed out: `PUBLIC_URL`, or this page's own address.
+/// The base of the links handed out (see [`crate::http::public_base`]).
 fn public_base(state: &AppState, headers: &HeaderMap) -> String {
-    state.config.public_url.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}")
-    })
+    crate::http::public_base(state.config.public_url.as_deref(), headers)
 }
 
 /// `POST /users/{id}/reset-link`: a one-time link, shown once.

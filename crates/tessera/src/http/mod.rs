@@ -20,6 +20,21 @@ pub use error::{ApiError, ApiResult, AuthFailure};
 
 /// Whether the request's `Accept` names `media_type` (e.g. `text/html` from a browser): for the
 /// few routes that answer a person and a program differently.
+/// The address people reach this service at, for links it hands out: `PUBLIC_URL`, or else
+/// `http://` and the `Host` this request came to (behind a TLS proxy, set `PUBLIC_URL`).
+pub fn public_base(public_url: Option<&str>, headers: &HeaderMap) -> String {
+    public_url.map_or_else(
+        || {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        },
+        str::to_owned,
+    )
+}
+
 pub fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
     headers
         .get(header::ACCEPT)

@@ -290,14 +290,7 @@ async fn record(
     detail: &str,
     now: Timestamp,
 ) -> Result<(), ServiceAccountError> {
-    let event = SecurityEvent {
-        kind,
-        user_id: Some(account),
-        session_id: None,
-        ip: None,
-        detail: Some(detail),
-        actor_id: by.user_id,
-    };
+    let event = SecurityEvent::about_account(kind, account, detail, by.user_id);
     store.record_security_event(event, now).await?;
     Ok(())
 }

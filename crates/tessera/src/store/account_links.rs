@@ -146,10 +146,7 @@ impl Store {
                 .bind(password_hash)
                 .execute(&mut *tx)
                 .await?;
-            let ended = sqlx::query(
-                "UPDATE auth_sessions SET ended_at = $2, end_reason = $3 \
-                 WHERE user_id = $1 AND ended_at IS NULL",
-            )
+            let ended = sqlx::query(super::login_sessions::END_ALL_SESSIONS)
             .bind(user_id)
             .bind(now)
             .bind(EndReason::PasswordReset.as_str())

@@ -48,6 +48,17 @@ pub struct AdminAccountRecord {
     pub locked_until: Option<Timestamp>,
 }
 
+impl AdminAccountRecord {
+    /// Its status now: `disabled` wins over `locked`.
+    pub fn status(&self) -> AccountStatus {
+        match (self.disabled_at, self.locked_until) {
+            (Some(_), _) => AccountStatus::Disabled,
+            (None, Some(_)) => AccountStatus::Locked,
+            (None, None) => AccountStatus::Active,
+        }
+    }
+}
+
 /// What disabling an account came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disabling {
@@ -197,10 +208,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let sessions_ended = sqlx::query(
-                "UPDATE auth_sessions SET ended_at = $2, end_reason = $3 \
-                 WHERE user_id = $1 AND ended_at IS NULL",
-            )
+            let sessions_ended = sqlx::query(super::login_sessions::END_ALL_SESSIONS)
             .bind(id)
             .bind(now)
             .bind(EndReason::AccountDisabled.as_str())

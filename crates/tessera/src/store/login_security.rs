@@ -84,6 +84,26 @@ pub struct SecurityEvent<'a> {
     pub actor_id: Option<Uuid>,
 }
 
+impl<'a> SecurityEvent<'a> {
+    /// An event about account `user_id` that no session or address caused: what an admin (or
+    /// `actor_id: None`, an operator or the service) did to it.
+    pub fn about_account(
+        kind: SecurityEventKind,
+        user_id: Uuid,
+        detail: &'a str,
+        actor_id: Option<Uuid>,
+    ) -> Self {
+        SecurityEvent {
+            kind,
+            user_id: Some(user_id),
+            session_id: None,
+            ip: None,
+            detail: Some(detail),
+            actor_id,
+        }
+    }
+}
+
 /// What the counters said when an attempt asked for a place (see
 /// [`Store::reserve_login_attempt`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -117,6 +117,12 @@ impl EndReason {
     }
 }
 
+/// Ends every running session of account `$1` at `$2` for reason `$3`: what disabling an account
+/// and a password reset do inside their own transactions.
+pub(super) const END_ALL_SESSIONS: &str =
+    "UPDATE auth_sessions SET ended_at = $2, end_reason = $3 \
+     WHERE user_id = $1 AND ended_at IS NULL";
+
 impl Store {
     /// Stores a new session, its first refresh token and the user's `last_login`, atomically.
     pub async fn insert_login_session(
