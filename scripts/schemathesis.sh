@@ -100,6 +100,8 @@ export LOGIN_MAX_DELAY_MS=0
 export JWT_TTL_SECONDS=3600
 export GOOGLE_AUTH_URL="$DEAD/authorize" GOOGLE_TOKEN_URL="$DEAD/token" GOOGLE_REVOKE_URL="$DEAD/revoke"
 export OAUTH_ALLOW_PRIVATE_ENDPOINTS=false OAUTH_REFRESH_RETRIES=0 OAUTH_HTTP_TIMEOUT_SECONDS=2
+# Endpoints the fuzzer registers are stored and listed, never posted to: nothing leaves the machine.
+export WEBHOOK_ALLOW_PRIVATE_ENDPOINTS=false WEBHOOK_DELIVERY=false
 # Only the server's: curl and schemathesis talk to the server directly.
 PROXY_ENV=(HTTPS_PROXY="$DEAD" HTTP_PROXY="$DEAD" ALL_PROXY="$DEAD" https_proxy="$DEAD" http_proxy="$DEAD" all_proxy="$DEAD")
 unset NO_PROXY no_proxy HTTPS_PROXY HTTP_PROXY ALL_PROXY https_proxy http_proxy all_proxy

@@ -21,14 +21,15 @@ ensure_postgres() {
 # Independent implementations the tests check Tessera against, in one venv: PyJWT verifies
 # Tessera's JWTs from the JWKS alone (tests/api/accounts.rs), so a mistake shared by our signing
 # and our verifying cannot pass unnoticed; FlowIO, FlowKit and numpy compute the FCS value
-# pipeline (tests/api/fcs_reference.rs); fcsparser and FlowIO read back what Tessera exports.
+# pipeline (tests/api/fcs_reference.rs); fcsparser and FlowIO read back what Tessera exports;
+# standardwebhooks verifies every webhook delivery's signature (tests/api/webhooks.rs).
 ensure_python_references() {
   local venv=.venv-test
-  if ! "$venv/bin/python" -c "import jwt, cryptography, flowkit, flowio, fcsparser" 2>/dev/null; then
+  if ! "$venv/bin/python" -c "import jwt, cryptography, flowkit, flowio, fcsparser, standardwebhooks" 2>/dev/null; then
     echo "installing the Python references into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      "PyJWT[crypto]==2.15.1" flowkit==1.3.2 flowio==1.4.0 fcsparser==0.2.4
+      "PyJWT[crypto]==2.15.1" flowkit==1.3.2 flowio==1.4.0 fcsparser==0.2.4 standardwebhooks==1.3.0
   fi
   export TESSERA_TEST_PYTHON="$PWD/$venv/bin/python"
   export TESSERA_REQUIRE_FLOWKIT=1

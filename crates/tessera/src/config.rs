@@ -411,6 +411,70 @@ pub struct Config {
     /// provider does not retire it for disuse.
     #[arg(long, env = "OAUTH_IDLE_REFRESH_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=365))]
     pub oauth_idle_refresh_days: u64,
+
+    /// Let webhook endpoints be `http` and loopback, private or link-local addresses (local
+    /// development only: Tessera would otherwise post events into the network it runs in).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_ENDPOINTS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private_endpoints: bool,
+
+    /// Whether this instance delivers webhook events. Turn off on instances that should only
+    /// answer requests; at least one instance must deliver.
+    #[arg(long, env = "WEBHOOK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_delivery: bool,
+
+    /// Timeout of one delivery attempt, in seconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: u64,
+
+    /// Seconds to wait before each retry of a failed delivery, comma-separated; after the last
+    /// the delivery is marked failed. The default is Standard Webhooks' schedule: 5 s, 5 min,
+    /// 30 min, 2 h, 5 h, 10 h, 10 h.
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = "5,300,1800,7200,18000,36000,36000", value_parser = parse_retry_schedule)]
+    pub webhook_retry_schedule: RetrySchedule,
+
+    /// An endpoint whose deliveries have all failed for this many hours is disabled (its owner
+    /// hears of it by a `webhook.disabled` event to their other endpoints).
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=8_760))]
+    pub webhook_disable_after_hours: u64,
+
+    /// How often the delivery worker looks for events and due deliveries, in milliseconds.
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_interval_ms: u64,
+
+    /// Deliveries one instance attempts at once.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub webhook_concurrency: u64,
+
+    /// Endpoints one account may register.
+    #[arg(long, env = "WEBHOOK_MAX_ENDPOINTS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub webhook_max_endpoints: u64,
+}
+
+/// The pauses before each retry of a failed webhook delivery (`WEBHOOK_RETRY_SCHEDULE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(pub Vec<std::time::Duration>);
+
+fn parse_retry_schedule(raw: &str) -> Result<RetrySchedule, String> {
+    if raw.trim().is_empty() {
+        return Ok(RetrySchedule(Vec::new()));
+    }
+    let pauses = raw
+        .split(',')
+        .map(|part| {
+            let seconds: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{}` is not a whole number of seconds", part.trim()))?;
+            if seconds > 604_800 {
+                return Err(format!("{seconds} s is longer than a week"));
+            }
+            Ok(std::time::Duration::from_secs(seconds))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if pauses.len() > 20 {
+        return Err("at most 20 retries".to_owned());
+    }
+    Ok(RetrySchedule(pauses))
 }
 
 fn parse_public_url(raw: &str) -> Result<String, String> {

@@ -58,3 +58,4 @@ pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod types;
+pub mod webhooks;

@@ -110,6 +110,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::accounts::profile::routes())
         .merge(crate::admin::routes::routes())
         .merge(crate::service_accounts::routes::routes())
+        .merge(crate::webhooks::routes::routes())
         .merge(crate::tokens::routes::routes())
         .merge(crate::resources::stubs::routes().into())
         .merge(crate::resources::fcs::routes())

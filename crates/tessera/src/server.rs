@@ -142,6 +142,10 @@ fn start_background_work(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         .into_iter()
         .chain(state.connections.spawn_keep_alive())
         .chain(crate::admin::retention::spawn(state))
+        .chain(crate::webhooks::worker::spawn(
+            state.webhooks.clone(),
+            state.clock.clone(),
+        ))
         .collect()
 }
 

@@ -26,6 +26,7 @@ use crate::resources::fcs::service::FcsService;
 use crate::store::{BackendKind, Store};
 use crate::tokens::audit::{AuditLog, AuditWriterToStart};
 use crate::tokens::cache::{token_cache, TokenCache};
+use crate::webhooks::Webhooks;
 
 /// Everything a handler may need; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -61,6 +62,8 @@ pub struct AppInner {
     pub clock: Clock,
     /// The Prometheus metrics (served on `METRICS_ADDR`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Webhook endpoints and their deliveries (the worker runs in the server).
+    pub webhooks: Webhooks,
 }
 
 impl Deref for AppState {
@@ -111,6 +114,8 @@ impl Services {
         let jwt = AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds);
         let login_sessions =
             LoginSessions::new(store.clone(), jwt.clone(), config.refresh_ttl_seconds);
+        let connections = Arc::new(Connections::new(store.clone(), &config, &secret)?);
+        let webhooks = Webhooks::new(store.clone(), connections.vault.clone(), &config)?;
         let state = AppState(Arc::new(AppInner {
             passwords,
             login_guard,
@@ -123,7 +128,8 @@ impl Services {
             // On PostgreSQL other instances may revoke tokens: trust the cache only once the
             // listener runs.
             token_cache: token_cache(store.kind() == BackendKind::Sqlite),
-            connections: Arc::new(Connections::new(store.clone(), &config, &secret)?),
+            connections,
+            webhooks,
             fcs: FcsService::new(&config),
             rate_limit: IpRateLimit::new(per_minute, clock.clone()),
             clock,

@@ -1,5 +1,6 @@
 //! The vault: every third-party secret Tessera holds (client secrets, access and refresh tokens,
-//! PKCE verifiers) is sealed here before it reaches the store and opened here after.
+//! PKCE verifiers), and the webhook signing secrets it shares with receivers, is sealed here
+//! before it reaches the store and opened here after.
 //!
 //! Each value is bound to its row and column (`oauth_connections:<branch>:refresh_token`), so a
 //! sealed value copied into another row fails to open instead of leaking across branches. Keys
@@ -25,6 +26,9 @@ pub enum Slot {
     RefreshToken(Uuid),
     /// The PKCE verifier of a pending authorization (row: the state's SHA-256).
     PkceVerifier([u8; 32]),
+    /// A webhook endpoint's signing secret, current or previous (row: the endpoint's id; one
+    /// context for both columns, since a rotation moves the current one to the previous).
+    WebhookSecret(Uuid),
 }
 
 impl Slot {
@@ -33,6 +37,7 @@ impl Slot {
             Slot::ClientSecret(id) => format!("oauth_clients:{id}:client_secret").into_bytes(),
             Slot::AccessToken(id) => format!("oauth_connections:{id}:access_token").into_bytes(),
             Slot::RefreshToken(id) => format!("oauth_connections:{id}:refresh_token").into_bytes(),
+            Slot::WebhookSecret(id) => format!("webhook_endpoints:{id}:secret").into_bytes(),
             Slot::PkceVerifier(state_hash) => {
                 let mut context = b"oauth_states:".to_vec();
                 context.extend_from_slice(state_hash);
@@ -110,6 +115,9 @@ pub async fn rekey(store: &crate::store::Store, vault: &Vault) -> anyhow::Result
             SealedColumn::ClientSecret => Slot::ClientSecret(value.row_id),
             SealedColumn::AccessToken => Slot::AccessToken(value.row_id),
             SealedColumn::RefreshToken => Slot::RefreshToken(value.row_id),
+            SealedColumn::WebhookSecret | SealedColumn::WebhookPreviousSecret => {
+                Slot::WebhookSecret(value.row_id)
+            }
         };
         match vault.reseal(slot, &value.sealed)? {
             None => report.current += 1,

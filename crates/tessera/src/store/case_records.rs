@@ -1,10 +1,10 @@
 //! Queries on the case records: `beneficiaries`, `therapy_sessions`, `therapist_booking_locks`
 //! and `case_access_log`.
 //!
-//! Every change is written together with its access-log entry in one [`CaseTx`], so a record can
+//! Every change is written together with its access-log entry in one [`Tx`], so a record can
 //! never change without its log; reads are logged in a transaction committed before the data is
-//! answered. The transaction's first statement is always a write ([`CaseTx::lock_beneficiary`],
-//! [`CaseTx::lock_session`], [`CaseTx::lock_therapist`] or an insert): on PostgreSQL that takes the
+//! answered. The transaction's first statement is always a write ([`Tx::lock_beneficiary`],
+//! [`Tx::lock_session`], [`Tx::lock_therapist`] or an insert): on PostgreSQL that takes the
 //! row lock, on SQLite it takes the database's write lock at once (like `BEGIN IMMEDIATE`), so a
 //! check made after it (overlap, current status) still holds at commit on both backends, with the
 //! same SQL text.
@@ -14,11 +14,11 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 use sqlx::types::Json;
-use sqlx::{Postgres, Sqlite, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{on_pool, Backend, Store};
+use super::tx::on_tx;
+use super::{on_pool, Store, Tx};
 
 /// Who is acting: the person, and the PAT if they act through one.
 #[derive(Debug, Clone, Copy)]
@@ -456,40 +456,7 @@ pub struct SessionQuery {
     pub offset: i64,
 }
 
-/// A transaction on the case records, on either backend. Every one writes (reads are logged),
-/// so on SQLite it holds a turn to write for its whole life (see [`Store::write_turn`]): the
-/// case records' writers queue fairly instead of sleeping in SQLite's busy handler.
-pub struct CaseTx(TxInner);
-
-enum TxInner {
-    Sqlite(
-        Transaction<'static, Sqlite>,
-        tokio::sync::OwnedMutexGuard<()>,
-    ),
-    Postgres(Transaction<'static, Postgres>),
-}
-
-macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match &mut $tx.0 {
-            TxInner::Sqlite($conn, _) => $body,
-            TxInner::Postgres($conn) => $body,
-        }
-    };
-}
-
 impl Store {
-    /// Starts a transaction on the case records.
-    pub async fn begin_case(&self) -> Result<CaseTx, sqlx::Error> {
-        Ok(CaseTx(match &self.backend {
-            Backend::Sqlite(pool) => {
-                let turn = self.sqlite_writers.clone().lock_owned().await;
-                TxInner::Sqlite(pool.begin().await?, turn)
-            }
-            Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
-        }))
-    }
-
     /// One page of beneficiaries and the number matching the filters.
     pub async fn list_beneficiaries(
         &self,
@@ -636,16 +603,7 @@ impl Store {
     }
 }
 
-impl CaseTx {
-    /// Commits.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.0 {
-            // The turn ends with the commit, not before.
-            TxInner::Sqlite(tx, _turn) => tx.commit().await,
-            TxInner::Postgres(tx) => tx.commit().await,
-        }
-    }
-
+impl Tx {
     /// Writes one access-log entry.
     pub async fn log(&mut self, entry: &AccessEntry<'_>) -> Result<(), sqlx::Error> {
         on_tx!(self, conn => sqlx::query(LOG_INSERT)
@@ -778,7 +736,7 @@ impl CaseTx {
     }
 
     /// The number of a scheduled session of `therapist_id` on `day` that overlaps `start..end`,
-    /// other than `except`. Call after [`CaseTx::lock_therapist`].
+    /// other than `except`. Call after [`Tx::lock_therapist`].
     pub async fn overlapping_session(
         &mut self,
         therapist_id: Uuid,

@@ -537,7 +537,10 @@ impl Store {
             "SELECT 'client_secret' AS kind, id AS row_id, client_secret_sealed AS sealed FROM oauth_clients \
              UNION ALL SELECT 'access_token', branch_id, access_token_sealed FROM oauth_connections \
              UNION ALL SELECT 'refresh_token', branch_id, refresh_token_sealed FROM oauth_connections \
-               WHERE refresh_token_sealed IS NOT NULL",
+               WHERE refresh_token_sealed IS NOT NULL \
+             UNION ALL SELECT 'webhook_secret', id, secret_sealed FROM webhook_endpoints \
+             UNION ALL SELECT 'webhook_previous_secret', id, previous_secret_sealed FROM webhook_endpoints \
+               WHERE previous_secret_sealed IS NOT NULL",
         )
         .fetch_all(pool).await)
     }
@@ -552,6 +555,8 @@ impl Store {
             SealedColumn::ClientSecret => "UPDATE oauth_clients SET client_secret_sealed = $3 WHERE id = $1 AND client_secret_sealed = $2",
             SealedColumn::AccessToken => "UPDATE oauth_connections SET access_token_sealed = $3 WHERE branch_id = $1 AND access_token_sealed = $2",
             SealedColumn::RefreshToken => "UPDATE oauth_connections SET refresh_token_sealed = $3 WHERE branch_id = $1 AND refresh_token_sealed = $2",
+            SealedColumn::WebhookSecret => "UPDATE webhook_endpoints SET secret_sealed = $3 WHERE id = $1 AND secret_sealed = $2",
+            SealedColumn::WebhookPreviousSecret => "UPDATE webhook_endpoints SET previous_secret_sealed = $3 WHERE id = $1 AND previous_secret_sealed = $2",
         };
         on_pool!(self, pool => sqlx::query(sql).bind(value.row_id).bind(&value.sealed).bind(resealed)
             .execute(pool).await.map(|r| r.rows_affected() > 0))
@@ -567,6 +572,10 @@ pub enum SealedColumn {
     AccessToken,
     /// `oauth_connections.refresh_token_sealed` (row: the branch id).
     RefreshToken,
+    /// `webhook_endpoints.secret_sealed` (row: the endpoint's id).
+    WebhookSecret,
+    /// `webhook_endpoints.previous_secret_sealed` (row: the endpoint's id).
+    WebhookPreviousSecret,
 }
 
 impl SealedColumn {
@@ -575,6 +584,8 @@ impl SealedColumn {
             "client_secret" => Some(SealedColumn::ClientSecret),
             "access_token" => Some(SealedColumn::AccessToken),
             "refresh_token" => Some(SealedColumn::RefreshToken),
+            "webhook_secret" => Some(SealedColumn::WebhookSecret),
+            "webhook_previous_secret" => Some(SealedColumn::WebhookPreviousSecret),
             _ => None,
         }
     }
@@ -586,6 +597,8 @@ impl std::fmt::Display for SealedColumn {
             SealedColumn::ClientSecret => "client_secret",
             SealedColumn::AccessToken => "access_token",
             SealedColumn::RefreshToken => "refresh_token",
+            SealedColumn::WebhookSecret => "webhook_secret",
+            SealedColumn::WebhookPreviousSecret => "webhook_previous_secret",
         })
     }
 }

@@ -21,7 +21,9 @@ mod login_sessions;
 mod service_accounts;
 mod signing_keys;
 mod tokens;
+mod tx;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -39,7 +41,7 @@ pub use admin::{
 pub use audit::{AuditEntry, AuditFilter, AuditPage};
 pub use case_records::{
     AccessEntry, AccessLogRecord, Actor, BeneficiaryQuery, BeneficiaryRecord, BeneficiaryStatus,
-    BeneficiaryValues, CaseTx, Gender, SessionQuery, SessionRecord, SessionStatus, SessionValues,
+    BeneficiaryValues, Gender, SessionQuery, SessionRecord, SessionStatus, SessionValues,
 };
 pub use change_feed::Feed;
 pub use connections::{
@@ -58,9 +60,14 @@ pub use login_sessions::{
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges, ServiceAccountRecord};
 pub use signing_keys::SigningKeyRecord;
 pub use tokens::{LastUse, NewSecret, NewToken, OwnedTokenRecord, SecretCandidate, TokenRecord};
+pub use tx::Tx;
 pub use users::{
     AccountKind, AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,
     UserCredentials, UserRecord,
+};
+pub use webhooks::{
+    AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStatus, DueDelivery, EndpointRecord,
+    EventAudience, Listener, NewEvent, PendingEvent,
 };
 
 /// The database, on whichever backend the URL chose. Cheap to clone (pools are shared handles).
@@ -158,12 +165,12 @@ impl Store {
         }
     }
 
-    /// Which backend this store runs on.
     /// This instance's pool: connections open, and of those idle.
     pub fn pool_connections(&self) -> (u32, usize) {
         on_pool!(self, pool => (pool.size(), pool.num_idle()))
     }
 
+    /// Which backend this store runs on.
     pub fn kind(&self) -> BackendKind {
         match self.backend {
             Backend::Sqlite(_) => BackendKind::Sqlite,

@@ -29,3 +29,4 @@ mod pat_contract;
 mod service_accounts;
 mod tokens_renewal;
 mod tokens_self;
+mod webhooks;

@@ -7,10 +7,10 @@
 //! on, always in the same order (beneficiary → session → therapist, so two requests never wait on
 //! each other in a cycle):
 //! * a therapist cannot hold two overlapping *scheduled* sessions on a day
-//!   ([`CaseRecordsError::TherapistBusy`]): checked after [`CaseTx::lock_therapist`], so
+//!   ([`CaseRecordsError::TherapistBusy`]): checked after [`Tx::lock_therapist`], so
 //!   concurrent bookings for one therapist are serialised;
 //! * only a scheduled session can be completed, cancelled or change status
-//!   ([`CaseRecordsError::NotScheduled`]): checked after [`CaseTx::lock_session`].
+//!   ([`CaseRecordsError::NotScheduled`]): checked after [`Tx::lock_session`].
 
 use uuid::Uuid;
 
@@ -23,9 +23,7 @@ use super::therapy_sessions::{
     UpcomingQuery,
 };
 use crate::input::echo;
-use crate::store::{
-    unique_violation, AccessEntry, Actor, CaseTx, SessionRecord, SessionValues, Store,
-};
+use crate::store::{unique_violation, AccessEntry, Actor, SessionRecord, SessionValues, Store, Tx};
 use crate::types::{ClockTime, Day, Role, Timestamp};
 
 /// Why a case-records operation did not happen. The `Display` text is what a person is shown.
@@ -101,7 +99,7 @@ pub async fn create_beneficiary(
     let actor = staff.may(Action::CreateBeneficiary)?;
     let values = beneficiaries::apply(body, None)?;
     let id = Uuid::now_v7();
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     tx.insert_beneficiary(id, &values, actor.user_id, Timestamp::now())
         .await
         .map_err(|error| national_id_taken(error, &values.national_id))?;
@@ -128,7 +126,7 @@ pub async fn list_beneficiaries(
     let query = beneficiaries::list_query(query, page)?;
     let (rows, total) = store.list_beneficiaries(&query).await?;
     if !rows.is_empty() {
-        let mut tx = store.begin_case().await?;
+        let mut tx = store.begin().await?;
         for row in &rows {
             tx.log(&beneficiary_entry(
                 row.id,
@@ -149,7 +147,7 @@ pub async fn list_beneficiaries(
 /// One beneficiary (logged as `beneficiary.read`).
 pub async fn beneficiary(store: &Store, staff: &Staff, id: Uuid) -> Result<BeneficiaryView> {
     let actor = staff.may(Action::ReadBeneficiary)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     // The log entry is written first (a write takes SQLite's lock at once); a missing record
     // rolls it back.
     tx.log(&beneficiary_entry(
@@ -182,7 +180,7 @@ pub async fn beneficiary_with_sessions(
         }
         Err(_) => None,
     };
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     tx.log(&beneficiary_entry(
         id,
         actor,
@@ -215,7 +213,7 @@ pub async fn update_beneficiary(
     body: BeneficiaryBody,
 ) -> Result<BeneficiaryView> {
     let actor = staff.may(Action::UpdateBeneficiary)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     if !tx.lock_beneficiary(id).await? {
         return Err(CaseRecordsError::BeneficiaryNotFound { id });
     }
@@ -244,7 +242,7 @@ pub async fn delete_beneficiary(
     id: Uuid,
 ) -> Result<BeneficiaryDeleted> {
     let actor = staff.may(Action::DeleteBeneficiary)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     if !tx.delete_beneficiary(id).await? {
         return Err(CaseRecordsError::BeneficiaryNotFound { id });
     }
@@ -269,7 +267,7 @@ pub async fn book_session(
     let actor = staff.may(Action::CreateSession)?;
     let values = therapy_sessions::apply(body, None, actor.user_id)?;
     let id = Uuid::now_v7();
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     if !tx.lock_beneficiary(beneficiary_id).await? {
         return Err(CaseRecordsError::BeneficiaryNotFound { id: beneficiary_id });
     }
@@ -292,7 +290,7 @@ pub async fn list_sessions(
     let actor = staff.may(Action::ReadSession)?;
     let page = PageRequest::new(query.page, query.per_page)?;
     let query = therapy_sessions::session_query(query, page)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     tx.log(&beneficiary_entry(
         beneficiary_id,
         actor,
@@ -314,7 +312,7 @@ pub async fn list_sessions(
 /// One session (logged as `session.read`).
 pub async fn session(store: &Store, staff: &Staff, id: Uuid) -> Result<SessionView> {
     let actor = staff.may(Action::ReadSession)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     if !tx
         .log_session(id, actor, "session.read", Timestamp::now())
         .await?
@@ -334,7 +332,7 @@ pub async fn update_session(
     body: SessionBody,
 ) -> Result<SessionView> {
     let actor = staff.may(Action::UpdateSession)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     let current = locked_session(&mut tx, id).await?;
     let values = therapy_sessions::apply(body, Some(&current.values), actor.user_id)?;
     check_availability(&mut tx, id, &values).await?;
@@ -349,7 +347,7 @@ pub async fn complete_session(
     body: CompleteBody,
 ) -> Result<SessionView> {
     let actor = staff.may(Action::UpdateSession)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     let current = locked_session(&mut tx, id).await?;
     must_be_scheduled(&current, "be completed")?;
     let values = therapy_sessions::completed(body, &current.values)?;
@@ -365,7 +363,7 @@ pub async fn cancel_session(
 ) -> Result<SessionView> {
     let actor = staff.may(Action::UpdateSession)?;
     let reason = required_text("reason", Field::Value(body.reason), None, 1_000)?;
-    let mut tx = store.begin_case().await?;
+    let mut tx = store.begin().await?;
     let current = locked_session(&mut tx, id).await?;
     must_be_scheduled(&current, "be cancelled")?;
     let values = SessionValues {
@@ -394,7 +392,7 @@ pub async fn upcoming_sessions(
         .upcoming_sessions(actor.user_id, today, today.plus_days(days))
         .await?;
     if !rows.is_empty() {
-        let mut tx = store.begin_case().await?;
+        let mut tx = store.begin().await?;
         for row in &rows {
             tx.log(&session_entry(row, actor, "session.upcoming", Vec::new()))
                 .await?;
@@ -472,7 +470,7 @@ fn session_entry(
 }
 
 /// Reads a beneficiary inside `tx` after its change, for the response.
-async fn reread_beneficiary(tx: &mut CaseTx, id: Uuid) -> Result<BeneficiaryView> {
+async fn reread_beneficiary(tx: &mut Tx, id: Uuid) -> Result<BeneficiaryView> {
     let record = tx
         .beneficiary(id)
         .await?
@@ -480,14 +478,14 @@ async fn reread_beneficiary(tx: &mut CaseTx, id: Uuid) -> Result<BeneficiaryView
     Ok(record.into())
 }
 
-async fn reread_session(tx: &mut CaseTx, id: Uuid) -> Result<SessionRecord> {
+async fn reread_session(tx: &mut Tx, id: Uuid) -> Result<SessionRecord> {
     tx.session(id)
         .await?
         .ok_or(CaseRecordsError::SessionNotFound { id })
 }
 
 /// Locks session `id` and reads it.
-async fn locked_session(tx: &mut CaseTx, id: Uuid) -> Result<SessionRecord> {
+async fn locked_session(tx: &mut Tx, id: Uuid) -> Result<SessionRecord> {
     if tx.lock_session(id).await?.is_none() {
         return Err(CaseRecordsError::SessionNotFound { id });
     }
@@ -505,7 +503,7 @@ fn must_be_scheduled(record: &SessionRecord, change: &'static str) -> Result<()>
 }
 
 /// Locks the therapist and refuses a scheduled session that overlaps another of theirs.
-async fn check_availability(tx: &mut CaseTx, id: Uuid, values: &SessionValues) -> Result<()> {
+async fn check_availability(tx: &mut Tx, id: Uuid, values: &SessionValues) -> Result<()> {
     tx.lock_therapist(values.therapist_id)
         .await
         .map_err(unknown_therapist)?;
@@ -544,7 +542,7 @@ fn unknown_therapist(error: sqlx::Error) -> CaseRecordsError {
 
 /// Inserts a session, drawing a new number on the (unlikely) clash of a random one.
 async fn insert_session(
-    tx: &mut CaseTx,
+    tx: &mut Tx,
     id: Uuid,
     beneficiary_id: Uuid,
     values: &SessionValues,
@@ -571,7 +569,7 @@ async fn insert_session(
 /// Writes `values` over the locked session `current`, logs `action` with the changed fields and
 /// commits; returns the session as stored.
 async fn save(
-    mut tx: CaseTx,
+    mut tx: Tx,
     current: SessionRecord,
     values: SessionValues,
     actor: Actor,

@@ -4,6 +4,8 @@
 //! `postgres://…` URL means a fresh schema in that database per test, so tests run in parallel
 //! without seeing each other's rows.
 
+pub mod receiver;
+
 use std::net::SocketAddr;
 
 use reqwest::header::HeaderMap;
@@ -238,6 +240,11 @@ impl TestAppBuilder {
         config.oauth_keepalive_interval_seconds = 0;
         // And the retention sweep.
         config.retention_interval_seconds = 0;
+        // Webhook receivers listen on loopback, and deliveries should not wait a second.
+        config.webhook_allow_private_endpoints = true;
+        // Tests deliver webhook events themselves (`TestApp::deliver_webhooks`), except those
+        // about the worker.
+        config.webhook_delivery = false;
         TestAppBuilder {
             config,
             db: None,
@@ -371,6 +378,14 @@ impl TestApp {
     /// An app with the test defaults on a fresh database.
     pub async fn spawn() -> TestApp {
         Self::builder().spawn().await
+    }
+
+    /// One round of the webhook worker: every event fanned out, every due delivery attempted
+    /// and its outcome written. Returns the number of attempts.
+    pub async fn deliver_webhooks(&self) -> usize {
+        tessera::webhooks::worker::run_once(&self.state.webhooks, &self.clock)
+            .await
+            .expect("a delivery round runs")
     }
 
     /// Graceful shutdown (in-flight requests finish, audit writer flushes); returns the database.

@@ -1,0 +1,524 @@
+//! Issue 15, webhooks: `/api/v1/webhooks…` — endpoints, signed deliveries, retries and their
+//! log. Every delivery a test receives is verified with the PyPI `standardwebhooks` library.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::receiver::{verified, Receiver};
+use crate::support::{method, Reply, TestApp, TestUser};
+
+/// Registers an endpoint for `events` at `url`; returns its id and secret.
+pub async fn register(
+    app: &TestApp,
+    user: &TestUser,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
+    let made = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&user.jwt),
+            json!({"url": url, "events": events, "description": "lab pager"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let id = made.data()["id"].as_str().unwrap().to_owned();
+    (id, made.data()["secret"].as_str().unwrap().to_owned())
+}
+
+async fn deliveries(app: &TestApp, user: &TestUser, endpoint: &str) -> Vec<Value> {
+    let listed = app
+        .get(
+            &format!("/api/v1/webhooks/{endpoint}/deliveries"),
+            Some(&user.jwt),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    listed.data()["deliveries"].as_array().unwrap().clone()
+}
+
+/// The endpoint's only delivery.
+async fn only_delivery(app: &TestApp, user: &TestUser, endpoint: &str) -> Value {
+    let listed = deliveries(app, user, endpoint).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    listed[0].clone()
+}
+
+async fn send_test(app: &TestApp, user: &TestUser, endpoint: &str) -> Reply {
+    app.post(
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(&user.jwt),
+        json!({}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_endpoint_is_registered_listed_changed_and_deleted() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let made = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&ana.jwt),
+            json!({"url": "https://hooks.example.com/tessera", "events": ["connection.*", "token.expiring", "connection.*"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let secret = made.data()["secret"].as_str().unwrap();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+    assert_eq!(
+        made.data()["events"],
+        json!(["connection.*", "token.expiring"]),
+        "each once"
+    );
+    assert_eq!(made.data()["enabled"], true);
+    let id = made.data()["id"].as_str().unwrap();
+
+    let listed = app.get("/api/v1/webhooks", Some(&ana.jwt)).await;
+    assert_eq!(listed.data()["total"], 1);
+    let fetched = app
+        .get(&format!("/api/v1/webhooks/{id}"), Some(&ana.jwt))
+        .await;
+    assert_eq!(fetched.data()["url"], "https://hooks.example.com/tessera");
+    for reply in [&listed.body, &fetched.body] {
+        assert!(
+            !reply.to_string().contains(secret),
+            "the secret is shown once"
+        );
+    }
+
+    let changed = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&ana.jwt),
+            json!({"events": ["*"], "description": "pager", "enabled": false}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(changed.data()["events"], json!(["*"]));
+    assert_eq!(changed.data()["enabled"], false);
+    assert_eq!(changed.data()["disabled_reason"], "disabled by its owner");
+    let cleared = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&ana.jwt),
+            json!({"description": null, "enabled": true}),
+        )
+        .await;
+    assert_eq!(cleared.data()["description"], Value::Null);
+    assert_eq!(cleared.data()["disabled_reason"], Value::Null);
+
+    let deleted = app
+        .delete(&format!("/api/v1/webhooks/{id}"), Some(&ana.jwt))
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    let gone = app
+        .get(&format!("/api/v1/webhooks/{id}"), Some(&ana.jwt))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_endpoints_are_refused_with_the_reason() {
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.webhook_allow_private_endpoints = false;
+            c.webhook_max_endpoints = 1;
+        })
+        .spawn()
+        .await;
+    let ana = app.user("ana").create().await;
+    let cases = [
+        (
+            json!({"url": "http://hooks.example.com/x", "events": ["*"]}),
+            "url must use https",
+        ),
+        (
+            json!({"url": "https://127.0.0.1/x", "events": ["*"]}),
+            "public host",
+        ),
+        (
+            json!({"url": "https://10.1.2.3/x", "events": ["*"]}),
+            "public host",
+        ),
+        (
+            json!({"url": "https://localhost/x", "events": ["*"]}),
+            "public host",
+        ),
+        (json!({"url": "not a url", "events": ["*"]}), "absolute URL"),
+        (
+            json!({"url": "https://hooks.example.com/x", "events": []}),
+            "at least one",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/x", "events": ["token.revoke"]}),
+            "not an event type",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/x", "events": ["tokens.*"]}),
+            "not an event type",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/x", "events": ["*"], "description": "x".repeat(201)}),
+            "at most 200",
+        ),
+    ];
+    for (body, expected) in cases {
+        let refused = app
+            .post("/api/v1/webhooks", Some(&ana.jwt), body.clone())
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            refused.body
+        );
+        assert!(
+            refused.message().contains(expected),
+            "{body}: {}",
+            refused.message()
+        );
+    }
+    register(&app, &ana, "https://hooks.example.com/one", &["*"]).await;
+    let second = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&ana.jwt),
+            json!({"url": "https://hooks.example.com/two", "events": ["*"]}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{:?}", second.body);
+    assert!(
+        second.message().contains("At most 1"),
+        "{}",
+        second.message()
+    );
+}
+
+#[tokio::test]
+async fn endpoints_are_their_owners_alone() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let bob = app
+        .user("bob")
+        .role(tessera::types::Role::Admin)
+        .create()
+        .await;
+    let (id, _) = register(&app, &ana, "https://hooks.example.com/a", &["*"]).await;
+    let routes = [
+        ("GET", format!("/api/v1/webhooks/{id}")),
+        ("PATCH", format!("/api/v1/webhooks/{id}")),
+        ("DELETE", format!("/api/v1/webhooks/{id}")),
+        ("POST", format!("/api/v1/webhooks/{id}/rotate-secret")),
+        ("POST", format!("/api/v1/webhooks/{id}/test")),
+        ("GET", format!("/api/v1/webhooks/{id}/deliveries")),
+        (
+            "POST",
+            format!("/api/v1/webhooks/{id}/deliveries/{id}/retry"),
+        ),
+    ];
+    let (pat, _) = app.pat(&ana.jwt, &["users:read"]).await;
+    for (verb, path) in &routes {
+        let other = app
+            .request(method(verb), path, Some(&bob.jwt), Some(json!({})))
+            .await;
+        assert_eq!(
+            other.status,
+            StatusCode::NOT_FOUND,
+            "{verb} {path} by an admin who is not the owner"
+        );
+        for bearer in [None, Some(pat.as_str())] {
+            let refused = app
+                .request(method(verb), path, bearer, Some(json!({})))
+                .await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNAUTHORIZED,
+                "{verb} {path} with {bearer:?}"
+            );
+        }
+    }
+    let listed = app.get("/api/v1/webhooks", Some(&bob.jwt)).await;
+    assert_eq!(
+        listed.data()["total"],
+        0,
+        "nobody lists another's endpoints"
+    );
+    assert_eq!(
+        app.request(Method::GET, "/api/v1/webhooks", None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_test_event_arrives_signed_as_the_standard_says() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    // Subscribed to nothing a test event is: it goes to the endpoint it names all the same.
+    let (id, secret) = register(&app, &ana, &receiver.url, &["token.revoked"]).await;
+    let queued = send_test(&app, &ana, &id).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{:?}", queued.body);
+    assert_eq!(queued.data()["type"], "webhook.test");
+
+    assert_eq!(app.deliver_webhooks().await, 1);
+    let delivery = receiver.next().await;
+    let payload = verified(&secret, std::slice::from_ref(&delivery))
+        .remove(0)
+        .expect("the signature verifies");
+    assert_eq!(payload["type"], "webhook.test");
+    assert_eq!(payload["data"]["endpoint"]["id"], id.as_str());
+    assert!(payload["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(delivery.headers["content-type"], "application/json");
+
+    let settled = only_delivery(&app, &ana, &id).await;
+    assert_eq!(settled["status"], "delivered", "{settled}");
+    assert_eq!(settled["id"], delivery.headers["webhook-id"].as_str());
+    assert_eq!(settled["event_id"], queued.data()["event_id"]);
+    assert_eq!(settled["attempt_log"][0]["status_code"], 204);
+    assert!(!settled.to_string().contains(&secret));
+
+    // Someone else's secret does not verify it: the check can fail.
+    let (_, other_secret) = register(&app, &ana, "https://hooks.example.com/b", &["*"]).await;
+    assert_eq!(
+        verified(&other_secret, &[delivery]).remove(0),
+        Err("WebhookVerificationError".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_answers_500_twice_gets_the_event_on_the_third_attempt() {
+    let app = TestApp::builder()
+        .with_config(|c| c.webhook_retry_schedule.0 = vec![Duration::ZERO; 3])
+        .spawn()
+        .await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    receiver.answer(&[500, 500]);
+    let (id, secret) = register(&app, &ana, &receiver.url, &["*"]).await;
+    send_test(&app, &ana, &id).await;
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(app.deliver_webhooks().await, 1);
+        attempts.push(receiver.next().await);
+    }
+    assert_eq!(
+        app.deliver_webhooks().await,
+        0,
+        "nothing is due after the success"
+    );
+    let ids: Vec<&str> = attempts
+        .iter()
+        .map(|a| a.headers["webhook-id"].as_str())
+        .collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "one message id on every attempt: {ids:?}"
+    );
+    for result in verified(&secret, &attempts) {
+        assert_eq!(result.unwrap()["type"], "webhook.test");
+    }
+    let settled = only_delivery(&app, &ana, &id).await;
+    assert_eq!(settled["status"], "delivered", "{settled}");
+    assert_eq!(settled["attempts"], 3);
+    let codes: Vec<&Value> = settled["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status_code"])
+        .collect();
+    assert_eq!(codes, [&json!(500), &json!(500), &json!(204)]);
+    assert_eq!(
+        settled["attempt_log"][0]["error"],
+        "the receiver answered 500"
+    );
+    assert!(receiver.pending().is_empty(), "nothing after the success");
+}
+
+#[tokio::test]
+async fn retries_wait_the_schedule_and_the_last_failure_fails_the_delivery() {
+    let app = TestApp::builder()
+        .with_config(|c| c.webhook_retry_schedule.0 = vec![Duration::from_secs(5)])
+        .spawn()
+        .await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    receiver.answer(&[503, 503]);
+    let (id, _) = register(&app, &ana, &receiver.url, &["*"]).await;
+    send_test(&app, &ana, &id).await;
+    app.deliver_webhooks().await;
+    receiver.next().await;
+    let waiting = only_delivery(&app, &ana, &id).await;
+    assert_eq!(waiting["status"], "pending");
+    assert_eq!(waiting["last_status"], 503);
+    let last: time::OffsetDateTime = parse(&waiting["last_attempt_at"]);
+    let next: time::OffsetDateTime = parse(&waiting["next_attempt_at"]);
+    assert_eq!(next - last, time::Duration::seconds(5), "{waiting}");
+
+    assert_eq!(
+        app.deliver_webhooks().await,
+        0,
+        "not due before the pause ends"
+    );
+    app.clock.advance(Duration::from_secs(5));
+    assert_eq!(app.deliver_webhooks().await, 1);
+    receiver.next().await;
+    let failed = only_delivery(&app, &ana, &id).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["attempts"], 2);
+    assert_eq!(failed["next_attempt_at"], Value::Null);
+
+    // A person retries it: due at once, and this time the receiver takes it.
+    let delivery_id = failed["id"].as_str().unwrap();
+    let retried = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry"),
+            Some(&ana.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{:?}", retried.body);
+    assert_eq!(retried.data()["status"], "pending");
+    assert_eq!(app.deliver_webhooks().await, 1);
+    receiver.next().await;
+    let delivered = only_delivery(&app, &ana, &id).await;
+    assert_eq!(delivered["status"], "delivered");
+    assert_eq!(delivered["attempts"], 3);
+    let unknown = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/deliveries/{id}/retry"),
+            Some(&ana.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    let (id, old) = register(&app, &ana, &receiver.url, &["*"]).await;
+    let rotated = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            Some(&ana.jwt),
+            json!({"grace_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    let new = rotated.data()["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated.data()["previous_secret_valid_until"].is_string());
+    send_test(&app, &ana, &id).await;
+    app.deliver_webhooks().await;
+    let during = receiver.next().await;
+    assert!(verified(&new, std::slice::from_ref(&during))[0].is_ok());
+    assert!(
+        verified(&old, std::slice::from_ref(&during))[0].is_ok(),
+        "the old secret still verifies"
+    );
+
+    let at_once = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            Some(&ana.jwt),
+            json!({"grace_seconds": 0}),
+        )
+        .await;
+    let newest = at_once.data()["secret"].as_str().unwrap().to_owned();
+    send_test(&app, &ana, &id).await;
+    app.deliver_webhooks().await;
+    let after = receiver.next().await;
+    assert!(verified(&newest, std::slice::from_ref(&after))[0].is_ok());
+    assert!(
+        verified(&new, std::slice::from_ref(&after))[0].is_err(),
+        "no grace: the replaced secret stops"
+    );
+
+    let too_long = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            Some(&ana.jwt),
+            json!({"grace_seconds": 604801}),
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_the_set_time_is_disabled_and_its_owner_told() {
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.webhook_retry_schedule.0 = vec![Duration::from_secs(3600); 3];
+            c.webhook_disable_after_hours = 1;
+        })
+        .spawn()
+        .await;
+    let ana = app.user("ana").create().await;
+    let mut failing = Receiver::start().await;
+    failing.answer(&[500; 10]);
+    let mut pager = Receiver::start().await;
+    let (id, _) = register(&app, &ana, &failing.url, &["token.revoked"]).await;
+    let (_, pager_secret) = register(&app, &ana, &pager.url, &["webhook.*"]).await;
+    send_test(&app, &ana, &id).await;
+    app.deliver_webhooks().await;
+    failing.next().await;
+    let endpoint = app
+        .get(&format!("/api/v1/webhooks/{id}"), Some(&ana.jwt))
+        .await;
+    assert!(
+        endpoint.data()["failing_since"].is_string(),
+        "{:?}",
+        endpoint.body
+    );
+    assert_eq!(endpoint.data()["enabled"], true, "an hour has not passed");
+
+    app.clock.advance(Duration::from_secs(3600));
+    app.deliver_webhooks().await;
+    failing.next().await;
+    assert_eq!(
+        app.deliver_webhooks().await,
+        1,
+        "the owner's other endpoint is told"
+    );
+    let told = pager.next().await;
+    let payload = verified(&pager_secret, &[told]).remove(0).unwrap();
+    assert_eq!(payload["type"], "webhook.disabled");
+    assert_eq!(payload["data"]["endpoint"]["id"], id.as_str());
+    let endpoint = app
+        .get(&format!("/api/v1/webhooks/{id}"), Some(&ana.jwt))
+        .await;
+    assert_eq!(endpoint.data()["enabled"], false);
+    assert!(endpoint.data()["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("failing"));
+
+    // Enabling it again forgets the failures.
+    let enabled = app
+        .patch(
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&ana.jwt),
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(enabled.data()["failing_since"], Value::Null);
+}
+
+fn parse(value: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        value.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
