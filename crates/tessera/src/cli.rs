@@ -8,6 +8,7 @@
 //! JSON the HTTP endpoints answer (without the envelope; `file_id` is the path), so a file can be
 //! checked before it is uploaded; `tessera fcs synth OUT` writes the synthetic sample.
 
+use crate::tokens::service::{revoke, RevokedBy};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -686,7 +687,14 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             if over_privileged {
                 let now = Timestamp::now();
                 for token in tokens_beyond_role(&store, owner).await? {
-                    store.revoke_token(token.user_id, token.id, now).await?;
+                    revoke(
+                        &store,
+                        Some(token.user_id),
+                        token.id,
+                        RevokedBy::Operator,
+                        now,
+                    )
+                    .await?;
                     println!(
                         "revoked {} ({}) of {}: {} beyond the role {}",
                         token.id,
@@ -701,8 +709,16 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             let (Some(owner), Some(user), Some(id)) = (owner, user, id) else {
                 anyhow::bail!("give --user and a token id, or --over-privileged");
             };
-            match store.revoke_token(owner, id, Timestamp::now()).await? {
-                Some(at) => println!("revoked {id} at {}", at.to_rfc3339()),
+            match revoke(
+                &store,
+                Some(owner),
+                id,
+                RevokedBy::Operator,
+                Timestamp::now(),
+            )
+            .await?
+            {
+                Some(revoked) => println!("revoked {id} at {}", revoked.at.to_rfc3339()),
                 None => anyhow::bail!("`{user}` has no token {id}"),
             }
         }

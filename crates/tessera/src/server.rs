@@ -138,15 +138,23 @@ fn start_background_work(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             rate_limit.forget_idle();
         }
     });
-    [invalidator, key_reloader, fcs_warm_up, forget_idle_clients]
-        .into_iter()
-        .chain(state.connections.spawn_keep_alive())
-        .chain(crate::admin::retention::spawn(state))
-        .chain(crate::webhooks::worker::spawn(
-            state.webhooks.clone(),
-            state.clock.clone(),
-        ))
-        .collect()
+    let expiry_notices =
+        crate::tokens::expiry::spawn_notices(state.store.clone(), state.clock.clone());
+    [
+        invalidator,
+        key_reloader,
+        fcs_warm_up,
+        forget_idle_clients,
+        expiry_notices,
+    ]
+    .into_iter()
+    .chain(state.connections.spawn_keep_alive())
+    .chain(crate::admin::retention::spawn(state))
+    .chain(crate::webhooks::worker::spawn(
+        state.webhooks.clone(),
+        state.clock.clone(),
+    ))
+    .collect()
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -6,6 +6,7 @@
 //! caches are emptied like after a revocation). Nothing is deleted, so enabling restores the
 //! tokens (not the sessions).
 
+use crate::tokens::service::RevokedBy;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -47,6 +48,15 @@ impl Administrator {
         match self {
             Administrator::Admin(id) => format!("by admin {id}"),
             Administrator::Operator => "by an operator (CLI)".to_owned(),
+        }
+    }
+}
+
+impl From<Administrator> for RevokedBy {
+    fn from(by: Administrator) -> Self {
+        match by {
+            Administrator::Admin(id) => RevokedBy::Admin(id),
+            Administrator::Operator => RevokedBy::Operator,
         }
     }
 }
@@ -608,11 +618,11 @@ pub async fn revoke_any_token(
     id: Uuid,
     now: Timestamp,
 ) -> Result<Timestamp, AdminError> {
-    let (owner, revoked_at) = store
-        .revoke_any_token(id, now)
+    let revoked = crate::tokens::service::revoke(store, None, id, by.into(), now)
         .await?
         .ok_or(AdminError::TokenNotFound { id })?;
     tokens.invalidate();
+    let (owner, revoked_at) = (revoked.user_id, revoked.at);
     if revoked_at == now {
         let detail = format!("token {id} revoked {}", by.describe());
         record(

@@ -322,24 +322,6 @@ impl Store {
             .await)
     }
 
-    /// Revokes any token (keeping the first `revoked_at`); its owner and the effective
-    /// `revoked_at`, or `None` if there is no such token.
-    pub async fn revoke_any_token(
-        &self,
-        id: Uuid,
-        now: Timestamp,
-    ) -> Result<Option<(Uuid, Timestamp)>, sqlx::Error> {
-        let _turn = self.write_turn().await;
-        on_pool!(self, pool => sqlx::query_as::<_, (Uuid, Timestamp)>(
-            "UPDATE personal_access_tokens SET revoked_at = COALESCE(revoked_at, $2) \
-             WHERE id = $1 RETURNING user_id, revoked_at",
-        )
-        .bind(id)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)
-    }
-
     /// Deletes up to `batch` security events older than `cutoff`; how many it deleted.
     pub async fn delete_security_events_before(
         &self,

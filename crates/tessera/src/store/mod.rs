@@ -59,7 +59,9 @@ pub use login_sessions::{
 };
 pub use service_accounts::{NewServiceAccount, ServiceAccountChanges, ServiceAccountRecord};
 pub use signing_keys::SigningKeyRecord;
-pub use tokens::{LastUse, NewSecret, NewToken, OwnedTokenRecord, SecretCandidate, TokenRecord};
+pub use tokens::{
+    LastUse, NewSecret, NewToken, OwnedTokenRecord, SecretCandidate, TokenMilestone, TokenRecord,
+};
 pub use tx::Tx;
 pub use users::{
     AccountKind, AccountOrigin, AccountSummary, NewUser, ProfileChanges, ProfileRecord, RoleChange,

@@ -3,7 +3,8 @@
 use crate::types::Timestamp;
 use uuid::Uuid;
 
-use super::{on_pool, Store};
+use super::tx::on_tx;
+use super::{on_pool, Store, Tx};
 
 /// One stored token, exactly as the row holds it. `tokens::Token` turns it into domain types.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -66,6 +67,8 @@ pub struct NewToken<'a> {
     pub expires_at: Timestamp,
     /// Who minted it, when that is not its owner (a service account's token).
     pub created_by: Option<Uuid>,
+    /// The expiry notice threshold it is born inside, if any (see `tokens::expiry`).
+    pub expiry_notified_days: Option<i32>,
 }
 
 /// A token's new secret, and how long the one it replaces keeps working.
@@ -78,6 +81,8 @@ pub struct NewSecret<'a> {
     pub expires_at: Timestamp,
     /// The end of the replaced secret's grace; `None` ends it at once.
     pub previous_valid_until: Option<Timestamp>,
+    /// The expiry notice threshold the new expiry is already inside, if any.
+    pub expiry_notified_days: Option<i32>,
 }
 
 /// A token that a presented secret may belong to: the row, and its previous secret if one is
@@ -110,6 +115,18 @@ pub struct OwnedTokenRecord {
 
 const COLUMNS: &str = "id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, last_used_at, last_used_ip, revoked_at, created_by";
 
+/// A token at a moment its owner is told of: its revocation (`at`: the first revocation's time
+/// if it was revoked already) or its expiry (`at`: `expires_at`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenMilestone {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// Who minted it for a service account.
+    pub created_by: Option<Uuid>,
+    pub name: String,
+    pub at: Timestamp,
+}
+
 /// [`COLUMNS`] of the table aliased `alias`, for joins.
 pub(super) fn qualified_columns(alias: &str) -> String {
     COLUMNS
@@ -119,12 +136,93 @@ pub(super) fn qualified_columns(alias: &str) -> String {
         .join(", ")
 }
 
+impl Tx {
+    /// Revokes a token — one of `owner`'s, or anyone's when `owner` is `None` — keeping the
+    /// first `revoked_at` if it was already revoked. `None` if there is no such token.
+    pub async fn revoke_token(
+        &mut self,
+        owner: Option<Uuid>,
+        id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<TokenMilestone>, sqlx::Error> {
+        on_tx!(self, conn => sqlx::query_as::<_, TokenMilestone>(
+            "UPDATE personal_access_tokens SET revoked_at = COALESCE(revoked_at, $3) \
+             WHERE id = $1 AND ($2 IS NULL OR user_id = $2) \
+             RETURNING id, user_id, created_by, name, revoked_at AS at",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .fetch_optional(&mut **conn)
+        .await)
+    }
+
+    /// Records that the owners of every live token expiring in `(now, now + days]` and not yet
+    /// told of `days` (or of a nearer threshold) are told now — `days` 0: every live token expired
+    /// by `now` and not yet told so. Returns those tokens, to write their events in this
+    /// transaction. On PostgreSQL an instance doing the same at once waits for the row locks and
+    /// then finds the rows told, so each notice is written once.
+    pub async fn mark_expiry_notices(
+        &mut self,
+        days: i32,
+        now: Timestamp,
+    ) -> Result<Vec<TokenMilestone>, sqlx::Error> {
+        let window = if days == 0 {
+            "expires_at <= $2"
+        } else {
+            "expires_at > $2 AND expires_at <= $3"
+        };
+        let sql = format!(
+            "UPDATE personal_access_tokens SET expiry_notified_days = $1 \
+             WHERE revoked_at IS NULL AND {window} \
+             AND (expiry_notified_days IS NULL OR expiry_notified_days > $1) \
+             RETURNING id, user_id, created_by, name, expires_at AS at"
+        );
+        on_tx!(self, conn => {
+            let query = sqlx::query_as::<_, TokenMilestone>(&sql).bind(days).bind(now);
+            let query = if days == 0 { query } else { query.bind(now + time::Duration::days(days.into())) };
+            query.fetch_all(&mut **conn).await
+        })
+    }
+
+    /// Gives a token a new secret (and expiry), unless it is revoked. With `previous_valid_until`
+    /// the secret it replaces keeps working until then; without, it stops at once (and any older
+    /// secret still in its grace stops too). Returns the updated row; `None` if the user has no
+    /// such token or it is revoked (the caller tells which).
+    pub async fn replace_token_secret(
+        &mut self,
+        user_id: Uuid,
+        id: Uuid,
+        secret: &NewSecret<'_>,
+    ) -> Result<Option<TokenRecord>, sqlx::Error> {
+        // The right-hand sides read the row as it was, so the replaced secret moves to previous_*.
+        let sql = format!(
+            "UPDATE personal_access_tokens SET token_prefix = $3, token_hash = $4, expires_at = $5, \
+             previous_token_prefix = CASE WHEN $6 IS NULL THEN NULL ELSE token_prefix END, \
+             previous_token_hash = CASE WHEN $6 IS NULL THEN NULL ELSE token_hash END, \
+             previous_valid_until = $6, expiry_notified_days = $7 \
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
+        );
+        on_tx!(self, conn => sqlx::query_as::<_, TokenRecord>(&sql)
+            .bind(id)
+            .bind(user_id)
+            .bind(secret.token_prefix)
+            .bind(secret.token_hash)
+            .bind(secret.expires_at)
+            .bind(secret.previous_valid_until)
+            .bind(secret.expiry_notified_days)
+            .fetch_optional(&mut **conn)
+            .await)
+    }
+}
+
 impl Store {
     /// Inserts a new token.
     pub async fn insert_token(&self, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO personal_access_tokens (id, user_id, name, token_prefix, token_hash, scopes, allowed_ips, created_at, expires_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO personal_access_tokens (id, user_id, name, token_prefix, token_hash, scopes, \
+             allowed_ips, created_at, expires_at, created_by, expiry_notified_days) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(token.id)
         .bind(token.user_id)
@@ -136,6 +234,7 @@ impl Store {
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(token.created_by)
+        .bind(token.expiry_notified_days)
         .execute(pool)
         .await
         .map(drop))
@@ -192,54 +291,6 @@ impl Store {
             qualified_columns("t")
         );
         on_pool!(self, pool => sqlx::query_as::<_, SecretCandidate>(&sql).bind(prefix).fetch_all(pool).await)
-    }
-
-    /// Revokes a token of the user's, keeping the first `revoked_at` if it was already revoked.
-    /// Returns the effective `revoked_at`, or `None` if the user has no such token.
-    pub async fn revoke_token(
-        &self,
-        user_id: Uuid,
-        id: Uuid,
-        now: Timestamp,
-    ) -> Result<Option<Timestamp>, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query_scalar::<_, Timestamp>(
-            "UPDATE personal_access_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-             WHERE id = $1 AND user_id = $2 RETURNING revoked_at",
-        )
-        .bind(id)
-        .bind(user_id)
-        .bind(now)
-        .fetch_optional(pool)
-        .await)
-    }
-
-    /// Gives a token a new secret (and expiry), unless it is revoked. With `previous_valid_until`
-    /// the secret it replaces keeps working until then; without, it stops at once (and any older
-    /// secret still in its grace stops too). Returns the updated row; `None` if the user has no
-    /// such token or it is revoked (the caller tells which).
-    pub async fn replace_token_secret(
-        &self,
-        user_id: Uuid,
-        id: Uuid,
-        secret: &NewSecret<'_>,
-    ) -> Result<Option<TokenRecord>, sqlx::Error> {
-        // The right-hand sides read the row as it was, so the replaced secret moves to previous_*.
-        let sql = format!(
-            "UPDATE personal_access_tokens SET token_prefix = $3, token_hash = $4, expires_at = $5, \
-             previous_token_prefix = CASE WHEN $6 IS NULL THEN NULL ELSE token_prefix END, \
-             previous_token_hash = CASE WHEN $6 IS NULL THEN NULL ELSE token_hash END, \
-             previous_valid_until = $6 \
-             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING {COLUMNS}"
-        );
-        on_pool!(self, pool => sqlx::query_as::<_, TokenRecord>(&sql)
-            .bind(id)
-            .bind(user_id)
-            .bind(secret.token_prefix)
-            .bind(secret.token_hash)
-            .bind(secret.expires_at)
-            .bind(secret.previous_valid_until)
-            .fetch_optional(pool)
-            .await)
     }
 
     /// Moves `last_used_at` forward, with the address of that use (never back: several

@@ -5,13 +5,79 @@
 //! uses for `GitHub-Authentication-Token-Expiration` (`2027-03-01 10:30:00 UTC`), which public
 //! clients already parse, and `Tessera-Token-Expires-Soon: true` within [`SOON`] of it. Bodies
 //! do not change: the contract fixes them.
+//!
+//! Owners are told by webhook too: `token.expiring` once at each of [`NOTICE_DAYS`] before
+//! `expires_at`, and `token.expired` after ([`tell_owners`], run every minute by the server). A
+//! token born or renewed inside a threshold starts past it ([`threshold_inside`]), so its owner
+//! hears only of the thresholds it crosses afterwards.
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
+use serde_json::json;
+
+use crate::store::{Store, TokenMilestone};
 use crate::types::Timestamp;
+use crate::webhooks::events::{Event, EventKind};
+
+/// Days before expiry at which `token.expiring` is sent, nearest last.
+pub const NOTICE_DAYS: [i32; 3] = [30, 7, 1];
+
+/// The nearest threshold a token with `left` to live is already inside, if any.
+pub fn threshold_inside(left: time::Duration) -> Option<i32> {
+    NOTICE_DAYS
+        .into_iter()
+        .rev()
+        .find(|days| left <= time::Duration::days((*days).into()))
+}
+
+/// Writes the `token.expiring` and `token.expired` events due at `now`, each token's in one
+/// transaction with the mark that it was told. Nearest thresholds first, so a token that
+/// crossed two since the last run is told of the nearer only. Returns how many were written.
+pub async fn tell_owners(store: &Store, now: Timestamp) -> Result<usize, sqlx::Error> {
+    let mut told = 0;
+    for days in NOTICE_DAYS.into_iter().rev().chain([0]) {
+        let mut tx = store.begin().await?;
+        let tokens = tx.mark_expiry_notices(days, now).await?;
+        for token in &tokens {
+            tx.enqueue_event(&notice(token, days, now).row()).await?;
+        }
+        tx.commit().await?;
+        told += tokens.len();
+    }
+    Ok(told)
+}
+
+/// Runs [`tell_owners`] every minute.
+pub fn spawn_notices(store: Store, clock: crate::clock::Clock) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(error) = tell_owners(&store, clock.now()).await {
+                tracing::warn!(%error, "token expiry notices failed; trying again in a minute");
+            }
+        }
+    })
+}
+
+fn notice(token: &TokenMilestone, days: i32, now: Timestamp) -> Event {
+    let subject = json!({ "id": token.id, "name": token.name });
+    let (kind, data) = match days {
+        0 => (
+            EventKind::TokenExpired,
+            json!({ "token": subject, "expired_at": token.at.to_rfc3339() }),
+        ),
+        days => (
+            EventKind::TokenExpiring,
+            json!({ "token": subject, "expires_at": token.at.to_rfc3339(), "days_left": days }),
+        ),
+    };
+    let to_tell = super::service::person_to_tell(token.user_id, token.created_by);
+    Event::new(kind, to_tell, data, now)
+}
 
 /// The expiry header.
 pub const EXPIRATION: HeaderName = HeaderName::from_static("tessera-token-expiration");

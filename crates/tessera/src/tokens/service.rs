@@ -20,8 +20,10 @@ use super::format::WellFormedPat;
 use super::scopes::{Scope, ScopeSet};
 use super::{ceiling, format, Token};
 use crate::input::{echo, InvalidField, Paging};
-use crate::store::{AuditFilter, AuditPage, NewSecret, NewToken, Store};
+use crate::store::{AuditFilter, AuditPage, NewSecret, NewToken, Store, TokenMilestone};
 use crate::types::{Role, Timestamp};
+use crate::webhooks::events::{Event, EventKind};
+use serde_json::json;
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_LIFETIME_DAYS: i64 = 365;
@@ -344,6 +346,9 @@ async fn mint(
             created_at: token.created_at,
             expires_at: token.expires_at,
             created_by: token.created_by,
+            expiry_notified_days: super::expiry::threshold_inside(
+                token.expires_at - token.created_at,
+            ),
         })
         .await?;
     tracing::info!(token_id = %token.id, user_id = %token.user_id, prefix = %token.prefix, "token created");
@@ -371,9 +376,70 @@ pub async fn owned_token(store: &Store, owner: Uuid, id: Uuid) -> Result<Token, 
     Ok(Token::try_from(row)?)
 }
 
+/// Who revoked a token, as its `token.revoked` event says.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokedBy {
+    /// Its owner (or, for a service account's token, an admin or manager through its page).
+    Owner,
+    /// An admin, through the token inventory.
+    Admin(Uuid),
+    /// An operator, through the CLI.
+    Operator,
+}
+
+impl RevokedBy {
+    fn describe(self) -> serde_json::Value {
+        match self {
+            RevokedBy::Owner => json!({ "kind": "owner" }),
+            RevokedBy::Admin(id) => json!({ "kind": "admin", "id": id }),
+            RevokedBy::Operator => json!({ "kind": "operator" }),
+        }
+    }
+}
+
+/// Revokes a token — one of `owner`'s, or anyone's when `owner` is `None` — with its
+/// `token.revoked` event in the same transaction (the first time only: revoking again changes
+/// nothing and tells nobody). `None` if there is no such token. The caller empties the token
+/// caches.
+pub async fn revoke(
+    store: &Store,
+    owner: Option<Uuid>,
+    id: Uuid,
+    by: RevokedBy,
+    now: Timestamp,
+) -> Result<Option<TokenMilestone>, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let Some(revoked) = tx.revoke_token(owner, id, now).await? else {
+        return Ok(None);
+    };
+    if revoked.at == now {
+        let data = json!({
+            "token": { "id": revoked.id, "name": revoked.name },
+            "revoked_by": by.describe(),
+        });
+        let event = Event::new(
+            EventKind::TokenRevoked,
+            person_to_tell(revoked.user_id, revoked.created_by),
+            data,
+            now,
+        );
+        tx.enqueue_event(&event.row()).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(token_id = %id, user_id = %revoked.user_id, "token revoked");
+    Ok(Some(revoked))
+}
+
+/// Whom a token's events are for: its owner, or for a service account's token the person who
+/// minted it (a service account registers no endpoints).
+pub(crate) fn person_to_tell(owner: Uuid, minted_by: Option<Uuid>) -> Uuid {
+    minted_by.unwrap_or(owner)
+}
+
 /// Revokes one of the owner's tokens at once and answers when; revoking again answers the first
-/// time. Revocation ends a previous secret's grace too. `cache` is this instance's, emptied before the answer: once the caller hears "revoked",
-/// this instance refuses the token (the others learn through the change feed).
+/// time. Revocation ends a previous secret's grace too. `cache` is this instance's, emptied
+/// before the answer: once the caller hears "revoked", this instance refuses the token (the
+/// others learn through the change feed).
 pub async fn revoke_token(
     store: &Store,
     cache: &TokenCache,
@@ -381,13 +447,11 @@ pub async fn revoke_token(
     id: Uuid,
     now: Timestamp,
 ) -> Result<Timestamp, TokenError> {
-    let revoked_at = store
-        .revoke_token(owner, id, now)
+    let revoked = revoke(store, Some(owner), id, RevokedBy::Owner, now)
         .await?
         .ok_or(TokenError::NotFound { id })?;
     cache.invalidate();
-    tracing::info!(token_id = %id, user_id = %owner, "token revoked");
-    Ok(revoked_at)
+    Ok(revoked.at)
 }
 
 /// Gives one of the owner's tokens a new secret. The secret it replaces keeps working for the
@@ -421,7 +485,9 @@ pub async fn regenerate_token(
         .unwrap_or(current.expires_at - current.created_at)
         .min(Duration::days(MAX_LIFETIME_DAYS));
     let minted = format::generate();
-    let row = store
+    let previous_valid_until = (!grace.is_zero()).then(|| now + grace);
+    let mut tx = store.begin().await?;
+    let row = tx
         .replace_token_secret(
             owner,
             id,
@@ -429,12 +495,22 @@ pub async fn regenerate_token(
                 token_prefix: &minted.prefix,
                 token_hash: &minted.hash.0,
                 expires_at: now + lifetime,
-                previous_valid_until: (!grace.is_zero()).then(|| now + grace),
+                previous_valid_until,
+                expiry_notified_days: super::expiry::threshold_inside(lifetime),
             },
         )
         .await?
         // Revoked between the read and the update.
         .ok_or(TokenError::Revoked { id })?;
+    let data = json!({
+        "token": { "id": row.id, "name": row.name },
+        "expires_at": row.expires_at.to_rfc3339(),
+        "previous_secret_valid_until": previous_valid_until.map(Timestamp::to_rfc3339),
+    });
+    let to_tell = person_to_tell(row.user_id, row.created_by);
+    let event = Event::new(EventKind::TokenRegenerated, to_tell, data, now);
+    tx.enqueue_event(&event.row()).await?;
+    tx.commit().await?;
     // The old secret is cached under its hash: it must stop (or start being checked against its
     // grace) before the answer.
     cache.invalidate();

@@ -223,7 +223,7 @@ async fn endpoints_are_their_owners_alone() {
             format!("/api/v1/webhooks/{id}/deliveries/{id}/retry"),
         ),
     ];
-    let (pat, _) = app.pat(&ana.jwt, &["users:read"]).await;
+    let (_, pat) = app.pat(&ana.jwt, &["users:read"]).await;
     for (verb, path) in &routes {
         let other = app
             .request(method(verb), path, Some(&bob.jwt), Some(json!({})))
@@ -521,4 +521,217 @@ fn parse(value: &Value) -> time::OffsetDateTime {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap()
+}
+
+/// The payloads `standardwebhooks` verified, in the order they arrived (every one must verify).
+fn payloads(secret: &str, deliveries: &[crate::support::receiver::Received]) -> Vec<Value> {
+    verified(secret, deliveries)
+        .into_iter()
+        .map(|result| result.expect("every delivery verifies"))
+        .collect()
+}
+
+async fn receive_all(
+    app: &TestApp,
+    receiver: &mut Receiver,
+    count: usize,
+) -> Vec<crate::support::receiver::Received> {
+    assert_eq!(app.deliver_webhooks().await, count, "deliveries made");
+    let mut got = Vec::new();
+    for _ in 0..count {
+        got.push(receiver.next().await);
+    }
+    got
+}
+
+#[tokio::test]
+async fn regenerating_and_revoking_a_pat_tell_its_owner_once_each() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let root = app
+        .user("root")
+        .role(tessera::types::Role::Admin)
+        .create()
+        .await;
+    let mut receiver = Receiver::start().await;
+    let (_, secret) = register(&app, &ana, &receiver.url, &["token.*"]).await;
+    let (first, _) = app.pat(&ana.jwt, &["users:read"]).await;
+    let (second, _) = app.pat(&ana.jwt, &["users:read"]).await;
+
+    let renewed = app
+        .post(
+            &format!("/api/v1/tokens/{first}/regenerate"),
+            Some(&ana.jwt),
+            json!({"grace_seconds": 60}),
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    for _ in 0..2 {
+        let revoked = app
+            .delete(&format!("/api/v1/tokens/{first}"), Some(&ana.jwt))
+            .await;
+        assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
+    }
+    let by_admin = app
+        .delete(&format!("/api/v1/admin/tokens/{second}"), Some(&root.jwt))
+        .await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{:?}", by_admin.body);
+
+    // Deliveries run side by side, so they may arrive in any order (receivers order by the
+    // payload's timestamp): sorted here by type, then by who revoked.
+    let mut got = payloads(&secret, &receive_all(&app, &mut receiver, 3).await);
+    got.sort_by_key(|p| {
+        (
+            p["type"].to_string(),
+            p["data"]["revoked_by"]["kind"] != "owner",
+        )
+    });
+    let kinds: Vec<&Value> = got.iter().map(|p| &p["type"]).collect();
+    assert_eq!(
+        kinds,
+        ["token.regenerated", "token.revoked", "token.revoked"],
+        "a second revocation tells nobody"
+    );
+    assert_eq!(
+        got[0]["data"]["token"],
+        json!({"id": first, "name": "test token"})
+    );
+    assert!(got[0]["data"]["previous_secret_valid_until"].is_string());
+    assert_eq!(got[1]["data"]["revoked_by"], json!({"kind": "owner"}));
+    assert_eq!(got[2]["data"]["token"]["id"], second.as_str());
+    assert_eq!(
+        got[2]["data"]["revoked_by"],
+        json!({"kind": "admin", "id": root.id})
+    );
+    assert!(
+        !got.iter().any(|p| p.to_string().contains("pat_")),
+        "no secret in any event"
+    );
+}
+
+#[tokio::test]
+async fn a_change_that_rolls_back_sends_nothing() {
+    use tessera::webhooks::events::{Event, EventKind};
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    register(&app, &ana, &receiver.url, &["token.*"]).await;
+    let (token, _) = app.pat(&ana.jwt, &["users:read"]).await;
+    let (owner, id) = (ana.id.parse().unwrap(), token.parse().unwrap());
+    let now = app.clock.now();
+    let mut tx = app.state.store.begin().await.unwrap();
+    assert!(tx
+        .revoke_token(Some(owner), id, now)
+        .await
+        .unwrap()
+        .is_some());
+    let event = Event::new(
+        EventKind::TokenRevoked,
+        owner,
+        json!({"token": {"id": id}}),
+        now,
+    );
+    tx.enqueue_event(&event.row()).await.unwrap();
+    drop(tx);
+
+    assert_eq!(
+        app.deliver_webhooks().await,
+        0,
+        "no event outlives its rolled-back change"
+    );
+    assert!(receiver.pending().is_empty());
+    let listed = app
+        .get(&format!("/api/v1/tokens/{token}"), Some(&ana.jwt))
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    assert_eq!(
+        listed.data()["revoked_at"],
+        Value::Null,
+        "and the change did not happen either"
+    );
+}
+
+/// Moves the app's clock to `before` ahead of `expires_at` and writes the notices due.
+async fn at_before_expiry(app: &TestApp, expires_at: &Value, before: time::Duration) {
+    let target = parse(expires_at) - before;
+    let now = app.clock.now().datetime();
+    if target > now {
+        app.clock.advance((target - now).try_into().unwrap());
+    }
+    tessera::tokens::expiry::tell_owners(&app.state.store, app.clock.now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_expiring_pat_tells_its_owner_at_30_7_and_1_days_then_that_it_expired() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    let (_, secret) = register(
+        &app,
+        &ana,
+        &receiver.url,
+        &["token.expiring", "token.expired"],
+    )
+    .await;
+    let made = app
+        .post(
+            "/api/v1/tokens",
+            Some(&ana.jwt),
+            json!({"name": "nightly export", "scopes": ["users:read"], "expires_in_days": 60}),
+        )
+        .await;
+    let (id, expires_at) = (made.data()["id"].clone(), made.data()["expires_at"].clone());
+
+    let mut told = Vec::new();
+    for (days_before, expected) in [(31, 0), (30, 1), (29, 0), (7, 1), (6, 0), (1, 1)] {
+        let before = time::Duration::days(days_before) - time::Duration::seconds(1);
+        at_before_expiry(&app, &expires_at, before).await;
+        // Again: a notice is written once, however often (and by however many) the scan runs.
+        tessera::tokens::expiry::tell_owners(&app.state.store, app.clock.now())
+            .await
+            .unwrap();
+        for payload in payloads(&secret, &receive_all(&app, &mut receiver, expected).await) {
+            assert_eq!(payload["type"], "token.expiring");
+            assert_eq!(
+                payload["data"]["token"],
+                json!({"id": id, "name": "nightly export"})
+            );
+            assert_eq!(payload["data"]["expires_at"], expires_at);
+            told.push(payload["data"]["days_left"].clone());
+        }
+    }
+    assert_eq!(told, [30, 7, 1]);
+    at_before_expiry(&app, &expires_at, time::Duration::seconds(-1)).await;
+    let expired = payloads(&secret, &receive_all(&app, &mut receiver, 1).await);
+    assert_eq!(expired[0]["type"], "token.expired");
+    assert_eq!(expired[0]["data"]["token"]["id"], id);
+    tessera::tokens::expiry::tell_owners(&app.state.store, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(app.deliver_webhooks().await, 0, "expiry is told once");
+
+    // Born inside the 30-day threshold: its owner is told first at 7 days.
+    let short = app
+        .post(
+            "/api/v1/tokens",
+            Some(&ana.jwt),
+            json!({"name": "short", "scopes": ["users:read"], "expires_in_days": 10}),
+        )
+        .await;
+    let short_expiry = short.data()["expires_at"].clone();
+    // (The wire's expiry is cut to the second: a second less reaches inside the threshold.)
+    let second = time::Duration::seconds(1);
+    at_before_expiry(&app, &short_expiry, time::Duration::days(8) - second).await;
+    assert_eq!(app.deliver_webhooks().await, 0);
+    at_before_expiry(&app, &short_expiry, time::Duration::days(7) - second).await;
+    let first = payloads(&secret, &receive_all(&app, &mut receiver, 1).await);
+    assert_eq!(
+        (
+            &first[0]["data"]["token"]["name"],
+            &first[0]["data"]["days_left"]
+        ),
+        (&json!("short"), &json!(7))
+    );
 }
