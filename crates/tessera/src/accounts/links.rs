@@ -178,6 +178,6 @@ async fn record(
     now: Timestamp,
 ) -> Result<(), AccountError> {
     let event = SecurityEvent::about_account(kind, user_id, detail, None);
-    store.record_security_event(event, now).await?;
+    crate::accounts::security_log::record(store, event, now).await?;
     Ok(())
 }

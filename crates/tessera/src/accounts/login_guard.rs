@@ -144,8 +144,7 @@ impl LoginGuard {
             .await?;
         let (failed, _) = attempt.events;
         let detail = "wrong password or unknown login";
-        self.store
-            .record_security_event(event(attempt, failed, detail), now)
+        crate::accounts::security_log::record(&self.store, event(attempt, failed, detail), now)
             .await?;
         self.record_new_locks(attempt, counts, now).await?;
         Ok(PasswordCheck { matched: false })
@@ -215,9 +214,12 @@ impl LoginGuard {
     ) -> Result<PasswordCheck, AccountError> {
         let (_, refused_locked) = attempt.events;
         let detail = "refused: account or client locked after repeated failures";
-        self.store
-            .record_security_event(event(attempt, refused_locked, detail), Timestamp::now())
-            .await?;
+        crate::accounts::security_log::record(
+            &self.store,
+            event(attempt, refused_locked, detail),
+            Timestamp::now(),
+        )
+        .await?;
         tokio::time::sleep(self.policy.max_delay).await;
         let hashing = self.hashing_place(None)?;
         self.passwords
@@ -264,7 +266,7 @@ impl LoginGuard {
                 detail: Some(&detail),
                 actor_id: None,
             };
-            self.store.record_security_event(event, now).await?;
+            crate::accounts::security_log::record(&self.store, event, now).await?;
         }
         Ok(())
     }

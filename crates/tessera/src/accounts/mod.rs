@@ -9,6 +9,7 @@ pub mod login_guard;
 pub mod password;
 pub mod profile;
 pub mod routes;
+pub mod security_log;
 pub mod service;
 pub mod sessions;
 

@@ -304,7 +304,7 @@ pub async fn change_password(
         detail: Some("password changed; other sessions ended"),
         actor_id: None,
     };
-    store.record_security_event(event, now).await?;
+    crate::accounts::security_log::record(store, event, now).await?;
     Ok(ended)
 }
 
@@ -362,7 +362,7 @@ pub async fn change_role(
         detail: Some(&detail),
         actor_id: Some(actor.user_id),
     };
-    store.record_security_event(event, Timestamp::now()).await?;
+    crate::accounts::security_log::record(store, event, Timestamp::now()).await?;
     // The role has changed already: failing to list the tokens it leaves over-privileged must
     // not turn the answer into a failure (`tessera tokens list --over-privileged` finds them too).
     if let Err(error) = crate::tokens::ceiling::warn_of_tokens_beyond_role(store, target).await {

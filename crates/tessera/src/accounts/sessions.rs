@@ -245,21 +245,21 @@ impl LoginSessions {
                 user_id,
             } => {
                 tracing::warn!(%user_id, %session_id, "spent refresh token presented again: session ended");
-                self.store
-                    .record_security_event(
-                        SecurityEvent {
-                            kind: SecurityEventKind::RefreshTokenReused,
-                            user_id: Some(user_id),
-                            session_id: Some(session_id),
-                            ip: Some(&client.ip.to_string()),
-                            detail: Some(
-                                "a spent refresh token was presented again; the session was ended",
-                            ),
-                            actor_id: None,
-                        },
-                        now,
-                    )
-                    .await?;
+                crate::accounts::security_log::record(
+                    &self.store,
+                    SecurityEvent {
+                        kind: SecurityEventKind::RefreshTokenReused,
+                        user_id: Some(user_id),
+                        session_id: Some(session_id),
+                        ip: Some(&client.ip.to_string()),
+                        detail: Some(
+                            "a spent refresh token was presented again; the session was ended",
+                        ),
+                        actor_id: None,
+                    },
+                    now,
+                )
+                .await?;
                 Err(AccountError::InvalidRefreshToken)
             }
             RefreshOutcome::Invalid => Err(AccountError::InvalidRefreshToken),

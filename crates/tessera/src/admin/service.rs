@@ -305,7 +305,7 @@ async fn record(
     now: Timestamp,
 ) -> Result<(), AdminError> {
     let event = SecurityEvent::about_account(kind, user_id, detail, by.actor_id());
-    store.record_security_event(event, now).await?;
+    crate::accounts::security_log::record(store, event, now).await?;
     Ok(())
 }
 
@@ -458,7 +458,7 @@ pub async fn create_invite(
         detail: Some(&detail),
         actor_id: by.actor_id(),
     };
-    store.record_security_event(event, now).await?;
+    crate::accounts::security_log::record(store, event, now).await?;
     Ok((link, email, role))
 }
 

@@ -291,6 +291,6 @@ async fn record(
     now: Timestamp,
 ) -> Result<(), ServiceAccountError> {
     let event = SecurityEvent::about_account(kind, account, detail, by.user_id);
-    store.record_security_event(event, now).await?;
+    crate::accounts::security_log::record(store, event, now).await?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 use crate::types::Timestamp;
 use uuid::Uuid;
 
-use super::{on_pool, Store};
+use super::tx::on_tx;
+use super::{on_pool, Store, Tx};
 
 /// A failure counter as it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -320,25 +321,34 @@ impl Store {
             tx.commit().await
         })
     }
+}
 
-    /// Records a security event.
+impl Tx {
+    /// Records a security event (see `accounts::security_log`, which writes it).
     pub async fn record_security_event(
-        &self,
-        event: SecurityEvent<'_>,
+        &mut self,
+        event: &SecurityEvent<'_>,
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
-        let _turn = self.write_turn().await;
-        on_pool!(self, pool => sqlx::query(INSERT_EVENT)
-        .bind(now)
-        .bind(event.kind)
-        .bind(event.user_id)
-        .bind(event.session_id)
-        .bind(event.ip)
-        .bind(event.detail)
-        .bind(event.actor_id)
-        .execute(pool)
-        .await
-        .map(drop))
+        on_tx!(self, conn => sqlx::query(INSERT_EVENT)
+            .bind(now)
+            .bind(event.kind)
+            .bind(event.user_id)
+            .bind(event.session_id)
+            .bind(event.ip)
+            .bind(event.detail)
+            .bind(event.actor_id)
+            .execute(&mut **conn)
+            .await
+            .map(drop))
+    }
+
+    /// An account's username, if it exists.
+    pub async fn username(&mut self, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+        on_tx!(self, conn => sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut **conn)
+            .await)
     }
 }
 

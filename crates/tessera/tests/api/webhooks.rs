@@ -735,3 +735,94 @@ async fn an_expiring_pat_tells_its_owner_at_30_7_and_1_days_then_that_it_expired
         (&json!("short"), &json!(7))
     );
 }
+
+#[tokio::test]
+async fn account_events_reach_the_account_and_every_admin_but_no_one_else() {
+    let app = TestApp::builder()
+        .login_lockout(3, 100_000, 0)
+        .spawn()
+        .await;
+    let root = app
+        .user("root")
+        .role(tessera::types::Role::Admin)
+        .create()
+        .await;
+    let ana = app.user("ana").create().await;
+    let bob = app.user("bob").create().await;
+    let (mut to_root, mut to_ana, mut to_bob) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let (_, root_secret) = register(&app, &root, &to_root.url, &["account.*"]).await;
+    let (_, ana_secret) = register(&app, &ana, &to_ana.url, &["account.*"]).await;
+    register(&app, &bob, &to_bob.url, &["*"]).await;
+
+    // A spent refresh token presented again.
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "ana", "password": crate::support::PASSWORD}),
+        )
+        .await;
+    let refresh = login.data()["refresh_token"].clone();
+    for expected in [StatusCode::OK, StatusCode::UNAUTHORIZED] {
+        let refreshed = app
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": refresh}),
+            )
+            .await;
+        assert_eq!(refreshed.status, expected, "{:?}", refreshed.body);
+    }
+    // Three wrong passwords lock the account.
+    for _ in 0..3 {
+        app.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "ana", "password": "wrong wrong wrong"}),
+        )
+        .await;
+    }
+    assert_eq!(
+        app.deliver_webhooks().await,
+        4,
+        "two events, each to ana and to the admin"
+    );
+    let mut heard_by_ana: Vec<Value> =
+        payloads(&ana_secret, &[to_ana.next().await, to_ana.next().await]);
+    let mut heard_by_root: Vec<Value> =
+        payloads(&root_secret, &[to_root.next().await, to_root.next().await]);
+    for heard in [&mut heard_by_ana, &mut heard_by_root] {
+        heard.sort_by_key(|p| p["type"].to_string());
+        assert_eq!(heard[0]["type"], "account.locked");
+        assert_eq!(heard[1]["type"], "account.refresh_token_reused");
+        for payload in heard.iter() {
+            assert_eq!(
+                payload["data"]["account"],
+                json!({"id": ana.id, "username": "ana"})
+            );
+        }
+    }
+
+    // Disabled: the admins hear of it; the account's own endpoints stop with the account.
+    let disabled = app
+        .post(
+            &format!("/api/v1/admin/users/{}/disable", ana.id),
+            Some(&root.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
+    assert_eq!(app.deliver_webhooks().await, 1);
+    let told = payloads(&root_secret, &[to_root.next().await]);
+    assert_eq!(told[0]["type"], "account.disabled");
+    assert_eq!(told[0]["data"]["account"]["id"], ana.id.as_str());
+    assert!(to_ana.pending().is_empty());
+    assert!(
+        to_bob.pending().is_empty(),
+        "another member hears nothing of ana's account"
+    );
+}
