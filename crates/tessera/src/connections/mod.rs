@@ -24,6 +24,7 @@ pub mod branches;
 pub mod clients;
 pub mod compat;
 pub mod errors;
+pub mod events;
 pub mod flow;
 pub mod limits;
 pub mod oauth;

@@ -34,6 +34,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::errors::ConnectionError;
+use super::events;
 use super::limits::{refresh_budget, Deadline};
 use super::oauth::{ClientCredentials, IssuedTokens, ProviderError};
 use super::provider::ResolvedProvider;
@@ -41,7 +42,8 @@ use super::service::{AccessToken, Connections};
 use super::vault::Slot;
 use crate::config::{Config, SecretString};
 use crate::store::{
-    ConnectionLock, ConnectionRecord, ConnectionStatus, RefreshResult, SealedTokens,
+    BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, NewEvent, RefreshResult,
+    SealedTokens,
 };
 use crate::types::Timestamp;
 
@@ -157,6 +159,8 @@ pub(super) struct RefreshJob {
 /// before the row lock is taken.
 struct ClientContext {
     owner_id: Uuid,
+    /// The branch, to name in the events a refresh raises.
+    branch: BranchRecord,
     client_id: String,
     provider: ResolvedProvider,
     secret: SecretString,
@@ -264,8 +268,12 @@ impl Connections {
             .call_provider(&context, &row, deadline, first_timeout)
             .await;
         let now = Timestamp::now();
+        let error = outcome.as_ref().err().cloned();
         let (result, answer) = self.judge(&row, need, outcome, now);
-        self.store_outcome(branch_id, lock, &result, now).await;
+        let events = events::of_refresh(&context.branch, &row, &result, error.as_ref(), now);
+        let events: Vec<_> = events.iter().map(|event| event.row()).collect();
+        self.store_outcome(branch_id, lock, &result, &events, now)
+            .await;
         self.changed();
         answer
     }
@@ -365,16 +373,21 @@ impl Connections {
         branch_id: Uuid,
         lock: ConnectionLock,
         result: &RefreshResult,
+        events: &[NewEvent<'_>],
         now: Timestamp,
     ) {
         let target = lock.target();
-        let Err(mut error) = lock.finish(result, now).await else {
+        let Err(mut error) = lock.finish(result, events, now).await else {
             return;
         };
         for pause in WRITE_RETRY_PAUSES {
             tracing::warn!(%branch_id, error = %error, "storing a refresh's outcome failed; retrying");
             tokio::time::sleep(pause).await;
-            match self.store.store_refresh_result(target, result, now).await {
+            match self
+                .store
+                .store_refresh_result(target, result, events, now)
+                .await
+            {
                 Ok(()) => return,
                 Err(again) => error = again,
             }
@@ -416,12 +429,18 @@ impl Connections {
             .client_of_branch(branch_id)
             .await?
             .ok_or(ConnectionError::NotConnected { branch_id })?;
+        let branch = self
+            .store
+            .find_branch(client.owner_id, branch_id)
+            .await?
+            .ok_or(ConnectionError::NotConnected { branch_id })?;
         let provider = self.presets.resolve(&client)?;
         let secret = self
             .vault
             .open(Slot::ClientSecret(client.id), &client.client_secret_sealed)?;
         Ok(ClientContext {
             owner_id: client.owner_id,
+            branch,
             client_id: client.client_id,
             provider,
             secret,

@@ -18,6 +18,7 @@ use super::branches::{self, BranchBody};
 use super::clients::{self, OAuthClientBody};
 use super::compat::CompatClientBody;
 use super::errors::ConnectionError;
+use super::events;
 use super::flow::{CallbackQuery, Connected, StartedFlow, STATE_LIFETIME};
 use super::limits::{InFlight, RefreshLimits};
 use super::oauth::{authorization_url, random_bytes, ClientCredentials, Pkce};
@@ -33,6 +34,8 @@ use crate::store::{
     OAuthStateRecord, Provider, SealedTokens, Store, TokenRow,
 };
 use crate::types::Timestamp;
+use crate::webhooks::events::EventKind;
+use serde_json::json;
 
 /// Token rows by (owner, branch): the hot path's one read, kept in memory and emptied by every
 /// change of a connection or branch, here and on other instances (see [`crate::cache`]).
@@ -538,9 +541,17 @@ impl Connections {
         owner_id: Uuid,
         branch_id: Uuid,
     ) -> Result<Revocation, ConnectionError> {
-        self.branch(owner_id, branch_id).await?;
+        let branch = self.branch(owner_id, branch_id).await?;
         let revocation = self.revoke_at_provider(owner_id, branch_id).await?;
-        let deleted = self.store.delete_connection(branch_id).await?;
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        let deleted = tx.delete_connection(branch_id).await?;
+        if deleted {
+            let details = json!({ "revoked_at_provider": revocation.revoked });
+            let event = events::about(&branch, EventKind::ConnectionDisconnected, details, now);
+            tx.enqueue_event(&event.row()).await?;
+        }
+        tx.commit().await?;
         self.changed();
         if !deleted {
             return Err(ConnectionError::NoConnection { branch_id });
@@ -808,7 +819,13 @@ impl Connections {
                 }
             })?;
         let sealed = self.seal_tokens(branch.id, &tokens, &provider.scopes.join(" "), now);
-        self.store.connect_branch(branch.id, &sealed, now).await?;
+        let mut tx = self.store.begin().await?;
+        tx.connect_branch(branch.id, &sealed, now).await?;
+        let details =
+            json!({ "scope": sealed.scope, "expires_at": sealed.expires_at.to_rfc3339() });
+        let event = events::about(&branch, EventKind::ConnectionConnected, details, now);
+        tx.enqueue_event(&event.row()).await?;
+        tx.commit().await?;
         self.changed();
         let refresh_token_received = tokens.refresh_token.is_some();
         let message = if refresh_token_received || !provider.expects_refresh_token {

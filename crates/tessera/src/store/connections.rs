@@ -10,10 +10,10 @@
 //! would stall every other writer (the audit log among them), so there the "lock" is a plain read.
 
 use crate::types::{text_backed, text_enum, Timestamp};
-use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{on_pool, Backend, Store};
+use super::tx::on_tx;
+use super::{on_pool, Backend, NewEvent, Store, Tx};
 
 text_enum! {
     /// Which provider preset a client talks to: `Google` brings Google's endpoints, scopes and
@@ -223,7 +223,8 @@ pub struct ConnectionLock {
     /// The grant the refresh started from: a re-connection meanwhile (a callback does not wait
     /// for the lock on SQLite) must not be overwritten by the old grant's outcome.
     connected_at: Option<Timestamp>,
-    postgres: Option<Transaction<'static, Postgres>>,
+    /// PostgreSQL's transaction holding the row lock; `None` on SQLite.
+    postgres: Option<Tx>,
 }
 
 impl Store {
@@ -418,28 +419,6 @@ impl Store {
             .bind(now).execute(pool).await.map(|r| r.rows_affected()))
     }
 
-    /// Stores the tokens of a completed authorization, replacing any earlier grant of the branch.
-    pub async fn connect_branch(
-        &self,
-        branch_id: Uuid,
-        tokens: &SealedTokens,
-        now: Timestamp,
-    ) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO oauth_connections (branch_id, access_token_sealed, refresh_token_sealed, token_type, scope, \
-             expires_at, status, connected_at, consecutive_failures, refresh_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, 0, 0) \
-             ON CONFLICT (branch_id) DO UPDATE SET access_token_sealed = excluded.access_token_sealed, \
-             refresh_token_sealed = excluded.refresh_token_sealed, token_type = excluded.token_type, \
-             scope = excluded.scope, expires_at = excluded.expires_at, status = 'active', \
-             connected_at = excluded.connected_at, last_refresh_at = NULL, last_attempt_at = NULL, \
-             next_attempt_at = NULL, last_error = NULL, consecutive_failures = 0, refresh_count = 0",
-        )
-        .bind(branch_id).bind(&tokens.access_token).bind(&tokens.refresh_token)
-        .bind(&tokens.token_type).bind(&tokens.scope).bind(tokens.expires_at).bind(now)
-        .execute(pool).await.map(drop))
-    }
-
     /// The token route's one indexed read: the owner's branch's connection and `is_active`.
     pub async fn token_row(
         &self,
@@ -463,12 +442,6 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query("UPDATE oauth_connections SET last_used_at = $2 WHERE branch_id = $1")
             .bind(branch_id).bind(now).execute(pool).await.map(drop))
-    }
-
-    /// Deletes a branch's connection; returns whether there was one.
-    pub async fn delete_connection(&self, branch_id: Uuid) -> Result<bool, sqlx::Error> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM oauth_connections WHERE branch_id = $1")
-            .bind(branch_id).execute(pool).await.map(|r| r.rows_affected() > 0))
     }
 
     /// Active connections the keep-alive task should refresh: with a refresh token, not in a
@@ -509,15 +482,15 @@ impl Store {
         branch_id: Uuid,
     ) -> Result<(ConnectionLock, Option<ConnectionRecord>), sqlx::Error> {
         let (postgres, row) = match &self.backend {
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+            Backend::Postgres(_) => {
+                let mut tx = self.begin().await?;
                 let sql = format!(
                     "SELECT {CONNECTION_COLUMNS} FROM oauth_connections c WHERE c.branch_id = $1 FOR UPDATE"
                 );
-                let row: Option<ConnectionRecord> = sqlx::query_as(&sql)
+                let row: Option<ConnectionRecord> = on_tx!(tx, conn => sqlx::query_as(&sql)
                     .bind(branch_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    .fetch_optional(&mut **conn)
+                    .await?);
                 (Some(tx), row)
             }
             Backend::Sqlite(_) => (None, self.read_connection(branch_id).await?),
@@ -560,6 +533,36 @@ impl Store {
         };
         on_pool!(self, pool => sqlx::query(sql).bind(value.row_id).bind(&value.sealed).bind(resealed)
             .execute(pool).await.map(|r| r.rows_affected() > 0))
+    }
+}
+
+impl Tx {
+    /// Stores the tokens of a completed authorization, replacing any earlier grant of the branch.
+    pub async fn connect_branch(
+        &mut self,
+        branch_id: Uuid,
+        tokens: &SealedTokens,
+        now: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        on_tx!(self, conn => sqlx::query(
+            "INSERT INTO oauth_connections (branch_id, access_token_sealed, refresh_token_sealed, token_type, scope, \
+             expires_at, status, connected_at, consecutive_failures, refresh_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, 0, 0) \
+             ON CONFLICT (branch_id) DO UPDATE SET access_token_sealed = excluded.access_token_sealed, \
+             refresh_token_sealed = excluded.refresh_token_sealed, token_type = excluded.token_type, \
+             scope = excluded.scope, expires_at = excluded.expires_at, status = 'active', \
+             connected_at = excluded.connected_at, last_refresh_at = NULL, last_attempt_at = NULL, \
+             next_attempt_at = NULL, last_error = NULL, consecutive_failures = 0, refresh_count = 0",
+        )
+        .bind(branch_id).bind(&tokens.access_token).bind(&tokens.refresh_token)
+        .bind(&tokens.token_type).bind(&tokens.scope).bind(tokens.expires_at).bind(now)
+        .execute(&mut **conn).await.map(drop))
+    }
+
+    /// Deletes a branch's connection; returns whether there was one.
+    pub async fn delete_connection(&mut self, branch_id: Uuid) -> Result<bool, sqlx::Error> {
+        on_tx!(self, conn => sqlx::query("DELETE FROM oauth_connections WHERE branch_id = $1")
+            .bind(branch_id).execute(&mut **conn).await.map(|r| r.rows_affected() > 0))
     }
 }
 
@@ -673,17 +676,41 @@ macro_rules! store_refresh_result {
     }};
 }
 
+impl Tx {
+    /// Writes a refresh's outcome and the events it raises.
+    async fn store_refresh_result(
+        &mut self,
+        target: RefreshTarget,
+        result: &RefreshResult,
+        events: &[NewEvent<'_>],
+        now: Timestamp,
+    ) -> Result<(), sqlx::Error> {
+        on_tx!(self, conn => store_refresh_result!(&mut **conn, target, result, now).map(drop))?;
+        for event in events {
+            self.enqueue_event(event).await?;
+        }
+        Ok(())
+    }
+}
+
 impl Store {
-    /// Stores a refresh's outcome without the row lock: the retry after a failed
-    /// [`ConnectionLock::finish`], so that a rotated refresh token is not lost to a passing
-    /// database fault.
+    /// Stores a refresh's outcome (and its events) without the row lock: the retry after a
+    /// failed [`ConnectionLock::finish`], so that a rotated refresh token is not lost to a
+    /// passing database fault.
     pub async fn store_refresh_result(
         &self,
         target: RefreshTarget,
         result: &RefreshResult,
+        events: &[NewEvent<'_>],
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => store_refresh_result!(pool, target, result, now).map(drop))
+        if events.is_empty() {
+            // One statement is atomic on its own: no transaction to pay for.
+            return on_pool!(self, pool => store_refresh_result!(pool, target, result, now).map(drop));
+        }
+        let mut tx = self.begin().await?;
+        tx.store_refresh_result(target, result, events, now).await?;
+        tx.commit().await
     }
 }
 
@@ -697,24 +724,29 @@ impl ConnectionLock {
         }
     }
 
-    /// Writes what the refresh came to and ends the lock.
+    /// Writes what the refresh came to, with the events it raises, and ends the lock.
     pub async fn finish(
         mut self,
         result: &RefreshResult,
+        events: &[NewEvent<'_>],
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
         let target = self.target();
-        match self.postgres.take() {
-            Some(mut tx) => match store_refresh_result!(&mut *tx, target, result, now) {
-                Ok(_) => tx.commit().await,
-                Err(error) => {
-                    // At once, so a retry is not left waiting for this transaction's row lock.
-                    let _ = tx.rollback().await;
-                    Err(error)
-                }
-            },
+        let mut tx = match self.postgres.take() {
+            Some(tx) => tx,
             None => {
-                on_pool!(self.store, pool => store_refresh_result!(pool, target, result, now).map(drop))
+                return self
+                    .store
+                    .store_refresh_result(target, result, events, now)
+                    .await
+            }
+        };
+        match tx.store_refresh_result(target, result, events, now).await {
+            Ok(()) => tx.commit().await,
+            Err(error) => {
+                // At once, so a retry is not left waiting for this transaction's row lock.
+                let _ = tx.rollback().await;
+                Err(error)
             }
         }
     }

@@ -60,4 +60,13 @@ impl Tx {
             TxInner::Postgres(tx) => tx.commit().await,
         }
     }
+
+    /// Rolls back now (dropping a `Tx` rolls back too, but only when its connection is next
+    /// used: locks it holds would outlive it until then).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            TxInner::Sqlite(tx, _turn) => tx.rollback().await,
+            TxInner::Postgres(tx) => tx.rollback().await,
+        }
+    }
 }

@@ -1844,3 +1844,133 @@ async fn unknown_providers_and_auth_methods_are_refused_by_name() {
     assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
     assert_eq!(switched.data()["token_auth_method"], "client_secret_basic");
 }
+
+/// Issue 15: every change of a branch's grant reaches its owner's webhook, signed (verified with
+/// the PyPI `standardwebhooks` library).
+#[tokio::test]
+async fn each_change_of_a_grant_tells_the_branch_owner_by_webhook() {
+    use crate::support::receiver::{verified, Receiver};
+    let provider = MockServer::start().await;
+    let app = app_builder(&provider)
+        .with_config(|config| {
+            config.oauth_refresh_retries = 0;
+            config.oauth_failure_cooldown_seconds = 0;
+        })
+        .spawn()
+        .await;
+    let s = setup(&app, "owner").await;
+    let mut receiver = Receiver::start().await;
+    let made = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&s.jwt),
+            json!({"url": receiver.url, "events": ["connection.*"]}),
+        )
+        .await;
+    let secret = made.data()["secret"].as_str().unwrap().to_owned();
+    let mut told = Vec::new();
+    let mut take = |app_deliveries: Vec<crate::support::receiver::Received>| {
+        for payload in verified(&secret, &app_deliveries) {
+            let payload = payload.expect("every delivery verifies");
+            assert_eq!(payload["data"]["branch"]["id"], s.branch.as_str());
+            assert_eq!(payload["data"]["branch"]["name"], "Riyadh Olaya");
+            told.push((
+                payload["type"].as_str().unwrap().to_owned(),
+                payload["data"]["error"].clone(),
+            ));
+        }
+    };
+
+    let reply = connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.1", Some("1//r"), Some(3600)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    take(deliver(&app, &mut receiver, 1).await);
+
+    // A 503: refresh_failed once; the next success: recovered.
+    expire(&app).await;
+    let down = refresh_grant()
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&provider)
+        .await;
+    for _ in 0..2 {
+        assert_eq!(token(&app, &s).await.status, StatusCode::BAD_GATEWAY);
+    }
+    drop(down);
+    take(deliver(&app, &mut receiver, 1).await);
+    let up = refresh_grant()
+        .respond_with(tokens("ya29.2", None, Some(3600)))
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(token(&app, &s).await.status, StatusCode::OK);
+    drop(up);
+    take(deliver(&app, &mut receiver, 1).await);
+
+    // invalid_grant: refresh_failed with the provider's code, then needs_reauth.
+    expire(&app).await;
+    let _dead = refresh_grant()
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
+        .mount_as_scoped(&provider)
+        .await;
+    assert_eq!(token(&app, &s).await.status, StatusCode::CONFLICT);
+    let mut dead = deliver(&app, &mut receiver, 2).await;
+    dead.sort_by_key(|d| !d.body.contains("refresh_failed"));
+    take(dead);
+
+    // Re-connecting, then disconnecting.
+    connect(
+        &app,
+        &provider,
+        &s,
+        tokens("ya29.3", Some("1//r3"), Some(3600)),
+    )
+    .await;
+    take(deliver(&app, &mut receiver, 1).await);
+    let gone = app
+        .delete(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
+    take(deliver(&app, &mut receiver, 1).await);
+
+    let names: Vec<(&str, &serde_json::Value)> = told
+        .iter()
+        .map(|(kind, error)| (kind.as_str(), error))
+        .collect();
+    let none = serde_json::Value::Null;
+    assert_eq!(
+        names,
+        [
+            ("connection.connected", &none),
+            (
+                "connection.refresh_failed",
+                &json!("temporarily_unavailable")
+            ),
+            ("connection.recovered", &none),
+            ("connection.refresh_failed", &json!("invalid_grant")),
+            ("connection.needs_reauth", &none),
+            ("connection.connected", &none),
+            ("connection.disconnected", &none),
+        ]
+    );
+}
+
+/// One delivery round, and the `count` deliveries it made.
+async fn deliver(
+    app: &TestApp,
+    receiver: &mut crate::support::receiver::Receiver,
+    count: usize,
+) -> Vec<crate::support::receiver::Received> {
+    assert_eq!(app.deliver_webhooks().await, count, "deliveries made");
+    let mut got = Vec::new();
+    for _ in 0..count {
+        got.push(receiver.next().await);
+    }
+    got
+}
