@@ -826,3 +826,139 @@ async fn account_events_reach_the_account_and_every_admin_but_no_one_else() {
         "another member hears nothing of ana's account"
     );
 }
+
+/// A signed-in client of a running binary.
+struct Session {
+    client: reqwest::Client,
+    base: String,
+    jwt: String,
+}
+
+impl Session {
+    async fn login(base: &str, username: &str) -> Session {
+        let client = reqwest::Client::new();
+        let login: Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": crate::support::PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let jwt = login["data"]["access_token"]
+            .as_str()
+            .expect("logged in")
+            .to_owned();
+        Session {
+            client,
+            base: base.to_owned(),
+            jwt,
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str) -> StatusCode {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.jwt)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+#[tokio::test]
+async fn an_event_committed_before_kill_9_is_delivered_after_the_restart() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    let (_, secret) = register(&app, &ana, &receiver.url, &["token.revoked"]).await;
+    let (token, _) = app.pat(&ana.jwt, &["users:read"]).await;
+    let db = app.shutdown().await;
+
+    // The change, on an instance that dies (SIGKILL) before delivering anything.
+    let crate::support::Binary {
+        mut child,
+        base,
+        db,
+        ..
+    } = TestApp::builder().on(db).spawn_binary().await;
+    let ana = Session::login(&base, "ana").await;
+    assert_eq!(
+        ana.send(Method::DELETE, &format!("/api/v1/tokens/{token}"))
+            .await,
+        StatusCode::OK
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert!(receiver.pending().is_empty());
+
+    let restarted = TestApp::builder()
+        .on(db)
+        .with_config(|c| {
+            c.webhook_delivery = true;
+            c.webhook_poll_interval_ms = 20;
+        })
+        .spawn_binary()
+        .await;
+    let delivered = receiver.next().await;
+    let payload = verified(&secret, &[delivered])
+        .remove(0)
+        .expect("it verifies");
+    assert_eq!(payload["type"], "token.revoked");
+    assert_eq!(payload["data"]["token"]["id"], token.as_str());
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgresql_deliver_each_event_once() {
+    let app = TestApp::spawn().await;
+    if !app.db.is_postgres() {
+        eprintln!("SKIPPED: several instances share PostgreSQL only");
+        return;
+    }
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    let (endpoint, secret) = register(&app, &ana, &receiver.url, &["*"]).await;
+    let db = app.shutdown().await;
+    let delivering = |db| {
+        TestApp::builder()
+            .on(db)
+            .with_config(|c| {
+                c.webhook_delivery = true;
+                c.webhook_poll_interval_ms = 10;
+            })
+            .spawn_binary()
+    };
+    let first = delivering(db.share()).await;
+    let second = delivering(db.share()).await;
+    let sessions = [
+        Session::login(&first.base, "ana").await,
+        Session::login(&second.base, "ana").await,
+    ];
+    const EVENTS: usize = 40;
+    for n in 0..EVENTS {
+        let queued = sessions[n % 2]
+            .send(Method::POST, &format!("/api/v1/webhooks/{endpoint}/test"))
+            .await;
+        assert_eq!(queued, StatusCode::ACCEPTED);
+    }
+    let mut received = Vec::new();
+    for _ in 0..EVENTS {
+        received.push(receiver.next().await);
+    }
+    first.stop().await;
+    second.stop().await;
+    assert!(receiver.pending().is_empty(), "no event arrived twice");
+    let ids: std::collections::HashSet<&String> =
+        received.iter().map(|r| &r.headers["webhook-id"]).collect();
+    assert_eq!(ids.len(), EVENTS, "each event once");
+    assert!(verified(&secret, &received).iter().all(Result::is_ok));
+    let attempts = db
+        .strings("SELECT CAST(attempts AS TEXT) || ' ' || status FROM webhook_deliveries")
+        .await;
+    assert_eq!(attempts.len(), EVENTS);
+    assert!(attempts.iter().all(|a| a == "1 delivered"), "{attempts:?}");
+}

@@ -692,6 +692,15 @@ fn binary_environment(config: &Config) -> Vec<(&'static str, String)> {
             if config.debug { "debug" } else { "info" }.to_owned(),
         ),
         ("LOG_FORMAT", "json".to_owned()),
+        ("WEBHOOK_DELIVERY", config.webhook_delivery.to_string()),
+        (
+            "WEBHOOK_ALLOW_PRIVATE_ENDPOINTS",
+            config.webhook_allow_private_endpoints.to_string(),
+        ),
+        (
+            "WEBHOOK_POLL_INTERVAL_MS",
+            config.webhook_poll_interval_ms.to_string(),
+        ),
     ];
     if let Some(secret) = &config.secret_key {
         env.push(("SECRET_KEY", secret.expose().to_owned()));
