@@ -123,6 +123,22 @@ pub enum ConnectionError {
         /// The branch.
         branch_id: Uuid,
     },
+    /// The consent left out a required scope: a person must consent again, granting it.
+    #[error(
+        "Branch {branch_id} was connected without a scope it needs ({missing}): the person who \
+         consented unticked it. Consent again with every permission ticked: POST \
+         /api/v1/branches/{branch_id}/oauth/start, or a new connect link \
+         (POST /api/v1/branches/{branch_id}/connect-link)"
+    )]
+    InsufficientScope {
+        /// The branch.
+        branch_id: Uuid,
+        /// The scopes not granted, space-separated.
+        missing: String,
+    },
+    /// A reconnect link that cannot start a consent (the message says why and what to do).
+    #[error("{0}")]
+    ConnectLink(super::links::LinkProblem),
     /// The provider no longer accepts the grant (`invalid_grant`): a person must connect again.
     #[error(
         "Branch {branch_id} must be re-connected: the provider no longer accepts its grant{}. \

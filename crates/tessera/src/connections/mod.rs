@@ -27,6 +27,7 @@ pub mod errors;
 pub mod events;
 pub mod flow;
 pub mod limits;
+pub mod links;
 pub mod oauth;
 pub mod provider;
 pub mod provider_tokens;

@@ -552,6 +552,10 @@ pub(super) fn usable(connection: &ConnectionRecord) -> Result<(), ConnectionErro
             branch_id,
             reason: connection.last_error.clone(),
         }),
+        ConnectionStatus::InsufficientScope => Err(ConnectionError::InsufficientScope {
+            branch_id,
+            missing: connection.last_error.clone().unwrap_or_default(),
+        }),
         ConnectionStatus::Revoked => Err(ConnectionError::Disconnected { branch_id }),
     }
 }

@@ -30,8 +30,8 @@ use crate::cache::ChangeCache;
 use crate::config::{Config, SecretString};
 use crate::input::{echo, Field};
 use crate::store::{
-    unique_violation, BackendKind, BranchRecord, ConnectionRecord, Feed, OAuthClientRecord,
-    OAuthStateRecord, Provider, SealedTokens, Store, TokenRow,
+    unique_violation, BackendKind, BranchRecord, ConnectionRecord, ConnectionStatus, Feed,
+    OAuthClientRecord, OAuthStateRecord, Provider, SealedTokens, Store, TokenRow,
 };
 use crate::types::Timestamp;
 use crate::webhooks::events::EventKind;
@@ -665,6 +665,17 @@ impl Connections {
         user_id: Uuid,
         branch: &BranchRecord,
     ) -> Result<StartedFlow, ConnectionError> {
+        self.start_authorization_from(user_id, branch, None).await
+    }
+
+    /// [`Connections::start_authorization`], remembering the reconnect link (its SHA-256) the
+    /// consent was started from, so a successful callback spends it.
+    pub(super) async fn start_authorization_from(
+        &self,
+        user_id: Uuid,
+        branch: &BranchRecord,
+        connect_link_hash: Option<Vec<u8>>,
+    ) -> Result<StartedFlow, ConnectionError> {
         if !branch.is_active {
             return Err(ConnectionError::InactiveBranchNotConnectable {
                 branch_id: branch.id,
@@ -693,6 +704,7 @@ impl Connections {
             redirect_uri: client.redirect_uri.clone(),
             created_at: now,
             expires_at: now + STATE_LIFETIME,
+            connect_link_hash,
         };
         self.store.insert_oauth_state(&record).await?;
         let url = authorization_url(
@@ -819,14 +831,55 @@ impl Connections {
                 }
             })?;
         let sealed = self.seal_tokens(branch.id, &tokens, &provider.scopes.join(" "), now);
+        // Google lets the person untick a scope on the consent page: compare what was granted
+        // with what the client needs.
+        let missing: Vec<&str> = provider
+            .scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|needed| {
+                !sealed
+                    .scope
+                    .split_whitespace()
+                    .any(|granted| granted == *needed)
+            })
+            .collect();
+        let missing = missing.join(" ");
         let mut tx = self.store.begin().await?;
-        tx.connect_branch(branch.id, &sealed, now).await?;
-        let details =
-            json!({ "scope": sealed.scope, "expires_at": sealed.expires_at.to_rfc3339() });
-        let event = events::about(&branch, EventKind::ConnectionConnected, details, now);
+        let event = if missing.is_empty() {
+            tx.connect_branch(branch.id, &sealed, ConnectionStatus::Active, None, now)
+                .await?;
+            if let Some(link) = &pending.connect_link_hash {
+                tx.spend_connect_link(link, now).await?;
+            }
+            let details =
+                json!({ "scope": sealed.scope, "expires_at": sealed.expires_at.to_rfc3339() });
+            events::about(&branch, EventKind::ConnectionConnected, details, now)
+        } else {
+            tracing::warn!(branch_id = %branch.id, %missing, "the consent left out a required scope");
+            let status = ConnectionStatus::InsufficientScope;
+            tx.connect_branch(branch.id, &sealed, status, Some(&missing), now)
+                .await?;
+            let details = json!({ "reason": "insufficient_scope", "missing_scopes": missing });
+            events::about(&branch, EventKind::ConnectionNeedsReauth, details, now)
+        };
         tx.enqueue_event(&event.row()).await?;
         tx.commit().await?;
         self.changed();
+        if !missing.is_empty() {
+            return Ok(Connected {
+                branch_id: branch.id,
+                branch: branch.branch_id,
+                status: "insufficient_scope",
+                message: format!(
+                    "Branch {} is not connected: the permission {missing} was not granted (it was unticked on the consent page). Start again and leave every permission ticked.",
+                    branch.name
+                ),
+                scope: sealed.scope,
+                expires_at: sealed.expires_at,
+                refresh_token_received: tokens.refresh_token.is_some(),
+            });
+        }
         let refresh_token_received = tokens.refresh_token.is_some();
         let message = if refresh_token_received || !provider.expects_refresh_token {
             format!("Branch {} is connected.", branch.name)

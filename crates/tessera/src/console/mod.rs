@@ -9,6 +9,7 @@
 //!   accounts and their tokens.
 //! * [`security_events`] — `/security-events`: everyone's for admins, one's own otherwise.
 //! * [`links`] — `/reset-password` and `/invite`: the pages behind those one-time links.
+//! * [`connect`] — `/connect`: the page behind a branch's reconnect link.
 //! * [`session`] — signing in and out: the session's tokens in `HttpOnly`, `SameSite=Strict`
 //!   cookies, refreshed (and rotated) like the API's, and the CSRF check of every form.
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
@@ -29,6 +30,7 @@
 
 pub mod branches;
 pub mod case_records;
+pub mod connect;
 pub mod fcs;
 pub mod form;
 pub mod home;
@@ -137,6 +139,7 @@ pub fn routes() -> Router<AppState> {
             "/service-accounts/{id}/delete",
             get(service_accounts::confirm_delete).post(service_accounts::delete),
         )
+        .route("/connect", get(connect::page).post(connect::start))
         .route(
             crate::admin::service::RESET_PAGE,
             get(links::reset_form).post(links::reset),

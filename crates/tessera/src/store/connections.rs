@@ -102,6 +102,8 @@ text_enum! {
         Active = "active",
         /// The provider refused the grant for good (`invalid_grant`): the branch must re-connect.
         NeedsReauth = "needs_reauth",
+        /// The consent left out a required scope: the branch must consent again, granting it.
+        InsufficientScope = "insufficient_scope",
         /// Disconnected by a person (kept only until it is deleted).
         Revoked = "revoked",
     }
@@ -171,6 +173,8 @@ pub struct OAuthStateRecord {
     pub created_at: Timestamp,
     /// After this the state is refused.
     pub expires_at: Timestamp,
+    /// The reconnect link the authorization was started from, if any (its SHA-256).
+    pub connect_link_hash: Option<Vec<u8>>,
 }
 
 /// Tokens from a provider, sealed, to store on a connection.
@@ -391,11 +395,11 @@ impl Store {
     /// Records a pending authorization.
     pub async fn insert_oauth_state(&self, s: &OAuthStateRecord) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO oauth_states (state_hash, branch_id, user_id, oauth_client_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO oauth_states (state_hash, branch_id, user_id, oauth_client_id, pkce_verifier_sealed, \
+             redirect_uri, created_at, expires_at, connect_link_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&s.state_hash).bind(s.branch_id).bind(s.user_id).bind(s.oauth_client_id).bind(&s.pkce_verifier_sealed)
-        .bind(&s.redirect_uri).bind(s.created_at).bind(s.expires_at)
+        .bind(&s.redirect_uri).bind(s.created_at).bind(s.expires_at).bind(&s.connect_link_hash)
         .execute(pool).await.map(drop))
     }
 
@@ -408,7 +412,7 @@ impl Store {
     ) -> Result<Option<OAuthStateRecord>, sqlx::Error> {
         on_pool!(self, pool => sqlx::query_as(
             "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING state_hash, branch_id, user_id, \
-             oauth_client_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at",
+             oauth_client_id, pkce_verifier_sealed, redirect_uri, created_at, expires_at, connect_link_hash",
         )
         .bind(state_hash).fetch_optional(pool).await)
     }
@@ -537,32 +541,102 @@ impl Store {
 }
 
 impl Tx {
-    /// Stores the tokens of a completed authorization, replacing any earlier grant of the branch.
+    /// Stores the tokens of a completed authorization, replacing any earlier grant of the
+    /// branch, with its status: `active`, or `insufficient_scope` (and why) when the consent
+    /// left out a required scope.
     pub async fn connect_branch(
         &mut self,
         branch_id: Uuid,
         tokens: &SealedTokens,
+        status: ConnectionStatus,
+        problem: Option<&str>,
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
         on_tx!(self, conn => sqlx::query(
             "INSERT INTO oauth_connections (branch_id, access_token_sealed, refresh_token_sealed, token_type, scope, \
-             expires_at, status, connected_at, consecutive_failures, refresh_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, 0, 0) \
+             expires_at, status, connected_at, consecutive_failures, refresh_count, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $8, $7, 0, 0, $9) \
              ON CONFLICT (branch_id) DO UPDATE SET access_token_sealed = excluded.access_token_sealed, \
              refresh_token_sealed = excluded.refresh_token_sealed, token_type = excluded.token_type, \
-             scope = excluded.scope, expires_at = excluded.expires_at, status = 'active', \
+             scope = excluded.scope, expires_at = excluded.expires_at, status = excluded.status, \
              connected_at = excluded.connected_at, last_refresh_at = NULL, last_attempt_at = NULL, \
-             next_attempt_at = NULL, last_error = NULL, consecutive_failures = 0, refresh_count = 0",
+             next_attempt_at = NULL, last_error = excluded.last_error, consecutive_failures = 0, refresh_count = 0",
         )
         .bind(branch_id).bind(&tokens.access_token).bind(&tokens.refresh_token)
         .bind(&tokens.token_type).bind(&tokens.scope).bind(tokens.expires_at).bind(now)
+        .bind(status).bind(problem)
         .execute(&mut **conn).await.map(drop))
+    }
+
+    /// Spends a reconnect link (its consent connected the branch); whether it was still open.
+    pub async fn spend_connect_link(
+        &mut self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, sqlx::Error> {
+        on_tx!(self, conn => sqlx::query(
+            "UPDATE branch_connect_links SET used_at = $2 \
+             WHERE token_hash = $1 AND used_at IS NULL AND ended_at IS NULL",
+        )
+        .bind(token_hash).bind(now).execute(&mut **conn).await.map(|r| r.rows_affected() > 0))
     }
 
     /// Deletes a branch's connection; returns whether there was one.
     pub async fn delete_connection(&mut self, branch_id: Uuid) -> Result<bool, sqlx::Error> {
         on_tx!(self, conn => sqlx::query("DELETE FROM oauth_connections WHERE branch_id = $1")
             .bind(branch_id).execute(&mut **conn).await.map(|r| r.rows_affected() > 0))
+    }
+}
+
+/// A reconnect link, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectLinkRecord {
+    /// SHA-256 of the link's secret.
+    pub token_hash: Vec<u8>,
+    pub branch_id: Uuid,
+    pub created_by: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// A consent through it connected the branch.
+    pub used_at: Option<Timestamp>,
+    /// A newer link for the branch replaced it.
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// Stores a new reconnect link, ending the branch's earlier open ones, in one transaction.
+    pub async fn insert_connect_link(&self, link: &ConnectLinkRecord) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        on_tx!(tx, conn => sqlx::query(
+            "UPDATE branch_connect_links SET ended_at = $2 \
+             WHERE branch_id = $1 AND used_at IS NULL AND ended_at IS NULL",
+        )
+        .bind(link.branch_id).bind(link.created_at).execute(&mut **conn).await.map(drop))?;
+        on_tx!(tx, conn => sqlx::query(
+            "INSERT INTO branch_connect_links (token_hash, branch_id, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&link.token_hash).bind(link.branch_id).bind(link.created_by)
+        .bind(link.created_at).bind(link.expires_at)
+        .execute(&mut **conn).await.map(drop))?;
+        tx.commit().await
+    }
+
+    /// The reconnect link with this secret hash, and its branch.
+    pub async fn connect_link(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(ConnectLinkRecord, BranchRecord)>, sqlx::Error> {
+        let link: Option<ConnectLinkRecord> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT token_hash, branch_id, created_by, created_at, expires_at, used_at, ended_at \
+             FROM branch_connect_links WHERE token_hash = $1",
+        )
+        .bind(token_hash).fetch_optional(pool).await)?;
+        let Some(link) = link else { return Ok(None) };
+        let sql = format!("SELECT {BRANCH_COLUMNS} FROM branches WHERE id = $1");
+        let branch: Option<BranchRecord> = on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(link.branch_id).fetch_optional(pool).await)?;
+        Ok(branch.map(|branch| (link, branch)))
     }
 }
 

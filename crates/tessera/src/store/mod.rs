@@ -45,9 +45,9 @@ pub use case_records::{
 };
 pub use change_feed::Feed;
 pub use connections::{
-    BranchRecord, ConnectionLock, ConnectionRecord, ConnectionStatus, OAuthClientRecord,
-    OAuthStateRecord, Provider, RefreshResult, SealedColumn, SealedTokens, SealedValue,
-    TokenAuthMethod, TokenRow,
+    BranchRecord, ConnectLinkRecord, ConnectionLock, ConnectionRecord, ConnectionStatus,
+    OAuthClientRecord, OAuthStateRecord, Provider, RefreshResult, SealedColumn, SealedTokens,
+    SealedValue, TokenAuthMethod, TokenRow,
 };
 pub use fcs_files::{FcsFileRecord, FileAdmission, StorageLimits};
 pub use fcs_gates::{FcsGateRecord, GateInsert};

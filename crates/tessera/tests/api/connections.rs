@@ -1974,3 +1974,309 @@ async fn deliver(
     }
     got
 }
+
+/// A reconnect link: the page it opens without login, and the consent it starts.
+struct LinkPage {
+    status: StatusCode,
+    body: String,
+}
+
+async fn open_link(app: &TestApp, url: &str) -> LinkPage {
+    let response = app.client.get(url).send().await.unwrap();
+    LinkPage {
+        status: response.status(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+/// Presses the page's button: the provider's authorization URL it redirects to, parsed.
+async fn press_continue(app: &TestApp, token: &str) -> std::collections::HashMap<String, String> {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .post(app.url("/connect"))
+        .header("origin", format!("http://{}", app.addr))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        response.text().await
+    );
+    let location = response.headers()["location"].to_str().unwrap();
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The provider's side of a consent started at `query`, answering the code exchange with `answer`.
+async fn consent(
+    app: &TestApp,
+    provider: &MockServer,
+    query: &std::collections::HashMap<String, String>,
+    answer: ResponseTemplate,
+) -> crate::support::Reply {
+    let _guard = Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(PkceExchange {
+            challenge: query["code_challenge"].clone(),
+            redirect_uri: REDIRECT.to_owned(),
+        })
+        .respond_with(answer)
+        .expect(1)
+        .mount_as_scoped(provider)
+        .await;
+    callback(app, &format!("code=auth-code-1&state={}", query["state"])).await
+}
+
+async fn make_link(app: &TestApp, s: &Setup, body: serde_json::Value) -> crate::support::Reply {
+    app.post(
+        &format!("/api/v1/branches/{}/connect-link", s.branch),
+        Some(&s.jwt),
+        body,
+    )
+    .await
+}
+
+fn link_token(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+#[tokio::test]
+async fn a_connect_link_lets_a_manager_without_an_account_consent_once() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    let made = make_link(&app, &s, json!({"expires_in_hours": 24})).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let url = made.data()["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("http://{}/connect?token=", app.addr)),
+        "{url}"
+    );
+    let expires = time::OffsetDateTime::parse(
+        made.data()["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let hours = (expires - time::OffsetDateTime::now_utc()).whole_minutes();
+    assert!((23 * 60..=24 * 60).contains(&hours), "{hours} minutes");
+
+    // The page, without any login: the branch and the access asked for.
+    let page = open_link(&app, &url).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Riyadh Olaya") && page.body.contains("business.manage"),
+        "{}",
+        page.body
+    );
+    let query = press_continue(&app, &link_token(&url)).await;
+    assert_eq!(query["code_challenge_method"], "S256");
+    let connected = consent(
+        &app,
+        &provider,
+        &query,
+        tokens("ya29.link", Some("1//link"), Some(3600)),
+    )
+    .await;
+    assert_eq!(connected.status, StatusCode::OK, "{:?}", connected.body);
+    assert_eq!(connected.data()["status"], "connected");
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.link");
+
+    // Spent: it says so, in the console's look, and starts nothing.
+    let spent = open_link(&app, &url).await;
+    assert_eq!(spent.status, StatusCode::GONE);
+    assert!(spent.body.contains("already used"), "{}", spent.body);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pressed = no_redirects
+        .post(app.url("/connect"))
+        .header("origin", format!("http://{}", app.addr))
+        .form(&[("token", link_token(&url))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pressed.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn a_connect_link_stops_at_its_expiry_and_when_a_newer_one_is_made() {
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    for (body, expected) in [
+        (json!({"expires_in_hours": 0}), "between 1 and 168"),
+        (json!({"expires_in_hours": 169}), "between 1 and 168"),
+    ] {
+        let refused = make_link(&app, &s, body).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.message().contains(expected),
+            "{}",
+            refused.message()
+        );
+    }
+    let older = make_link(&app, &s, json!({})).await.data()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let newer = make_link(&app, &s, json!({"expires_in_hours": 1}))
+        .await
+        .data()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let replaced = open_link(&app, &older).await;
+    assert_eq!(replaced.status, StatusCode::GONE);
+    assert!(replaced.body.contains("newer link"), "{}", replaced.body);
+    assert_eq!(open_link(&app, &newer).await.status, StatusCode::OK);
+    app.clock.advance(Duration::from_secs(3600));
+    let expired = open_link(&app, &newer).await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert!(expired.body.contains("expired"), "{}", expired.body);
+    let unknown = open_link(&app, &app.url("/connect?token=not-a-link")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.body.contains("not valid"), "{}", unknown.body);
+
+    // Someone else's branch, no login, a token without connections:write: refused.
+    let other = app.user("stranger").role(Role::Admin).create().await;
+    let theirs = app
+        .post(
+            &format!("/api/v1/branches/{}/connect-link", s.branch),
+            Some(&other.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        theirs.status,
+        StatusCode::NOT_FOUND,
+        "another owner's branch is no branch"
+    );
+    let member = app.user("member").create().await;
+    let no_role = app
+        .post(
+            &format!("/api/v1/branches/{}/connect-link", s.branch),
+            Some(&member.jwt),
+            json!({}),
+        )
+        .await;
+    assert_eq!(no_role.status, StatusCode::FORBIDDEN, "{:?}", no_role.body);
+    let anonymous = app
+        .post(
+            &format!("/api/v1/branches/{}/connect-link", s.branch),
+            None,
+            json!({}),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let (_, read_only) = app.pat(&s.jwt, &["connections:read"]).await;
+    let weak = app
+        .post(
+            &format!("/api/v1/branches/{}/connect-link", s.branch),
+            Some(&read_only),
+            json!({}),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::FORBIDDEN, "{:?}", weak.body);
+    let (_, writer) = app.pat(&s.jwt, &["connections:write"]).await;
+    let scripted = app
+        .post(
+            &format!("/api/v1/branches/{}/connect-link", s.branch),
+            Some(&writer),
+            json!({}),
+        )
+        .await;
+    assert_eq!(scripted.status, StatusCode::CREATED, "{:?}", scripted.body);
+}
+
+#[tokio::test]
+async fn a_consent_without_the_required_scope_is_stored_as_insufficient_scope() {
+    use crate::support::receiver::{verified, Receiver};
+    let provider = MockServer::start().await;
+    let app = app(&provider).await;
+    let s = setup(&app, "owner").await;
+    let mut receiver = Receiver::start().await;
+    let secret = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&s.jwt),
+            json!({"url": receiver.url, "events": ["connection.needs_reauth"]}),
+        )
+        .await
+        .data()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = make_link(&app, &s, json!({})).await.data()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = press_continue(&app, &link_token(&url)).await;
+    let unticked = ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "ya29.partial", "token_type": "Bearer", "expires_in": 3600,
+        "refresh_token": "1//partial", "scope": "openid email"
+    }));
+    let answered = consent(&app, &provider, &query, unticked).await;
+    assert_eq!(answered.status, StatusCode::OK, "{:?}", answered.body);
+    assert_eq!(answered.data()["status"], "insufficient_scope");
+    assert!(answered.data()["message"]
+        .as_str()
+        .unwrap()
+        .contains("business.manage"));
+
+    let refused = token(&app, &s).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert!(
+        refused.message().contains("without a scope it needs")
+            && refused.message().contains("business.manage"),
+        "{}",
+        refused.message()
+    );
+    let connection = app
+        .get(
+            &format!("/api/v1/branches/{}/connection", s.branch),
+            Some(&s.jwt),
+        )
+        .await;
+    assert_eq!(connection.data()["status"], "insufficient_scope");
+
+    assert_eq!(app.deliver_webhooks().await, 1);
+    let payload = verified(&secret, &[receiver.next().await])
+        .remove(0)
+        .unwrap();
+    assert_eq!(payload["type"], "connection.needs_reauth");
+    assert_eq!(payload["data"]["reason"], "insufficient_scope");
+    assert_eq!(
+        payload["data"]["missing_scopes"],
+        "https://www.googleapis.com/auth/business.manage"
+    );
+
+    // The link still works, so the manager can try again and grant it.
+    assert_eq!(open_link(&app, &url).await.status, StatusCode::OK);
+    let again = press_continue(&app, &link_token(&url)).await;
+    let granted = consent(
+        &app,
+        &provider,
+        &again,
+        tokens("ya29.full", Some("1//full"), Some(3600)),
+    )
+    .await;
+    assert_eq!(granted.data()["status"], "connected");
+    assert_eq!(token(&app, &s).await.data()["access_token"], "ya29.full");
+    assert_eq!(open_link(&app, &url).await.status, StatusCode::GONE);
+}

@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::connections::flow::{CallbackQuery, Connected, StartedFlow};
-use crate::http::extract::{Path, Query};
-use crate::http::{accepts, ok, ApiResult, Success};
+use crate::connections::links::ConnectLink;
+use crate::http::extract::{JsonOrEmpty, Path, Query};
+use crate::http::{accepts, created, ok, ApiResult, Success};
 use crate::state::AppState;
 use crate::tokens::scopes::ConnectionsWrite;
 
@@ -31,6 +32,46 @@ pub async fn start(
     Ok(ok(connections
         .start_authorization(caller.user_id, &branch)
         .await?))
+}
+
+/// `POST /api/v1/branches/{id}/connect-link`: the body is optional.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectLinkRequest {
+    /// 1–168, default 72.
+    pub expires_in_hours: Option<i64>,
+}
+
+/// `POST /api/v1/branches/{id}/connect-link`
+#[utoipa::path(post, path = "/api/v1/branches/{id}/connect-link", tag = "connections",
+    params(("id" = Uuid, Path, description = "Branch id (Tessera's)")),
+    security(("jwt" = []), ("pat" = ["connections:write"])),
+    request_body(content = Option<ConnectLinkRequest>, description = "Optional"),
+    responses(
+        (status = 201, description = "`{url, expires_at}`: send the url to the branch's manager; it opens a consent page without login. Shown once; a newer link ends this one.", body = inline(crate::http::openapi::Enveloped<ConnectLink>)),
+        (status = 404, description = "No such branch", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The branch is inactive", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "expires_in_hours out of range", body = crate::http::openapi::ErrorEnvelope),
+    ))]
+pub async fn connect_link(
+    caller: Caller<ConnectionsWrite>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    JsonOrEmpty(body): JsonOrEmpty<ConnectLinkRequest>,
+) -> ApiResult<Success<ConnectLink>> {
+    let base = crate::http::public_base(state.config.public_url.as_deref(), &headers);
+    let link = state
+        .connections
+        .create_connect_link(
+            caller.user_id,
+            id,
+            body.expires_in_hours,
+            &base,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(created(link))
 }
 
 /// `GET /api/v1/oauth/callback?code=…&state=…` (and `/token-management/auth/callback`): the only

@@ -3,6 +3,7 @@
 //! `branches`, `flow`, `tokens`, `compat`); each parses the request, calls the
 //! [`Connections`](super::Connections) service and renders the answer.
 
+use crate::connections::links::LinkProblem;
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,11 +43,17 @@ impl From<ConnectionError> for ApiError {
             | ConnectionError::NotConnected { .. }
             | ConnectionError::Disconnected { .. }
             | ConnectionError::NeedsReauth { .. }
+            | ConnectionError::InsufficientScope { .. }
             | ConnectionError::NoRefreshToken { .. }
             | ConnectionError::ClientIncomplete { .. } => ApiError::Conflict(message),
             // The callback is a person's browser arriving from the provider: what it carries is
             // the request, so a failure to complete is the request's.
             ConnectionError::CallbackRefused(_) => ApiError::BadRequest(message),
+            ConnectionError::ConnectLink(LinkProblem::Unknown) => ApiError::NotFound(message),
+            ConnectionError::ConnectLink(LinkProblem::BranchInactive) => {
+                ApiError::Conflict(message)
+            }
+            ConnectionError::ConnectLink(_) => ApiError::Gone(message),
             ConnectionError::Provider {
                 error: ProviderError::Timeout(_),
                 ..
@@ -80,6 +87,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             branches::delete_branch
         ))
         .routes(routes!(flow::start))
+        .routes(routes!(flow::connect_link))
         .routes(routes!(tokens::get_token))
         .routes(routes!(tokens::validate_token))
         .routes(routes!(tokens::refresh_token))

@@ -154,6 +154,9 @@ async fn branches_page(
             Some(c) if c.status == ConnectionStatus::NeedsReauth => {
                 ("needs re-consent", String::new())
             }
+            Some(c) if c.status == ConnectionStatus::InsufficientScope => {
+                ("missing a permission", String::new())
+            }
             _ => ("not connected", String::new()),
         };
         let client = clients
