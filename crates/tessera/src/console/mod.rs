@@ -10,6 +10,7 @@
 //! * [`security_events`] — `/security-events`: everyone's for admins, one's own otherwise.
 //! * [`links`] — `/reset-password` and `/invite`: the pages behind those one-time links.
 //! * [`connect`] — `/connect`: the page behind a branch's reconnect link.
+//! * [`webhooks`] — `/webhooks`: the person's webhook endpoints, their deliveries and retries.
 //! * [`session`] — signing in and out: the session's tokens in `HttpOnly`, `SameSite=Strict`
 //!   cookies, refreshed (and rotated) like the API's, and the CSRF check of every form.
 //! * [`page`] — what every page shares: the navigation, the error pages, the stylesheet and the
@@ -42,6 +43,7 @@ pub mod service_accounts;
 pub mod session;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
@@ -140,6 +142,17 @@ pub fn routes() -> Router<AppState> {
             get(service_accounts::confirm_delete).post(service_accounts::delete),
         )
         .route("/connect", get(connect::page).post(connect::start))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::show))
+        .route(
+            "/webhooks/{id}/delete",
+            get(webhooks::confirm_delete).post(webhooks::delete),
+        )
+        .route("/webhooks/{id}/{action}", post(webhooks::act))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        )
         .route(
             crate::admin::service::RESET_PAGE,
             get(links::reset_form).post(links::reset),
@@ -156,6 +169,7 @@ pub fn routes() -> Router<AppState> {
         .route(branches::CALLBACK_PATH, get(branches::callback::callback))
         .route("/branches/{id}/connect", post(branches::connect))
         .route("/branches/{id}/refresh", post(branches::refresh))
+        .route("/branches/{id}/connect-link", post(branches::connect_link))
         .route(
             "/branches/{id}/disconnect",
             get(branches::disconnect::confirm).post(branches::disconnect::submit),

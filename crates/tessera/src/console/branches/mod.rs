@@ -123,6 +123,8 @@ struct BranchesPage {
     may_admin: bool,
     notice: Option<String>,
     error: Option<String>,
+    /// A reconnect link just made: (branch, url, expiry), shown once.
+    connect_link: Option<(String, String, String)>,
     client_form: Vec<FieldView>,
     client_message: Option<String>,
     branch_form: Vec<FieldView>,
@@ -134,6 +136,7 @@ struct BranchesPage {
 struct Outcome {
     notice: Option<String>,
     error: Option<String>,
+    connect_link: Option<(String, String, String)>,
     client: Option<(Entered, String)>,
     branch: Option<(Entered, String)>,
 }
@@ -211,6 +214,7 @@ async fn branches_page(
         may_admin: may::<ConnectionsAdmin>(user),
         notice: outcome.notice,
         error: outcome.error,
+        connect_link: outcome.connect_link,
         // Both forms have a `name` field: the client form's ids are prefixed.
         client_form: client_entered
             .fields(CLIENT_FIELDS, client_error.as_deref())
@@ -426,6 +430,51 @@ pub async fn connect(
     };
     let page = match started.await {
         Ok(flow) => Redirect::to(&flow.auth_url).into_response(),
+        Err(error) => refused(&state, &user, &headers, error).await,
+    };
+    (jar, page).into_response()
+}
+
+/// `POST /branches/{id}/connect-link`: makes a reconnect link for the branch's manager (valid
+/// three days; a newer one ends it) and shows it once.
+pub async fn connect_link(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    jar: CookieJar,
+    id: Result<Path<Uuid>, PathRejection>,
+    form: Result<Form<ButtonForm>, FormRejection>,
+) -> Response {
+    let (user, jar) = match staff(&state, jar, &client).await {
+        Ok(found) => found,
+        Err(answer_) => return answer_,
+    };
+    if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
+        return (jar, cross_site()).into_response();
+    }
+    if !may::<ConnectionsWrite>(&user) {
+        return (jar, forbidden()).into_response();
+    }
+    let Ok(Path(id)) = id else {
+        return (jar, not_found()).into_response();
+    };
+    let connections = &state.connections;
+    let base = crate::http::public_base(state.config.public_url.as_deref(), &headers);
+    let made = async {
+        let branch = connections.branch(user.user_id, id).await?;
+        let link = connections
+            .create_connect_link(user.user_id, id, None, &base, state.clock.now())
+            .await?;
+        Ok::<_, crate::connections::errors::ConnectionError>((branch.name, link))
+    };
+    let page = match made.await {
+        Ok((name, link)) => {
+            let outcome = Outcome {
+                connect_link: Some((name, link.url, when(link.expires_at))),
+                ..Outcome::default()
+            };
+            answer(&state, &user, &headers, StatusCode::CREATED, outcome).await
+        }
         Err(error) => refused(&state, &user, &headers, error).await,
     };
     (jar, page).into_response()

@@ -14,6 +14,7 @@ mod branches;
 mod case_records;
 mod errors;
 mod fcs;
+mod webhooks;
 
 /// A browser without redirects or a cookie store: the test carries the cookies itself. A clone
 /// is another tab with the same cookies (until either is answered).
