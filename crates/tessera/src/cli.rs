@@ -718,7 +718,7 @@ async fn tokens(config: Config, command: TokensCommand) -> anyhow::Result<()> {
             )
             .await?
             {
-                Some(revoked) => println!("revoked {id} at {}", revoked.at.to_rfc3339()),
+                Some((revoked, _)) => println!("revoked {id} at {}", revoked.at.to_rfc3339()),
                 None => anyhow::bail!("`{user}` has no token {id}"),
             }
         }

@@ -412,6 +412,11 @@ pub struct Config {
     #[arg(long, env = "OAUTH_IDLE_REFRESH_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=365))]
     pub oauth_idle_refresh_days: u64,
 
+    /// How often owners are told of tokens about to expire or expired (`token.expiring`,
+    /// `token.expired` webhook events), in seconds; 0 turns it off.
+    #[arg(long, env = "TOKEN_EXPIRY_NOTICE_INTERVAL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub token_expiry_notice_interval_seconds: u64,
+
     /// Let webhook endpoints be `http` and loopback, private or link-local addresses (local
     /// development only: Tessera would otherwise post events into the network it runs in).
     #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_ENDPOINTS", default_value_t = false, action = clap::ArgAction::Set)]

@@ -138,23 +138,21 @@ fn start_background_work(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             rate_limit.forget_idle();
         }
     });
-    let expiry_notices =
-        crate::tokens::expiry::spawn_notices(state.store.clone(), state.clock.clone());
-    [
-        invalidator,
-        key_reloader,
-        fcs_warm_up,
-        forget_idle_clients,
-        expiry_notices,
-    ]
-    .into_iter()
-    .chain(state.connections.spawn_keep_alive())
-    .chain(crate::admin::retention::spawn(state))
-    .chain(crate::webhooks::worker::spawn(
-        state.webhooks.clone(),
+    let expiry_notices = crate::tokens::expiry::spawn_notices(
+        state.store.clone(),
         state.clock.clone(),
-    ))
-    .collect()
+        state.config.token_expiry_notice_interval_seconds,
+    );
+    [invalidator, key_reloader, fcs_warm_up, forget_idle_clients]
+        .into_iter()
+        .chain(state.connections.spawn_keep_alive())
+        .chain(crate::admin::retention::spawn(state))
+        .chain(expiry_notices)
+        .chain(crate::webhooks::worker::spawn(
+            state.webhooks.clone(),
+            state.clock.clone(),
+        ))
+        .collect()
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

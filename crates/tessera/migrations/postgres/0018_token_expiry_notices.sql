@@ -5,3 +5,5 @@
 ALTER TABLE personal_access_tokens ADD COLUMN expiry_notified_days INTEGER;
 CREATE INDEX personal_access_tokens_live_expiry_idx ON personal_access_tokens (expires_at)
     WHERE revoked_at IS NULL;
+-- Tokens that expired before this migration are not news: their owners are not told now.
+UPDATE personal_access_tokens SET expiry_notified_days = 0 WHERE expires_at <= now();

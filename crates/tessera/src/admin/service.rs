@@ -618,12 +618,12 @@ pub async fn revoke_any_token(
     id: Uuid,
     now: Timestamp,
 ) -> Result<Timestamp, AdminError> {
-    let revoked = crate::tokens::service::revoke(store, None, id, by.into(), now)
+    let (revoked, newly) = crate::tokens::service::revoke(store, None, id, by.into(), now)
         .await?
         .ok_or(AdminError::TokenNotFound { id })?;
     tokens.invalidate();
     let (owner, revoked_at) = (revoked.user_id, revoked.at);
-    if revoked_at == now {
+    if newly {
         let detail = format!("token {id} revoked {}", by.describe());
         record(
             store,

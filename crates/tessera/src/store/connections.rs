@@ -759,7 +759,13 @@ impl Tx {
         events: &[NewEvent<'_>],
         now: Timestamp,
     ) -> Result<(), sqlx::Error> {
-        on_tx!(self, conn => store_refresh_result!(&mut **conn, target, result, now).map(drop))?;
+        let updated = on_tx!(self, conn => store_refresh_result!(&mut **conn, target, result, now)
+            .map(|done| done.rows_affected()))?;
+        // Nothing written (the branch was re-connected meanwhile, so this outcome belongs to a
+        // grant that is gone): nothing to tell either.
+        if updated == 0 {
+            return Ok(());
+        }
         for event in events {
             self.enqueue_event(event).await?;
         }

@@ -68,8 +68,8 @@ pub use users::{
     UserCredentials, UserRecord,
 };
 pub use webhooks::{
-    AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStatus, DueDelivery, EndpointRecord,
-    EventAudience, Listener, NewEvent, PendingEvent,
+    AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStatus, DueDelivery, EndpointDisabling,
+    EndpointRecord, EventAudience, Listener, NewEvent, PendingEvent,
 };
 
 /// The database, on whichever backend the URL chose. Cheap to clone (pools are shared handles).

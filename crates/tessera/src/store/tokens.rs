@@ -137,24 +137,37 @@ pub(super) fn qualified_columns(alias: &str) -> String {
 }
 
 impl Tx {
-    /// Revokes a token — one of `owner`'s, or anyone's when `owner` is `None` — keeping the
-    /// first `revoked_at` if it was already revoked. `None` if there is no such token.
+    /// Revokes a token — one of `owner`'s, or anyone's when `owner` is `None` — and says
+    /// whether this call revoked it (`true`) or it was revoked already (`false`, with the first
+    /// revocation's time). `None` if there is no such token.
     pub async fn revoke_token(
         &mut self,
         owner: Option<Uuid>,
         id: Uuid,
         now: Timestamp,
-    ) -> Result<Option<TokenMilestone>, sqlx::Error> {
-        on_tx!(self, conn => sqlx::query_as::<_, TokenMilestone>(
-            "UPDATE personal_access_tokens SET revoked_at = COALESCE(revoked_at, $3) \
-             WHERE id = $1 AND ($2 IS NULL OR user_id = $2) \
+    ) -> Result<Option<(TokenMilestone, bool)>, sqlx::Error> {
+        let revoked = on_tx!(self, conn => sqlx::query_as::<_, TokenMilestone>(
+            "UPDATE personal_access_tokens SET revoked_at = $3 \
+             WHERE id = $1 AND ($2 IS NULL OR user_id = $2) AND revoked_at IS NULL \
              RETURNING id, user_id, created_by, name, revoked_at AS at",
         )
         .bind(id)
         .bind(owner)
         .bind(now)
         .fetch_optional(&mut **conn)
-        .await)
+        .await)?;
+        if let Some(revoked) = revoked {
+            return Ok(Some((revoked, true)));
+        }
+        let earlier = on_tx!(self, conn => sqlx::query_as::<_, TokenMilestone>(
+            "SELECT id, user_id, created_by, name, revoked_at AS at FROM personal_access_tokens \
+             WHERE id = $1 AND ($2 IS NULL OR user_id = $2) AND revoked_at IS NOT NULL",
+        )
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&mut **conn)
+        .await)?;
+        Ok(earlier.map(|token| (token, false)))
     }
 
     /// Records that the owners of every live token expiring in `(now, now + days]` and not yet

@@ -114,7 +114,7 @@ pub struct PendingEvent {
     pub endpoint_id: Option<Uuid>,
 }
 
-/// An enabled endpoint that may hear of an event, with whether its owner is an admin.
+/// An endpoint (enabled or paused: a paused one's deliveries wait) that may hear of an event, with whether its owner is an admin.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Listener {
     pub id: Uuid,
@@ -139,6 +139,18 @@ pub struct DueDelivery {
     pub event_kind: String,
     pub event_data: String,
     pub event_created_at: Timestamp,
+    /// The lease this instance holds on it.
+    pub lease_until: Timestamp,
+}
+
+/// When a failing endpoint is to be disabled (see [`Store::record_attempt`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointDisabling<'a> {
+    /// Failing since this time or earlier disables it.
+    pub failing_before: Timestamp,
+    pub reason: &'a str,
+    /// Tells its owner.
+    pub event: NewEvent<'a>,
 }
 
 /// What an attempt came to, as the worker decided.
@@ -165,7 +177,7 @@ impl Tx {
     pub async fn enqueue_event(&mut self, event: &NewEvent<'_>) -> Result<(), sqlx::Error> {
         on_tx!(self, conn => sqlx::query(
             "INSERT INTO webhook_events (id, kind, owner_id, audience, endpoint_id, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(event.id)
         .bind(event.kind)
@@ -225,12 +237,20 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as(&sql).bind(id).bind(owner_id).fetch_optional(pool).await)
     }
 
-    /// Writes an endpoint's settings (url, description, events, enabled and why not). Enabling
-    /// it forgets its failures, so five more days are needed to disable it again.
-    pub async fn update_endpoint(&self, e: &EndpointRecord) -> Result<bool, sqlx::Error> {
+    /// Writes an endpoint's url, description and events, and with `enabled` pauses or resumes
+    /// it: resuming forgets its failures, so the whole time is needed to disable it again. (Not
+    /// given, the enabled state is left as the database has it: the worker may have just
+    /// disabled it.)
+    pub async fn update_endpoint(
+        &self,
+        e: &EndpointRecord,
+        enabled: Option<bool>,
+    ) -> Result<bool, sqlx::Error> {
         on_pool!(self, pool => sqlx::query(
-            "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, enabled = $6, \
-             disabled_reason = $7, failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END, \
+            "UPDATE webhook_endpoints SET url = $3, description = $4, events = $5, \
+             enabled = COALESCE($6, enabled), \
+             disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason WHEN $6 THEN NULL ELSE $7 END, \
+             failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END, \
              updated_at = $8 WHERE id = $1 AND owner_id = $2",
         )
         .bind(e.id)
@@ -238,7 +258,7 @@ impl Store {
         .bind(&e.url)
         .bind(&e.description)
         .bind(&e.events)
-        .bind(e.enabled)
+        .bind(enabled)
         .bind(&e.disabled_reason)
         .bind(e.updated_at)
         .execute(pool)
@@ -380,7 +400,7 @@ impl Store {
             let listeners: Vec<Listener> = on_tx!(tx, conn => sqlx::query_as(
                 "SELECT e.id, e.owner_id, e.events, u.role = 'admin' AS owner_is_admin \
                  FROM webhook_endpoints e JOIN users u ON u.id = e.owner_id \
-                 WHERE e.enabled AND u.disabled_at IS NULL \
+                 WHERE u.disabled_at IS NULL \
                  AND (e.owner_id = $1 OR ($2 = 'owner_and_admins' AND u.role = 'admin')) \
                  AND ($3 IS NULL OR e.id = $3)",
             )
@@ -440,7 +460,7 @@ impl Store {
             let row: Option<DueDelivery> = on_pool!(self, pool => sqlx::query_as(
                 "SELECT d.id, d.endpoint_id, e.owner_id, e.url, e.secret_sealed, e.previous_secret_sealed, \
                  e.previous_valid_until, d.attempts, e.failing_since, ev.kind AS event_kind, \
-                 ev.data AS event_data, ev.created_at AS event_created_at \
+                 ev.data AS event_data, ev.created_at AS event_created_at, d.lease_until \
                  FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                  JOIN webhook_events ev ON ev.id = d.event_id WHERE d.id = $1",
             )
@@ -452,17 +472,21 @@ impl Store {
         Ok(due)
     }
 
-    /// Writes an attempt and what it came to, ending the lease; a failure marks the endpoint
-    /// failing (if it was not) and a success clears that. With `disable`, the endpoint is
-    /// disabled for that reason and `event` (telling its owner) goes in the outbox, in the same
-    /// transaction.
+    /// Writes an attempt and what it came to, ending the lease — unless the lease (`leased_until`,
+    /// as claimed) is no longer this attempt's, because it ran out and another instance took the
+    /// delivery: then nothing is written and `false` returned. A failure marks the endpoint
+    /// failing (if it was not) and a success clears that. A failure with `disable` disables the
+    /// endpoint if it is still enabled and has failed since `disable.failing_before` or earlier,
+    /// with `disable.reason`, and puts `disable.event` (telling its owner) in the outbox — once,
+    /// however many attempts fail at once.
     pub async fn record_attempt(
         &self,
         attempt: &AttemptRecord,
         outcome: AttemptOutcome,
         endpoint_id: Uuid,
-        disable: Option<(&str, NewEvent<'_>)>,
-    ) -> Result<(), sqlx::Error> {
+        leased_until: Timestamp,
+        disable: Option<EndpointDisabling<'_>>,
+    ) -> Result<bool, sqlx::Error> {
         let (status, next_attempt_at, delivered_at) = match outcome {
             AttemptOutcome::Delivered => {
                 (DeliveryStatus::Delivered, None, Some(attempt.started_at))
@@ -471,10 +495,10 @@ impl Store {
             AttemptOutcome::Failed => (DeliveryStatus::Failed, None, None),
         };
         let mut tx = self.begin().await?;
-        on_tx!(tx, conn => sqlx::query(
+        let updated = on_tx!(tx, conn => sqlx::query(
             "UPDATE webhook_deliveries SET status = $2, attempts = $3, next_attempt_at = $4, \
              lease_until = NULL, last_attempt_at = $5, last_status = $6, last_error = $7, \
-             delivered_at = $8 WHERE id = $1",
+             delivered_at = $8 WHERE id = $1 AND lease_until = $9",
         )
         .bind(attempt.delivery_id)
         .bind(status)
@@ -484,9 +508,14 @@ impl Store {
         .bind(attempt.status_code)
         .bind(&attempt.error)
         .bind(delivered_at)
+        .bind(leased_until)
         .execute(&mut **conn)
         .await
-        .map(drop)?);
+        .map(|done| done.rows_affected()))?;
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         on_tx!(tx, conn => sqlx::query(
             "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, error) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
@@ -517,20 +546,24 @@ impl Store {
             .await,
         }
         .map(drop)?);
-        if let Some((reason, event)) = disable {
-            on_tx!(tx, conn => sqlx::query(
+        if let (Some(disabling), false) = (disable, matches!(outcome, AttemptOutcome::Delivered)) {
+            let disabled = on_tx!(tx, conn => sqlx::query(
                 "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $2, updated_at = $3 \
-                 WHERE id = $1",
+                 WHERE id = $1 AND enabled AND failing_since <= $4",
             )
             .bind(endpoint_id)
-            .bind(reason)
+            .bind(disabling.reason)
             .bind(attempt.started_at)
+            .bind(disabling.failing_before)
             .execute(&mut **conn)
             .await
-            .map(drop)?);
-            tx.enqueue_event(&event).await?;
+            .map(|done| done.rows_affected()))?;
+            if disabled == 1 {
+                tx.enqueue_event(&disabling.event).await?;
+            }
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Undispatched events and pending deliveries: the outbox backlog, for the metrics.

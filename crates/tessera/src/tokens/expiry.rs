@@ -50,17 +50,24 @@ pub async fn tell_owners(store: &Store, now: Timestamp) -> Result<usize, sqlx::E
     Ok(told)
 }
 
-/// Runs [`tell_owners`] every minute.
-pub fn spawn_notices(store: Store, clock: crate::clock::Clock) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+/// Runs [`tell_owners`] every `interval_seconds` (`TOKEN_EXPIRY_NOTICE_INTERVAL_SECONDS`; 0: never).
+pub fn spawn_notices(
+    store: Store,
+    clock: crate::clock::Clock,
+    interval_seconds: u64,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if interval_seconds == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval_seconds));
         loop {
             tick.tick().await;
             if let Err(error) = tell_owners(&store, clock.now()).await {
                 tracing::warn!(%error, "token expiry notices failed; trying again in a minute");
             }
         }
-    })
+    }))
 }
 
 fn notice(token: &TokenMilestone, days: i32, now: Timestamp) -> Event {

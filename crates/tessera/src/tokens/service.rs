@@ -399,20 +399,20 @@ impl RevokedBy {
 
 /// Revokes a token — one of `owner`'s, or anyone's when `owner` is `None` — with its
 /// `token.revoked` event in the same transaction (the first time only: revoking again changes
-/// nothing and tells nobody). `None` if there is no such token. The caller empties the token
-/// caches.
+/// nothing and tells nobody; the answer says which it was). `None` if there is no such token.
+/// The caller empties the token caches.
 pub async fn revoke(
     store: &Store,
     owner: Option<Uuid>,
     id: Uuid,
     by: RevokedBy,
     now: Timestamp,
-) -> Result<Option<TokenMilestone>, sqlx::Error> {
+) -> Result<Option<(TokenMilestone, bool)>, sqlx::Error> {
     let mut tx = store.begin().await?;
-    let Some(revoked) = tx.revoke_token(owner, id, now).await? else {
+    let Some((revoked, newly)) = tx.revoke_token(owner, id, now).await? else {
         return Ok(None);
     };
-    if revoked.at == now {
+    if newly {
         let data = json!({
             "token": { "id": revoked.id, "name": revoked.name },
             "revoked_by": by.describe(),
@@ -427,7 +427,7 @@ pub async fn revoke(
     }
     tx.commit().await?;
     tracing::info!(token_id = %id, user_id = %revoked.user_id, "token revoked");
-    Ok(Some(revoked))
+    Ok(Some((revoked, newly)))
 }
 
 /// Whom a token's events are for: its owner, or for a service account's token the person who
@@ -447,7 +447,7 @@ pub async fn revoke_token(
     id: Uuid,
     now: Timestamp,
 ) -> Result<Timestamp, TokenError> {
-    let revoked = revoke(store, Some(owner), id, RevokedBy::Owner, now)
+    let (revoked, _) = revoke(store, Some(owner), id, RevokedBy::Owner, now)
         .await?
         .ok_or(TokenError::NotFound { id })?;
     cache.invalidate();

@@ -128,7 +128,8 @@ pub struct UpdateEndpoint {
     /// `null` or `""` clears it.
     #[schema(value_type = Option<String>)]
     pub description: Field<String>,
-    /// `false` pauses deliveries (they wait); `true` resumes them and forgets past failures.
+    /// `false` pauses deliveries (events keep queueing for it and wait); `true` resumes them
+    /// and forgets past failures.
     pub enabled: Option<bool>,
 }
 
@@ -246,10 +247,14 @@ impl Webhooks {
             }
         }
         endpoint.updated_at = now;
-        if !self.store.update_endpoint(&endpoint).await? {
+        if !self
+            .store
+            .update_endpoint(&endpoint, request.enabled)
+            .await?
+        {
             return Err(WebhookError::NotFound);
         }
-        Ok(endpoint)
+        self.get(owner_id, id).await
     }
 
     /// Deletes an endpoint with its deliveries.

@@ -21,7 +21,9 @@ use super::service::{WebhookSettings, Webhooks};
 use super::signing;
 use crate::clock::Clock;
 use crate::connections::vault::Slot;
-use crate::store::{AttemptOutcome, AttemptRecord, DueDelivery, Listener, PendingEvent};
+use crate::store::{
+    AttemptOutcome, AttemptRecord, DueDelivery, EndpointDisabling, Listener, PendingEvent,
+};
 use crate::types::Timestamp;
 
 /// Events fanned out per transaction.
@@ -60,7 +62,8 @@ pub(super) fn client(settings: &WebhookSettings) -> anyhow::Result<reqwest::Clie
     let builder = if settings.allow_private {
         builder
     } else {
-        builder.dns_resolver(std::sync::Arc::new(
+        // No proxy either: a proxy would resolve the host itself, past the resolver's check.
+        builder.no_proxy().dns_resolver(std::sync::Arc::new(
             crate::connections::provider::PublicOnly,
         ))
     };
@@ -132,24 +135,28 @@ async fn attempt(webhooks: &Webhooks, clock: &Clock, delivery: DueDelivery) -> a
         error,
     };
     let outcome = outcome(&webhooks.settings.retry_schedule, &record);
-    let failing_since = delivery.failing_since.unwrap_or(started_at);
-    let disable = match outcome {
-        AttemptOutcome::Delivered => None,
-        _ if started_at - failing_since >= to_time(webhooks.settings.disable_after) => {
-            Some(disabled_event(&delivery, failing_since, started_at))
-        }
-        _ => None,
+    let disable_after = webhooks.settings.disable_after;
+    let hours = disable_after.as_secs() / 3_600;
+    let reason = format!("failing without a success for {hours} hours or more");
+    let event = disabled_event(&delivery, hours, started_at);
+    let disabling = EndpointDisabling {
+        failing_before: started_at - to_time(disable_after),
+        reason: &reason,
+        event: event.row(),
     };
-    let reason = "failing without a success since ".to_owned() + &failing_since.to_rfc3339();
-    webhooks
+    let recorded = webhooks
         .store
         .record_attempt(
             &record,
             outcome,
             delivery.endpoint_id,
-            disable.as_ref().map(|event| (reason.as_str(), event.row())),
+            delivery.lease_until,
+            Some(disabling),
         )
         .await?;
+    if !recorded {
+        tracing::warn!(delivery = %delivery.id, "a webhook attempt outlasted its lease; another instance took the delivery");
+    }
     Ok(())
 }
 
@@ -164,11 +171,16 @@ fn outcome(schedule: &[Duration], attempt: &AttemptRecord) -> AttemptOutcome {
     }
 }
 
-/// The event telling an endpoint's owner it was disabled.
-fn disabled_event(delivery: &DueDelivery, failing_since: Timestamp, now: Timestamp) -> Event {
+/// The event telling an endpoint's owner it was disabled. It goes to their other endpoints,
+/// maybe other systems: the URL is named by its host only (its path or query may hold the
+/// receiver's own token).
+fn disabled_event(delivery: &DueDelivery, hours: u64, now: Timestamp) -> Event {
+    let host = url::Url::parse(&delivery.url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned));
     let data = json!({
-        "endpoint": { "id": delivery.endpoint_id, "url": delivery.url },
-        "failing_since": failing_since.to_rfc3339(),
+        "endpoint": { "id": delivery.endpoint_id, "host": host },
+        "failing_for_hours": hours,
     });
     Event::new(EventKind::WebhookDisabled, delivery.owner_id, data, now)
 }

@@ -962,3 +962,30 @@ async fn two_instances_on_one_postgresql_deliver_each_event_once() {
     assert_eq!(attempts.len(), EVENTS);
     assert!(attempts.iter().all(|a| a == "1 delivered"), "{attempts:?}");
 }
+
+#[tokio::test]
+async fn a_paused_endpoint_keeps_its_events_until_it_is_resumed() {
+    let app = TestApp::spawn().await;
+    let ana = app.user("ana").create().await;
+    let mut receiver = Receiver::start().await;
+    let (id, secret) = register(&app, &ana, &receiver.url, &["token.*"]).await;
+    let path = format!("/api/v1/webhooks/{id}");
+    app.patch(&path, Some(&ana.jwt), json!({"enabled": false}))
+        .await;
+    let (token, _) = app.pat(&ana.jwt, &["users:read"]).await;
+    app.delete(&format!("/api/v1/tokens/{token}"), Some(&ana.jwt))
+        .await;
+    assert_eq!(app.deliver_webhooks().await, 0, "paused: nothing is sent");
+    // Editing something else leaves it paused.
+    let edited = app
+        .patch(&path, Some(&ana.jwt), json!({"description": "pager"}))
+        .await;
+    assert_eq!(edited.data()["enabled"], false);
+    app.patch(&path, Some(&ana.jwt), json!({"enabled": true}))
+        .await;
+    let got = payloads(&secret, &receive_all(&app, &mut receiver, 1).await);
+    assert_eq!(
+        got[0]["type"], "token.revoked",
+        "the event raised while paused waited"
+    );
+}
