@@ -21,5 +21,21 @@ const port = server.address().port;
 // bound so the discovery document, `iss` claims and $OAUTH_MOCK_URL all agree.
 server.issuer.url = `http://${host}:${port}`;
 
+// A real provider grants the scopes its consent page asked for (when the person leaves every box
+// ticked); the library answers "dummy", which Tessera rightly takes for a consent without the
+// required scope. Each code remembers the scope asked at /authorize, and /token grants it.
+const scopeOfCode = new Map();
+server.service.on("beforeAuthorizeRedirect", (redirect, req) => {
+  const code = redirect.url.searchParams.get("code");
+  if (code && typeof req.query.scope === "string") scopeOfCode.set(code, req.query.scope);
+});
+server.service.on("beforeResponse", (response, req) => {
+  const body = req.body ?? {};
+  if (body.grant_type === "authorization_code" && scopeOfCode.has(body.code)) {
+    response.body.scope = scopeOfCode.get(body.code);
+    scopeOfCode.delete(body.code);
+  }
+});
+
 for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => process.exit(0));
 console.log(`oauth-mock listening on ${server.issuer.url}`);

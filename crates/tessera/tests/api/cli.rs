@@ -69,7 +69,14 @@ async fn operators_manage_users_and_tokens_from_the_command_line() {
     );
     let mut emptied = app.state.token_cache.subscribe();
     emptied.borrow_and_update();
-    let revoked = tessera(&db, &format!("tokens revoke --user ops {id}"));
+    // The server runs on this test's thread: the CLI must not block it, or a write the server
+    // has begun would hold SQLite's lock for all of the CLI's wait.
+    let mut command = db.tessera();
+    command.args(["tokens", "revoke", "--user", "ops", &id]);
+    let revoked = tokio::process::Command::from(command)
+        .output()
+        .await
+        .unwrap();
     assert!(
         revoked.status.success(),
         "{}",

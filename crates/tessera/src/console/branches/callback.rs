@@ -41,7 +41,8 @@ pub async fn callback(
         Ok(connected) => render(
             StatusCode::OK,
             &ResultPage {
-                connected: true,
+                // A consent without a required scope comes back too, but is not connected.
+                connected: connected.status == "connected",
                 message: connected.message,
             },
         ),
