@@ -86,10 +86,14 @@ impl Server {
         };
         let audit_writer = self.audit_writer.spawn();
         let background = start_background_work(&state);
+        let webhooks = crate::webhooks::worker::spawn(state.webhooks.clone(), state.clock.clone());
         let limits = ServeLimits::from_config(&state.config);
         serve_router(listener, self.router, limits, shutdown).await;
         for task in background.iter().chain(&metrics) {
             task.abort();
+        }
+        if let Some(webhooks) = webhooks {
+            webhooks.stop().await;
         }
         audit_writer.shutdown().await;
         state.connections.drain().await;
@@ -148,10 +152,6 @@ fn start_background_work(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         .chain(state.connections.spawn_keep_alive())
         .chain(crate::admin::retention::spawn(state))
         .chain(expiry_notices)
-        .chain(crate::webhooks::worker::spawn(
-            state.webhooks.clone(),
-            state.clock.clone(),
-        ))
         .collect()
 }
 

@@ -34,21 +34,48 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Characters of a receiver's error kept with an attempt.
 const MAX_ERROR: usize = 200;
 
+/// The running worker; [`Worker::stop`] lets its round finish.
+pub struct Worker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    /// How long a round may still take: an attempt's timeout and the margin to record it.
+    grace: Duration,
+}
+
+impl Worker {
+    /// Stops taking work and waits for the round under way, so that every attempt it made is
+    /// recorded (an attempt posted but not recorded would be posted again by the next instance).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(self.grace, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
 /// Starts the worker, unless this instance does not deliver (`WEBHOOK_DELIVERY=false`).
-pub fn spawn(webhooks: Webhooks, clock: Clock) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn(webhooks: Webhooks, clock: Clock) -> Option<Worker> {
     if !webhooks.settings.deliver {
         return None;
     }
-    Some(tokio::spawn(async move {
+    let grace = webhooks.settings.timeout + LEASE_MARGIN;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(webhooks.settings.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = tick.tick() => {}
+            }
+            // Not raced against the stop: a round, once begun, records what it sent.
             if let Err(error) = run_once(&webhooks, &clock).await {
                 tracing::warn!(%error, "webhook delivery round failed; trying again next round");
             }
         }
-    }))
+    });
+    Some(Worker { stop, task, grace })
 }
 
 /// The client deliveries are posted with: no redirects (a receiver must not bounce Tessera

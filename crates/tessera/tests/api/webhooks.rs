@@ -949,6 +949,7 @@ async fn two_instances_on_one_postgresql_deliver_each_event_once() {
     for _ in 0..EVENTS {
         received.push(receiver.next().await);
     }
+    // Graceful stops: each worker finishes its round, so every attempt it posted is recorded.
     first.stop().await;
     second.stop().await;
     assert!(receiver.pending().is_empty(), "no event arrived twice");
