@@ -37,6 +37,18 @@ ensure_python_references() {
 
 ensure_python_references
 
+# promtool (Debian's prometheus package) checks a scrape of /metrics (tests/api/metrics.rs).
+ensure_promtool() {
+  command -v promtool >/dev/null && return 0
+  echo "installing Debian's prometheus (for promtool)"
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends prometheus
+}
+ensure_promtool
+export TESSERA_REQUIRE_PROMTOOL=1
+
 # A real third-party authorization server on loopback for tests/connections_e2e.rs.
 source scripts/oauth-mock.sh
 start_oauth_mock

@@ -19,6 +19,7 @@
 //! under and is dropped if that changed. Both happen under the map's write lock, so the check and
 //! the insert are one step.
 
+use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +58,9 @@ pub struct ChangeCache<K, V> {
     trusted: Arc<AtomicBool>,
     /// Publishes the generation after every emptying, for whoever needs to wait for one.
     emptied: Arc<watch::Sender<u64>>,
+    /// Lookups that found a value, and those that did not (see `crate::metrics`).
+    hits: Counter,
+    misses: Counter,
 }
 
 impl<K, V> Clone for ChangeCache<K, V> {
@@ -66,6 +70,8 @@ impl<K, V> Clone for ChangeCache<K, V> {
             inner: self.inner.clone(),
             trusted: self.trusted.clone(),
             emptied: self.emptied.clone(),
+            hits: self.hits.clone(),
+            misses: self.misses.clone(),
         }
     }
 }
@@ -86,17 +92,35 @@ impl<K: Eq + Hash, V> ChangeCache<K, V> {
             })),
             trusted: Arc::new(AtomicBool::new(trusted)),
             emptied: Arc::new(watch::Sender::new(0)),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
     /// The cached value for `key`, if present, fresh and the cache is trusted.
     pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        let found = self.lookup(key);
+        match found {
+            Some(_) => self.hits.inc(),
+            None => self.misses.inc(),
+        };
+        found
+    }
+
+    fn lookup(&self, key: &K) -> Option<Arc<V>> {
         if !self.trusted.load(Ordering::Acquire) {
             return None;
         }
         let inner = self.inner.read().ok()?;
         let entry = inner.entries.get(key)?;
         (entry.cached_at.elapsed() < MAX_AGE).then(|| entry.value.clone())
+    }
+
+    /// The same cache, counting its hits and misses into these counters.
+    pub fn counting(mut self, hits: Counter, misses: Counter) -> Self {
+        self.hits = hits;
+        self.misses = misses;
+        self
     }
 
     /// Call before reading from the database; pass the ticket to [`ChangeCache::fill`].

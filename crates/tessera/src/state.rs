@@ -5,6 +5,10 @@
 //! OAuth keep-alive, the FCS warm-up) is started by `crate::server`, so building state for a
 //! test or a CLI command runs no task.
 
+use crate::accounts::login_guard::LoginCounters;
+use crate::connections::service::RefreshCounters;
+use crate::metrics::{Counted, Metrics};
+use crate::webhooks::service::AttemptCounters;
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -88,12 +92,14 @@ impl Services {
         store.migrate().await.context("running migrations")?;
         let secret = config.resolve_secret_key()?;
         let clock = Clock::default();
+        let metrics = Arc::new(Metrics::new());
         let per_minute = NonZeroU32::new(config.rate_limit_per_minute)
             .context("RATE_LIMIT_PER_MINUTE must be at least 1")?;
         let (audit, audit_writer) = AuditLog::new(
             store.clone(),
             config.audit_commits_in_flight.map(usize::from),
         );
+        let audit_writer = audit_writer.observing(metrics.audit_batches());
         let signing_keys = Arc::new(
             SigningKeys::load(
                 store.clone(),
@@ -110,12 +116,32 @@ impl Services {
             store.clone(),
             passwords.clone(),
             LockoutPolicy::from_config(&config),
-        );
+        )
+        .counting(LoginCounters {
+            failures: metrics.counter(Counted::LoginFailure),
+            account_locks: metrics.counter(Counted::LoginLock("account")),
+            address_locks: metrics.counter(Counted::LoginLock("client_ip")),
+        });
         let jwt = AccessTokens::new(signing_keys, &config.jwt_issuer, config.jwt_ttl_seconds);
         let login_sessions =
             LoginSessions::new(store.clone(), jwt.clone(), config.refresh_ttl_seconds);
-        let connections = Arc::new(Connections::new(store.clone(), &config, &secret)?);
-        let webhooks = Webhooks::new(store.clone(), connections.vault.clone(), &config)?;
+        let mut connections = Connections::new(store.clone(), &config, &secret)?;
+        connections.cache = connections.cache.clone().counting(
+            metrics.counter(Counted::ConnectionCache(true)),
+            metrics.counter(Counted::ConnectionCache(false)),
+        );
+        connections.refreshes = RefreshCounters {
+            refreshed: metrics.counter(Counted::OAuthRefresh("refreshed")),
+            grant_dead: metrics.counter(Counted::OAuthRefresh("grant_dead")),
+            failed: metrics.counter(Counted::OAuthRefresh("failed")),
+        };
+        let connections = Arc::new(connections);
+        let mut webhooks = Webhooks::new(store.clone(), connections.vault.clone(), &config)?;
+        webhooks.attempts = AttemptCounters {
+            delivered: metrics.counter(Counted::WebhookAttempt("delivered")),
+            retrying: metrics.counter(Counted::WebhookAttempt("retrying")),
+            failed: metrics.counter(Counted::WebhookAttempt("failed")),
+        };
         let state = AppState(Arc::new(AppInner {
             passwords,
             login_guard,
@@ -127,13 +153,16 @@ impl Services {
             ),
             // On PostgreSQL other instances may revoke tokens: trust the cache only once the
             // listener runs.
-            token_cache: token_cache(store.kind() == BackendKind::Sqlite),
+            token_cache: token_cache(store.kind() == BackendKind::Sqlite).counting(
+                metrics.counter(Counted::PatCache(true)),
+                metrics.counter(Counted::PatCache(false)),
+            ),
             connections,
             webhooks,
             fcs: FcsService::new(&config),
             rate_limit: IpRateLimit::new(per_minute, clock.clone()),
             clock,
-            metrics: Arc::default(),
+            metrics,
             audit,
             store,
             config,

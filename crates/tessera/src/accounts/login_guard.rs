@@ -14,6 +14,7 @@
 //!    it settles gives its place back (`InFlight`'s `Drop`); a process that dies leaves places
 //!    that stop counting when they expire.
 
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,19 @@ pub struct LoginGuard {
     passwords: PasswordHasher,
     policy: LockoutPolicy,
     places: Arc<LoginPlaces>,
+    /// Counts checked wrong passwords at sign-in, and locks reached (see `crate::metrics`).
+    counters: LoginCounters,
+}
+
+/// What the guard counts for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct LoginCounters {
+    /// Checked wrong passwords (and unknown logins) at sign-in.
+    pub failures: Counter,
+    /// Locks reached on an account.
+    pub account_locks: Counter,
+    /// Locks reached on a client address.
+    pub address_locks: Counter,
 }
 
 /// The security events a guarded password check records: (failed, refused while locked).
@@ -92,7 +106,14 @@ impl LoginGuard {
             passwords,
             policy,
             places: Arc::default(),
+            counters: LoginCounters::default(),
         }
+    }
+
+    /// The same guard, counting into these counters.
+    pub fn counting(mut self, counters: LoginCounters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// Checks a password under the brute-force rules (see the module docs).
@@ -143,6 +164,9 @@ impl LoginGuard {
             .settle_failure(subjects, policy.failure_policy(now))
             .await?;
         let (failed, _) = attempt.events;
+        if failed == SecurityEventKind::LoginFailed {
+            self.counters.failures.inc();
+        }
         let detail = "wrong password or unknown login";
         crate::accounts::security_log::record(&self.store, event(attempt, failed, detail), now)
             .await?;
@@ -257,6 +281,10 @@ impl LoginGuard {
                 continue;
             }
             tracing::warn!(what, "login locked after repeated failures");
+            match user_id {
+                Some(_) => self.counters.account_locks.inc(),
+                None => self.counters.address_locks.inc(),
+            };
             let detail = format!("{what} locked after {threshold} failed logins");
             let event = SecurityEvent {
                 kind: SecurityEventKind::LoginLocked,

@@ -39,6 +39,8 @@ pub struct PasswordHasher {
     jobs: mpsc::SyncSender<Job>,
     /// One permit per running or waiting job: the threads plus the queue's places.
     places: Arc<Semaphore>,
+    /// How many places there are.
+    capacity: usize,
     dummy_hash: Arc<str>,
 }
 
@@ -129,8 +131,15 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             jobs: start_pool(threads, places)?,
             places: Arc::new(Semaphore::new(places)),
+            capacity: places,
             dummy_hash: dummy_hash.into(),
         })
+    }
+
+    /// Checks running or waiting for a hashing thread now.
+    pub fn jobs(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.places.available_permits())
     }
 
     /// Takes a place for one hash, or says at once that every place is taken.

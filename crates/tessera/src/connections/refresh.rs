@@ -270,6 +270,11 @@ impl Connections {
         let now = Timestamp::now();
         let error = outcome.as_ref().err().cloned();
         let (result, answer) = self.judge(&row, need, outcome, now);
+        match &result {
+            RefreshResult::Refreshed(_) => self.refreshes.refreshed.inc(),
+            RefreshResult::GrantDead { .. } => self.refreshes.grant_dead.inc(),
+            RefreshResult::Failed { .. } => self.refreshes.failed.inc(),
+        };
         let events = events::of_refresh(&context.branch, &row, &result, error.as_ref(), now);
         let events: Vec<_> = events.iter().map(|event| event.row()).collect();
         self.store_outcome(branch_id, lock, &result, &events, now)

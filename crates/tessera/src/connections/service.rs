@@ -84,6 +84,16 @@ pub struct Connections {
     pub(super) in_flight: InFlight,
     /// When this instance last recorded each branch's use (cached rows do not see the writes).
     pub(super) uses: Mutex<HashMap<Uuid, Timestamp>>,
+    /// Provider refreshes by outcome, for the metrics.
+    pub refreshes: RefreshCounters,
+}
+
+/// Provider refreshes by outcome (see `crate::metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct RefreshCounters {
+    pub refreshed: prometheus_client::metrics::counter::Counter,
+    pub grant_dead: prometheus_client::metrics::counter::Counter,
+    pub failed: prometheus_client::metrics::counter::Counter,
 }
 
 impl Connections {
@@ -102,6 +112,7 @@ impl Connections {
             policy: RefreshPolicy::from_config(config),
             flights: Mutex::new(HashMap::new()),
             uses: Mutex::new(HashMap::new()),
+            refreshes: RefreshCounters::default(),
             limits: RefreshLimits::new((config.database_max_connections as usize / 4).max(1)),
             in_flight: InFlight::default(),
         })

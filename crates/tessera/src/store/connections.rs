@@ -480,6 +480,15 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as(&sql).bind(branch_id).fetch_optional(pool).await)
     }
 
+    /// How many connections have each status (statuses with none are left out).
+    pub async fn connections_by_status(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT status, COUNT(*) FROM oauth_connections GROUP BY status",
+        )
+        .fetch_all(pool)
+        .await)
+    }
+
     /// Starts a refresh of one connection and reads it (see [`ConnectionLock`]).
     pub async fn lock_connection(
         &self,

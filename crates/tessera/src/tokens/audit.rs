@@ -14,6 +14,7 @@
 //! [`LAST_USED_FLUSH`] (and at shutdown), so the column is at most that stale and costs one write
 //! per active token per interval rather than one per request.
 
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,6 +70,8 @@ pub struct AuditWriterToStart {
     store: Store,
     receiver: mpsc::Receiver<Pending>,
     concurrency: usize,
+    /// Observes each batch's size (see `crate::metrics`).
+    batch_sizes: Option<Histogram>,
 }
 
 impl AuditLog {
@@ -82,8 +85,14 @@ impl AuditLog {
             store,
             receiver,
             concurrency,
+            batch_sizes: None,
         };
         (AuditLog { queue }, writer)
+    }
+
+    /// Entries queued for the writer now.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Queues an entry and waits until it is committed.
@@ -106,15 +115,21 @@ impl AuditLog {
 }
 
 impl AuditWriterToStart {
+    /// The same writer, observing each batch's size into `histogram`.
+    pub fn observing(mut self, histogram: Histogram) -> Self {
+        self.batch_sizes = Some(histogram);
+        self
+    }
+
     /// Starts the writer task.
     pub fn spawn(self) -> AuditWriter {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run_writer(
-            self.store,
-            self.receiver,
-            stopped,
-            self.concurrency,
-        ));
+        let writer = Writer {
+            store: self.store,
+            last_used: LastUsed::default(),
+            batch_sizes: self.batch_sizes,
+        };
+        let task = tokio::spawn(run_writer(writer, self.receiver, stopped, self.concurrency));
         AuditWriter { stop, task }
     }
 }
@@ -152,28 +167,36 @@ pub fn default_commits_in_flight(backend: BackendKind) -> usize {
     }
 }
 
-async fn run_writer(
+/// What the writer task and its batches share.
+#[derive(Clone)]
+struct Writer {
     store: Store,
+    last_used: LastUsed,
+    batch_sizes: Option<Histogram>,
+}
+
+async fn run_writer(
+    writer: Writer,
     mut queue: mpsc::Receiver<Pending>,
     mut stop: oneshot::Receiver<()>,
     concurrency: usize,
 ) {
     let permits = Arc::new(Semaphore::new(concurrency));
-    let last_used = LastUsed::default();
+    let (store, last_used) = (&writer.store, &writer.last_used);
     let mut flush = tokio::time::interval(LAST_USED_FLUSH);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             received = queue.recv() => match received {
-                Some(first) => start_batch(&store, &permits, &mut queue, first, &last_used).await,
+                Some(first) => start_batch(&writer, &permits, &mut queue, first).await,
                 None => break,
             },
-            _ = flush.tick() => flush_last_used(&store, &last_used).await,
+            _ = flush.tick() => flush_last_used(store, last_used).await,
             _ = &mut stop => {
                 // Refuse new entries, then drain what is queued: `recv` yields the rest, then None.
                 queue.close();
                 while let Some(first) = queue.recv().await {
-                    start_batch(&store, &permits, &mut queue, first, &last_used).await;
+                    start_batch(&writer, &permits, &mut queue, first).await;
                 }
                 break;
             }
@@ -181,17 +204,16 @@ async fn run_writer(
     }
     // Every batch still in flight holds a permit: taking them all waits for the last commit.
     let _all = permits.acquire_many(concurrency as u32).await;
-    flush_last_used(&store, &last_used).await;
+    flush_last_used(store, last_used).await;
 }
 
 /// Waits for a commit slot, takes everything queued meanwhile (up to [`MAX_BATCH`]) and commits
 /// it in the background, releasing the waiters when it is durable.
 async fn start_batch(
-    store: &Store,
+    writer: &Writer,
     permits: &Arc<Semaphore>,
     queue: &mut mpsc::Receiver<Pending>,
     first: Pending,
-    last_used: &LastUsed,
 ) {
     let Ok(permit) = permits.clone().acquire_owned().await else {
         return;
@@ -203,9 +225,12 @@ async fn start_batch(
             Err(_) => break,
         }
     }
-    let (store, last_used) = (store.clone(), last_used.clone());
+    if let Some(sizes) = &writer.batch_sizes {
+        sizes.observe(batch.len() as f64);
+    }
+    let writer = writer.clone();
     tokio::spawn(async move {
-        commit_batch(&store, batch, &last_used).await;
+        commit_batch(&writer.store, batch, &writer.last_used).await;
         drop(permit);
     });
 }

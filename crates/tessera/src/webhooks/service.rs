@@ -106,6 +106,16 @@ pub struct Webhooks {
     pub(super) settings: WebhookSettings,
     /// Posts deliveries (see [`super::worker`]).
     pub(super) http: reqwest::Client,
+    /// Attempts by outcome, for the metrics.
+    pub attempts: AttemptCounters,
+}
+
+/// Delivery attempts by outcome (see `crate::metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct AttemptCounters {
+    pub delivered: prometheus_client::metrics::counter::Counter,
+    pub retrying: prometheus_client::metrics::counter::Counter,
+    pub failed: prometheus_client::metrics::counter::Counter,
 }
 
 /// `POST /api/v1/webhooks`.
@@ -154,6 +164,7 @@ impl Webhooks {
         let settings = WebhookSettings::from_config(config);
         Ok(Webhooks {
             http: super::worker::client(&settings)?,
+            attempts: AttemptCounters::default(),
             store,
             vault,
             settings,

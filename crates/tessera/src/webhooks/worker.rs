@@ -181,6 +181,12 @@ async fn attempt(webhooks: &Webhooks, clock: &Clock, delivery: DueDelivery) -> a
             Some(disabling),
         )
         .await?;
+    let counter = match outcome {
+        AttemptOutcome::Delivered => &webhooks.attempts.delivered,
+        AttemptOutcome::RetryAt(_) => &webhooks.attempts.retrying,
+        AttemptOutcome::Failed => &webhooks.attempts.failed,
+    };
+    counter.inc();
     if !recorded {
         tracing::warn!(delivery = %delivery.id, "a webhook attempt outlasted its lease; another instance took the delivery");
     }

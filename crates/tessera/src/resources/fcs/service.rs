@@ -197,6 +197,11 @@ impl FcsService {
         self.0.max_gates_per_file
     }
 
+    /// Bytes of decoded files and gate populations kept in memory now.
+    pub fn cache_bytes(&self) -> usize {
+        self.0.cache.used_bytes() + self.0.populations.used_bytes()
+    }
+
     /// Gate populations kept between requests (`FCS_GATE_CACHE_MB`).
     pub fn populations(&self) -> Arc<PopulationCache> {
         self.0.populations.clone()
