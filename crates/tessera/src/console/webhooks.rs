@@ -323,6 +323,22 @@ pub async fn show(
     (jar, page).into_response()
 }
 
+/// The signed-in person who pressed a button of these pages, if the form is theirs; else the
+/// answer to send instead.
+async fn pressed(
+    state: &AppState,
+    jar: CookieJar,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    form: Result<Form<ButtonForm>, FormRejection>,
+) -> Result<(SignedIn, CookieJar), Response> {
+    let (user, jar) = require(state, jar, client, "/webhooks").await?;
+    if !form_is_ours(headers, &user, &ButtonForm::csrf(form)) {
+        return Err((jar, cross_site()).into_response());
+    }
+    Ok((user, jar))
+}
+
 /// What a button on an endpoint's page does.
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -342,13 +358,10 @@ pub async fn act(
     path: Result<Path<(Uuid, Action)>, PathRejection>,
     form: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/webhooks").await {
+    let (user, jar) = match pressed(&state, jar, &client, &headers, form).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
-        return (jar, cross_site()).into_response();
-    }
     let Ok(Path((id, action))) = path else {
         return (jar, not_found()).into_response();
     };
@@ -416,13 +429,10 @@ pub async fn delete(
     id: Result<Path<Uuid>, PathRejection>,
     form: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/webhooks").await {
+    let (user, jar) = match pressed(&state, jar, &client, &headers, form).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
-        return (jar, cross_site()).into_response();
-    }
     let Ok(Path(id)) = id else {
         return (jar, not_found()).into_response();
     };
@@ -486,13 +496,10 @@ pub async fn retry(
     path: Result<Path<(Uuid, Uuid)>, PathRejection>,
     form: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
-    let (user, jar) = match require(&state, jar, &client, "/webhooks").await {
+    let (user, jar) = match pressed(&state, jar, &client, &headers, form).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    if !form_is_ours(&headers, &user, &ButtonForm::csrf(form)) {
-        return (jar, cross_site()).into_response();
-    }
     let Ok(Path((id, delivery))) = path else {
         return (jar, not_found()).into_response();
     };

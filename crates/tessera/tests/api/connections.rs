@@ -159,17 +159,7 @@ async fn connect(
     answer: ResponseTemplate,
 ) -> crate::support::Reply {
     let query = start(app, s).await;
-    let _guard = Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(PkceExchange {
-            challenge: query["code_challenge"].clone(),
-            redirect_uri: REDIRECT.to_owned(),
-        })
-        .respond_with(answer)
-        .expect(1)
-        .mount_as_scoped(provider)
-        .await;
-    callback(app, &format!("code=auth-code-1&state={}", query["state"])).await
+    consent(app, provider, &query, answer).await
 }
 
 async fn token(app: &TestApp, s: &Setup) -> crate::support::Reply {
