@@ -13,7 +13,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::errors::ConnectionError;
@@ -63,7 +62,7 @@ pub struct OpenLink {
 }
 
 fn hash(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
+    crate::crypto::sha256(secret).to_vec()
 }
 
 impl Connections {

@@ -6,7 +6,6 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use rand::RngCore;
 use ring::hmac;
 
 use crate::config::SecretString;
@@ -17,8 +16,7 @@ const KEY_BYTES: usize = 32;
 
 /// A fresh secret, as shown (once) to the endpoint's owner.
 pub fn new_secret() -> SecretString {
-    let mut key = [0u8; KEY_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut key);
+    let key: [u8; KEY_BYTES] = crate::connections::oauth::random_bytes();
     SecretString::from(format!("{PREFIX}{}", STANDARD.encode(key)))
 }
 
