@@ -408,12 +408,12 @@ pub async fn retry_delivery(
     State(state): State<AppState>,
     Path((id, delivery_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Success<DeliveryView>> {
-    let delivery = state
+    let (delivery, attempts) = state
         .webhooks
         .retry(user.user_id, id, delivery_id, state.clock.now())
         .await?;
     Ok(Success(
         StatusCode::ACCEPTED,
-        DeliveryView::new(delivery, &[]),
+        DeliveryView::new(delivery, &attempts),
     ))
 }

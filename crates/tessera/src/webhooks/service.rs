@@ -345,14 +345,15 @@ impl Webhooks {
         })
     }
 
-    /// Makes a delivery (delivered, failed or waiting for a retry) due now.
+    /// Makes a delivery (delivered, failed or waiting for a retry) due now; answers it with its
+    /// attempts so far.
     pub async fn retry(
         &self,
         owner_id: Uuid,
         id: Uuid,
         delivery_id: Uuid,
         now: Timestamp,
-    ) -> Result<DeliveryRecord, WebhookError> {
+    ) -> Result<(DeliveryRecord, Vec<AttemptRecord>), WebhookError> {
         self.get(owner_id, id).await?;
         if self.store.find_delivery(id, delivery_id).await?.is_none() {
             return Err(WebhookError::DeliveryNotFound);
@@ -360,10 +361,13 @@ impl Webhooks {
         if !self.store.retry_delivery(id, delivery_id, now).await? {
             return Err(WebhookError::AttemptUnderWay);
         }
-        self.store
+        let delivery = self
+            .store
             .find_delivery(id, delivery_id)
             .await?
-            .ok_or(WebhookError::DeliveryNotFound)
+            .ok_or(WebhookError::DeliveryNotFound)?;
+        let attempts = self.store.list_attempts(id, delivery.created_at).await?;
+        Ok((delivery, attempts))
     }
 }
 

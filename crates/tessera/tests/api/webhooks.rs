@@ -387,6 +387,11 @@ async fn retries_wait_the_schedule_and_the_last_failure_fails_the_delivery() {
         .await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{:?}", retried.body);
     assert_eq!(retried.data()["status"], "pending");
+    assert_eq!(
+        retried.data()["attempt_log"].as_array().unwrap().len(),
+        2,
+        "the attempts so far"
+    );
     assert_eq!(app.deliver_webhooks().await, 1);
     receiver.next().await;
     let delivered = only_delivery(&app, &ana, &id).await;
